@@ -1,0 +1,1 @@
+"""The `abby` command line: Typer front end over the core. Rendering only, no business rules."""

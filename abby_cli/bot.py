@@ -1,0 +1,18 @@
+"""`abby bot`: run the bundled Discord bot."""
+
+from __future__ import annotations
+
+import typer
+
+from abby_cli import runtime
+
+app = typer.Typer(help="Run the bundled Discord bot.", no_args_is_help=True)
+
+
+@app.command()
+def run() -> None:
+    """Connect to Discord and serve slash commands until interrupted (Ctrl-C)."""
+    context = runtime.context()
+    from bot.app import run as run_bot
+
+    run_bot(context)

@@ -1,0 +1,43 @@
+"""`abby config`: show the effective settings (secrets masked) and validate a file."""
+
+from __future__ import annotations
+
+import typer
+
+from abby_cli import output, runtime
+from abby_cli.options import JsonOpt
+
+app = typer.Typer(help="Show and validate the configuration.", no_args_is_help=True)
+
+
+@app.command()
+def show(json_out: JsonOpt = False) -> None:
+    """Print the effective configuration, every secret masked."""
+    settings = runtime.settings()
+    data = settings.model_dump(mode="json")  # SecretStr dumps as '**********'
+    if runtime.state.json:
+        output.show(data)
+        return
+    output.lines(_flatten(data))
+
+
+@app.command()
+def validate(json_out: JsonOpt = False) -> None:
+    """Load the configuration and report whether it is valid (exit 78 if not)."""
+    settings = runtime.settings()
+    source = str(settings.config_file) if settings.config_file else "defaults and environment"
+    output.show({"valid": True, "source": source, "data_dir": str(settings.data_dir)})
+
+
+def _flatten(data: dict, prefix: str = "") -> list[str]:
+    lines: list[str] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+            if key in ("role_limits", "level_bands"):
+                lines.append(f"{name} = {value}")
+            else:
+                lines.extend(_flatten(value, name + "."))
+        else:
+            lines.append(f"{name} = {value!r}" if isinstance(value, str) else f"{name} = {value}")
+    return lines

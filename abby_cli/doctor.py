@@ -1,0 +1,18 @@
+"""`abby doctor`: check configuration, data dir, database and optional services."""
+
+from __future__ import annotations
+
+import typer
+
+from abby_cli import output, runtime
+from abby_cli.options import JsonOpt
+
+
+def doctor(json_out: JsonOpt = False) -> None:
+    """Check that Abby can run here; exit 1 when a required check fails."""
+    from core.doctor import run_checks
+
+    checks = run_checks(runtime.settings(), runtime.context)
+    output.show(checks, columns=["name", "status", "detail"])
+    if any(check.status == "fail" for check in checks):
+        raise typer.Exit(1)

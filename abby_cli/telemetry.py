@@ -1,0 +1,43 @@
+"""`abby telemetry`: read the events file."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from abby_cli import output, runtime
+from abby_cli.options import JsonOpt
+
+app = typer.Typer(help="Read telemetry events.", no_args_is_help=True)
+
+COLUMNS = ["ts", "type", "id", "payload"]
+
+
+@app.command()
+def tail(
+    n: Annotated[int, typer.Option("-n", "--lines", min=1, help="Events to show.")] = 20,
+    event_type: Annotated[
+        str | None, typer.Option("--type", "-t", help="Only events of this type.")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the last N events; with --follow, keep printing new ones (JSON lines with --json)."""
+    from core.telemetry.events import EventLog
+
+    events = EventLog.from_settings(runtime.settings())
+    recent = events.tail(n, event_type=event_type)
+    if not follow:
+        output.show(recent, columns=COLUMNS, empty="No events yet.")
+        return
+    # Following is a stream: one line per event (a JSON line each with --json).
+    try:
+        for event in recent:
+            output.stream(event, columns=COLUMNS)
+        for event in events.follow(event_type=event_type):
+            output.stream(event, columns=COLUMNS)
+    except KeyboardInterrupt:
+        pass

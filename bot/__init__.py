@@ -1,0 +1,1 @@
+"""The bundled discord.py bot: cogs that turn Discord events into core calls."""

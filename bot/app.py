@@ -1,0 +1,116 @@
+"""The bot: built around an open core context, cogs loaded in setup_hook.
+
+Blocking core calls (database, disk, Chroma) run through `asyncio.to_thread`, never on the
+event loop. One error handler answers core errors with an ephemeral line and logs the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands, tasks
+
+from bot.render import error_text
+from core.errors import AbbyError
+
+if TYPE_CHECKING:
+    from core.context import AppContext
+
+log = logging.getLogger(__name__)
+
+# Extensions loaded at start-up; each domain adds its cog here.
+COGS: tuple[str, ...] = ("bot.cogs.users",)
+
+
+class AbbyBot(commands.AutoShardedBot):
+    def __init__(self, context: AppContext, **options: object) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True  # message XP and chat read message text
+        intents.members = False
+        settings = context.settings.discord
+        super().__init__(
+            command_prefix=commands.when_mentioned_or(settings.command_prefix),
+            intents=intents,
+            shard_count=settings.shard_count,
+            owner_ids=set(settings.owner_ids) or None,
+            **options,
+        )
+        self.context = context
+        self.started = time.monotonic()
+        self.tree.on_error = self.on_app_command_error
+
+    async def setup_hook(self) -> None:
+        for extension in COGS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+        self.heartbeat.change_interval(seconds=self.context.settings.telemetry.heartbeat_seconds)
+        self.heartbeat.start()
+
+    async def sync_commands(self) -> None:
+        guilds = self.context.settings.discord.sync_guilds
+        if guilds:
+            for guild_id in guilds:
+                guild = discord.Object(id=guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+
+    @tasks.loop(seconds=60)
+    async def heartbeat(self) -> None:
+        await asyncio.to_thread(
+            self.context.events.emit,
+            "heartbeat",
+            {
+                "uptime_seconds": round(time.monotonic() - self.started, 1),
+                "guilds": len(self.guilds),
+                "latency_ms": round(self.latency * 1000, 1),
+            },
+        )
+
+    async def run_core(self, function, /, *args, **kwargs):  # noqa: ANN001, ANN201
+        """Run a blocking core call in a worker thread."""
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(original, AbbyError):
+            text = error_text(original)
+        elif isinstance(error, app_commands.CheckFailure):
+            text = "⚠️ You cannot use this command here."
+        else:
+            log.exception("slash command failed", exc_info=original)
+            await asyncio.to_thread(
+                self.context.events.emit,
+                "error",
+                {
+                    "error_type": type(original).__name__,
+                    "where": "slash_command",
+                    "command": interaction.command.qualified_name if interaction.command else None,
+                },
+            )
+            text = "Something went wrong on my side; the operators have been told."
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+
+
+def run(context: AppContext) -> None:
+    """Run the bot until interrupted. The token comes from settings (never logged)."""
+    token = context.settings.discord.token
+    if token is None:
+        from core.errors import ConfigError
+
+        raise ConfigError(
+            "no Discord token: set ABBY_DISCORD__TOKEN (or discord.token in a 0600 file)"
+        )
+    bot = AbbyBot(context)
+    bot.run(token.get_secret_value(), log_handler=None)

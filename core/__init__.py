@@ -1,0 +1,1 @@
+"""Abby's core: every business operation, free of any front-end library."""

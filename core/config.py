@@ -1,0 +1,391 @@
+"""Settings: one immutable, validated model built once at the edge and passed down.
+
+Sources, later wins: built-in defaults < YAML file (``--config``, then ``ABBY_CONFIG``, then
+``./config.yaml``) < ``ABBY_*`` environment variables (nested with ``__``, e.g.
+``ABBY_DATABASE__URI``) < explicit overrides (command-line flags). Unknown keys are errors.
+Secrets are ``SecretStr`` so that neither ``repr`` nor a dump shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from core.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "config.yaml"
+ENV_PREFIX = "ABBY_"
+# ABBY_* variables that are not settings keys.
+RESERVED_ENV = frozenset(
+    {"ABBY_CONFIG", "ABBY_DEBUG", "ABBY_TEST_MONGODB_URI", "ABBY_DATA_DIR", "ABBY_ENCRYPTION_KEYS"}
+)
+MIB = 1024 * 1024
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class DatabaseSettings(Section):
+    # None = embedded SQLite in the data dir; mongodb:// or mongodb+srv:// = MongoDB.
+    uri: SecretStr | None = None
+    name: str = "abby"
+    sqlite_file: str = "abby.db"
+    busy_timeout_ms: int = Field(10_000, ge=0)
+    server_selection_timeout_ms: int = Field(5_000, ge=100)
+
+    @field_validator("uri")
+    @classmethod
+    def _mongo_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not value.get_secret_value().startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError(
+                "must start with mongodb:// or mongodb+srv:// (or be empty for SQLite)"
+            )
+        return value
+
+    @property
+    def backend(self) -> Literal["sqlite", "mongo"]:
+        return "sqlite" if self.uri is None else "mongo"
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    dir: Path | None = None  # None = <data dir>/logs
+    max_bytes: int = Field(10 * MIB, ge=4096)
+    backup_count: int = Field(5, ge=0)
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class TelemetrySettings(Section):
+    enabled: bool = True
+    events_file: Path | None = None  # None = <data dir>/telemetry/events.jsonl
+    max_bytes: int = Field(10 * MIB, ge=4096)
+    backup_count: int = Field(5, ge=0)
+    heartbeat_seconds: int = Field(60, ge=1)
+
+
+class DiscordSettings(Section):
+    token: SecretStr | None = None
+    command_prefix: str = "!"
+    # Guilds to sync slash commands to at start-up (instant); empty = global sync.
+    sync_guilds: tuple[int, ...] = ()
+    owner_ids: tuple[int, ...] = ()
+    shard_count: int | None = Field(None, ge=1)
+
+
+class XpSettings(Section):
+    min_grant: int = Field(15, ge=0)
+    max_grant: int = Field(25, ge=0)
+    cooldown_seconds: int = Field(60, ge=0)
+    curve: Literal["mee6", "power"] = "mee6"
+    power_base: float = Field(100.0, gt=0)
+    power_exponent: float = Field(2.0, gt=0)
+
+
+class BankSettings(Section):
+    currency_name: str = "coins"
+    daily_amount: int = Field(100, ge=0)
+
+
+class EmbeddingSettings(Section):
+    provider: Literal["local", "openai"] = "local"
+    model: str = "all-MiniLM-L6-v2"
+    base_url: str | None = None  # OpenAI-compatible /v1 root for provider=openai
+    api_key: SecretStr | None = None
+    batch_size: int = Field(32, ge=1, le=2048)
+    timeout_seconds: float = Field(30.0, gt=0)
+
+
+class RagSettings(Section):
+    chroma_url: str | None = None  # None = embedded PersistentClient in <data dir>/chroma
+    collection: str = "abby_docs"
+    chunk_tokens: int = Field(200, ge=32, le=256)
+    chunk_overlap_tokens: int = Field(32, ge=0, le=128)
+    max_file_bytes: int = Field(10 * MIB, ge=1)
+    top_k: int = Field(5, ge=1, le=100)
+    min_score: float = Field(0.0, ge=-1.0, le=1.0)
+    max_query_chars: int = Field(2_000, ge=1)
+
+
+class LlmSettings(Section):
+    provider: Literal["openai", "ollama", "none"] = "none"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str = "gpt-4o-mini"
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(512, ge=1)
+    timeout_seconds: float = Field(60.0, gt=0)
+    system_prompt: str = "You are Abby, a friendly assistant for this Discord community."
+    max_history: int = Field(20, ge=0)
+
+
+class SecuritySettings(Section):
+    # Comma-separated "id:key" or bare Fernet keys, newest (primary) first; or a 0600 key file.
+    encryption_keys: SecretStr | None = None
+    key_file: Path | None = None  # None = <data dir>/keys
+    bcrypt_rounds: int = Field(12, ge=4, le=31)
+
+
+class SessionSettings(Section):
+    idle_minutes: int = Field(30, ge=1)
+    retention_days: int = Field(30, ge=0)
+
+
+class StorageSettings(Section):
+    root: Path | None = None  # None = <data dir>/storage
+    temp_retention_days: int = Field(7, ge=0)
+    kept_retention_days: int = Field(0, ge=0)  # 0 = forever
+    max_image_bytes: int = Field(10 * MIB, ge=1)
+
+
+class QuotaSettings(Section):
+    global_mb: float = Field(5_000, gt=0)
+    user_mb: float = Field(500, gt=0)
+    daily_generations: int = Field(5, ge=0)
+    # Raise (never lower) the daily limit: role name -> limit, level floor -> limit.
+    role_limits: dict[str, int] = Field(default_factory=dict)
+    level_bands: dict[int, int] = Field(default_factory=lambda: {1: 10, 5: 25, 10: 50})
+    owner_limit: int = Field(1_000, ge=0)
+    owner_ids: tuple[str, ...] = ()
+
+
+class ImageSettings(Section):
+    api_key: SecretStr | None = None
+    base_url: str = "https://api.stability.ai"
+    model: Literal["core", "ultra", "sd3"] = "core"
+    output_format: Literal["png", "jpeg", "webp"] = "png"
+    timeout_seconds: float = Field(60.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    rate_limit_requests: int = Field(150, ge=1)
+    rate_limit_window_seconds: float = Field(10.0, gt=0)
+    poll_deadline_seconds: float = Field(300.0, gt=0)
+
+
+class PersonaSettings(Section):
+    name: str = "abby"
+
+
+class Settings(Section):
+    """Every setting Abby reads. Build with :func:`load_settings`."""
+
+    data_dir: Path = Path("data")
+    config_file: Path | None = None  # the YAML file these settings came from, if any
+    database: DatabaseSettings = DatabaseSettings()
+    logging: LoggingSettings = LoggingSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+    discord: DiscordSettings = DiscordSettings()
+    xp: XpSettings = XpSettings()
+    bank: BankSettings = BankSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
+    rag: RagSettings = RagSettings()
+    llm: LlmSettings = LlmSettings()
+    security: SecuritySettings = SecuritySettings()
+    sessions: SessionSettings = SessionSettings()
+    storage: StorageSettings = StorageSettings()
+    quota: QuotaSettings = QuotaSettings()
+    images: ImageSettings = ImageSettings()
+    persona: PersonaSettings = PersonaSettings()
+
+    # Derived locations: every embedded store lives under data_dir.
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / self.database.sqlite_file
+
+    @property
+    def log_dir(self) -> Path:
+        return self.logging.dir or self.data_dir / "logs"
+
+    @property
+    def events_path(self) -> Path:
+        return self.telemetry.events_file or self.data_dir / "telemetry" / "events.jsonl"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def storage_root(self) -> Path:
+        return self.storage.root or self.data_dir / "storage"
+
+    @property
+    def key_file(self) -> Path:
+        return self.security.key_file or self.data_dir / "keys"
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for log redaction. Never log the result."""
+        found: list[str] = []
+
+        def walk(model: BaseModel) -> None:
+            for name in type(model).model_fields:
+                value = getattr(model, name)
+                if isinstance(value, SecretStr) and value.get_secret_value():
+                    found.append(value.get_secret_value())
+                elif isinstance(value, BaseModel):
+                    walk(value)
+
+        walk(self)
+        return found
+
+
+def find_config_file(
+    explicit: str | os.PathLike[str] | None, environ: Mapping[str, str]
+) -> Path | None:
+    """Return the YAML file to read: the explicit one, then ABBY_CONFIG, then ./config.yaml."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        return path
+    if environ.get("ABBY_CONFIG"):
+        path = Path(environ["ABBY_CONFIG"])
+        if not path.is_file():
+            raise ConfigError(f"ABBY_CONFIG points to {path}, which does not exist")
+        return path
+    default = Path(DEFAULT_CONFIG_NAME)
+    return default if default.is_file() else None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"config file {path}: malformed YAML{where}: {problem}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping of keys")
+    return data
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if not all(parts):
+            raise ConfigError(f"environment variable {name}: malformed name")
+        node = layer
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment variable {name}: conflicts with another variable")
+        node[parts[-1]] = _env_value(value)
+    if environ.get("ABBY_DATA_DIR"):
+        layer["data_dir"] = environ["ABBY_DATA_DIR"]
+    if environ.get("ABBY_ENCRYPTION_KEYS"):
+        layer.setdefault("security", {})["encryption_keys"] = environ["ABBY_ENCRYPTION_KEYS"]
+    return layer
+
+
+def _env_value(raw: str) -> Any:
+    # Lists and mappings may be given as YAML flow ("[1, 2]", "{a: 1}"); scalars stay strings
+    # and pydantic coerces them, so "007" stays "007" for a string field.
+    stripped = raw.strip()
+    if stripped[:1] in "[{":
+        import yaml
+
+        try:
+            return yaml.safe_load(stripped)
+        except yaml.YAMLError:
+            return raw
+    return raw
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {key}"
+    value = error.get("input")
+    shown = "***" if _looks_secret(key) else repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    return f"{key}: invalid value {shown}: {msg}"
+
+
+def _looks_secret(key: str) -> bool:
+    return any(word in key for word in ("token", "key", "uri", "password", "secret"))
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from every source; raise ConfigError with one line on bad input."""
+    environ = os.environ if environ is None else environ
+    path = find_config_file(config_file, environ)
+    layers: dict[str, Any] = {}
+    if path is not None:
+        file_layer = _read_yaml(path)
+        if "config_file" in file_layer:
+            raise ConfigError(f"config file {path}: unknown key config_file")
+        layers = _merge(layers, file_layer)
+    layers = _merge(layers, _env_layer(environ))
+    if overrides:
+        layers = _merge(layers, overrides)
+
+    # A relative data_dir from the file (or the default "data") is relative to the config file
+    # in use, or to the current directory when there is none; one from the environment or a
+    # flag is relative to the current directory, as a shell user expects.
+    from_outside = bool(environ.get("ABBY_DATA_DIR") or (overrides or {}).get("data_dir"))
+    anchor = Path.cwd() if from_outside or path is None else path.parent.resolve()
+    data_dir = Path(layers.get("data_dir") or "data").expanduser()
+    if not data_dir.is_absolute():
+        data_dir = anchor / data_dir
+    layers["data_dir"] = data_dir
+    layers["config_file"] = path.resolve() if path is not None else None
+    try:
+        settings = Settings.model_validate(layers)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = f"config file {path}" if path else "configuration"
+        extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{where}: {_describe(first)}{extra}") from None
+    return settings
+
+
+def read_secret_file(path: Path) -> str:
+    """Read a secret file, refusing one that group or others can read (it must be 0600)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"secret file {path} does not exist") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"secret file {path} has mode {stat.S_IMODE(mode):04o}; "
+            f"it must be readable by its owner only (chmod 600 {path})"
+        )
+    return path.read_text(encoding="utf-8")

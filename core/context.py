@@ -1,0 +1,174 @@
+"""The application context: opens the stores once from settings and builds the services.
+
+The CLI and the bot open one context at start-up; tests open one on a temporary data dir.
+The seed's module-level functions (`core.economy.add_xp(...)`, `core.db.upsert_user(...)`)
+use `current()`, which opens a context from the environment on first use, so they work in a
+fresh process where only ABBY_DATA_DIR (or ABBY_DATABASE__URI) is set.
+This is the only module that chooses between the SQLite and MongoDB backends.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from core.clock import Clock, SystemClock
+from core.config import Settings, load_settings
+from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from core.db.mongo import MongoDatabase
+    from core.db.sqlite import SqliteDatabase
+    from core.telemetry.events import EventLog
+    from core.users import UserService
+
+T = TypeVar("T")
+
+
+class AppContext:
+    """Settings, a clock, the open database and the services built on them."""
+
+    # Services whose repositories `init_schema()` creates; each domain adds its own.
+    DOMAINS: tuple[str, ...] = ("users",)
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self._lock = threading.RLock()
+
+    # --- stores ---------------------------------------------------------------------------
+
+    def ensure_data_dir(self) -> None:
+        """Create the data dir on first use and prove it is writable."""
+        path = self.settings.data_dir
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the data dir {path}: {exc.strerror}") from exc
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigError(f"the data dir {path} is not writable")
+
+    @cached_property
+    def database(self) -> SqliteDatabase | MongoDatabase:
+        with self._lock:
+            db_settings = self.settings.database
+            if db_settings.uri is None:
+                from core.db.sqlite import SqliteDatabase
+
+                self.ensure_data_dir()
+                return SqliteDatabase(
+                    self.settings.sqlite_path, busy_timeout_ms=db_settings.busy_timeout_ms
+                )
+            from core.db.mongo import MongoDatabase
+
+            return MongoDatabase(
+                db_settings.uri.get_secret_value(),
+                name=db_settings.name,
+                server_selection_timeout_ms=db_settings.server_selection_timeout_ms,
+            )
+
+    def mongo(self) -> MongoDatabase:
+        """The MongoDB backend, or ConfigError on the embedded one (seed's get_collection)."""
+        if self.settings.database.uri is None:
+            raise ConfigError(
+                "the database is the embedded SQLite store; set database.uri "
+                "(ABBY_DATABASE__URI=mongodb://...) to use MongoDB collections"
+            )
+        return self.database  # type: ignore[return-value]
+
+    def _pick(self, sqlite: Callable[[Any], T], mongo: Callable[[Any], T]) -> T:
+        db = self.database
+        return sqlite(db) if db.backend == "sqlite" else mongo(db)
+
+    # --- services -------------------------------------------------------------------------
+
+    @cached_property
+    def events(self) -> EventLog:
+        from core.telemetry.events import EventLog
+
+        return EventLog.from_settings(self.settings)
+
+    @cached_property
+    def users(self) -> UserService:
+        from core.users import UserService
+
+        def sqlite(db: Any) -> Any:
+            from core.users._sqlite import SqliteUserRepository
+
+            return SqliteUserRepository(db)
+
+        def mongo(db: Any) -> Any:
+            from core.users._mongo import MongoUserRepository
+
+            return MongoUserRepository(db)
+
+        return UserService(repo=self._pick(sqlite, mongo), clock=self.clock)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def init_schema(self) -> None:
+        """Create every domain's tables or indexes (idempotent; also happens on first use)."""
+        for domain in self.DOMAINS:
+            getattr(self, domain)
+
+    def status(self) -> dict[str, Any]:
+        """Backend, location, schema versions and record counts, for `abby db status`."""
+        db = self.database
+        if db.backend == "sqlite":
+            applied = sorted(db.applied_migrations())
+            schema: dict[str, Any] = {}
+            for name in applied:
+                domain = name.split("_", 1)[0]
+                schema[domain] = max(schema.get(domain, 0), int(name.split("_")[1]))
+        else:
+            schema = db.schema_versions()
+        return {
+            "backend": db.backend,
+            "location": db.location,
+            "schema": schema,
+            "tables": db.tables(),
+        }
+
+    def close(self) -> None:
+        if "database" in self.__dict__:
+            self.database.close()
+            del self.__dict__["database"]
+
+
+_current: AppContext | None = None
+_current_lock = threading.Lock()
+
+
+def open_context(settings: Settings | None = None, *, clock: Clock | None = None) -> AppContext:
+    """Open a context and make it the current one for the seed's shortcut functions."""
+    global _current
+    context = AppContext(settings or load_settings(), clock=clock)
+    with _current_lock:
+        _current = context
+    return context
+
+
+def current() -> AppContext:
+    """The current context, opened from the environment and default files on first use."""
+    global _current
+    with _current_lock:
+        if _current is None:
+            _current = AppContext(load_settings())
+        return _current
+
+
+@contextmanager
+def use_context(context: AppContext) -> Iterator[AppContext]:
+    """Make `context` current for a block (tests), restoring the previous one after."""
+    global _current
+    with _current_lock:
+        previous, _current = _current, context
+    try:
+        yield context
+    finally:
+        with _current_lock:
+            _current = previous

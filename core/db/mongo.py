@@ -1,0 +1,146 @@
+"""The MongoDB backend: one pymongo client per process, errors translated at the boundary.
+
+Domains create their indexes idempotently through `ensure()`, which records a schema version
+per domain in the `schema_versions` collection, so a reshape of old documents is one numbered
+step that runs once. Multi-document transactions are used only where the server supports them
+(`supports_transactions`); every guarantee must hold without them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pymongo
+from pymongo import MongoClient
+from pymongo import errors as mongo_errors
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from core.errors import ConfigError, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+# A MongoDB error code for authentication failure.
+_AUTH_FAILED = 18
+
+
+def redact_uri(uri: str) -> str:
+    """Drop credentials from a MongoDB URI so it can be shown."""
+    scheme, sep, rest = uri.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
+
+
+def translate(exc: mongo_errors.PyMongoError, where: str) -> Exception:
+    """Map a pymongo error to Abby's vocabulary; unknown ones are returned unchanged."""
+    if isinstance(exc, mongo_errors.ConfigurationError | mongo_errors.InvalidURI):
+        return ConfigError(f"MongoDB at {where}: {exc}")
+    if isinstance(exc, mongo_errors.OperationFailure) and exc.code == _AUTH_FAILED:
+        return ConfigError(f"MongoDB at {where} refused the credentials")
+    if isinstance(
+        exc,
+        mongo_errors.ServerSelectionTimeoutError
+        | mongo_errors.AutoReconnect
+        | mongo_errors.NetworkTimeout
+        | mongo_errors.ConnectionFailure,
+    ):
+        return ServiceUnavailable(f"MongoDB at {where} is unreachable; retry later")
+    return exc
+
+
+class MongoDatabase:
+    backend = "mongo"
+
+    def __init__(self, uri: str, *, name: str = "abby", server_selection_timeout_ms: int = 5000):
+        self._where = redact_uri(uri)
+        try:
+            self.client: MongoClient = MongoClient(
+                uri,
+                serverSelectionTimeoutMS=server_selection_timeout_ms,
+                connectTimeoutMS=server_selection_timeout_ms,
+                tz_aware=True,
+                uuidRepresentation="standard",
+                appname="abby",
+            )
+        except mongo_errors.PyMongoError as exc:
+            raise translate(exc, self._where) from exc
+        self.db: Database = self.client[name]
+        self._ensured: dict[str, int] = {}
+        self._transactions: bool | None = None
+
+    @property
+    def location(self) -> str:
+        return f"{self._where} (database {self.db.name})"
+
+    def collection(self, name: str) -> Collection:
+        return self.db[name]
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        try:
+            yield
+        except mongo_errors.PyMongoError as exc:
+            translated = translate(exc, self._where)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    def ping(self) -> None:
+        with self.errors():
+            self.client.admin.command("ping")
+            probe = self.db["_doctor"]
+            result = probe.insert_one({"ping": 1})
+            probe.delete_one({"_id": result.inserted_id})
+
+    @property
+    def supports_transactions(self) -> bool:
+        """True when the server is a replica set or sharded (multi-document transactions)."""
+        if self._transactions is None:
+            with self.errors():
+                hello = self.client.admin.command("hello")
+            self._transactions = bool(hello.get("setName") or hello.get("msg") == "isdbgrid")
+        return self._transactions
+
+    def ensure(self, domain: str, version: int, setup: Callable[[Database], None]) -> bool:
+        """Run a domain's idempotent setup (indexes, reshapes) unless it is already at version.
+
+        Returns True when the setup ran now.
+        """
+        if self._ensured.get(domain, 0) >= version:
+            return False
+        with self.errors():
+            versions = self.db["schema_versions"]
+            current = versions.find_one({"_id": domain}) or {}
+            if current.get("version", 0) >= version:
+                self._ensured[domain] = current["version"]
+                return False
+            setup(self.db)
+            versions.update_one({"_id": domain}, {"$max": {"version": version}}, upsert=True)
+        self._ensured[domain] = version
+        log.info("MongoDB schema for %s at version %d", domain, version)
+        return True
+
+    def schema_versions(self) -> dict[str, int]:
+        with self.errors():
+            return {doc["_id"]: doc.get("version", 0) for doc in self.db["schema_versions"].find()}
+
+    def tables(self) -> dict[str, int]:
+        with self.errors():
+            names = sorted(
+                n
+                for n in self.db.list_collection_names()
+                if n not in {"schema_versions", "_doctor"}
+            )
+            return {name: self.db[name].estimated_document_count() for name in names}
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def ascending(*fields: str) -> list[tuple[str, Any]]:
+    """An index key of ascending fields, for `create_index`."""
+    return [(field, pymongo.ASCENDING) for field in fields]

@@ -1,0 +1,207 @@
+"""The embedded backend: one SQLite file in the data dir, WAL, safe for several processes.
+
+Each thread gets its own connection (the bot runs core calls in worker threads). Writes that
+must be atomic run inside `transaction()`, a `BEGIN IMMEDIATE` that takes the write lock up
+front, so two processes never interleave a read and a write of the same rows.
+Schema changes are named migrations, applied once each, in order, inside one transaction with
+their record in `schema_migrations`; an applied migration is never edited.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.errors import ConfigError, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One forward schema step. `apply` is SQL (run as a script) or a function of the cursor."""
+
+    name: str
+    apply: str | Callable[[sqlite3.Connection], None]
+
+
+def _translate(exc: sqlite3.Error, path: Path) -> Exception:
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError):
+        if "locked" in text or "busy" in text:
+            return ServiceUnavailable(f"the database {path} stayed locked by another process")
+        if "unable to open" in text or "readonly" in text or "disk I/O" in text:
+            return ConfigError(f"cannot write the database {path}: {text}")
+    return exc
+
+
+class SqliteDatabase:
+    """A handle on the SQLite file; cheap to share, opens connections per thread."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
+        self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._applied: set[str] | None = None
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN ourselves, so nothing commits behind our back.
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout_ms / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL is durable across process crashes in WAL mode; only a power cut can lose
+            # the last commits, never corrupt the file.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except OSError as exc:
+            raise ConfigError(f"cannot open the database {self.path}: {exc.strerror}") from exc
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run a block as one write transaction (BEGIN IMMEDIATE ... COMMIT)."""
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise _translate(exc, self.path) from exc
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Translate sqlite3 errors raised inside the block into Abby's vocabulary."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            translated = _translate(exc, self.path)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    # --- schema -----------------------------------------------------------------------------
+
+    def applied_migrations(self) -> set[str]:
+        conn = self.connection()
+        with self.errors():
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            return {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+
+    def migrate(self, migrations: Sequence[Migration]) -> list[str]:
+        """Apply the migrations not applied yet, in order; return the names applied now."""
+        if self._applied is None:
+            self._applied = self.applied_migrations()
+        if all(m.name in self._applied for m in migrations):
+            return []
+        done: list[str] = []
+        for migration in migrations:
+            if migration.name in self._applied:
+                continue
+            with self.transaction() as conn:
+                # Another process may have applied it while we waited for the write lock.
+                if conn.execute(
+                    "SELECT 1 FROM schema_migrations WHERE name = ?", (migration.name,)
+                ).fetchone():
+                    self._applied.add(migration.name)
+                    continue
+                if isinstance(migration.apply, str):
+                    for statement in _split_sql(migration.apply):
+                        conn.execute(statement)
+                else:
+                    migration.apply(conn)
+                conn.execute(
+                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                    (migration.name, datetime.now(UTC).isoformat()),
+                )
+            self._applied.add(migration.name)
+            done.append(migration.name)
+            log.info("applied migration %s", migration.name)
+        return done
+
+    def tables(self) -> dict[str, int]:
+        """Each table's row count (schema bookkeeping excluded)."""
+        conn = self.connection()
+        with self.errors():
+            names = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    " AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations' ORDER BY name"
+                )
+            ]
+            return {
+                name: conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in names
+            }
+
+    def ping(self) -> None:
+        """Prove a write round trip works (used by `abby doctor`)."""
+        with self.transaction() as conn:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS _ping (x INTEGER)")
+            conn.execute("INSERT INTO _ping VALUES (1)")
+            conn.execute("DELETE FROM _ping")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+def _split_sql(script: str) -> list[str]:
+    # executescript() would COMMIT our transaction first; run statement by statement instead.
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

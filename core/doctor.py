@@ -1,0 +1,129 @@
+"""Health checks for `abby doctor`: configuration, data dir, database, optional services.
+
+Each check returns a Check; a check never raises. Optional services report `ok` (configured
+and reachable), `warn` (not configured, or configured but unreachable) — only the required
+parts (config, data dir, database) can `fail`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from core.config import Settings
+from core.errors import AbbyError
+
+Status = Literal["ok", "warn", "fail"]
+HTTP_TIMEOUT_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+
+
+def check_config(settings: Settings) -> Check:
+    source = str(settings.config_file) if settings.config_file else "defaults and environment"
+    return Check("config", "ok", f"valid ({source})")
+
+
+def check_data_dir(settings: Settings) -> Check:
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-", delete=True):
+            pass
+    except OSError as exc:
+        return Check("data_dir", "fail", f"{path} is not writable: {exc.strerror}")
+    return Check("data_dir", "ok", f"{path} is writable")
+
+
+def check_database(context: object) -> Check:
+    from core.context import AppContext
+
+    assert isinstance(context, AppContext)
+    try:
+        db = context.database
+        db.ping()
+        context.init_schema()
+    except AbbyError as exc:
+        return Check("database", "fail", str(exc))
+    return Check("database", "ok", f"{db.backend} at {db.location}: write round trip ok")
+
+
+def _probe_http(url: str) -> str | None:
+    """None when something answers HTTP at url, else a one-line reason."""
+    import httpx
+
+    try:
+        httpx.get(url, timeout=HTTP_TIMEOUT_SECONDS)
+    except httpx.HTTPError as exc:
+        return f"unreachable ({type(exc).__name__})"
+    return None
+
+
+def _service(name: str, configured: bool, url: str | None, hint: str) -> Check:
+    if not configured:
+        return Check(name, "warn", f"unconfigured ({hint})")
+    if url is None:
+        return Check(name, "ok", "configured")
+    problem = _probe_http(url)
+    if problem:
+        return Check(name, "warn", f"configured, {problem} at {url}")
+    return Check(name, "ok", f"configured, reachable at {url}")
+
+
+def check_services(settings: Settings) -> list[Check]:
+    rag = settings.rag
+    llm = settings.llm
+    images = settings.images
+    emb = settings.embeddings
+    return [
+        _service(
+            "chroma_server",
+            rag.chroma_url is not None,
+            f"{rag.chroma_url.rstrip('/')}/api/v2/heartbeat" if rag.chroma_url else None,
+            "using embedded Chroma in the data dir",
+        ),
+        _service(
+            "embeddings",
+            emb.provider != "local",
+            emb.base_url if emb.provider != "local" else None,
+            "using the local all-MiniLM-L6-v2 model",
+        ),
+        _service(
+            "llm",
+            llm.provider != "none",
+            llm.base_url,
+            "set llm.provider and llm.base_url for chat",
+        ),
+        _service(
+            "stability",
+            images.api_key is not None,
+            None,
+            "set ABBY_IMAGES__API_KEY for image generation",
+        ),
+        _service(
+            "discord",
+            settings.discord.token is not None or bool(os.environ.get("DISCORD_TOKEN")),
+            None,
+            "set ABBY_DISCORD__TOKEN to run the bot",
+        ),
+    ]
+
+
+def run_checks(settings: Settings, open_context: Callable[[], object]) -> list[Check]:
+    checks = [check_config(settings), check_data_dir(settings)]
+    try:
+        context = open_context()
+    except AbbyError as exc:
+        checks.append(Check("database", "fail", str(exc)))
+    else:
+        checks.append(check_database(context))
+    checks.extend(check_services(settings))
+    return checks

@@ -1,0 +1,153 @@
+"""Abby's error tree: every failure the core reports, with its exit code and machine code.
+
+```
+AbbyError              1  unexpected / internal
+├─ InvalidInput        2  bad value reached the core (ValueError too)
+│  ├─ InvalidAmount         (amount not an int, zero, negative, too large)
+│  ├─ UnsafePath            (path escapes its root)
+│  └─ IdempotencyConflict   (same key, different transfer)
+├─ NotFound            3  UnknownUser, UnknownSession, UnknownDocument, UnknownFile, UnknownKey
+├─ Refused             4  InsufficientFunds, QuotaExceeded, OnCooldown, KeyInUse, AuditFailed
+├─ ExternalRefusal     5  ContentModerated, OutOfCredits
+├─ TemporaryFailure   75  RateLimited, ServiceUnavailable
+└─ ConfigError        78  bad or unknown key, missing secret, backend unavailable
+   └─ MissingKey            (no encryption key configured)
+```
+
+Each class carries `exit_code` (the CLI's process exit code) and `code` (a stable string for
+`--json` errors and the bot). Messages are one line and never carry secrets or user content.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of the `abby` command (DESIGN.md section 5)."""
+
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    REFUSED = 4
+    EXTERNAL_REFUSAL = 5
+    TEMPORARY = 75  # os.EX_TEMPFAIL
+    CONFIG = 78  # os.EX_CONFIG
+
+
+class AbbyError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    exit_code: int = ExitCode.FAILURE
+    code: str = "internal"
+
+    def __init__(self, message: str = "", **fields: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return self.message or self.__class__.__name__
+
+
+class InvalidInput(AbbyError, ValueError):
+    exit_code = ExitCode.USAGE
+    code = "invalid_input"
+
+
+class InvalidAmount(InvalidInput):
+    code = "invalid_amount"
+
+
+class UnsafePath(InvalidInput):
+    code = "unsafe_path"
+
+
+class IdempotencyConflict(InvalidInput):
+    code = "idempotency_conflict"
+
+
+class NotFound(AbbyError, LookupError):
+    exit_code = ExitCode.NOT_FOUND
+    code = "not_found"
+
+
+class UnknownUser(NotFound):
+    code = "unknown_user"
+
+
+class UnknownSession(NotFound):
+    code = "unknown_session"
+
+
+class UnknownDocument(NotFound):
+    code = "unknown_document"
+
+
+class UnknownFile(NotFound):
+    code = "unknown_file"
+
+
+class UnknownKey(NotFound):
+    code = "unknown_key"
+
+
+class Refused(AbbyError):
+    exit_code = ExitCode.REFUSED
+    code = "refused"
+
+
+class InsufficientFunds(Refused):
+    code = "insufficient_funds"
+
+
+class QuotaExceeded(Refused):
+    code = "quota_exceeded"
+
+
+class OnCooldown(Refused):
+    code = "on_cooldown"
+
+
+class KeyInUse(Refused):
+    code = "key_in_use"
+
+
+class AuditFailed(Refused):
+    code = "audit_failed"
+
+
+class ExternalRefusal(AbbyError):
+    exit_code = ExitCode.EXTERNAL_REFUSAL
+    code = "external_refusal"
+
+
+class ContentModerated(ExternalRefusal):
+    code = "content_moderated"
+
+
+class OutOfCredits(ExternalRefusal):
+    code = "out_of_credits"
+
+
+class TemporaryFailure(AbbyError):
+    exit_code = ExitCode.TEMPORARY
+    code = "temporary_failure"
+
+
+class RateLimited(TemporaryFailure):
+    code = "rate_limited"
+
+
+class ServiceUnavailable(TemporaryFailure):
+    code = "service_unavailable"
+
+
+class ConfigError(AbbyError):
+    exit_code = ExitCode.CONFIG
+    code = "config_error"
+
+
+class MissingKey(ConfigError):
+    code = "missing_key"

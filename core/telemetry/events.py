@@ -1,0 +1,224 @@
+"""Telemetry events: one JSON object per line, appended to a size-rotated file.
+
+Each event carries a schema version, a unique time-ordered id (UUIDv7 layout), its type, a
+UTC timestamp and a payload. Emitting never raises into the caller: a failure is logged once
+and the event dropped. Several processes (bot shards, cron) append to the same file; an
+exclusive lock around rotate-and-append keeps lines whole and rotation single.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.config import Settings
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+# Payload keys that could carry user content are never written, whatever the caller passes.
+FORBIDDEN_KEYS = frozenset({"prompt", "content", "text", "message_content", "messages", "password"})
+_id_lock = threading.Lock()
+_last_ms = 0
+_counter = 0
+
+
+def new_event_id() -> str:
+    """A UUIDv7-style id: 48-bit millisecond time, then a counter and randomness.
+
+    Ids sort by creation time, and within one process they are strictly increasing.
+    """
+    global _last_ms, _counter
+    with _id_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _last_ms:
+            ms = _last_ms
+            _counter += 1
+            if _counter >= 1 << 12:  # counter exhausted within one millisecond: borrow the next
+                ms, _counter = ms + 1, 0
+        else:
+            _counter = 0
+        _last_ms = ms
+        counter = _counter
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= counter << 64
+    value |= 0b10 << 62
+    value |= secrets.randbits(62)
+    return str(uuid.UUID(int=value))
+
+
+class EventLog:
+    """Appends events to `path`, rotating at `max_bytes` and keeping `backup_count` files."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int = 10 * 1024 * 1024,
+        backup_count: int = 5,
+        enabled: bool = True,
+        secrets: Sequence[str] = (),
+    ) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.backup_count = backup_count
+        self.enabled = enabled
+        self._secrets = tuple(s for s in secrets if len(s) >= 6)
+        self._failed = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EventLog:
+        return cls(
+            settings.events_path,
+            max_bytes=settings.telemetry.max_bytes,
+            backup_count=settings.telemetry.backup_count,
+            enabled=settings.telemetry.enabled,
+            secrets=settings.secret_values(),
+        )
+
+    def emit(self, event_type: str, payload: Mapping[str, Any] | None = None) -> str | None:
+        """Append one event; return its id, or None when it could not be written."""
+        if not self.enabled:
+            return None
+        try:
+            event = {
+                "schema": SCHEMA_VERSION,
+                "id": new_event_id(),
+                "type": str(event_type),
+                "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "pid": os.getpid(),
+                "payload": self._clean(payload or {}),
+            }
+            line = json.dumps(event, ensure_ascii=False, default=str) + "\n"
+            for secret in self._secrets:
+                line = line.replace(secret, "***")
+            self._append(line.encode("utf-8"))
+        except Exception as exc:  # noqa: BLE001 - telemetry must never break its caller
+            if not self._failed:
+                self._failed = True
+                log.warning(
+                    "telemetry disabled for this process: cannot write %s (%s)",
+                    self.path,
+                    type(exc).__name__,
+                )
+            return None
+        return event["id"]
+
+    def _clean(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        clean: dict[str, Any] = {}
+        for key, value in payload.items():
+            if str(key).lower() in FORBIDDEN_KEYS:
+                clean[str(key)] = "[redacted]"
+            elif isinstance(value, Mapping):
+                clean[str(key)] = self._clean(value)
+            else:
+                clean[str(key)] = value
+        return clean
+
+    def _append(self, data: bytes) -> None:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock_path = self.path.with_name(self.path.name + ".lock")
+            with open(lock_path, "a") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                try:
+                    self._rotate_if_needed(len(data))
+                    fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+                    try:
+                        os.write(fd, data)
+                    finally:
+                        os.close(fd)
+                finally:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def _rotate_if_needed(self, incoming: int) -> None:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size + incoming <= self.max_bytes:
+            return
+        if self.backup_count == 0:
+            self.path.unlink()
+            return
+        for index in range(self.backup_count - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+        self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+
+    def files(self) -> list[Path]:
+        """The event files, oldest first."""
+        rotated = [
+            self.path.with_name(f"{self.path.name}.{i}") for i in range(self.backup_count, 0, -1)
+        ]
+        return [p for p in [*rotated, self.path] if p.exists()]
+
+    def read(self, *, event_type: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every readable event, oldest first; broken lines are skipped."""
+        for path in self.files():
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                yield from self._parse(handle, event_type)
+
+    def tail(self, n: int, *, event_type: str | None = None) -> list[dict[str, Any]]:
+        from collections import deque
+
+        return list(deque(self.read(event_type=event_type), maxlen=n))
+
+    def follow(
+        self, *, event_type: str | None = None, poll_seconds: float = 0.5
+    ) -> Iterator[dict[str, Any]]:
+        """Yield events appended from now on, across rotations, until interrupted."""
+        handle = None
+        inode = None
+        partial = b""
+        try:
+            while True:
+                if handle is None and self.path.exists():
+                    handle = open(self.path, "rb")
+                    handle.seek(0, os.SEEK_END)
+                    inode = os.fstat(handle.fileno()).st_ino
+                if handle is not None:
+                    chunk = handle.read()
+                    if chunk:
+                        partial += chunk
+                        *whole, partial = partial.split(b"\n")
+                        yield from self._parse(
+                            (line.decode("utf-8", "replace") for line in whole), event_type
+                        )
+                        continue
+                    try:
+                        if os.stat(self.path).st_ino != inode:  # rotated: read the new file
+                            handle.close()
+                            handle = open(self.path, "rb")
+                            inode = os.fstat(handle.fileno()).st_ino
+                            continue
+                    except FileNotFoundError:
+                        pass
+                time.sleep(poll_seconds)
+        finally:
+            if handle is not None:
+                handle.close()
+
+    @staticmethod
+    def _parse(lines: Any, event_type: str | None) -> Iterator[dict[str, Any]]:
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and (event_type is None or event.get("type") == event_type):
+                yield event

@@ -1,0 +1,75 @@
+"""Users on MongoDB: one document per (user, scope), `_id` derived from both."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo.database import Database
+
+from core.db.mongo import MongoDatabase, ascending
+from core.ids import guild_of
+from core.users.repository import UserProfile, UserRepository
+
+SCHEMA_VERSION = 1
+COLLECTION = "users"
+
+
+def _setup(db: Database) -> None:
+    db[COLLECTION].create_index(ascending("user_id", "scope"), unique=True, name="user_scope")
+
+
+class MongoUserRepository(UserRepository):
+    def __init__(self, db: MongoDatabase) -> None:
+        self._db = db
+        self._users = db.collection(COLLECTION)
+        db.ensure("users", SCHEMA_VERSION, _setup)
+
+    def upsert(
+        self, user_id: str, scope: str, username: str, discriminator: str | None, now: datetime
+    ) -> None:
+        with self._db.errors():
+            self._users.update_one(
+                {"user_id": user_id, "scope": scope},
+                {
+                    "$set": {
+                        "username": username,
+                        "discriminator": discriminator,
+                        "updated_at": now,
+                    },
+                    "$setOnInsert": {"created_at": now},
+                },
+                upsert=True,
+            )
+
+    def get(self, user_id: str, scope: str) -> UserProfile | None:
+        with self._db.errors():
+            doc = self._users.find_one({"user_id": user_id, "scope": scope})
+        if doc is None:
+            return None
+        return UserProfile(
+            user_id=doc["user_id"],
+            guild_id=guild_of(doc["scope"]),
+            username=doc["username"],
+            discriminator=doc.get("discriminator"),
+            display_name=doc.get("display_name"),
+            bio=doc.get("bio"),
+            timezone=doc.get("timezone"),
+            locale=doc.get("locale"),
+            pronouns=doc.get("pronouns"),
+            created_at=doc["created_at"],
+            updated_at=doc["updated_at"],
+        )
+
+    def update(self, user_id: str, scope: str, fields: Mapping[str, Any], now: datetime) -> bool:
+        with self._db.errors():
+            result = self._users.update_one(
+                {"user_id": user_id, "scope": scope},
+                {"$set": {**fields, "updated_at": now}},
+            )
+        return result.matched_count == 1
+
+    def count(self) -> int:
+        with self._db.errors():
+            return self._users.count_documents({})

@@ -1,0 +1,94 @@
+"""Users on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from core.db.sqlite import Migration, SqliteDatabase
+from core.ids import guild_of
+from core.users.repository import UserProfile, UserRepository
+
+MIGRATIONS = (
+    Migration(
+        "users_0001_create",
+        """
+        CREATE TABLE users (
+            user_id TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            username TEXT NOT NULL,
+            discriminator TEXT,
+            display_name TEXT,
+            bio TEXT,
+            timezone TEXT,
+            locale TEXT,
+            pronouns TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (user_id, scope)
+        );
+        """,
+    ),
+)
+
+_UPSERT = """
+INSERT INTO users (user_id, scope, username, discriminator, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (user_id, scope) DO UPDATE SET
+    username = excluded.username,
+    discriminator = excluded.discriminator,
+    updated_at = excluded.updated_at
+"""
+
+
+class SqliteUserRepository(UserRepository):
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+        db.migrate(MIGRATIONS)
+
+    def upsert(
+        self, user_id: str, scope: str, username: str, discriminator: str | None, now: datetime
+    ) -> None:
+        stamp = now.isoformat()
+        with self._db.errors():
+            self._db.connection().execute(
+                _UPSERT, (user_id, scope, username, discriminator, stamp, stamp)
+            )
+
+    def get(self, user_id: str, scope: str) -> UserProfile | None:
+        with self._db.errors():
+            row = (
+                self._db.connection()
+                .execute("SELECT * FROM users WHERE user_id = ? AND scope = ?", (user_id, scope))
+                .fetchone()
+            )
+        if row is None:
+            return None
+        return UserProfile(
+            user_id=row["user_id"],
+            guild_id=guild_of(row["scope"]),
+            username=row["username"],
+            discriminator=row["discriminator"],
+            display_name=row["display_name"],
+            bio=row["bio"],
+            timezone=row["timezone"],
+            locale=row["locale"],
+            pronouns=row["pronouns"],
+            created_at=datetime.fromisoformat(row["created_at"]),
+            updated_at=datetime.fromisoformat(row["updated_at"]),
+        )
+
+    def update(self, user_id: str, scope: str, fields: Mapping[str, Any], now: datetime) -> bool:
+        # Column names come from the service's whitelist, never from the caller directly.
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self._db.errors():
+            cursor = self._db.connection().execute(
+                f"UPDATE users SET {assignments}, updated_at = ? WHERE user_id = ? AND scope = ?",
+                (*fields.values(), now.isoformat(), user_id, scope),
+            )
+        return cursor.rowcount == 1
+
+    def count(self) -> int:
+        with self._db.errors():
+            return self._db.connection().execute("SELECT COUNT(*) FROM users").fetchone()[0]

@@ -1,0 +1,44 @@
+"""Users: the profile record and the repository interface both backends implement."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    user_id: str
+    guild_id: str | None
+    username: str
+    discriminator: str | None
+    display_name: str | None
+    bio: str | None
+    timezone: str | None
+    locale: str | None
+    pronouns: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserRepository(ABC):
+    """Profiles keyed by (user id, scope key). Scope keys come from core.ids.scope_key."""
+
+    @abstractmethod
+    def upsert(
+        self, user_id: str, scope: str, username: str, discriminator: str | None, now: datetime
+    ) -> None:
+        """Create the profile, or refresh its username and discriminator, in one operation."""
+
+    @abstractmethod
+    def get(self, user_id: str, scope: str) -> UserProfile | None: ...
+
+    @abstractmethod
+    def update(self, user_id: str, scope: str, fields: Mapping[str, Any], now: datetime) -> bool:
+        """Set the given (already validated) fields; False when the profile does not exist."""
+
+    @abstractmethod
+    def count(self) -> int: ...
