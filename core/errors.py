@@ -5,9 +5,11 @@ AbbyError              1  unexpected / internal
 ├─ InvalidInput        2  bad value reached the core (ValueError too)
 │  ├─ InvalidAmount         (amount not an int, zero, negative, too large)
 │  ├─ UnsafePath            (path escapes its root)
-│  └─ IdempotencyConflict   (same key, different transfer)
+│  ├─ IdempotencyConflict   (same key, different transfer)
+│  └─ Undecryptable         (tampered ciphertext, or made by a key not in the ring)
 ├─ NotFound            3  UnknownUser, UnknownSession, UnknownDocument, UnknownFile, UnknownKey
-├─ Refused             4  InsufficientFunds, QuotaExceeded, OnCooldown, KeyInUse, AuditFailed
+├─ Refused             4  InsufficientFunds, QuotaExceeded, OnCooldown, KeyInUse, AuditFailed,
+│                          SessionClosed
 ├─ ExternalRefusal     5  ContentModerated, OutOfCredits
 ├─ TemporaryFailure   75  RateLimited, ServiceUnavailable
 └─ ConfigError        78  bad or unknown key, missing secret, backend unavailable
@@ -68,6 +70,12 @@ class IdempotencyConflict(InvalidInput):
     code = "idempotency_conflict"
 
 
+class Undecryptable(InvalidInput):
+    """A ciphertext that is malformed, tampered with, or not made by any key of the ring."""
+
+    code = "undecryptable"
+
+
 class NotFound(AbbyError, LookupError):
     exit_code = ExitCode.NOT_FOUND
     code = "not_found"
@@ -108,6 +116,12 @@ class QuotaExceeded(Refused):
 
 class OnCooldown(Refused):
     code = "on_cooldown"
+
+
+class SessionClosed(Refused):
+    """A conversation session that is closed or expired takes no more messages."""
+
+    code = "session_closed"
 
 
 class KeyInUse(Refused):
