@@ -23,6 +23,8 @@ from core.errors import ConfigError
 if TYPE_CHECKING:
     from core.db.mongo import MongoDatabase
     from core.db.sqlite import SqliteDatabase
+    from core.security import KeyService
+    from core.sessions import SessionService
     from core.telemetry.events import EventLog
     from core.users import UserService
 
@@ -33,7 +35,7 @@ class AppContext:
     """Settings, a clock, the open database and the services built on them."""
 
     # Services whose repositories `init_schema()` creates; each domain adds its own.
-    DOMAINS: tuple[str, ...] = ("users",)
+    DOMAINS: tuple[str, ...] = ("users", "sessions")
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
@@ -107,6 +109,43 @@ class AppContext:
             return MongoUserRepository(db)
 
         return UserService(repo=self._pick(sqlite, mongo), clock=self.clock)
+
+    @cached_property
+    def keys(self) -> KeyService:
+        from core.security import KeyService, KeySource
+
+        def fields() -> list[Any]:
+            # Every domain that stores ciphertext lists its encrypted fields here, so that
+            # `abby keys status/rotate/retire` cover them all.
+            return [*self.sessions.encrypted_fields()]
+
+        return KeyService(
+            source=KeySource(self.settings.security, self.settings.key_file),
+            fields=fields,
+            events=self.events,
+        )
+
+    @cached_property
+    def sessions(self) -> SessionService:
+        from core.sessions import SessionService
+
+        def sqlite(db: Any) -> Any:
+            from core.sessions._sqlite import SqliteSessionRepository
+
+            return SqliteSessionRepository(db)
+
+        def mongo(db: Any) -> Any:
+            from core.sessions._mongo import MongoSessionRepository
+
+            return MongoSessionRepository(db)
+
+        return SessionService(
+            repo=self._pick(sqlite, mongo),
+            keys=lambda: self.keys.ring(),
+            settings=self.settings.sessions,
+            clock=self.clock,
+            events=self.events,
+        )
 
     # --- lifecycle ------------------------------------------------------------------------
 

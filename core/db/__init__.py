@@ -60,3 +60,24 @@ def update_user_profile(user_id: str, updates: dict[str, Any], guild_id: str | N
     except UnknownUser:
         return False
     return True
+
+
+def create_session(user_id: str, channel_id: str, guild_id: str | None = None) -> str:
+    """Open a conversation session; return its id (see core.sessions)."""
+    from core.sessions import create_session as create
+
+    return create(user_id, channel_id, guild_id)
+
+
+def append_session_message(session_id: str, role: str, content: str) -> None:
+    """Append one encrypted message to an active session (see core.sessions)."""
+    from core.sessions import append_session_message as append
+
+    append(session_id, role, content)
+
+
+def close_session(session_id: str, summary: str | None = None) -> dict[str, Any]:
+    """Close a session with an optional encrypted summary; return its metadata."""
+    from core.sessions import close_session as close
+
+    return close(session_id, summary)

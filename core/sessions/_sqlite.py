@@ -1,0 +1,328 @@
+"""Sessions on SQLite: a `sessions` row per session, a `session_messages` row per message.
+
+An append is one BEGIN IMMEDIATE transaction: the guarded `UPDATE ... RETURNING turns` takes
+the seqs, and the inserts follow under the same write lock, so concurrent appends from two
+processes get distinct seqs and nothing is lost. Timestamps are stored as fixed-width UTC ISO
+strings, so comparing them as text compares the instants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from core.db.sqlite import Migration, SqliteDatabase
+from core.ids import guild_of
+from core.security.rotation import EncryptedField, EncryptedRecord
+from core.sessions.repository import (
+    NewMessage,
+    PurgeCounts,
+    SessionRecord,
+    SessionRepository,
+    StoredMessage,
+)
+
+MIGRATIONS = (
+    Migration(
+        "sessions_0001_create",
+        """
+        CREATE TABLE sessions (
+            session_id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('active', 'closed', 'expired')),
+            turns INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            last_message_at TEXT NOT NULL,
+            closed_at TEXT,
+            summary TEXT,
+            summary_key_id TEXT
+        );
+        CREATE INDEX sessions_status_last ON sessions (status, last_message_at);
+        CREATE INDEX sessions_status_closed ON sessions (status, closed_at);
+        CREATE INDEX sessions_user ON sessions (user_id, scope, created_at);
+        CREATE INDEX sessions_created ON sessions (created_at);
+        CREATE INDEX sessions_summary_key ON sessions (summary_key_id)
+            WHERE summary_key_id IS NOT NULL;
+        CREATE TABLE session_messages (
+            session_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (session_id, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX session_messages_key ON session_messages (key_id, session_id, seq);
+        """,
+    ),
+)
+
+_APPEND_GUARD = """
+UPDATE sessions SET turns = turns + ?, last_message_at = MAX(last_message_at, ?)
+WHERE session_id = ? AND status = 'active' AND last_message_at > ?
+RETURNING turns
+"""
+_INSERT_MESSAGE = """
+INSERT INTO session_messages (session_id, seq, role, content, key_id, at)
+VALUES (?, ?, ?, ?, ?, ?)
+"""
+
+
+def _ts(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _record(row: Any) -> SessionRecord:
+    return SessionRecord(
+        session_id=row["session_id"],
+        user_id=row["user_id"],
+        guild_id=guild_of(row["scope"]),
+        channel_id=row["channel_id"],
+        status=row["status"],
+        turns=row["turns"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        last_message_at=datetime.fromisoformat(row["last_message_at"]),
+        closed_at=_dt(row["closed_at"]),
+        has_summary=row["summary"] is not None,
+    )
+
+
+_COLUMNS = (
+    "session_id, user_id, scope, channel_id, status, turns, created_at, last_message_at,"
+    " closed_at, summary IS NOT NULL AS summary"
+)
+
+
+class SqliteSessionRepository(SessionRepository):
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+        db.migrate(MIGRATIONS)
+
+    def create(
+        self, session_id: str, user_id: str, scope: str, channel_id: str, now: datetime
+    ) -> None:
+        stamp = _ts(now)
+        with self._db.errors():
+            self._db.connection().execute(
+                "INSERT INTO sessions (session_id, user_id, scope, channel_id, status, turns,"
+                " created_at, last_message_at) VALUES (?, ?, ?, ?, 'active', 0, ?, ?)",
+                (session_id, user_id, scope, channel_id, stamp, stamp),
+            )
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        with self._db.errors():
+            row = (
+                self._db.connection()
+                .execute(f"SELECT {_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,))
+                .fetchone()
+            )
+        return None if row is None else _record(row)
+
+    def append(
+        self, session_id: str, messages: Sequence[NewMessage], now: datetime, idle_cutoff: datetime
+    ) -> int | None:
+        stamp = _ts(now)
+        with self._db.errors(), self._db.transaction() as conn:
+            row = conn.execute(
+                _APPEND_GUARD, (len(messages), stamp, session_id, _ts(idle_cutoff))
+            ).fetchone()
+            if row is None:
+                return None
+            last = int(row[0])
+            first = last - len(messages) + 1
+            conn.executemany(
+                _INSERT_MESSAGE,
+                [
+                    (session_id, first + i, m.role, m.token, m.key_id, stamp)
+                    for i, m in enumerate(messages)
+                ],
+            )
+        return last
+
+    def close(self, session_id: str, summary: NewMessage | None, now: datetime) -> bool:
+        token, key_id = (summary.token, summary.key_id) if summary else (None, None)
+        with self._db.errors():
+            cursor = self._db.connection().execute(
+                "UPDATE sessions SET status = 'closed', closed_at = ?, summary = ?,"
+                " summary_key_id = ? WHERE session_id = ? AND status != 'closed'",
+                (_ts(now), token, key_id, session_id),
+            )
+        return cursor.rowcount == 1
+
+    def expire_idle(
+        self, idle_cutoff: datetime, now: datetime, session_id: str | None = None
+    ) -> int:
+        sql = (
+            "UPDATE sessions SET status = 'expired', closed_at = ?"
+            " WHERE status = 'active' AND last_message_at <= ?"
+        )
+        params: list[Any] = [_ts(now), _ts(idle_cutoff)]
+        if session_id is not None:
+            sql += " AND session_id = ?"
+            params.append(session_id)
+        with self._db.errors():
+            return self._db.connection().execute(sql, params).rowcount
+
+    def messages(self, session_id: str) -> list[StoredMessage]:
+        with self._db.errors():
+            rows = (
+                self._db.connection()
+                .execute(
+                    "SELECT seq, role, content, key_id, at FROM session_messages"
+                    " WHERE session_id = ? ORDER BY seq",
+                    (session_id,),
+                )
+                .fetchall()
+            )
+        return [
+            StoredMessage(r["seq"], r["role"], r["content"], r["key_id"], _dt(r["at"]))  # type: ignore[arg-type]
+            for r in rows
+        ]
+
+    def summary(self, session_id: str) -> tuple[str, str] | None:
+        with self._db.errors():
+            row = (
+                self._db.connection()
+                .execute(
+                    "SELECT summary, summary_key_id FROM sessions WHERE session_id = ?",
+                    (session_id,),
+                )
+                .fetchone()
+            )
+        if row is None or row["summary"] is None:
+            return None
+        return row["summary"], row["summary_key_id"]
+
+    def list(
+        self, *, user_id: str | None, scope: str | None, status: str | None, limit: int
+    ) -> list[SessionRecord]:
+        where, params = [], []
+        for column, value in (("user_id", user_id), ("scope", scope), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._db.errors():
+            rows = (
+                self._db.connection()
+                .execute(
+                    f"SELECT {_COLUMNS} FROM sessions{clause}"
+                    " ORDER BY created_at DESC, session_id LIMIT ?",
+                    (*params, limit),
+                )
+                .fetchall()
+            )
+        return [_record(r) for r in rows]
+
+    def purge(self, ended_before: datetime, *, dry_run: bool, batch_size: int) -> PurgeCounts:
+        cutoff = _ts(ended_before)
+        match = "status IN ('closed', 'expired') AND closed_at < ?"
+        conn = self._db.connection()
+        with self._db.errors():
+            if dry_run:
+                sessions = conn.execute(
+                    f"SELECT COUNT(*) FROM sessions WHERE {match}", (cutoff,)
+                ).fetchone()[0]
+                messages = conn.execute(
+                    "SELECT COUNT(*) FROM session_messages WHERE session_id IN"
+                    f" (SELECT session_id FROM sessions WHERE {match})",
+                    (cutoff,),
+                ).fetchone()[0]
+                return PurgeCounts(sessions, messages)
+            sessions = messages = 0
+            while True:
+                with self._db.transaction() as tx:
+                    ids = [
+                        r[0]
+                        for r in tx.execute(
+                            f"SELECT session_id FROM sessions WHERE {match} LIMIT ?",
+                            (cutoff, batch_size),
+                        )
+                    ]
+                    if not ids:
+                        break
+                    marks = ",".join("?" * len(ids))
+                    messages += tx.execute(
+                        f"DELETE FROM session_messages WHERE session_id IN ({marks})", ids
+                    ).rowcount
+                    sessions += tx.execute(
+                        f"DELETE FROM sessions WHERE session_id IN ({marks})", ids
+                    ).rowcount
+        return PurgeCounts(sessions, messages)
+
+    def encrypted_fields(self) -> list[EncryptedField]:
+        return [_MessageContents(self._db), _Summaries(self._db)]
+
+
+class _MessageContents(EncryptedField):
+    name = "session_messages.content"
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    def count_by_key(self) -> dict[str, int]:
+        with self._db.errors():
+            rows = self._db.connection().execute(
+                "SELECT key_id, COUNT(*) FROM session_messages GROUP BY key_id"
+            )
+            return {r[0]: r[1] for r in rows}
+
+    def scan(self, key_id: str, after: Any, limit: int) -> list[EncryptedRecord]:
+        session_id, seq = after if after is not None else ("", -1)
+        with self._db.errors():
+            rows = self._db.connection().execute(
+                "SELECT session_id, seq, content FROM session_messages"
+                " WHERE key_id = ? AND (session_id, seq) > (?, ?)"
+                " ORDER BY session_id, seq LIMIT ?",
+                (key_id, session_id, seq, limit),
+            )
+            return [EncryptedRecord((r[0], r[1]), key_id, r[2]) for r in rows]
+
+    def replace(self, updates: Sequence[tuple[EncryptedRecord, str, str]]) -> int:
+        with self._db.errors(), self._db.transaction() as conn:
+            cursor = conn.executemany(
+                "UPDATE session_messages SET content = ?, key_id = ?"
+                " WHERE session_id = ? AND seq = ? AND key_id = ?",
+                [(token, new_id, r.ref[0], r.ref[1], r.key_id) for r, new_id, token in updates],
+            )
+            return cursor.rowcount
+
+
+class _Summaries(EncryptedField):
+    name = "sessions.summary"
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    def count_by_key(self) -> dict[str, int]:
+        with self._db.errors():
+            rows = self._db.connection().execute(
+                "SELECT summary_key_id, COUNT(*) FROM sessions"
+                " WHERE summary_key_id IS NOT NULL GROUP BY summary_key_id"
+            )
+            return {r[0]: r[1] for r in rows}
+
+    def scan(self, key_id: str, after: Any, limit: int) -> list[EncryptedRecord]:
+        with self._db.errors():
+            rows = self._db.connection().execute(
+                "SELECT session_id, summary FROM sessions"
+                " WHERE summary_key_id = ? AND session_id > ? ORDER BY session_id LIMIT ?",
+                (key_id, after or "", limit),
+            )
+            return [EncryptedRecord(r[0], key_id, r[1]) for r in rows]
+
+    def replace(self, updates: Sequence[tuple[EncryptedRecord, str, str]]) -> int:
+        with self._db.errors(), self._db.transaction() as conn:
+            cursor = conn.executemany(
+                "UPDATE sessions SET summary = ?, summary_key_id = ?"
+                " WHERE session_id = ? AND summary_key_id = ?",
+                [(token, new_id, r.ref, r.key_id) for r, new_id, token in updates],
+            )
+            return cursor.rowcount

@@ -1,0 +1,108 @@
+"""Conversation sessions: the records and the repository interface both backends implement.
+
+A session row holds metadata and a turn counter; each message is its own row/document
+(session_id, seq, role, ciphertext, key_id, at), so two processes appending at once never
+rewrite a shared array, and rotation can walk the messages of one key id through an index.
+The repository stores ciphertext only; encryption happens in the service.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.security.rotation import EncryptedField
+
+STATUSES = ("active", "closed", "expired")
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    session_id: str
+    user_id: str
+    guild_id: str | None
+    channel_id: str
+    status: str
+    turns: int
+    created_at: datetime
+    last_message_at: datetime
+    closed_at: datetime | None
+    has_summary: bool
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    seq: int
+    role: str
+    token: str
+    key_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    role: str
+    token: str
+    key_id: str
+
+
+@dataclass(frozen=True)
+class PurgeCounts:
+    sessions: int
+    messages: int
+
+
+class SessionRepository(ABC):
+    """Sessions keyed by session id; scopes come from core.ids.scope_key."""
+
+    @abstractmethod
+    def create(
+        self, session_id: str, user_id: str, scope: str, channel_id: str, now: datetime
+    ) -> None: ...
+
+    @abstractmethod
+    def get(self, session_id: str) -> SessionRecord | None: ...
+
+    @abstractmethod
+    def append(
+        self, session_id: str, messages: Sequence[NewMessage], now: datetime, idle_cutoff: datetime
+    ) -> int | None:
+        """Atomically take the next seqs and store the messages, only while the session is
+        active and had a message after `idle_cutoff`; return the last seq, or None when the
+        guard refused (unknown, closed, expired or idle session) and nothing was written."""
+
+    @abstractmethod
+    def close(self, session_id: str, summary: NewMessage | None, now: datetime) -> bool:
+        """Mark closed (from active or expired) with the encrypted summary; False when the
+        session is unknown or already closed."""
+
+    @abstractmethod
+    def expire_idle(
+        self, idle_cutoff: datetime, now: datetime, session_id: str | None = None
+    ) -> int:
+        """Mark active sessions with no message after `idle_cutoff` expired (one, or all)."""
+
+    @abstractmethod
+    def messages(self, session_id: str) -> list[StoredMessage]:
+        """The session's messages in seq order (ciphertext)."""
+
+    @abstractmethod
+    def summary(self, session_id: str) -> tuple[str, str] | None:
+        """(token, key id) of the summary, or None."""
+
+    @abstractmethod
+    def list(
+        self, *, user_id: str | None, scope: str | None, status: str | None, limit: int
+    ) -> list[SessionRecord]:
+        """Newest first; None filters match everything."""
+
+    @abstractmethod
+    def purge(self, ended_before: datetime, *, dry_run: bool, batch_size: int) -> PurgeCounts:
+        """Delete closed and expired sessions that ended before the cutoff, with their
+        messages, in batches (messages first, so a crash leaves nothing orphaned)."""
+
+    @abstractmethod
+    def encrypted_fields(self) -> list[EncryptedField]:
+        """Message contents and summaries, for key status and rotation."""
