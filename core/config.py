@@ -147,6 +147,17 @@ class StorageSettings(Section):
     temp_retention_days: int = Field(7, ge=0)
     kept_retention_days: int = Field(0, ge=0)  # 0 = forever
     max_image_bytes: int = Field(10 * MIB, ge=1)
+    # Cleanup treats an unrecorded file as an orphan only once it is this old, so a save in
+    # flight (file renamed, record not yet inserted) is never taken.
+    orphan_grace_seconds: int = Field(600, ge=0)
+
+
+class GuildQuotaSettings(Section):
+    """One guild's overrides of the quota defaults (unset = the global value)."""
+
+    user_mb: float | None = Field(None, gt=0)
+    daily_generations: int | None = Field(None, ge=0)
+    role_limits: dict[str, int] = Field(default_factory=dict)
 
 
 class QuotaSettings(Section):
@@ -158,6 +169,8 @@ class QuotaSettings(Section):
     level_bands: dict[int, int] = Field(default_factory=lambda: {1: 10, 5: 25, 10: 50})
     owner_limit: int = Field(1_000, ge=0)
     owner_ids: tuple[str, ...] = ()
+    # Per-guild overrides by guild id: {"123": {"daily_generations": 8, "role_limits": {...}}}.
+    guilds: dict[str, GuildQuotaSettings] = Field(default_factory=dict)
 
 
 class ImageSettings(Section):
@@ -170,6 +183,9 @@ class ImageSettings(Section):
     rate_limit_requests: int = Field(150, ge=1)
     rate_limit_window_seconds: float = Field(10.0, gt=0)
     poll_deadline_seconds: float = Field(300.0, gt=0)
+    poll_interval_seconds: float = Field(10.0, gt=0)  # Stability asks for >= 10 s between polls
+    lockout_seconds: float = Field(60.0, ge=0)  # Stability blocks a client this long after 429
+    retry_backoff_seconds: float = Field(1.0, ge=0)  # first 5xx retry; doubles each time
 
 
 class PersonaSettings(Section):

@@ -23,8 +23,10 @@ from core.errors import ConfigError
 if TYPE_CHECKING:
     from core.db.mongo import MongoDatabase
     from core.db.sqlite import SqliteDatabase
+    from core.images.generation import GenerationService
     from core.security import KeyService
     from core.sessions import SessionService
+    from core.storage import QuotaManager, StorageManager
     from core.telemetry.events import EventLog
     from core.users import UserService
 
@@ -35,7 +37,7 @@ class AppContext:
     """Settings, a clock, the open database and the services built on them."""
 
     # Services whose repositories `init_schema()` creates; each domain adds its own.
-    DOMAINS: tuple[str, ...] = ("users", "sessions")
+    DOMAINS: tuple[str, ...] = ("users", "sessions", "storage", "quota")
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
@@ -145,6 +147,58 @@ class AppContext:
             settings=self.settings.sessions,
             clock=self.clock,
             events=self.events,
+        )
+
+    @cached_property
+    def storage(self) -> StorageManager:
+        from core.storage import StorageManager
+
+        def sqlite(db: Any) -> Any:
+            from core.storage._sqlite import SqliteFileRepository
+
+            return SqliteFileRepository(db)
+
+        def mongo(db: Any) -> Any:
+            from core.storage._mongo import MongoFileRepository
+
+            return MongoFileRepository(db)
+
+        return StorageManager(
+            repo=self._pick(sqlite, mongo),
+            settings=self.settings.storage,
+            root=self.settings.storage_root,
+            clock=self.clock,
+            events=self.events,
+            orphan_grace_seconds=self.settings.storage.orphan_grace_seconds,
+        )
+
+    @cached_property
+    def quota(self) -> QuotaManager:
+        from core.storage import QuotaManager
+
+        def sqlite(db: Any) -> Any:
+            from core.storage._sqlite import SqliteDailyCounterRepository, SqliteFileRepository
+
+            return SqliteFileRepository(db), SqliteDailyCounterRepository(db)
+
+        def mongo(db: Any) -> Any:
+            from core.storage._mongo import MongoDailyCounterRepository, MongoFileRepository
+
+            return MongoFileRepository(db), MongoDailyCounterRepository(db)
+
+        files, daily = self._pick(sqlite, mongo)
+        return QuotaManager(
+            files=files, daily=daily, settings=self.settings.quota, clock=self.clock
+        )
+
+    @cached_property
+    def images(self) -> GenerationService:
+        """Image generation: quota reservation + Stability call + storage save."""
+        from core.images import make_client
+        from core.images.generation import GenerationService
+
+        return GenerationService(
+            storage=self.storage, quota=self.quota, client=make_client(self.settings)
         )
 
     # --- lifecycle ------------------------------------------------------------------------

@@ -1,0 +1,410 @@
+"""The Stability AI REST v2beta client (httpx, async) and the seed's `ImageGenerator`.
+
+`StabilityClient` is the typed layer: inputs are checked before any request (`prepare_*`
+returns a request that cannot be refused for a reason we could have seen), every request
+passes the client-side rate limiter, 5xx and network failures are retried with backoff, and
+each refusal becomes a core error (InvalidInput, ConfigError, OutOfCredits, ContentModerated,
+RateLimited, ServiceUnavailable). `ImageGenerator` is the seed's facade on it: the same
+operations returning `(ok, image_bytes, message)`.
+
+The API key is read from settings only when a request is built and only put in the
+`Authorization` header; it never appears in a message, a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from core.config import ImageSettings
+from core.errors import (
+    AbbyError,
+    ConfigError,
+    ContentModerated,
+    InvalidInput,
+    OutOfCredits,
+    RateLimited,
+    ServiceUnavailable,
+)
+from core.images import validation as check
+from core.images.limiter import RateLimiter
+
+log = logging.getLogger(__name__)
+
+GENERATE_PATHS = {
+    "core": "/v2beta/stable-image/generate/core",
+    "ultra": "/v2beta/stable-image/generate/ultra",
+    "sd3": "/v2beta/stable-image/generate/sd3",
+}
+UPSCALE_PATHS = {
+    "fast": "/v2beta/stable-image/upscale/fast",
+    "conservative": "/v2beta/stable-image/upscale/conservative",
+    "creative": "/v2beta/stable-image/upscale/creative",
+}
+RESULTS_PATH = "/v2beta/results/{id}"
+UPSCALE_MODES = tuple(UPSCALE_PATHS)
+FAST_UPSCALE_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    data: bytes
+    content_type: str
+    seed: int | None
+    finish_reason: str
+    operation: str  # generate, edit, upscale
+    model: str
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A validated request: where it goes and its multipart parts (no secrets in here)."""
+
+    operation: str
+    path: str
+    model: str
+    fields: dict[str, str]
+    files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
+    asynchronous: bool = False  # creative upscale: POST returns an id to poll
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class StabilityClient:
+    def __init__(
+        self,
+        settings: ImageSettings,
+        *,
+        limiter: RateLimiter,
+        max_image_bytes: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.settings = settings
+        self.limiter = limiter
+        self.max_image_bytes = max_image_bytes
+        self._transport = transport
+        self._sleep = sleep
+
+    # --- validation (no I/O) -------------------------------------------------------------
+
+    def prepare_generate(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        negative_prompt: str | None = None,
+        aspect_ratio: str | None = None,
+        seed: int | None = None,
+        style_preset: str | None = None,
+        output_format: str | None = None,
+    ) -> PreparedRequest:
+        """Check a text-to-image request. Raises InvalidInput."""
+        model = model or self.settings.model
+        if model not in GENERATE_PATHS:
+            raise InvalidInput(f"unknown model {model!r}; choose one of: core, ultra, sd3")
+        fields = self._common(prompt, negative_prompt, seed, style_preset, output_format)
+        aspect = check.check_aspect(aspect_ratio)
+        if aspect:
+            fields["aspect_ratio"] = aspect
+        if model == "sd3":
+            fields["mode"] = "text-to-image"
+        return PreparedRequest("generate", GENERATE_PATHS[model], model, fields)
+
+    def prepare_edit(
+        self,
+        prompt: str,
+        image: bytes,
+        *,
+        strength: float,
+        negative_prompt: str | None = None,
+        seed: int | None = None,
+        style_preset: str | None = None,
+        output_format: str | None = None,
+    ) -> PreparedRequest:
+        """Check an image-to-image request (SD3, mode=image-to-image). Raises InvalidInput."""
+        fields = self._common(prompt, negative_prompt, seed, style_preset, output_format)
+        fields["strength"] = f"{check.check_strength(strength):g}"
+        fields["mode"] = "image-to-image"
+        kind = check.check_image(image, self.max_image_bytes, "input image")
+        files = {"image": ("image." + check.EXTENSIONS[kind], bytes(image), kind)}
+        return PreparedRequest("edit", GENERATE_PATHS["sd3"], "sd3", fields, files)
+
+    def prepare_upscale(
+        self,
+        image: bytes,
+        *,
+        scale: int = FAST_UPSCALE_FACTOR,
+        mode: str = "fast",
+        prompt: str | None = None,
+        seed: int | None = None,
+        output_format: str | None = None,
+    ) -> PreparedRequest:
+        """Check an upscale request. `fast` multiplies by 4; `conservative` and `creative` go
+        to about 4 megapixels and need a prompt. Raises InvalidInput."""
+        if mode not in UPSCALE_PATHS:
+            raise InvalidInput(
+                f"unknown upscale mode {mode!r}; choose one of: fast, conservative, creative"
+            )
+        if mode == "fast" and scale != FAST_UPSCALE_FACTOR:
+            raise InvalidInput("the fast upscaler multiplies by 4 only: use --scale 4")
+        fields = {"output_format": self._format(output_format)}
+        if mode != "fast":
+            fields["prompt"] = check.check_prompt(prompt or "", "upscale prompt")
+            if seed is not None:
+                fields["seed"] = str(check.check_seed(seed))
+        kind = check.check_image(image, self.max_image_bytes, "input image")
+        files = {"image": ("image." + check.EXTENSIONS[kind], bytes(image), kind)}
+        return PreparedRequest(
+            "upscale",
+            UPSCALE_PATHS[mode],
+            f"upscale-{mode}",
+            fields,
+            files,
+            asynchronous=mode == "creative",
+        )
+
+    def _common(
+        self,
+        prompt: str,
+        negative_prompt: str | None,
+        seed: int | None,
+        style_preset: str | None,
+        output_format: str | None,
+    ) -> dict[str, str]:
+        fields = {
+            "prompt": check.check_prompt(prompt),
+            "output_format": self._format(output_format),
+        }
+        if negative_prompt:
+            fields["negative_prompt"] = check.check_prompt(negative_prompt, "negative prompt")
+        checked_seed = check.check_seed(seed)
+        if checked_seed is not None:
+            fields["seed"] = str(checked_seed)
+        style = check.check_style(style_preset)
+        if style:
+            fields["style_preset"] = style
+        return fields
+
+    def _format(self, output_format: str | None) -> str:
+        value = output_format or self.settings.output_format
+        if value not in check.IMAGE_TYPES:
+            raise InvalidInput(f"unknown output format {value!r}; choose png, jpeg or webp")
+        return value
+
+    def require_key(self) -> str:
+        key = self.settings.api_key
+        if key is None or not key.get_secret_value():
+            raise ConfigError("no Stability API key: set ABBY_IMAGES__API_KEY (images.api_key)")
+        return key.get_secret_value()
+
+    # --- requests ---------------------------------------------------------------------
+
+    async def send(self, request: PreparedRequest) -> GeneratedImage:
+        """Send a prepared request and return the image, polling when it is asynchronous."""
+        key = self.require_key()
+        async with self._client(key) as client:
+            if not request.asynchronous:
+                response = await self._call(client, "POST", request.path, request, accept="image/*")
+                return self._image(request, response)
+            response = await self._call(
+                client, "POST", request.path, request, accept="application/json"
+            )
+            job = _json(response).get("id")
+            if not isinstance(job, str) or not job or "/" in job:
+                raise ServiceUnavailable("Stability did not return a job id for the upscale")
+            return await self._poll(client, request, job)
+
+    async def generate(self, prompt: str, **options: Any) -> GeneratedImage:
+        return await self.send(self.prepare_generate(prompt, **options))
+
+    async def edit(self, prompt: str, image: bytes, **options: Any) -> GeneratedImage:
+        return await self.send(self.prepare_edit(prompt, image, **options))
+
+    async def upscale(self, image: bytes, **options: Any) -> GeneratedImage:
+        return await self.send(self.prepare_upscale(image, **options))
+
+    def _client(self, key: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.settings.base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=self.settings.timeout_seconds,
+            transport=self._transport,
+        )
+
+    async def _poll(
+        self, client: httpx.AsyncClient, request: PreparedRequest, job: str
+    ) -> GeneratedImage:
+        deadline = time.monotonic() + self.settings.poll_deadline_seconds
+        path = RESULTS_PATH.format(id=job)
+        while True:
+            response = await self._call(client, "GET", path, None, accept="image/*")
+            if response.status_code != 202:
+                return self._image(request, response)
+            if time.monotonic() + self.settings.poll_interval_seconds > deadline:
+                raise ServiceUnavailable(
+                    f"the upscale job {job} is still running after "
+                    f"{self.settings.poll_deadline_seconds:g} s; retry later"
+                )
+            await self._sleep(self.settings.poll_interval_seconds)
+
+    async def _call(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        path: str,
+        request: PreparedRequest | None,
+        *,
+        accept: str,
+    ) -> httpx.Response:
+        """One request through the limiter, retried on 5xx and network errors."""
+        retries = self.settings.max_retries
+        for attempt in range(retries + 1):
+            await self.limiter.acquire()
+            try:
+                if request is None:
+                    response = await client.request(method, path, headers={"Accept": accept})
+                else:
+                    # Every field as a form part (filename None): Stability wants multipart
+                    # even when no file is sent.
+                    parts: dict[str, Any] = {k: (None, v) for k, v in request.fields.items()}
+                    parts.update(request.files)
+                    response = await client.request(
+                        method, path, files=parts, headers={"Accept": accept}
+                    )
+            except httpx.TimeoutException as exc:
+                failure: AbbyError = ServiceUnavailable(
+                    f"Stability did not answer within {self.settings.timeout_seconds:g} s"
+                )
+                cause: Exception = exc
+            except httpx.TransportError as exc:
+                failure = ServiceUnavailable(f"cannot reach Stability ({type(exc).__name__})")
+                cause = exc
+            else:
+                if response.status_code < 500:
+                    if response.status_code == 429:
+                        self.limiter.lock_out()
+                        raise RateLimited(
+                            "Stability's rate limit was exceeded (150 requests per 10 s); "
+                            f"requests pause for {self.settings.lockout_seconds:g} s",
+                            retry_after=self.settings.lockout_seconds,
+                        )
+                    _raise_for_status(response)
+                    return response
+                failure = ServiceUnavailable(
+                    f"Stability failed with HTTP {response.status_code}; retry later"
+                )
+                cause = httpx.HTTPStatusError(
+                    "server error", request=response.request, response=response
+                )
+            if attempt < retries:
+                delay = self.settings.retry_backoff_seconds * (2**attempt)
+                log.warning(
+                    "Stability request failed (%s); retry %d in %.1f s", failure, attempt + 1, delay
+                )
+                await self._sleep(delay)
+                continue
+            raise failure from cause
+        raise AssertionError("unreachable")
+
+    def _image(self, request: PreparedRequest, response: httpx.Response) -> GeneratedImage:
+        reason = response.headers.get("finish-reason", "SUCCESS").upper()
+        if reason == "CONTENT_FILTERED":
+            # The API answered 200 and charged the credits; the (blurred) image is dropped.
+            raise ContentModerated(
+                "Stability's content filter blocked this image; try a different prompt",
+                charged=True,
+            )
+        if reason != "SUCCESS":
+            raise ServiceUnavailable(f"Stability could not finish the image ({reason[:20]})")
+        data = response.content
+        kind = check.sniff_image_type(data[:16])
+        if kind is None:
+            raise ServiceUnavailable("Stability answered without an image")
+        seed_header = response.headers.get("seed")
+        seed = int(seed_header) if seed_header and seed_header.isdigit() else None
+        log.info("Stability %s via %s: %d bytes", request.operation, request.model, len(data))
+        return GeneratedImage(data, kind, seed, reason, request.operation, request.model)
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _api_message(response: httpx.Response) -> str:
+    data = _json(response)
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors:
+        text = "; ".join(str(e) for e in errors)
+    else:
+        text = str(data.get("message") or data.get("name") or f"HTTP {response.status_code}")
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    status = response.status_code
+    if status in (200, 202):
+        return
+    if status in (400, 422):
+        raise InvalidInput(f"Stability refused the request: {_api_message(response)}")
+    if status == 401:
+        raise ConfigError("Stability rejected the API key (HTTP 401); check ABBY_IMAGES__API_KEY")
+    if status == 402:
+        raise OutOfCredits("the Stability account is out of credits; buy more to continue")
+    if status == 403:
+        raise ContentModerated(
+            "Stability's moderation refused this request; try a different prompt", charged=False
+        )
+    if status == 404:
+        raise ConfigError(
+            "Stability has no such endpoint (HTTP 404); check images.base_url and images.model"
+        )
+    if status == 413:
+        raise InvalidInput("the request is too large for Stability (images up to 10 MiB)")
+    raise ServiceUnavailable(f"Stability answered HTTP {status}: {_api_message(response)}")
+
+
+class ImageGenerator:
+    """The seed's image client: each call returns `(ok, image_bytes, message)`."""
+
+    def __init__(self, client: StabilityClient) -> None:
+        self.client = client
+
+    async def _run(self, call: Awaitable[GeneratedImage]) -> tuple[bool, bytes, str]:
+        try:
+            image = await call
+        except AbbyError as exc:
+            return False, b"", str(exc)
+        seed = f" (seed {image.seed})" if image.seed is not None else ""
+        return True, image.data, f"{image.operation} ok{seed}"
+
+    async def text_to_image(
+        self, prompt: str, style_preset: str | None = None, **kwargs: Any
+    ) -> tuple[bool, bytes, str]:
+        """Generate an image from text. kwargs: model, negative_prompt, aspect_ratio, seed,
+        output_format."""
+        return await self._run(self.client.generate(prompt, style_preset=style_preset, **kwargs))
+
+    async def image_to_image(
+        self, prompt: str, init_image: bytes, strength: float = 0.5, **kwargs: Any
+    ) -> tuple[bool, bytes, str]:
+        """Transform `init_image` by the prompt; strength 0 keeps it, 1 ignores it."""
+        return await self._run(self.client.edit(prompt, init_image, strength=strength, **kwargs))
+
+    async def upscale_image(
+        self, image_bytes: bytes, scale: int = FAST_UPSCALE_FACTOR, **kwargs: Any
+    ) -> tuple[bool, bytes, str]:
+        """Upscale an image (fast: 4x; mode='conservative'/'creative' need a prompt)."""
+        return await self._run(self.client.upscale(image_bytes, scale=scale, **kwargs))

@@ -1,0 +1,383 @@
+"""Generated files: saved under per-user folders in the storage root, one record each.
+
+A save writes the bytes through a temp file and a rename, then inserts the record; a delete
+removes the record, then the file. Usage is always read from the records. Cleanup applies
+retention and removes orphans without ever taking a file that is still being written: temp
+files younger than an hour and unrecorded files younger than the grace period are left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from core.clock import Clock
+from core.config import StorageSettings
+from core.errors import InvalidInput, UnknownFile, UnsafePath
+from core.ids import check_id, scope_key
+from core.images.validation import EXTENSIONS, sniff_image_type
+from core.paths import TEMP_PREFIX, atomic_write, contain, is_within, resolve_inside, safe_name
+from core.storage.repository import GLOBAL_OWNER, FileRecord, FileRepository, Usage
+
+log = logging.getLogger(__name__)
+
+# An in-flight temp file is never older than this; one that is was left by a crash.
+TEMP_GRACE_SECONDS = 3600
+MAX_METADATA_CHARS = 16_000
+Progress = Callable[[int, int | None, str | None], None]
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    files_deleted: int  # expired by retention
+    bytes_freed: int
+    orphans_removed: int  # files without a record + records without a file + stale temp files
+    dry_run: bool
+    orphan_files: int
+    orphan_records: int
+    stale_temp_files: int
+
+
+@dataclass(frozen=True)
+class DeletedFile:
+    file_id: str | None  # None: an unrecorded file inside the root
+    path: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class StorageUsage:
+    total_bytes: int
+    total_files: int
+    users: list[Usage]
+
+
+def _noop(n: int = 1, total: int | None = None, description: str | None = None) -> None:
+    return None
+
+
+class StorageManager:
+    """The seed's storage orchestrator. Typed methods raise; the seed's methods return plain
+    dicts and bools."""
+
+    def __init__(
+        self,
+        *,
+        repo: FileRepository,
+        settings: StorageSettings,
+        root: Path,
+        clock: Clock,
+        events: Any = None,
+        orphan_grace_seconds: int = 600,
+    ) -> None:
+        self._repo = repo
+        self._settings = settings
+        self.root = Path(root)
+        self._clock = clock
+        self._events = events
+        self.orphan_grace_seconds = orphan_grace_seconds
+
+    # --- typed API ----------------------------------------------------------------------
+
+    def real_root(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return Path(os.path.realpath(self.root))
+
+    def absolute(self, record: FileRecord) -> Path:
+        return resolve_inside(self.real_root(), record.path)
+
+    def save(
+        self,
+        user_id: str,
+        data: bytes,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        guild_id: str | None = None,
+        kept: bool = False,
+    ) -> FileRecord:
+        """Store an image for a user; return its record. Raises InvalidInput, UnsafePath."""
+        user_id = check_id(user_id, "user id")
+        scope = scope_key(guild_id)
+        if not isinstance(data, (bytes, bytearray)) or not data:
+            raise InvalidInput("image bytes are empty")
+        content_type = sniff_image_type(bytes(data[:16]))
+        if content_type is None:
+            raise InvalidInput("the data is not a PNG, JPEG or WEBP image")
+        meta = _clean_metadata(metadata)
+        now = self._clock.now()
+        file_id = uuid.uuid4().hex
+        relative = "/".join(
+            (
+                safe_name(user_id, "user folder"),
+                now.strftime("%Y-%m"),
+                f"{file_id}.{EXTENSIONS[content_type]}",
+            )
+        )
+        target = resolve_inside(self.real_root(), relative)
+        atomic_write(target, bytes(data))
+        record = FileRecord(
+            file_id=file_id,
+            user_id=user_id,
+            guild_id=guild_id if scope else None,
+            path=relative,
+            bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            content_type=content_type,
+            kept=bool(kept),
+            created_at=now,
+            metadata=meta,
+        )
+        try:
+            self._repo.insert(record, scope)
+        except BaseException:
+            # No record, no file: a failed insert must not leave bytes nobody accounts for.
+            target.unlink(missing_ok=True)
+            raise
+        log.info("stored file %s for user %s (%d bytes)", file_id, user_id, len(data))
+        return record
+
+    def get(self, file_id: str) -> FileRecord:
+        record = self._repo.get(str(file_id))
+        if record is None:
+            raise UnknownFile(f"no file with id {str(file_id)[:40]!r}")
+        return record
+
+    def read(self, file_id: str, user_id: str | None = None) -> bytes:
+        """The bytes of a stored file; with `user_id`, only when that user owns it."""
+        record = self.get(file_id)
+        if user_id is not None and record.user_id != user_id:
+            raise UnknownFile(f"no file with id {str(file_id)[:40]!r} for this user")
+        try:
+            return self.absolute(record).read_bytes()
+        except FileNotFoundError:
+            raise UnknownFile(f"file {record.file_id} is recorded but missing on disk") from None
+
+    def files(
+        self,
+        user_id: str,
+        guild_id: str | None = None,
+        *,
+        all_scopes: bool = False,
+        limit: int = 100,
+    ) -> list[FileRecord]:
+        """A user's files, newest first: in one scope, or in every scope with all_scopes."""
+        user_id = check_id(user_id, "user id")
+        scope = None if all_scopes else scope_key(guild_id)
+        return self._repo.list_for_user(user_id, scope, limit)
+
+    def remove(self, ref: str | os.PathLike[str]) -> DeletedFile:
+        """Delete a file by id or by path (absolute inside the root, or root-relative).
+
+        Raises UnsafePath for anything resolving outside the root (symlinks followed), and
+        UnknownFile when there is neither a record nor a file.
+        """
+        text = os.fspath(ref) if isinstance(ref, os.PathLike) else ref
+        if not isinstance(text, str) or not text:
+            raise InvalidInput("give a file id or a path")
+        root = self.real_root()
+        if _looks_like_id(text):
+            record = self._repo.get(text)
+            if record is not None:
+                return self._remove_record(root, record)
+        target = contain(root, text, "file")
+        relative = target.relative_to(root).as_posix()
+        record = self._repo.find_by_path(relative)
+        if record is not None:
+            return self._remove_record(root, record)
+        if target.is_file() and not target.is_symlink():
+            size = target.stat().st_size
+            target.unlink()
+            self._event("storage_delete", {"file_id": None, "bytes": size, "orphan": True})
+            return DeletedFile(None, relative, size)
+        raise UnknownFile(f"no stored file {text[:60]!r}")
+
+    def _remove_record(self, root: Path, record: FileRecord) -> DeletedFile:
+        target = resolve_inside(root, record.path)
+        removed = self._repo.delete(record.file_id)
+        if removed is None:
+            raise UnknownFile(f"file {record.file_id} was deleted meanwhile")
+        target.unlink(missing_ok=True)
+        log.info("deleted file %s of user %s", record.file_id, record.user_id)
+        self._event("storage_delete", {"file_id": record.file_id, "bytes": record.bytes})
+        return DeletedFile(record.file_id, record.path, record.bytes)
+
+    def usage(self, top: int = 10) -> StorageUsage:
+        total = self._repo.usage(GLOBAL_OWNER)
+        return StorageUsage(total.bytes, total.files, self._repo.top_users(top))
+
+    def cleanup(self, *, dry_run: bool = False, progress: Progress | None = None) -> CleanupReport:
+        """Apply retention, remove orphans; safe to run while the bot saves files."""
+        advance = progress or _noop
+        now = self._clock.now()
+        now_ts = now.timestamp()
+        expired = []
+        if self._settings.temp_retention_days > 0:
+            cutoff = now - timedelta(days=self._settings.temp_retention_days)
+            expired += self._repo.expired(False, cutoff)
+        if self._settings.kept_retention_days > 0:
+            cutoff = now - timedelta(days=self._settings.kept_retention_days)
+            expired += self._repo.expired(True, cutoff)
+        expired_ids = {item.file_id for item in expired}
+        # Records first, then the walk: every record read here had its file renamed into
+        # place before it was inserted, so a file the walk misses is really missing.
+        records = self._repo.all_paths()
+        root = self.real_root()
+        seen: set[str] = set()
+        orphan_files: list[tuple[Path, int]] = []
+        stale_temps: list[tuple[Path, int]] = []
+        advance(0, len(records), "scanning storage")
+        for path, stat in _walk_files(root):
+            name = path.name
+            age = now_ts - stat.st_mtime
+            if name.startswith(TEMP_PREFIX):
+                if age > TEMP_GRACE_SECONDS:
+                    stale_temps.append((path, stat.st_size))
+                continue
+            relative = path.relative_to(root).as_posix()
+            if relative in records:
+                seen.add(relative)
+                if len(seen) % 1000 == 0:
+                    advance(1000, None, None)
+            elif age > self.orphan_grace_seconds:
+                orphan_files.append((path, stat.st_size))
+        orphan_records = [
+            item.file_id
+            for rel, item in records.items()
+            if rel not in seen and item.file_id not in expired_ids
+        ]
+        bytes_freed = sum(item.bytes for item in expired if item.path in seen)
+        bytes_freed += sum(size for _, size in orphan_files) + sum(s for _, s in stale_temps)
+        deleted = len(expired)
+        if not dry_run:
+            advance(0, None, "deleting")
+            ids = [item.file_id for item in expired]
+            deleted = self._repo.delete_many(ids)
+            for item in expired:
+                target = root / item.path
+                # Records come from our own writes; still, never unlink outside the root.
+                if item.path in seen and is_within(root, Path(os.path.realpath(target))):
+                    target.unlink(missing_ok=True)
+            for target, _ in orphan_files + stale_temps:
+                target.unlink(missing_ok=True)
+            self._repo.delete_many(orphan_records)
+        report = CleanupReport(
+            files_deleted=deleted,
+            bytes_freed=bytes_freed,
+            orphans_removed=len(orphan_files) + len(orphan_records) + len(stale_temps),
+            dry_run=dry_run,
+            orphan_files=len(orphan_files),
+            orphan_records=len(orphan_records),
+            stale_temp_files=len(stale_temps),
+        )
+        log.info(
+            "storage cleanup%s: %d expired, %d orphans, %d bytes",
+            " (dry run)" if dry_run else "",
+            report.files_deleted,
+            report.orphans_removed,
+            report.bytes_freed,
+        )
+        if not dry_run:
+            self._event("storage_cleanup", asdict(report))
+        return report
+
+    # --- the seed's contract --------------------------------------------------------------
+
+    def save_generation(
+        self,
+        user_id: str,
+        image_bytes: bytes,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        guild_id: str | None = None,
+        kept: bool = False,
+    ) -> dict[str, Any]:
+        """Store a generated image; return its record as a dict (with `success`)."""
+        record = self.save(user_id, image_bytes, metadata, guild_id=guild_id, kept=kept)
+        return self.to_dict(record)
+
+    def list_user_files(self, user_id: str, guild_id: str | None = None) -> list[dict[str, Any]]:
+        return [self.to_dict(record) for record in self.files(user_id, guild_id)]
+
+    def delete_file(self, file_path: str | os.PathLike[str]) -> bool:
+        """Delete by file id or path; False (and a security warning) for anything outside."""
+        try:
+            self.remove(file_path)
+        except UnsafePath as exc:
+            log.warning("security: refused to delete %s (%s)", _shown(file_path), exc)
+            self._event("storage_delete_refused", {"reason": exc.code})
+            return False
+        except (UnknownFile, InvalidInput):
+            return False
+        return True
+
+    def cleanup_old_files(self) -> dict[str, Any]:
+        report = self.cleanup()
+        return {
+            "files_deleted": report.files_deleted,
+            "bytes_freed": report.bytes_freed,
+            "orphans_removed": report.orphans_removed,
+            "dry_run": report.dry_run,
+        }
+
+    def to_dict(self, record: FileRecord) -> dict[str, Any]:
+        data = asdict(record)
+        data["metadata"] = dict(record.metadata)
+        data["created_at"] = record.created_at.isoformat()
+        data["relative_path"] = record.path
+        data["path"] = str(self.real_root() / record.path)
+        data["success"] = True
+        return data
+
+    def _event(self, kind: str, payload: dict[str, Any]) -> None:
+        if self._events is not None:
+            self._events.emit(f"governance.{kind}", payload)
+
+
+def _looks_like_id(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+
+
+def _shown(value: object) -> str:
+    text = repr(os.fspath(value) if isinstance(value, os.PathLike) else value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _clean_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidInput("metadata must be a mapping")
+    try:
+        text = json.dumps(dict(metadata), ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        raise InvalidInput("metadata must hold JSON values only") from None
+    if len(text) > MAX_METADATA_CHARS:
+        raise InvalidInput(f"metadata is {len(text)} characters; the limit is {MAX_METADATA_CHARS}")
+    return json.loads(text)
+
+
+def _walk_files(root: Path):  # noqa: ANN202 - yields (Path, os.stat_result)
+    """Regular files under root, symlinks neither followed nor returned."""
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                try:
+                    yield Path(entry.path), entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
