@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from core.errors import ConfigError
 
@@ -85,17 +93,31 @@ class DiscordSettings(Section):
 
 
 class XpSettings(Section):
-    min_grant: int = Field(15, ge=0)
-    max_grant: int = Field(25, ge=0)
+    # Defaults for every guild; `abby xp settings --guild G KEY VALUE` overrides one guild.
+    min_grant: int = Field(15, ge=0, le=1_000_000)
+    max_grant: int = Field(25, ge=0, le=1_000_000)
     cooldown_seconds: int = Field(60, ge=0)
     curve: Literal["mee6", "power"] = "mee6"
     power_base: float = Field(100.0, gt=0)
-    power_exponent: float = Field(2.0, gt=0)
+    power_exponent: float = Field(2.0, gt=0, le=10)
+    announce_level_ups: bool = True
+    # How long a process trusts the per-guild settings it read (the cooldown itself is
+    # always checked in the database).
+    settings_cache_seconds: float = Field(10.0, ge=0)
+
+    @model_validator(mode="after")
+    def _grant_range(self) -> XpSettings:
+        if self.min_grant > self.max_grant:
+            raise ValueError(f"min_grant {self.min_grant} is above max_grant {self.max_grant}")
+        return self
 
 
 class BankSettings(Section):
     currency_name: str = "coins"
     daily_amount: int = Field(100, ge=0)
+    # MongoDB only: a movement left pending this long is finished or undone by recovery
+    # (its own process is presumed dead); younger ones may still be in flight.
+    recover_grace_seconds: float = Field(30.0, ge=0)
 
 
 class EmbeddingSettings(Section):

@@ -23,6 +23,8 @@ from core.errors import ConfigError
 if TYPE_CHECKING:
     from core.db.mongo import MongoDatabase
     from core.db.sqlite import SqliteDatabase
+    from core.economy.bank import BankService
+    from core.economy.xp import XpService
     from core.images.generation import GenerationService
     from core.security import KeyService
     from core.sessions import SessionService
@@ -37,7 +39,7 @@ class AppContext:
     """Settings, a clock, the open database and the services built on them."""
 
     # Services whose repositories `init_schema()` creates; each domain adds its own.
-    DOMAINS: tuple[str, ...] = ("users", "sessions", "storage", "quota")
+    DOMAINS: tuple[str, ...] = ("users", "xp", "bank", "sessions", "storage", "quota")
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
@@ -111,6 +113,51 @@ class AppContext:
             return MongoUserRepository(db)
 
         return UserService(repo=self._pick(sqlite, mongo), clock=self.clock)
+
+    @cached_property
+    def xp(self) -> XpService:
+        from core.economy.xp import XpService
+
+        def sqlite(db: Any) -> Any:
+            from core.economy._sqlite import SqliteXpRepository
+
+            return SqliteXpRepository(db)
+
+        def mongo(db: Any) -> Any:
+            from core.economy._mongo import MongoXpRepository
+
+            return MongoXpRepository(db)
+
+        return XpService(
+            repo=self._pick(sqlite, mongo),
+            settings=self.settings.xp,
+            clock=self.clock,
+            on_event=self.events.emit,
+        )
+
+    @cached_property
+    def bank(self) -> BankService:
+        """The bank; opening it finishes or undoes movements a dead process left pending."""
+        from core.economy.bank import BankService
+
+        def sqlite(db: Any) -> Any:
+            from core.economy._sqlite_bank import SqliteBankRepository
+
+            return SqliteBankRepository(db)
+
+        def mongo(db: Any) -> Any:
+            from core.economy._mongo_bank import MongoBankRepository
+
+            return MongoBankRepository(db)
+
+        service = BankService(
+            repo=self._pick(sqlite, mongo),
+            settings=self.settings.bank,
+            clock=self.clock,
+            on_event=self.events.emit,
+        )
+        service.recover()
+        return service
 
     @cached_property
     def keys(self) -> KeyService:

@@ -4,6 +4,7 @@
 AbbyError              1  unexpected / internal
 ├─ InvalidInput        2  bad value reached the core (ValueError too)
 │  ├─ InvalidAmount         (amount not an int, zero, negative, too large)
+│  │  └─ AmountNotInteger   (a float, bool or string amount: also a TypeError)
 │  ├─ UnsafePath            (path escapes its root)
 │  ├─ IdempotencyConflict   (same key, different transfer)
 │  └─ Undecryptable         (tampered ciphertext, or made by a key not in the ring)
@@ -60,6 +61,12 @@ class InvalidInput(AbbyError, ValueError):
 
 class InvalidAmount(InvalidInput):
     code = "invalid_amount"
+
+
+class AmountNotInteger(InvalidAmount, TypeError):
+    """An amount that is not an int (a float, a bool, a string): also a TypeError."""
+
+    code = "amount_not_integer"
 
 
 class UnsafePath(InvalidInput):

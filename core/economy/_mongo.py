@@ -1,0 +1,180 @@
+"""XP on MongoDB: one document per (scope, user), `_id` = "scope/user".
+
+Every change is one `find_one_and_update`. A correction is a pipeline update that records
+the old total and clamps the new one to [0, 2^63-1] on the server. A message grant puts the
+cooldown in the filter and upserts: when the user is on cooldown the filter misses, the upsert
+tries to insert an `_id` that exists, and the server refuses it (DuplicateKeyError) — that
+refusal is the "no" of the cooldown, decided atomically by the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from bson.int64 import Int64
+from pymongo import DESCENDING, ReturnDocument, UpdateOne
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from core.db.mongo import MongoDatabase
+from core.economy.levels import MAX_INT64
+from core.economy.repository import XpRepository
+
+SCHEMA_VERSION = 1
+XP = "xp"
+SETTINGS = "xp_settings"
+_MAX = Int64(MAX_INT64)
+
+
+def _setup(db: Database) -> None:
+    db[XP].create_index(
+        [("scope", 1), ("xp", DESCENDING), ("user_id", 1)], name="scope_xp_desc_user"
+    )
+
+
+def _key(scope: str, user_id: str) -> str:
+    # Ids never contain "/" (core.ids), so the pair maps to one _id and back.
+    return f"{scope}/{user_id}"
+
+
+class MongoXpRepository(XpRepository):
+    def __init__(self, db: MongoDatabase) -> None:
+        self._db = db
+        self._xp = db.collection(XP)
+        self._settings = db.collection(SETTINGS)
+        db.ensure("xp", SCHEMA_VERSION, _setup)
+
+    def get(self, user_id: str, scope: str) -> int | None:
+        with self._db.errors():
+            doc = self._xp.find_one({"_id": _key(scope, user_id)}, {"xp": 1})
+        return None if doc is None else int(doc["xp"])
+
+    def add(self, user_id: str, scope: str, delta: int, now: datetime) -> tuple[int, int]:
+        old = {"$ifNull": ["$xp", Int64(0)]}
+        if delta >= 0:
+            new: Any = {
+                "$cond": [
+                    {"$gt": [old, Int64(MAX_INT64 - delta)]},
+                    _MAX,
+                    {"$add": [old, Int64(delta)]},
+                ]
+            }
+        else:
+            new = {"$max": [Int64(0), {"$add": [old, Int64(delta)]}]}
+        pipeline = [
+            {
+                "$set": {
+                    "scope": scope,
+                    "user_id": user_id,
+                    "prev_xp": old,
+                    "xp": new,
+                    "updated_at": now,
+                }
+            }
+        ]
+        with self._db.errors():
+            for attempt in range(2):
+                try:
+                    doc = self._xp.find_one_and_update(
+                        {"_id": _key(scope, user_id)},
+                        pipeline,
+                        upsert=True,
+                        return_document=ReturnDocument.AFTER,
+                    )
+                    break
+                except DuplicateKeyError:
+                    # Two first writes raced to insert; the second retries as an update.
+                    if attempt:
+                        raise
+        return int(doc["prev_xp"]), int(doc["xp"])
+
+    def grant_if_cooled(
+        self, user_id: str, scope: str, amount: int, now: float, cooldown: float
+    ) -> tuple[int, int] | None:
+        with self._db.errors():
+            try:
+                before = self._xp.find_one_and_update(
+                    {
+                        "_id": _key(scope, user_id),
+                        "$or": [
+                            {"last_grant_at": None},
+                            {"last_grant_at": {"$lte": now - cooldown}},
+                        ],
+                        "xp": {"$lte": Int64(MAX_INT64 - amount)},
+                    },
+                    {
+                        "$inc": {"xp": Int64(amount)},
+                        "$set": {"last_grant_at": now},
+                        "$setOnInsert": {"scope": scope, "user_id": user_id},
+                    },
+                    upsert=True,
+                    return_document=ReturnDocument.BEFORE,
+                )
+            except DuplicateKeyError:
+                return None  # on cooldown (or at the cap): the server refused the insert
+        previous = 0 if before is None else int(before.get("xp", 0))
+        return previous, previous + amount
+
+    def set_many(self, scope: str, rows: Sequence[tuple[str, int]], now: datetime) -> int:
+        if not rows:
+            return 0
+        ops: list[UpdateOne] = []
+        for user_id, xp in rows:
+            key = _key(scope, user_id)
+            ops.append(
+                UpdateOne(
+                    {"_id": key},
+                    {"$setOnInsert": {"scope": scope, "user_id": user_id, "xp": Int64(xp),
+                                      "prev_xp": Int64(0), "updated_at": now}},
+                    upsert=True,
+                )
+            )  # fmt: skip
+            ops.append(
+                UpdateOne(
+                    {"_id": key, "xp": {"$ne": Int64(xp)}},
+                    [{"$set": {"prev_xp": "$xp", "xp": Int64(xp), "updated_at": now}}],
+                )
+            )
+        changed = 0
+        with self._db.errors():
+            for start in range(0, len(ops), 2_000):
+                result = self._xp.bulk_write(ops[start : start + 2_000], ordered=True)
+                changed += result.upserted_count + result.modified_count
+        return changed
+
+    def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:
+        with self._db.errors():
+            cursor = (
+                self._xp.find({"scope": scope}, {"user_id": 1, "xp": 1})
+                .sort([("xp", DESCENDING), ("user_id", 1)])
+                .skip(offset)
+                .limit(limit)
+            )
+            return [(doc["user_id"], int(doc["xp"])) for doc in cursor]
+
+    def rank(self, user_id: str, scope: str, xp: int) -> int:
+        with self._db.errors():
+            above = self._xp.count_documents({"scope": scope, "xp": {"$gt": Int64(xp)}})
+            tied = self._xp.count_documents(
+                {"scope": scope, "xp": Int64(xp), "user_id": {"$lt": user_id}}
+            )
+        return 1 + above + tied
+
+    def count(self, scope: str) -> int:
+        with self._db.errors():
+            return self._xp.count_documents({"scope": scope})
+
+    def get_settings(self, scope: str) -> dict[str, Any]:
+        with self._db.errors():
+            doc = self._settings.find_one({"_id": scope})
+        return {} if doc is None else dict(doc.get("settings") or {})
+
+    def set_settings(self, scope: str, values: Mapping[str, Any], now: datetime) -> None:
+        with self._db.errors():
+            self._settings.update_one(
+                {"_id": scope},
+                {"$set": {"settings": dict(values), "updated_at": now}},
+                upsert=True,
+            )

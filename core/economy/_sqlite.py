@@ -1,0 +1,166 @@
+"""XP on SQLite: one row per (scope, user), a (scope, xp desc, user_id) index for ranks.
+
+Every change is one statement: an upsert whose guard (the cooldown, the clamp at 0 and at
+2^63-1) sits inside it, returning the old and new totals. SQLite evaluates the right-hand
+sides of an UPDATE against the old row, so `prev_xp = xp` records the value before the change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from core.db.sqlite import Migration, SqliteDatabase
+from core.economy.levels import MAX_INT64
+from core.economy.repository import XpRepository
+
+MIGRATIONS = (
+    Migration(
+        "xp_0001_create",
+        """
+        CREATE TABLE xp (
+            scope TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            xp INTEGER NOT NULL CHECK (xp >= 0),
+            prev_xp INTEGER NOT NULL DEFAULT 0,
+            last_grant_at REAL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (scope, user_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX xp_rank ON xp (scope, xp DESC, user_id);
+        CREATE TABLE xp_settings (
+            scope TEXT PRIMARY KEY,
+            settings TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    ),
+)
+
+_MAX = str(MAX_INT64)
+# Parameters: scope, user_id, delta, now. Clamp to [0, MAX] without ever computing past MAX
+# (SQLite would silently turn an overflowing integer into a float).
+_ADD = f"""
+INSERT INTO xp (scope, user_id, xp, prev_xp, updated_at)
+VALUES (:scope, :user_id, max(0, :delta), 0, :now)
+ON CONFLICT (scope, user_id) DO UPDATE SET
+    prev_xp = xp,
+    xp = CASE
+        WHEN :delta >= 0 THEN (CASE WHEN xp > {_MAX} - :delta THEN {_MAX} ELSE xp + :delta END)
+        ELSE max(0, xp + :delta)
+    END,
+    updated_at = :now
+RETURNING prev_xp, xp
+"""
+# The cooldown check and the grant in one statement: when the WHERE of DO UPDATE is false
+# the row is left alone and RETURNING yields nothing.
+_GRANT = f"""
+INSERT INTO xp (scope, user_id, xp, prev_xp, last_grant_at, updated_at)
+VALUES (:scope, :user_id, :amount, 0, :now, :now)
+ON CONFLICT (scope, user_id) DO UPDATE SET
+    prev_xp = xp,
+    xp = CASE WHEN xp > {_MAX} - :amount THEN {_MAX} ELSE xp + :amount END,
+    last_grant_at = :now,
+    updated_at = :now
+WHERE last_grant_at IS NULL OR last_grant_at <= :now - :cooldown
+RETURNING prev_xp, xp
+"""
+_SET = """
+INSERT INTO xp (scope, user_id, xp, prev_xp, updated_at) VALUES (?, ?, ?, 0, ?)
+ON CONFLICT (scope, user_id) DO UPDATE SET prev_xp = xp, xp = excluded.xp,
+    updated_at = excluded.updated_at
+WHERE xp != excluded.xp
+"""
+_RANK = """
+SELECT (SELECT COUNT(*) FROM xp WHERE scope = :scope AND xp > :xp)
+     + (SELECT COUNT(*) FROM xp WHERE scope = :scope AND xp = :xp AND user_id < :user_id)
+"""
+
+
+class SqliteXpRepository(XpRepository):
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+        db.migrate(MIGRATIONS)
+
+    def get(self, user_id: str, scope: str) -> int | None:
+        with self._db.errors():
+            row = (
+                self._db.connection()
+                .execute("SELECT xp FROM xp WHERE scope = ? AND user_id = ?", (scope, user_id))
+                .fetchone()
+            )
+        return None if row is None else row[0]
+
+    def add(self, user_id: str, scope: str, delta: int, now: datetime) -> tuple[int, int]:
+        params = {"scope": scope, "user_id": user_id, "delta": delta, "now": now.timestamp()}
+        with self._db.errors():
+            # fetchall() steps the statement to its end, so its implicit transaction commits.
+            (row,) = self._db.connection().execute(_ADD, params).fetchall()
+        return row[0], row[1]
+
+    def grant_if_cooled(
+        self, user_id: str, scope: str, amount: int, now: float, cooldown: float
+    ) -> tuple[int, int] | None:
+        params = {
+            "scope": scope,
+            "user_id": user_id,
+            "amount": amount,
+            "now": now,
+            "cooldown": cooldown,
+        }
+        with self._db.errors():
+            rows = self._db.connection().execute(_GRANT, params).fetchall()
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def set_many(self, scope: str, rows: Sequence[tuple[str, int]], now: datetime) -> int:
+        stamp = now.timestamp()
+        with self._db.errors(), self._db.transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(_SET, [(scope, user_id, xp, stamp) for user_id, xp in rows])
+            return conn.total_changes - before
+
+    def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:
+        with self._db.errors():
+            rows = self._db.connection().execute(
+                "SELECT user_id, xp FROM xp WHERE scope = ? ORDER BY xp DESC, user_id"
+                " LIMIT ? OFFSET ?",
+                (scope, limit, offset),
+            )
+            return [(row[0], row[1]) for row in rows]
+
+    def rank(self, user_id: str, scope: str, xp: int) -> int:
+        with self._db.errors():
+            row = (
+                self._db.connection()
+                .execute(_RANK, {"scope": scope, "xp": xp, "user_id": user_id})
+                .fetchone()
+            )
+        return 1 + row[0]
+
+    def count(self, scope: str) -> int:
+        with self._db.errors():
+            return (
+                self._db.connection()
+                .execute("SELECT COUNT(*) FROM xp WHERE scope = ?", (scope,))
+                .fetchone()[0]
+            )
+
+    def get_settings(self, scope: str) -> dict[str, Any]:
+        with self._db.errors():
+            row = (
+                self._db.connection()
+                .execute("SELECT settings FROM xp_settings WHERE scope = ?", (scope,))
+                .fetchone()
+            )
+        return {} if row is None else json.loads(row[0])
+
+    def set_settings(self, scope: str, values: Mapping[str, Any], now: datetime) -> None:
+        with self._db.errors():
+            self._db.connection().execute(
+                "INSERT INTO xp_settings (scope, settings, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (scope) DO UPDATE SET settings = excluded.settings,"
+                " updated_at = excluded.updated_at",
+                (scope, json.dumps(dict(values), sort_keys=True), now.isoformat()),
+            )

@@ -1,0 +1,279 @@
+"""The bank on SQLite: every movement is one BEGIN IMMEDIATE transaction.
+
+Inside it: look up the transfer id (the idempotency table), debit with the guard
+`balance >= amount` in the WHERE, credit with the guard `balance <= MAX - amount`, write one
+ledger row per side and the transfer row. Any failure rolls everything back, so there is never
+anything to recover; a refused keyed transfer is recorded as failed (in its own commit) so a
+retry with the same key returns the same outcome.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+
+from core.db.sqlite import Migration, SqliteDatabase
+from core.economy.levels import MAX_INT64
+from core.economy.repository import (
+    AuditReport,
+    BankRepository,
+    LedgerEntry,
+    RecoveryReport,
+    Transfer,
+    TransferRequest,
+)
+from core.errors import InsufficientFunds, InvalidAmount
+from core.ids import guild_of
+
+MIGRATIONS = (
+    Migration(
+        "bank_0001_create",
+        """
+        CREATE TABLE bank_accounts (
+            scope TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            balance INTEGER NOT NULL CHECK (balance >= 0),
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (scope, user_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE bank_transfers (
+            transfer_id TEXT PRIMARY KEY,
+            scope TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('transfer', 'mint', 'burn')),
+            from_user TEXT,
+            to_user TEXT,
+            amount INTEGER NOT NULL CHECK (amount > 0),
+            status TEXT NOT NULL CHECK (status IN ('done', 'failed', 'pending')),
+            reason TEXT,
+            keyed INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX bank_transfers_scope ON bank_transfers (scope, status, kind);
+        CREATE TABLE bank_ledger (
+            seq INTEGER PRIMARY KEY,
+            transfer_id TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('debit', 'credit')),
+            scope TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            amount INTEGER NOT NULL,
+            balance_after INTEGER,
+            counterparty TEXT,
+            reason TEXT,
+            at TEXT NOT NULL,
+            UNIQUE (transfer_id, side)
+        );
+        CREATE INDEX bank_ledger_account ON bank_ledger (scope, user_id, seq);
+        """,
+    ),
+)
+
+_DEBIT = """
+UPDATE bank_accounts SET balance = balance - :amount, updated_at = :now
+WHERE scope = :scope AND user_id = :user_id AND balance >= :amount
+RETURNING balance
+"""
+_CREDIT = f"""
+INSERT INTO bank_accounts (scope, user_id, balance, updated_at)
+VALUES (:scope, :user_id, :amount, :now)
+ON CONFLICT (scope, user_id) DO UPDATE SET
+    balance = balance + excluded.balance, updated_at = excluded.updated_at
+WHERE balance <= {MAX_INT64} - excluded.balance
+RETURNING balance
+"""
+_LEDGER = """
+INSERT INTO bank_ledger
+    (transfer_id, side, scope, user_id, amount, balance_after, counterparty, reason, at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_TRANSFER = """
+INSERT INTO bank_transfers
+    (transfer_id, scope, kind, from_user, to_user, amount, status, reason, keyed, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+def _transfer(row: sqlite3.Row, *, replayed: bool = False) -> Transfer:
+    return Transfer(
+        transfer_id=row["transfer_id"],
+        guild_id=guild_of(row["scope"]),
+        kind=row["kind"],
+        from_user=row["from_user"],
+        to_user=row["to_user"],
+        amount=row["amount"],
+        status=row["status"],
+        reason=row["reason"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        replayed=replayed,
+    )
+
+
+class SqliteBankRepository(BankRepository):
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+        db.migrate(MIGRATIONS)
+
+    def balance(self, user_id: str, scope: str) -> int | None:
+        with self._db.errors():
+            row = (
+                self._db.connection()
+                .execute(
+                    "SELECT balance FROM bank_accounts WHERE scope = ? AND user_id = ?",
+                    (scope, user_id),
+                )
+                .fetchone()
+            )
+        return None if row is None else row[0]
+
+    def apply(self, request: TransferRequest) -> Transfer:
+        r = request
+        stamp = r.now.isoformat()
+        refused = False
+        with self._db.errors(), self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT * FROM bank_transfers WHERE transfer_id = ?", (r.transfer_id,)
+            ).fetchone()
+            if row is not None:
+                existing = _transfer(row, replayed=True)
+                self.check_same(existing, r)
+                if existing.status == "failed":
+                    raise InsufficientFunds(
+                        f"transfer {r.transfer_id} already failed (insufficient funds); "
+                        "retry with a new key",
+                        replayed=True,
+                    )
+                return existing
+            after_debit = after_credit = None
+            if r.from_user is not None:
+                rows = conn.execute(
+                    _DEBIT,
+                    {"amount": r.amount, "now": stamp, "scope": r.scope, "user_id": r.from_user},
+                ).fetchall()
+                if not rows:
+                    refused = True
+                    if r.keyed:
+                        conn.execute(_TRANSFER, self._row(r, "failed"))
+                else:
+                    after_debit = rows[0][0]
+            if not refused and r.to_user is not None:
+                rows = conn.execute(
+                    _CREDIT,
+                    {"amount": r.amount, "now": stamp, "scope": r.scope, "user_id": r.to_user},
+                ).fetchall()
+                if not rows:
+                    # Raising rolls back the debit too.
+                    raise InvalidAmount(
+                        f"refused: {r.to_user}'s balance would pass the maximum {MAX_INT64}"
+                    )
+                after_credit = rows[0][0]
+            if not refused:
+                if r.from_user is not None:
+                    conn.execute(
+                        _LEDGER,
+                        (r.transfer_id, "debit", r.scope, r.from_user, -r.amount, after_debit,
+                         r.to_user, r.reason, stamp),
+                    )  # fmt: skip
+                if r.to_user is not None:
+                    conn.execute(
+                        _LEDGER,
+                        (r.transfer_id, "credit", r.scope, r.to_user, r.amount, after_credit,
+                         r.from_user, r.reason, stamp),
+                    )  # fmt: skip
+                conn.execute(_TRANSFER, self._row(r, "done"))
+        if refused:
+            raise InsufficientFunds(
+                f"{r.from_user} has less than {r.amount} in {_scope_name(r.scope)}"
+            )
+        return Transfer(
+            transfer_id=r.transfer_id,
+            guild_id=guild_of(r.scope),
+            kind=r.kind,
+            from_user=r.from_user,
+            to_user=r.to_user,
+            amount=r.amount,
+            status="done",
+            reason=r.reason,
+            created_at=r.now,
+            balance_after=after_debit if r.from_user is not None else after_credit,
+        )
+
+    @staticmethod
+    def _row(r: TransferRequest, status: str) -> tuple[object, ...]:
+        return (
+            r.transfer_id, r.scope, r.kind, r.from_user, r.to_user, r.amount, status,
+            r.reason, int(r.keyed), r.now.isoformat(),
+        )  # fmt: skip
+
+    def history(self, user_id: str, scope: str, limit: int) -> list[LedgerEntry]:
+        with self._db.errors():
+            rows = self._db.connection().execute(
+                "SELECT * FROM bank_ledger WHERE scope = ? AND user_id = ?"
+                " ORDER BY seq DESC LIMIT ?",
+                (scope, user_id, limit),
+            )
+            return [
+                LedgerEntry(
+                    transfer_id=row["transfer_id"],
+                    user_id=row["user_id"],
+                    guild_id=guild_of(row["scope"]),
+                    amount=row["amount"],
+                    balance_after=row["balance_after"],
+                    counterparty=row["counterparty"],
+                    reason=row["reason"],
+                    at=datetime.fromisoformat(row["at"]),
+                )
+                for row in rows
+            ]
+
+    def get_transfer(self, transfer_id: str) -> Transfer | None:
+        with self._db.errors():
+            row = (
+                self._db.connection()
+                .execute("SELECT * FROM bank_transfers WHERE transfer_id = ?", (transfer_id,))
+                .fetchone()
+            )
+        return None if row is None else replace(_transfer(row), replayed=False)
+
+    def audit(self, scope: str | None) -> AuditReport:
+        from core.economy._audit import Books
+
+        books = Books()
+        where, params = ("WHERE scope = ?", (scope,)) if scope is not None else ("", ())
+        # One read transaction, so the figures are a consistent snapshot; sums in Python
+        # because SQLite's SUM() raises on int64 overflow.
+        with self._db.errors(), self._snapshot() as conn:
+            for row in conn.execute(
+                f"SELECT scope, user_id, balance FROM bank_accounts {where}", params
+            ):
+                books.account(row[0], row[1], row[2])
+            for row in conn.execute(
+                f"SELECT scope, transfer_id, kind, amount, status FROM bank_transfers {where}",
+                params,
+            ):
+                books.transfer(row[0], row[1], row[2], row[3], row[4])
+            for row in conn.execute(
+                f"SELECT scope, transfer_id, side, user_id, amount FROM bank_ledger {where}",
+                params,
+            ):
+                books.ledger(row[0], row[1], row[2], row[3], row[4])
+        return books.report()
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        # A deferred BEGIN reads a consistent snapshot without taking the write lock.
+        conn = self._db.connection()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def recover(self, older_than: datetime) -> RecoveryReport:
+        # Each movement is one transaction: nothing can be left half-done.
+        return RecoveryReport(rolled_forward=0, rolled_back=0, markers_cleared=0, pending_left=0)
+
+
+def _scope_name(scope: str) -> str:
+    return "the global scope" if scope == "" else f"guild {scope}"

@@ -1,0 +1,186 @@
+"""The bank service: integer balances that never go negative, a ledger, idempotent transfers.
+
+Validation happens here (ids, amounts, keys, reasons); the repository applies each movement
+once, atomically on SQLite and through a recoverable transfer document on MongoDB. A transfer
+id is the caller's idempotency key when given (TigerBeetle's rule: a retried key returns the
+original outcome, a failed key stays failed, a key reused for a different transfer is refused).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from core.clock import Clock
+from core.config import BankSettings
+from core.economy._checks import check_amount, check_reason
+from core.economy.repository import (
+    AuditReport,
+    Balance,
+    BankRepository,
+    LedgerEntry,
+    RecoveryReport,
+    Transfer,
+    TransferRequest,
+)
+from core.errors import InvalidAmount, InvalidInput
+from core.ids import check_id, scope_key
+
+_KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+MAX_HISTORY = 10_000
+ALL_SCOPES = object()  # audit(): every scope, as opposed to guild_id=None (the global one)
+
+
+def check_key(key: object) -> str:
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise InvalidInput("idempotency key must be 1-128 letters, digits, '.', '_', ':' or '-'")
+    return key
+
+
+def new_transfer_id() -> str:
+    """A time-ordered unique id for a movement without a caller's key."""
+    from core.telemetry.events import new_event_id
+
+    return "t-" + new_event_id()
+
+
+class BankService:
+    def __init__(
+        self,
+        *,
+        repo: BankRepository,
+        settings: BankSettings,
+        clock: Clock,
+        on_event: Callable[[str, dict[str, Any]], object] | None = None,
+    ) -> None:
+        self._repo = repo
+        self._settings = settings
+        self._clock = clock
+        self._on_event = on_event
+
+    def balance(self, user_id: str, *, guild_id: str | None = None) -> Balance:
+        """A user's balance; 0 (and nothing created) when there is no account."""
+        user_id = check_id(user_id, "user id")
+        amount = self._repo.balance(user_id, scope_key(guild_id))
+        return Balance(user_id=user_id, guild_id=guild_id, balance=amount or 0)
+
+    def transfer(
+        self,
+        from_user: str,
+        to_user: str,
+        amount: int,
+        *,
+        guild_id: str | None = None,
+        idempotency_key: str | None = None,
+        reason: str | None = None,
+    ) -> Transfer:
+        """Move `amount` from one user to another, once.
+
+        Raises InsufficientFunds (nothing changed; a keyed transfer stays failed),
+        InvalidAmount / AmountNotInteger (also ValueError / TypeError), IdempotencyConflict.
+        """
+        from_user = check_id(from_user, "payer id")
+        to_user = check_id(to_user, "payee id")
+        amount = check_amount(amount)
+        if amount <= 0:
+            raise InvalidAmount(f"a transfer amount must be positive, not {amount}")
+        if from_user == to_user:
+            raise InvalidInput("cannot transfer to the same user")
+        return self._repo.apply(
+            self._request("transfer", from_user, to_user, amount, guild_id, idempotency_key, reason)
+        )
+
+    def add(
+        self,
+        user_id: str,
+        amount: int,
+        *,
+        reason: str | None = None,
+        guild_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Transfer:
+        """Mint (positive) or burn (negative) currency on an account, with a ledger entry.
+
+        A burn never takes a balance below zero: it raises InsufficientFunds instead.
+        """
+        user_id = check_id(user_id, "user id")
+        amount = check_amount(amount)
+        if amount == 0:
+            raise InvalidAmount("amount must not be zero")
+        kind = "mint" if amount > 0 else "burn"
+        payer, payee = (None, user_id) if amount > 0 else (user_id, None)
+        movement = self._repo.apply(
+            self._request(kind, payer, payee, abs(amount), guild_id, idempotency_key, reason)
+        )
+        if not movement.replayed:
+            self._emit(
+                f"bank_{kind}",
+                {"transfer_id": movement.transfer_id, "guild_id": guild_id, "amount": amount},
+            )
+        return movement
+
+    def _request(
+        self,
+        kind: str,
+        from_user: str | None,
+        to_user: str | None,
+        amount: int,
+        guild_id: str | None,
+        key: str | None,
+        reason: str | None,
+    ) -> TransferRequest:
+        scope = scope_key(guild_id)
+        return TransferRequest(
+            transfer_id=new_transfer_id() if key is None else check_key(key),
+            scope=scope,
+            kind=kind,  # type: ignore[arg-type]
+            from_user=from_user,
+            to_user=to_user,
+            amount=amount,
+            reason=check_reason(reason),
+            keyed=key is not None,
+            now=self._clock.now(),
+        )
+
+    def history(
+        self, user_id: str, *, guild_id: str | None = None, limit: int = 20
+    ) -> list[LedgerEntry]:
+        """An account's ledger entries, newest first."""
+        limit = check_amount(limit, "limit")
+        if not 1 <= limit <= MAX_HISTORY:
+            raise InvalidInput(f"limit must be 1-{MAX_HISTORY}")
+        return self._repo.history(check_id(user_id, "user id"), scope_key(guild_id), limit)
+
+    def get_transfer(self, transfer_id: str) -> Transfer | None:
+        return self._repo.get_transfer(check_key(transfer_id))
+
+    def audit(self, *, guild_id: object = ALL_SCOPES) -> AuditReport:
+        """Prove the books of one scope, or of every scope by default."""
+        scope = None if guild_id is ALL_SCOPES else scope_key(guild_id)
+        return self._repo.audit(scope)
+
+    def recover(self, *, older_than_seconds: float | None = None) -> RecoveryReport:
+        """Finish or undo movements interrupted mid-way (MongoDB) that are older than the
+        grace period (default `bank.recover_grace_seconds`). Safe to run at any time."""
+        grace = self._settings.recover_grace_seconds
+        if older_than_seconds is not None:
+            grace = older_than_seconds
+        if grace < 0:
+            raise InvalidInput("the grace period must not be negative")
+        report = self._repo.recover(self._clock.now() - timedelta(seconds=grace))
+        if report.rolled_forward or report.rolled_back or report.markers_cleared:
+            self._emit(
+                "bank_recover",
+                {
+                    "rolled_forward": report.rolled_forward,
+                    "rolled_back": report.rolled_back,
+                    "markers_cleared": report.markers_cleared,
+                },
+            )
+        return report
+
+    def _emit(self, event_type: str, payload: dict[str, Any]) -> None:
+        if self._on_event is not None:
+            self._on_event(f"governance.{event_type}", payload)

@@ -1,0 +1,248 @@
+"""Economy records and the repository interfaces both backends implement.
+
+Scopes are stored keys from `core.ids.scope_key` ("" = global). Amounts are Python ints
+already validated by the services; repositories make every change one atomic, guarded
+operation (SQLite: one statement or one BEGIN IMMEDIATE transaction; MongoDB: guarded
+single-document updates, with a transfer document driving multi-document moves).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from core.errors import IdempotencyConflict
+
+TransferKind = Literal["transfer", "mint", "burn"]
+TransferStatus = Literal["done", "failed", "pending"]
+
+
+# --- XP --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class XpStatus:
+    """A user's standing in one scope (`abby xp get`, `get_xp`)."""
+
+    user_id: str
+    guild_id: str | None
+    xp: int
+    level: int
+    rank: int | None  # None when the user has no record in this scope
+    xp_into_level: int
+    xp_for_next: int
+    xp_to_next: int
+
+
+@dataclass(frozen=True)
+class XpChange:
+    """The outcome of one grant or correction."""
+
+    user_id: str
+    guild_id: str | None
+    amount: int  # what was asked; xp - previous_xp may differ when clamped at 0
+    xp: int
+    level: int
+    previous_xp: int
+    previous_level: int
+    leveled_up: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    rank: int
+    user_id: str
+    guild_id: str | None
+    xp: int
+    level: int
+    xp_into_level: int
+    xp_for_next: int
+
+
+@dataclass(frozen=True)
+class XpGuildSettings:
+    """XP rules of one scope: config defaults overlaid with what the operator stored."""
+
+    guild_id: str | None
+    min_grant: int
+    max_grant: int
+    cooldown_seconds: int
+    curve: str
+    power_base: float
+    power_exponent: float
+    ignored_channels: tuple[str, ...] = ()
+    ignored_roles: tuple[str, ...] = ()
+    announce_level_ups: bool = True
+
+
+class XpRepository(ABC):
+    """Total XP per (user, scope), the leaderboard index, and per-scope settings."""
+
+    @abstractmethod
+    def get(self, user_id: str, scope: str) -> int | None:
+        """The user's XP, or None when there is no record (a read never creates one)."""
+
+    @abstractmethod
+    def add(self, user_id: str, scope: str, delta: int, now: datetime) -> tuple[int, int]:
+        """Add `delta` (may be negative), clamped to [0, 2^63-1]; return (previous, new)."""
+
+    @abstractmethod
+    def grant_if_cooled(
+        self, user_id: str, scope: str, amount: int, now: float, cooldown: float
+    ) -> tuple[int, int] | None:
+        """Grant `amount` unless the last grant was less than `cooldown` seconds before `now`
+        (epoch seconds); the check and the grant are one operation. None when on cooldown."""
+
+    @abstractmethod
+    def set_many(self, scope: str, rows: Sequence[tuple[str, int]], now: datetime) -> int:
+        """Set each user's XP to the given total (idempotent import); return rows changed."""
+
+    @abstractmethod
+    def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:
+        """(user_id, xp) by XP descending, ties by user_id ascending."""
+
+    @abstractmethod
+    def rank(self, user_id: str, scope: str, xp: int) -> int:
+        """1 + users with more XP, or equal XP and a smaller user_id (an index range count)."""
+
+    @abstractmethod
+    def count(self, scope: str) -> int: ...
+
+    @abstractmethod
+    def get_settings(self, scope: str) -> dict[str, Any]:
+        """The stored overrides of a scope ({} when none)."""
+
+    @abstractmethod
+    def set_settings(self, scope: str, values: Mapping[str, Any], now: datetime) -> None:
+        """Replace the stored overrides of a scope."""
+
+
+# --- bank ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Balance:
+    user_id: str
+    guild_id: str | None
+    balance: int
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """One movement: a transfer (both users), a mint (no from_user) or a burn (no to_user)."""
+
+    transfer_id: str
+    scope: str
+    kind: TransferKind
+    from_user: str | None
+    to_user: str | None
+    amount: int
+    reason: str | None
+    keyed: bool  # True when transfer_id is a caller's idempotency key
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Transfer:
+    transfer_id: str
+    guild_id: str | None
+    kind: TransferKind
+    from_user: str | None
+    to_user: str | None
+    amount: int
+    status: TransferStatus
+    reason: str | None
+    created_at: datetime
+    replayed: bool = False  # True when an earlier call with this key already decided it
+    balance_after: int | None = None  # the payer's (or minted account's) balance after
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    transfer_id: str
+    user_id: str
+    guild_id: str | None
+    amount: int  # signed: negative for money leaving the account
+    balance_after: int | None  # None only for an entry written by recovery
+    counterparty: str | None  # None for a mint or a burn
+    reason: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ScopeAudit:
+    guild_id: str | None
+    accounts: int
+    total_balance: int
+    minted: int
+    burned: int
+    transfers: int
+    ok: bool
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    ok: bool
+    scopes: tuple[ScopeAudit, ...]
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    rolled_forward: int
+    rolled_back: int
+    markers_cleared: int
+    pending_left: int  # younger than the grace period: their own process may still be on them
+
+
+class BankRepository(ABC):
+    """Balances, the ledger and transfer records (also the idempotency table)."""
+
+    @abstractmethod
+    def balance(self, user_id: str, scope: str) -> int | None: ...
+
+    @abstractmethod
+    def apply(self, request: TransferRequest) -> Transfer:
+        """Apply a movement once. Raise InsufficientFunds (nothing changed), InvalidAmount
+        (a balance would pass 2^63-1) or IdempotencyConflict; a replayed key returns (or
+        re-raises) the original outcome."""
+
+    @abstractmethod
+    def history(self, user_id: str, scope: str, limit: int) -> list[LedgerEntry]:
+        """Ledger entries of one account, newest first."""
+
+    @abstractmethod
+    def get_transfer(self, transfer_id: str) -> Transfer | None: ...
+
+    @abstractmethod
+    def audit(self, scope: str | None) -> AuditReport:
+        """Prove the books of one scope (or every scope when None)."""
+
+    @abstractmethod
+    def recover(self, older_than: datetime) -> RecoveryReport:
+        """Finish or undo movements interrupted before `older_than` (a no-op where a movement
+        is one transaction)."""
+
+    @staticmethod
+    def check_same(existing: Transfer, request: TransferRequest) -> None:
+        """Refuse a key reused for a different movement, naming the first differing field."""
+        from core.ids import guild_of
+
+        pairs = (
+            ("guild", existing.guild_id, guild_of(request.scope)),
+            ("kind", existing.kind, request.kind),
+            ("payer", existing.from_user, request.from_user),
+            ("payee", existing.to_user, request.to_user),
+            ("amount", existing.amount, request.amount),
+        )
+        for name, before, now in pairs:
+            if before != now:
+                raise IdempotencyConflict(
+                    f"idempotency key {request.transfer_id!r} was used for a transfer with a "
+                    f"different {name} ({before!r}, not {now!r}); use a new key",
+                    field=name,
+                )

@@ -1,0 +1,326 @@
+"""The XP service: grants, corrections, message XP with its cooldown, ranks and settings.
+
+Every change is one atomic repository operation; the level comes from the scope's curve and
+a level-up is detected by comparing the level before and after. Per-scope settings live in
+the database (config gives the defaults); a process trusts what it read for
+`settings_cache_seconds`, while the cooldown itself is always checked in the database.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.clock import Clock
+from core.config import XpSettings
+from core.economy._checks import check_amount, check_reason
+from core.economy.levels import MAX_INT64, Curve, make_curve, progress
+from core.economy.repository import (
+    LeaderboardRow,
+    XpChange,
+    XpGuildSettings,
+    XpRepository,
+    XpStatus,
+)
+from core.errors import InvalidInput
+from core.ids import check_id, guild_of, scope_key
+
+# Keys an operator may set per scope, and how to read each from text (the CLI's VALUE).
+SETTING_KEYS = (
+    "min_grant",
+    "max_grant",
+    "cooldown_seconds",
+    "curve",
+    "power_base",
+    "power_exponent",
+    "ignored_channels",
+    "ignored_roles",
+    "announce_level_ups",
+)
+MAX_LEADERBOARD = 1_000
+MAX_IMPORT_PLAYERS = 1_000_000
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    guild_id: str | None
+    players: int
+    changed: int
+    unchanged: int
+
+
+def parse_setting(key: str, text: str) -> Any:
+    """Turn an operator's text VALUE for `key` into its typed value ("default" = unset)."""
+    if key not in SETTING_KEYS:
+        raise InvalidInput(f"unknown XP setting {key!r}; settings: {', '.join(SETTING_KEYS)}")
+    text = text.strip()
+    if text.lower() == "default":
+        return None
+    try:
+        if key in ("min_grant", "max_grant", "cooldown_seconds"):
+            return int(text)
+        if key in ("power_base", "power_exponent"):
+            return float(text)
+    except ValueError:
+        raise InvalidInput(f"{key} must be a number, not {text[:40]!r}") from None
+    if key in ("ignored_channels", "ignored_roles"):
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        return [check_id(item, key.removeprefix("ignored_").rstrip("s") + " id") for item in items]
+    if key == "announce_level_ups":
+        if text.lower() in ("true", "yes", "on", "1"):
+            return True
+        if text.lower() in ("false", "no", "off", "0"):
+            return False
+        raise InvalidInput(f"announce_level_ups must be true or false, not {text[:40]!r}")
+    return text
+
+
+class XpService:
+    def __init__(
+        self,
+        *,
+        repo: XpRepository,
+        settings: XpSettings,
+        clock: Clock,
+        rng: random.Random | None = None,
+        on_event: Callable[[str, dict[str, Any]], object] | None = None,
+    ) -> None:
+        self._repo = repo
+        self._defaults = settings
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._on_event = on_event
+        self._cache: dict[str, tuple[float, XpGuildSettings, Curve]] = {}
+        self._cache_lock = threading.Lock()
+
+    # --- settings -----------------------------------------------------------------------
+
+    def settings_for(self, guild_id: str | None = None) -> XpGuildSettings:
+        """The XP rules of a scope: config defaults overlaid with the stored overrides."""
+        return self._rules(scope_key(guild_id))[0]
+
+    def _rules(self, scope: str) -> tuple[XpGuildSettings, Curve]:
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(scope)
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        rules = self._merge(scope, self._repo.get_settings(scope))
+        curve = make_curve(
+            rules.curve, power_base=rules.power_base, power_exponent=rules.power_exponent
+        )
+        with self._cache_lock:
+            self._cache[scope] = (now + self._defaults.settings_cache_seconds, rules, curve)
+        return rules, curve
+
+    def _merge(self, scope: str, stored: Mapping[str, Any]) -> XpGuildSettings:
+        d = self._defaults
+        values: dict[str, Any] = {
+            "min_grant": d.min_grant,
+            "max_grant": d.max_grant,
+            "cooldown_seconds": d.cooldown_seconds,
+            "curve": d.curve,
+            "power_base": d.power_base,
+            "power_exponent": d.power_exponent,
+            "announce_level_ups": d.announce_level_ups,
+        }
+        values.update({k: v for k, v in stored.items() if k in SETTING_KEYS})
+        values["ignored_channels"] = tuple(values.get("ignored_channels") or ())
+        values["ignored_roles"] = tuple(values.get("ignored_roles") or ())
+        return XpGuildSettings(guild_id=guild_of(scope), **values)
+
+    def update_settings(
+        self, changes: Mapping[str, Any], *, guild_id: str | None = None
+    ) -> XpGuildSettings:
+        """Store overrides for a scope (a None value removes one); validated as a whole."""
+        scope = scope_key(guild_id)
+        stored = dict(self._repo.get_settings(scope))
+        for key, value in changes.items():
+            if key not in SETTING_KEYS:
+                raise InvalidInput(f"unknown XP setting {key!r}")
+            if value is None:
+                stored.pop(key, None)
+            else:
+                stored[key] = value
+        merged = self._merge(scope, stored)
+        _validate(merged)
+        self._repo.set_settings(scope, stored, self._clock.now())
+        with self._cache_lock:
+            self._cache.pop(scope, None)
+        self._emit("xp_settings_changed", {"guild_id": guild_id, "keys": sorted(changes)})
+        return merged
+
+    # --- reads --------------------------------------------------------------------------
+
+    def get(self, user_id: str, *, guild_id: str | None = None) -> XpStatus:
+        """XP, level, rank and progress; a user with no record has 0 XP and no rank."""
+        user_id = check_id(user_id, "user id")
+        scope = scope_key(guild_id)
+        _, curve = self._rules(scope)
+        xp = self._repo.get(user_id, scope)
+        step = progress(curve, xp or 0)
+        return XpStatus(
+            user_id=user_id,
+            guild_id=guild_id,
+            xp=xp or 0,
+            level=step.level,
+            rank=None if xp is None else self._repo.rank(user_id, scope, xp),
+            xp_into_level=step.xp_into_level,
+            xp_for_next=step.xp_for_next,
+            xp_to_next=step.xp_to_next,
+        )
+
+    def level(self, user_id: str, *, guild_id: str | None = None) -> int:
+        scope = scope_key(guild_id)
+        xp = self._repo.get(check_id(user_id, "user id"), scope) or 0
+        return self._rules(scope)[1].level_for_xp(xp)
+
+    def leaderboard(
+        self, *, guild_id: str | None = None, limit: int = 10, offset: int = 0
+    ) -> list[LeaderboardRow]:
+        """Top users by XP (ties by user id), with rank, level and progress."""
+        limit, offset = check_amount(limit, "limit"), check_amount(offset, "offset")
+        if not 1 <= limit <= MAX_LEADERBOARD or offset < 0:
+            raise InvalidInput(f"limit must be 1-{MAX_LEADERBOARD} and offset not negative")
+        scope = scope_key(guild_id)
+        _, curve = self._rules(scope)
+        rows = []
+        for position, (user_id, xp) in enumerate(self._repo.top(scope, limit, offset)):
+            step = progress(curve, xp)
+            rows.append(
+                LeaderboardRow(
+                    rank=offset + position + 1,
+                    user_id=user_id,
+                    guild_id=guild_id,
+                    xp=xp,
+                    level=step.level,
+                    xp_into_level=step.xp_into_level,
+                    xp_for_next=step.xp_for_next,
+                )
+            )
+        return rows
+
+    # --- changes ------------------------------------------------------------------------
+
+    def add(
+        self,
+        user_id: str,
+        amount: int,
+        *,
+        guild_id: str | None = None,
+        reason: str | None = None,
+    ) -> XpChange:
+        """Add (or, negative, remove) XP in one atomic update; XP never goes below zero."""
+        user_id = check_id(user_id, "user id")
+        amount = check_amount(amount)
+        reason = check_reason(reason)
+        scope = scope_key(guild_id)
+        _, curve = self._rules(scope)
+        previous, new = self._repo.add(user_id, scope, amount, self._clock.now())
+        return _change(curve, user_id, guild_id, amount, previous, new, reason)
+
+    def grant_message(
+        self,
+        user_id: str,
+        *,
+        guild_id: str | None = None,
+        now: datetime | float | None = None,
+    ) -> XpChange | None:
+        """Grant message XP (a random amount in the scope's range) unless the user is on
+        cooldown; the check and the grant are one database operation. None = on cooldown."""
+        user_id = check_id(user_id, "user id")
+        scope = scope_key(guild_id)
+        rules, curve = self._rules(scope)
+        if now is None:
+            now = self._clock.now()
+        stamp = now.timestamp() if isinstance(now, datetime) else float(now)
+        amount = self._rng.randint(rules.min_grant, rules.max_grant)
+        result = self._repo.grant_if_cooled(
+            user_id, scope, amount, stamp, float(rules.cooldown_seconds)
+        )
+        if result is None:
+            return None
+        return _change(curve, user_id, guild_id, amount, result[0], result[1], "message")
+
+    def import_mee6(self, data: object, *, guild_id: str) -> ImportReport:
+        """Set XP totals from MEE6's leaderboard JSON ({"players": [{"id", "xp", ...}]}).
+
+        Idempotent: importing the same file twice changes nothing the second time.
+        """
+        scope = scope_key(check_id(guild_id, "guild id"))
+        rows = _mee6_rows(data)
+        changed = self._repo.set_many(scope, rows, self._clock.now())
+        report = ImportReport(guild_id, len(rows), changed, len(rows) - changed)
+        self._emit("xp_import", {"guild_id": guild_id, "players": len(rows), "changed": changed})
+        return report
+
+    def _emit(self, event_type: str, payload: dict[str, Any]) -> None:
+        if self._on_event is not None:
+            self._on_event(f"governance.{event_type}", payload)
+
+
+def _change(
+    curve: Curve,
+    user_id: str,
+    guild_id: str | None,
+    amount: int,
+    previous: int,
+    new: int,
+    reason: str | None,
+) -> XpChange:
+    before, after = curve.level_for_xp(previous), curve.level_for_xp(new)
+    return XpChange(
+        user_id=user_id,
+        guild_id=guild_id,
+        amount=amount,
+        xp=new,
+        level=after,
+        previous_xp=previous,
+        previous_level=before,
+        leveled_up=after > before,
+        reason=reason,
+    )
+
+
+def _validate(rules: XpGuildSettings) -> None:
+    for name in ("min_grant", "max_grant", "cooldown_seconds"):
+        value = getattr(rules, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**9:
+            raise InvalidInput(f"{name} must be a whole number from 0 to 1000000000")
+    if rules.min_grant > rules.max_grant:
+        raise InvalidInput(f"min_grant {rules.min_grant} is above max_grant {rules.max_grant}")
+    if rules.curve not in ("mee6", "power"):
+        raise InvalidInput(f"curve must be mee6 or power, not {rules.curve!r}")
+    for name in ("power_base", "power_exponent"):
+        value = getattr(rules, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1e12:
+            raise InvalidInput(f"{name} must be a positive number")
+    if rules.power_exponent > 10:
+        raise InvalidInput("power_exponent must be at most 10")
+    if not isinstance(rules.announce_level_ups, bool):
+        raise InvalidInput("announce_level_ups must be true or false")
+    for name in ("ignored_channels", "ignored_roles"):
+        for item in getattr(rules, name):
+            check_id(item, name)
+
+
+def _mee6_rows(data: object) -> list[tuple[str, int]]:
+    if not isinstance(data, Mapping) or not isinstance(data.get("players"), list):
+        raise InvalidInput('not a MEE6 leaderboard: expected {"players": [...]}')
+    players = data["players"]
+    if len(players) > MAX_IMPORT_PLAYERS:
+        raise InvalidInput(f"too many players ({len(players)}); the limit is {MAX_IMPORT_PLAYERS}")
+    rows: dict[str, int] = {}
+    for index, player in enumerate(players):
+        if not isinstance(player, Mapping) or "id" not in player or "xp" not in player:
+            raise InvalidInput(f"player #{index + 1} has no id or xp")
+        xp = player["xp"]
+        if isinstance(xp, bool) or not isinstance(xp, int) or not 0 <= xp <= MAX_INT64:
+            raise InvalidInput(f"player #{index + 1} has an invalid xp value")
+        rows[check_id(player["id"], f"player #{index + 1} id")] = xp
+    return list(rows.items())
