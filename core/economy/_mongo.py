@@ -34,6 +34,12 @@ def _setup(db: Database) -> None:
     )
 
 
+def _equal(value: int) -> dict[str, Int64]:
+    # A closed range rather than plain equality: mongoeco compares int32 and int64 by type
+    # for equality (MongoDB compares numbers by value); a range matches on both.
+    return {"$gte": Int64(value), "$lte": Int64(value)}
+
+
 def _key(scope: str, user_id: str) -> str:
     # Ids never contain "/" (core.ids), so the pair maps to one _id and back.
     return f"{scope}/{user_id}"
@@ -51,7 +57,10 @@ class MongoXpRepository(XpRepository):
             doc = self._xp.find_one({"_id": _key(scope, user_id)}, {"xp": 1})
         return None if doc is None else int(doc["xp"])
 
-    def add(self, user_id: str, scope: str, delta: int, now: datetime) -> tuple[int, int]:
+    @staticmethod
+    def _clamped(delta: int, **extra: Any) -> list[dict[str, Any]]:
+        # An update pipeline: the server computes the new total from the old one, clamped to
+        # [0, 2^63-1] without ever overflowing, and keeps the old one in prev_xp.
         old = {"$ifNull": ["$xp", Int64(0)]}
         if delta >= 0:
             new: Any = {
@@ -63,17 +72,10 @@ class MongoXpRepository(XpRepository):
             }
         else:
             new = {"$max": [Int64(0), {"$add": [old, Int64(delta)]}]}
-        pipeline = [
-            {
-                "$set": {
-                    "scope": scope,
-                    "user_id": user_id,
-                    "prev_xp": old,
-                    "xp": new,
-                    "updated_at": now,
-                }
-            }
-        ]
+        return [{"$set": {"prev_xp": old, "xp": new, **extra}}]
+
+    def add(self, user_id: str, scope: str, delta: int, now: datetime) -> tuple[int, int]:
+        pipeline = self._clamped(delta, scope=scope, user_id=user_id, updated_at=now)
         with self._db.errors():
             for attempt in range(2):
                 try:
@@ -93,29 +95,26 @@ class MongoXpRepository(XpRepository):
     def grant_if_cooled(
         self, user_id: str, scope: str, amount: int, now: float, cooldown: float
     ) -> tuple[int, int] | None:
+        pipeline = self._clamped(
+            amount, scope=scope, user_id=user_id, last_grant_at=now, updated_at=now
+        )
         with self._db.errors():
             try:
-                before = self._xp.find_one_and_update(
+                doc = self._xp.find_one_and_update(
                     {
                         "_id": _key(scope, user_id),
                         "$or": [
                             {"last_grant_at": None},
                             {"last_grant_at": {"$lte": now - cooldown}},
                         ],
-                        "xp": {"$lte": Int64(MAX_INT64 - amount)},
                     },
-                    {
-                        "$inc": {"xp": Int64(amount)},
-                        "$set": {"last_grant_at": now},
-                        "$setOnInsert": {"scope": scope, "user_id": user_id},
-                    },
+                    pipeline,
                     upsert=True,
-                    return_document=ReturnDocument.BEFORE,
+                    return_document=ReturnDocument.AFTER,
                 )
             except DuplicateKeyError:
-                return None  # on cooldown (or at the cap): the server refused the insert
-        previous = 0 if before is None else int(before.get("xp", 0))
-        return previous, previous + amount
+                return None  # on cooldown: the filter missed and the server refused the insert
+        return int(doc["prev_xp"]), int(doc["xp"])
 
     def set_many(self, scope: str, rows: Sequence[tuple[str, int]], now: datetime) -> int:
         if not rows:
@@ -133,7 +132,7 @@ class MongoXpRepository(XpRepository):
             )  # fmt: skip
             ops.append(
                 UpdateOne(
-                    {"_id": key, "xp": {"$ne": Int64(xp)}},
+                    {"_id": key, "$or": [{"xp": {"$lt": Int64(xp)}}, {"xp": {"$gt": Int64(xp)}}]},
                     [{"$set": {"prev_xp": "$xp", "xp": Int64(xp), "updated_at": now}}],
                 )
             )
@@ -158,7 +157,7 @@ class MongoXpRepository(XpRepository):
         with self._db.errors():
             above = self._xp.count_documents({"scope": scope, "xp": {"$gt": Int64(xp)}})
             tied = self._xp.count_documents(
-                {"scope": scope, "xp": Int64(xp), "user_id": {"$lt": user_id}}
+                {"scope": scope, "xp": _equal(xp), "user_id": {"$lt": user_id}}
             )
         return 1 + above + tied
 
