@@ -179,6 +179,21 @@ class StorageManager:
         Raises UnsafePath for anything resolving outside the root (symlinks followed), and
         UnknownFile when there is neither a record nor a file.
         """
+        root = self.real_root()
+        record, target = self.locate(ref)
+        if record is not None:
+            return self._remove_record(root, record)
+        size = target.stat().st_size
+        target.unlink()
+        relative = target.relative_to(root).as_posix()
+        self._event("storage_delete", {"file_id": None, "bytes": size, "orphan": True})
+        return DeletedFile(None, relative, size)
+
+    def locate(self, ref: str | os.PathLike[str]) -> tuple[FileRecord | None, Path]:
+        """Find what `remove` would delete: (record or None for an unrecorded file, path).
+
+        Raises UnsafePath (logged as a security warning) or UnknownFile; changes nothing.
+        """
         text = os.fspath(ref) if isinstance(ref, os.PathLike) else ref
         if not isinstance(text, str) or not text:
             raise InvalidInput("give a file id or a path")
@@ -186,18 +201,19 @@ class StorageManager:
         if _looks_like_id(text):
             record = self._repo.get(text)
             if record is not None:
-                return self._remove_record(root, record)
-        target = contain(root, text, "file")
-        relative = target.relative_to(root).as_posix()
-        record = self._repo.find_by_path(relative)
+                return record, resolve_inside(root, record.path)
+        try:
+            target = contain(root, text, "file")
+        except UnsafePath as exc:
+            log.warning("security: refused to touch %s (%s)", _shown(text), exc)
+            self._event("storage_path_refused", {"reason": exc.code})
+            raise
+        record = self._repo.find_by_path(target.relative_to(root).as_posix())
         if record is not None:
-            return self._remove_record(root, record)
+            return record, target
         if target.is_file() and not target.is_symlink():
-            size = target.stat().st_size
-            target.unlink()
-            self._event("storage_delete", {"file_id": None, "bytes": size, "orphan": True})
-            return DeletedFile(None, relative, size)
-        raise UnknownFile(f"no stored file {text[:60]!r}")
+            return None, target
+        raise UnknownFile(f"no stored file {_shown(text)}")
 
     def _remove_record(self, root: Path, record: FileRecord) -> DeletedFile:
         target = resolve_inside(root, record.path)
@@ -310,12 +326,8 @@ class StorageManager:
         """Delete by file id or path; False (and a security warning) for anything outside."""
         try:
             self.remove(file_path)
-        except UnsafePath as exc:
-            log.warning("security: refused to delete %s (%s)", _shown(file_path), exc)
-            self._event("storage_delete_refused", {"reason": exc.code})
-            return False
-        except (UnknownFile, InvalidInput):
-            return False
+        except (UnsafePath, UnknownFile, InvalidInput):
+            return False  # UnsafePath was logged as a security warning by locate()
         return True
 
     def cleanup_old_files(self) -> dict[str, Any]:

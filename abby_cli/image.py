@@ -1,0 +1,176 @@
+"""`abby image`: generate, edit and upscale images through Stability AI, stored for a user."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from abby_cli import output, runtime
+from abby_cli.options import GuildOpt, JsonOpt
+
+app = typer.Typer(help="Generate, edit and upscale images (Stability AI).", no_args_is_help=True)
+
+UserReq = Annotated[str, typer.Option("--user", "-u", help="Discord user id (charged, owner).")]
+RolesOpt = Annotated[
+    str | None, typer.Option("--roles", help="Comma-separated role names (raise the limit).")
+]
+LevelOpt = Annotated[int, typer.Option("--level", min=0, help="The member's level.")]
+OutOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Also write a copy of the image here.")
+]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="0-4294967294; omit for random.")]
+
+
+def _requester(user: str, guild: str | None, roles: str | None, level: int):  # noqa: ANN202
+    from core.images.generation import requester
+
+    return requester(user, guild, (roles or "").split(","), level)
+
+
+def _read_image(path: Path, limit: int) -> bytes:
+    from core.errors import InvalidInput
+
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InvalidInput(
+                f"{path} is {size / 1048576:.1f} MiB; the limit is {limit / 1048576:.1f} MiB"
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a directory, not an image") from None
+
+
+def _finish(result: Any, out: Path | None) -> None:
+    from dataclasses import asdict
+
+    data = asdict(result)
+    data.pop("content_type", None)
+    if out is not None:
+        from core.errors import InvalidInput
+
+        image = Path(result.path).read_bytes()
+        try:
+            out.write_bytes(image)
+        except OSError as exc:
+            raise InvalidInput(f"cannot write {out}: {exc.strerror}") from None
+        data["output"] = str(out)
+    output.show(data, title="Image stored")
+
+
+def _run(coroutine: Any) -> Any:
+    import asyncio
+
+    with output.progress("waiting for Stability"):
+        return asyncio.run(coroutine)
+
+
+@app.command()
+def generate(
+    prompt: str,
+    user: UserReq,
+    guild: GuildOpt = None,
+    style: Annotated[
+        str | None, typer.Option("--style", help="A style preset, e.g. anime.")
+    ] = None,
+    aspect: Annotated[str | None, typer.Option("--aspect", help="e.g. 16:9, 1:1, 9:16.")] = None,
+    seed: SeedOpt = None,
+    model: Annotated[str | None, typer.Option("--model", help="core, ultra or sd3.")] = None,
+    negative: Annotated[
+        str | None, typer.Option("--negative", help="What the image must not show.")
+    ] = None,
+    roles: RolesOpt = None,
+    level: LevelOpt = 0,
+    out: OutOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Generate an image from PROMPT for a user: stored, charged to the daily quota."""
+    images = runtime.context().images
+    result = _run(
+        images.generate(
+            _requester(user, guild, roles, level),
+            prompt,
+            style=style,
+            aspect_ratio=aspect,
+            seed=seed,
+            model=model,
+            negative_prompt=negative,
+        )
+    )
+    _finish(result, out)
+
+
+@app.command()
+def edit(
+    image: Path,
+    prompt: str,
+    user: UserReq,
+    guild: GuildOpt = None,
+    strength: Annotated[
+        float, typer.Option("--strength", help="0 keeps the image, 1 ignores it.")
+    ] = 0.5,
+    style: Annotated[str | None, typer.Option("--style", help="A style preset.")] = None,
+    seed: SeedOpt = None,
+    roles: RolesOpt = None,
+    level: LevelOpt = 0,
+    out: OutOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Transform IMAGE (PNG, JPEG or WEBP) by PROMPT for a user (Stability SD3)."""
+    context = runtime.context()
+    data = _read_image(image, context.settings.storage.max_image_bytes)
+    result = _run(
+        context.images.edit(
+            _requester(user, guild, roles, level),
+            data,
+            prompt,
+            strength=strength,
+            style=style,
+            seed=seed,
+        )
+    )
+    _finish(result, out)
+
+
+@app.command()
+def upscale(
+    image: str,
+    user: UserReq,
+    guild: GuildOpt = None,
+    scale: Annotated[int, typer.Option("--scale", help="Fast upscale factor (4).")] = 4,
+    mode: Annotated[
+        str, typer.Option("--mode", help="fast, conservative or creative (creative polls).")
+    ] = "fast",
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", help="Required by conservative and creative.")
+    ] = None,
+    roles: RolesOpt = None,
+    level: LevelOpt = 0,
+    out: OutOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Upscale IMAGE (a file, or the id of a stored image) for a user."""
+    context = runtime.context()
+    source = Path(image)
+    file_id = None
+    if not source.exists() and len(image) == 32 and os.sep not in image:
+        file_id = image
+        data = context.storage.read(image)
+    else:
+        data = _read_image(source, context.settings.storage.max_image_bytes)
+    result = _run(
+        context.images.upscale(
+            _requester(user, guild, roles, level),
+            data,
+            scale=scale,
+            mode=mode,
+            prompt=prompt,
+            source_file_id=file_id,
+        )
+    )
+    _finish(result, out)

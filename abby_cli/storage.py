@@ -1,0 +1,127 @@
+"""`abby storage`: quotas, files, usage and the cleanup cron job."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from abby_cli import output, runtime
+from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, LimitOpt, YesOpt
+
+app = typer.Typer(
+    help="Stored images: quotas, listing, deletion, usage, cleanup.", no_args_is_help=True
+)
+
+RolesOpt = Annotated[
+    str | None, typer.Option("--roles", help="Comma-separated role names of the member.")
+]
+LevelOpt = Annotated[int, typer.Option("--level", min=0, help="The member's level.")]
+MB = 1024 * 1024
+
+
+@app.command()
+def quota(
+    user_id: str,
+    guild: GuildOpt = None,
+    roles: RolesOpt = None,
+    level: LevelOpt = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show USER_ID's storage and daily generation quota."""
+    role_list = [r for r in (roles or "").split(",") if r.strip()]
+    status = runtime.context().quota.status(user_id, guild, role_list, level)
+    output.show(status.as_dict(), title=f"Quota of {user_id}")
+
+
+@app.command("list")
+def list_files(
+    user_id: str,
+    guild: GuildOpt = None,
+    all_guilds: Annotated[
+        bool, typer.Option("--all", help="Files of every guild and the global scope.")
+    ] = False,
+    limit: LimitOpt = 100,
+    json_out: JsonOpt = False,
+) -> None:
+    """List USER_ID's stored images, newest first (prompts are not shown)."""
+    storage = runtime.context().storage
+    rows = [
+        {
+            "file_id": r.file_id,
+            "guild_id": r.guild_id,
+            "bytes": r.bytes,
+            "kind": "kept" if r.kept else "temporary",
+            "created_at": r.created_at,
+            "model": r.metadata.get("model"),
+            "style": r.metadata.get("style"),
+            "seed": r.metadata.get("seed"),
+            "path": str(storage.real_root() / r.path),
+        }
+        for r in storage.files(user_id, guild, all_scopes=all_guilds, limit=limit)
+    ]
+    output.show(rows, empty=f"No stored images for {user_id}.")
+
+
+@app.command()
+def delete(
+    file: str, yes: YesOpt = False, dry_run: DryRunOpt = False, json_out: JsonOpt = False
+) -> None:
+    """Delete FILE (a file id, or a path inside the storage root) and its record."""
+    storage = runtime.context().storage
+    record, path = storage.locate(file)
+    target = {
+        "file_id": record.file_id if record else None,
+        "path": str(path),
+        "bytes": record.bytes if record else path.stat().st_size,
+        "dry_run": dry_run,
+    }
+    if dry_run:
+        output.show(target, title="Would delete")
+        return
+    output.confirm(f"delete {path}", yes=yes)
+    deleted = storage.remove(file)
+    output.show({**target, "file_id": deleted.file_id, "bytes": deleted.bytes}, title="Deleted")
+
+
+@app.command()
+def usage(
+    top: Annotated[int, typer.Option("--top", "-n", min=1, max=1000, help="Users to list.")] = 10,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show total storage use (from the records) and the biggest users."""
+    context = runtime.context()
+    found = context.storage.usage(top)
+    limit_mb = context.settings.quota.global_mb
+    total_mb = found.total_bytes / MB
+    output.show(
+        {
+            "total_mb": round(total_mb, 3),
+            "total_files": found.total_files,
+            "global_limit_mb": limit_mb,
+            "percentage": round(100 * total_mb / limit_mb, 2),
+            "top_users": [
+                {"user_id": u.owner, "mb": round(u.bytes / MB, 3), "files": u.files}
+                for u in found.users
+            ],
+        },
+        title="Storage usage",
+    )
+
+
+@app.command()
+def cleanup(dry_run: DryRunOpt = False, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
+    """Apply retention and remove orphans (the cron job); safe while the bot runs.
+
+    Temporary images older than storage.temp_retention_days and kept ones older than
+    storage.kept_retention_days (0 = forever) are deleted; files without a record and
+    records without a file are removed. Exit 0, also when there was nothing to do.
+    """
+    storage = runtime.context().storage
+    if not dry_run:
+        output.confirm("delete expired and orphaned images", yes=yes)
+    with output.progress("cleaning storage") as advance:
+        report = storage.cleanup(dry_run=dry_run, progress=advance)
+    output.show(report, title="Cleanup (dry run)" if dry_run else "Cleanup")
+    if not (report.files_deleted or report.orphans_removed):
+        output.message("Nothing to clean up.")
