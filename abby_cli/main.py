@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from abby_cli import (
+    bank,
     bot,
     config,
     db,
@@ -26,6 +27,7 @@ from abby_cli import (
     storage,
     telemetry,
     user,
+    xp,
 )
 
 log = logging.getLogger("abby")
@@ -43,6 +45,8 @@ app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 app.command("doctor")(doctor.doctor)
 app.add_typer(user.app, name="user")
+app.add_typer(xp.app, name="xp")
+app.add_typer(bank.app, name="bank")
 app.add_typer(telemetry.app, name="telemetry")
 app.add_typer(storage.app, name="storage")
 app.add_typer(image.app, name="image")

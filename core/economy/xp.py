@@ -44,6 +44,7 @@ SETTING_KEYS = (
 )
 MAX_LEADERBOARD = 1_000
 MAX_IMPORT_PLAYERS = 1_000_000
+_IMPORT_BATCH = 5_000
 
 
 @dataclass(frozen=True)
@@ -247,14 +248,27 @@ class XpService:
             return None
         return _change(curve, user_id, guild_id, amount, result[0], result[1], "message")
 
-    def import_mee6(self, data: object, *, guild_id: str) -> ImportReport:
+    def import_mee6(
+        self,
+        data: object,
+        *,
+        guild_id: str,
+        on_progress: Callable[[int, int], object] | None = None,
+    ) -> ImportReport:
         """Set XP totals from MEE6's leaderboard JSON ({"players": [{"id", "xp", ...}]}).
 
-        Idempotent: importing the same file twice changes nothing the second time.
+        The whole file is validated before anything is written (InvalidInput names the first
+        bad player). Idempotent: importing the same file twice changes nothing the second
+        time. `on_progress(done, total)` is called after each batch.
         """
         scope = scope_key(check_id(guild_id, "guild id"))
         rows = _mee6_rows(data)
-        changed = self._repo.set_many(scope, rows, self._clock.now())
+        changed = 0
+        for start in range(0, len(rows), _IMPORT_BATCH):
+            batch = rows[start : start + _IMPORT_BATCH]
+            changed += self._repo.set_many(scope, batch, self._clock.now())
+            if on_progress is not None:
+                on_progress(start + len(batch), len(rows))
         report = ImportReport(guild_id, len(rows), changed, len(rows) - changed)
         self._emit("xp_import", {"guild_id": guild_id, "players": len(rows), "changed": changed})
         return report

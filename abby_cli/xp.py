@@ -1,0 +1,124 @@
+"""`abby xp`: XP, levels, leaderboards, per-guild settings and the MEE6 import."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from abby_cli import output, runtime
+from abby_cli.options import GuildOpt, JsonOpt, LimitOpt
+
+app = typer.Typer(help="XP and levels: show, grant, rank, configure, import.", no_args_is_help=True)
+
+# AMOUNT may be negative (a correction): let "-50" reach the argument instead of being read
+# as an unknown option.
+_AMOUNT_CMD = {"ignore_unknown_options": True}
+_INT = re.compile(r"[+-]?[0-9]{1,30}")
+
+
+def parse_amount(text: str, *, positive: bool = False) -> int:
+    """The CLI reads amounts itself, so every bad spelling gets the same one-line error."""
+    from core.economy._checks import check_amount
+    from core.errors import InvalidAmount
+
+    cleaned = text.strip().replace("_", "")
+    if not _INT.fullmatch(cleaned):
+        raise InvalidAmount(f"amount {text[:40]!r} is not a whole number (digits only, e.g. 250)")
+    value = check_amount(int(cleaned))
+    if positive and value <= 0:
+        raise InvalidAmount(f"amount must be a positive whole number, not {value}")
+    return value
+
+
+@app.command()
+def get(user_id: str, guild: GuildOpt = None, json_out: JsonOpt = False) -> None:
+    """Show USER_ID's XP, level, rank, XP into the level and XP still needed for the next."""
+    output.show(runtime.context().xp.get(user_id, guild_id=guild))
+
+
+@app.command(context_settings=_AMOUNT_CMD)
+def add(
+    user_id: str,
+    amount: Annotated[str, typer.Argument(help="XP to add; negative to correct (never below 0).")],
+    guild: GuildOpt = None,
+    reason: Annotated[str | None, typer.Option("--reason", "-r", help="Why.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Grant (or, negative, remove) XP; reports the level before and after."""
+    change = runtime.context().xp.add(user_id, parse_amount(amount), guild_id=guild, reason=reason)
+    output.show(change)
+
+
+@app.command()
+def leaderboard(
+    guild: GuildOpt = None,
+    limit: LimitOpt = 10,
+    json_out: JsonOpt = False,
+) -> None:
+    """Top users by XP (ties broken by user id) with rank and level."""
+    rows = runtime.context().xp.leaderboard(guild_id=guild, limit=min(limit, 1_000))
+    output.show(
+        rows,
+        columns=["rank", "user_id", "xp", "level", "xp_into_level", "xp_for_next"],
+        empty="No XP recorded in this scope yet.",
+    )
+
+
+@app.command()
+def settings(
+    key: Annotated[str | None, typer.Argument(help="Setting to change (omit to show all).")] = None,
+    value: Annotated[
+        str | None,
+        typer.Argument(help="New value; lists comma-separated; 'default' removes the override."),
+    ] = None,
+    guild: GuildOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show or change a guild's XP rules: min_grant, max_grant, cooldown_seconds, curve,
+    power_base, power_exponent, ignored_channels, ignored_roles, announce_level_ups."""
+    from core.economy.xp import parse_setting
+    from core.errors import InvalidInput
+
+    service = runtime.context().xp
+    if key is None:
+        output.show(service.settings_for(guild))
+        return
+    if value is None:
+        raise InvalidInput(f"give a VALUE for {key} (or 'default' to remove the override)")
+    output.show(service.update_settings({key: parse_setting(key, value)}, guild_id=guild))
+
+
+@app.command("import-mee6")
+def import_mee6(
+    file: Annotated[Path, typer.Argument(help='MEE6 leaderboard JSON: {"players": [...]}.')],
+    guild: Annotated[str, typer.Option("--guild", "-g", help="Guild to import into.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Set XP totals from a MEE6 leaderboard export (idempotent: re-importing changes nothing)."""
+    import json
+
+    from core.errors import InvalidInput, UnknownFile
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnknownFile(f"no such file: {file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {file}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{file} is not JSON (line {exc.lineno}: {exc.msg})") from None
+    service = runtime.context().xp
+    with output.progress("importing players") as advance:
+        seen = [0]
+
+        def step(done: int, total: int) -> None:
+            advance(done - seen[0], total=total)
+            seen[0] = done
+
+        report = service.import_mee6(data, guild_id=guild, on_progress=step)
+    output.show(report)
