@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Extensions loaded at start-up; each domain adds its cog here.
-COGS: tuple[str, ...] = ("bot.cogs.users", "bot.cogs.images")
+COGS: tuple[str, ...] = ("bot.cogs.users", "bot.cogs.economy", "bot.cogs.images")
 
 
 class AbbyBot(commands.AutoShardedBot):

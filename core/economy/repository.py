@@ -50,6 +50,7 @@ class XpChange:
     previous_level: int
     leveled_up: bool
     reason: str | None = None
+    announce: bool = False  # a level-up the scope's settings want announced (message XP)
 
 
 @dataclass(frozen=True)

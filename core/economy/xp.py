@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -231,12 +231,19 @@ class XpService:
         *,
         guild_id: str | None = None,
         now: datetime | float | None = None,
+        channel_id: str | None = None,
+        role_ids: Iterable[str] = (),
     ) -> XpChange | None:
-        """Grant message XP (a random amount in the scope's range) unless the user is on
-        cooldown; the check and the grant are one database operation. None = on cooldown."""
+        """Grant message XP (a random amount in the scope's range) unless the channel or one
+        of the roles is ignored, or the user is on cooldown; the cooldown check and the grant
+        are one database operation. None = nothing granted."""
         user_id = check_id(user_id, "user id")
         scope = scope_key(guild_id)
         rules, curve = self._rules(scope)
+        if channel_id is not None and str(channel_id) in rules.ignored_channels:
+            return None
+        if rules.ignored_roles and any(str(r) in rules.ignored_roles for r in role_ids):
+            return None
         if now is None:
             now = self._clock.now()
         stamp = now.timestamp() if isinstance(now, datetime) else float(now)
@@ -246,7 +253,8 @@ class XpService:
         )
         if result is None:
             return None
-        return _change(curve, user_id, guild_id, amount, result[0], result[1], "message")
+        change = _change(curve, user_id, guild_id, amount, result[0], result[1], "message")
+        return replace(change, announce=change.leveled_up and rules.announce_level_ups)
 
     def import_mee6(
         self,

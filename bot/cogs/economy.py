@@ -1,0 +1,125 @@
+"""Economy in Discord: message XP with level-up announcements, /rank, /leaderboard,
+/balance and /pay. Every rule (cooldown, ignored channels and roles, funds) is the core's."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.render import embed
+
+MAX_AMOUNT = 2**63 - 1
+
+
+def _guild(interaction: discord.Interaction) -> str | None:
+    return str(interaction.guild_id) if interaction.guild_id else None
+
+
+class Economy(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @property
+    def xp(self):  # noqa: ANN201
+        return self.bot.context.xp
+
+    @property
+    def bank(self):  # noqa: ANN201
+        return self.bot.context.bank
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or message.guild is None:
+            return
+        roles = [str(role.id) for role in getattr(message.author, "roles", ())]
+        change = await self.bot.run_core(
+            self.xp.grant_message,
+            str(message.author.id),
+            guild_id=str(message.guild.id),
+            now=message.created_at,
+            channel_id=str(message.channel.id),
+            role_ids=roles,
+        )
+        if change is not None and change.announce:
+            await message.channel.send(
+                f"🎉 {message.author.mention} reached level {change.level}!",
+                allowed_mentions=discord.AllowedMentions(users=[message.author]),
+            )
+
+    @app_commands.command(name="rank", description="Show a member's XP, level and rank.")
+    @app_commands.describe(member="Whose rank (default: yours)")
+    async def rank(
+        self, interaction: discord.Interaction, member: discord.Member | None = None
+    ) -> None:
+        target = member or interaction.user
+        status = await self.bot.run_core(self.xp.get, str(target.id), guild_id=_guild(interaction))
+        await interaction.response.send_message(
+            embed=embed(
+                f"{target.display_name} — level {status.level}",
+                {
+                    "XP": f"{status.xp:,}",
+                    "Rank": f"#{status.rank}" if status.rank else "unranked",
+                    "Next level": f"{status.xp_into_level:,} / {status.xp_for_next:,}",
+                },
+            )
+        )
+
+    @app_commands.command(name="leaderboard", description="The top members by XP.")
+    @app_commands.describe(limit="How many to show (1-25)")
+    async def leaderboard(
+        self, interaction: discord.Interaction, limit: app_commands.Range[int, 1, 25] = 10
+    ) -> None:
+        rows = await self.bot.run_core(
+            self.xp.leaderboard, guild_id=_guild(interaction), limit=limit
+        )
+        lines = [f"**#{r.rank}** <@{r.user_id}> — level {r.level} ({r.xp:,} XP)" for r in rows]
+        await interaction.response.send_message(
+            embed=embed("Leaderboard", {}, description="\n".join(lines) or "No XP yet."),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @app_commands.command(name="balance", description="Show a member's balance.")
+    @app_commands.describe(member="Whose balance (default: yours)")
+    async def balance(
+        self, interaction: discord.Interaction, member: discord.Member | None = None
+    ) -> None:
+        target = member or interaction.user
+        result = await self.bot.run_core(
+            self.bank.balance, str(target.id), guild_id=_guild(interaction)
+        )
+        currency = self.bot.context.settings.bank.currency_name
+        await interaction.response.send_message(
+            f"{target.display_name} has {result.balance:,} {currency}.",
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @app_commands.command(name="pay", description="Give some of your currency to a member.")
+    @app_commands.describe(member="Who receives it", amount="How much", reason="What for")
+    async def pay(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        amount: app_commands.Range[int, 1, MAX_AMOUNT],
+        reason: str | None = None,
+    ) -> None:
+        # The interaction id is the idempotency key: a redelivered interaction pays once.
+        movement = await self.bot.run_core(
+            self.bank.transfer,
+            str(interaction.user.id),
+            str(member.id),
+            amount,
+            guild_id=_guild(interaction),
+            idempotency_key=f"discord-{interaction.id}",
+            reason=reason,
+        )
+        currency = self.bot.context.settings.bank.currency_name
+        await interaction.response.send_message(
+            f"{interaction.user.mention} paid {member.mention} {movement.amount:,} {currency}.",
+            allowed_mentions=discord.AllowedMentions(users=[member]),
+        )
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Economy(bot))
