@@ -22,8 +22,10 @@ from abby_cli import (
     db,
     doctor,
     image,
+    keys,
     output,
     runtime,
+    session,
     storage,
     telemetry,
     user,
@@ -48,6 +50,8 @@ app.add_typer(user.app, name="user")
 app.add_typer(xp.app, name="xp")
 app.add_typer(bank.app, name="bank")
 app.add_typer(telemetry.app, name="telemetry")
+app.add_typer(keys.app, name="keys")
+app.add_typer(session.app, name="session")
 app.add_typer(storage.app, name="storage")
 app.add_typer(image.app, name="image")
 app.add_typer(bot.app, name="bot")

@@ -232,7 +232,7 @@ class SessionService:
             actor,
             {
                 "session_id": record.session_id,
-                "messages": len(messages),
+                "message_count": len(messages),
                 "undecryptable": len(transcript.undecryptable) + (1 if summary_error else 0),
             },
         )
@@ -272,8 +272,8 @@ class SessionService:
             {
                 "older_than_seconds": int(older_than.total_seconds()),
                 "dry_run": dry_run,
-                "sessions": counts.sessions,
-                "messages": counts.messages,
+                "session_count": counts.sessions,
+                "message_count": counts.messages,
                 "expired_now": expired,
             },
         )

@@ -90,7 +90,7 @@ def _record(row: Any) -> SessionRecord:
         created_at=datetime.fromisoformat(row["created_at"]),
         last_message_at=datetime.fromisoformat(row["last_message_at"]),
         closed_at=_dt(row["closed_at"]),
-        has_summary=row["summary"] is not None,
+        has_summary=bool(row["summary"]),
     )
 
 

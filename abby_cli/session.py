@@ -1,0 +1,244 @@
+"""`abby session`: list, show, dump, close and purge conversation sessions.
+
+`list` and `show` print metadata only. `dump` is the one command that prints decrypted
+content, and it records a governance event saying who dumped which session.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from abby_cli import output, runtime
+from abby_cli.keys import actor
+from abby_cli.options import DryRunOpt, JsonOpt, LimitOpt, UserOpt, YesOpt
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from core.sessions import Transcript
+
+app = typer.Typer(
+    help="Conversation sessions: list, show, dump, close, purge.", no_args_is_help=True
+)
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw]?)")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 86400}
+_COLUMNS = ["session_id", "user_id", "guild_id", "channel_id", "status", "turns", "created_at"]
+
+
+class DumpFormat(StrEnum):
+    json = "json"
+    md = "md"
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30d', '12h', '90m', '2w', '45s' or a bare number of days."""
+    from datetime import timedelta
+
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not match:
+        raise typer.BadParameter(
+            f"{text!r} is not a duration such as 30d, 12h, 90m or 2w", param_hint="--older-than"
+        )
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _row(record: Any) -> dict[str, Any]:
+    return output.to_jsonable(record)
+
+
+@app.command("list")
+def list_sessions(
+    user: UserOpt = None,
+    guild: Annotated[
+        str | None,
+        typer.Option("--guild", "-g", help="Only this guild ('global' for the global scope)."),
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", "-s", help="active, closed or expired.")
+    ] = None,
+    limit: LimitOpt = 50,
+    json_out: JsonOpt = False,
+) -> None:
+    """Sessions, newest first: metadata only, never content."""
+    any_guild = guild is None
+    guild_id = None if guild in (None, "global") else guild
+    rows = runtime.context().sessions.list(
+        user_id=user, guild_id=guild_id, any_guild=any_guild, status=status, limit=limit
+    )
+    output.show([_row(r) for r in rows], columns=_COLUMNS, empty="No sessions.")
+
+
+@app.command()
+def show(session_id: str, json_out: JsonOpt = False) -> None:
+    """One session's metadata (status, turns, timestamps). Content needs `dump`."""
+    output.show(runtime.context().sessions.require(session_id))
+
+
+@app.command()
+def close(
+    session_id: str,
+    summary: Annotated[
+        str | None, typer.Option("--summary", help="Summary text, stored encrypted.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Close SESSION_ID (active or expired), optionally with an encrypted summary."""
+    output.show(runtime.context().sessions.close(session_id, summary))
+
+
+@app.command()
+def dump(
+    session_id: str,
+    fmt: Annotated[
+        DumpFormat | None,
+        typer.Option("--format", "-f", help="json or md (default: md; json with --json)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to FILE (mode 0600).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print the decrypted transcript of SESSION_ID (recorded as a governance event).
+
+    A message that cannot be decrypted (tampered, or its key is no longer in the ring) is
+    shown as [undecryptable: reason] with its seq, the rest is still shown, stored data is
+    never changed, and a warning on stderr names the affected seqs; the exit code stays 0.
+    """
+    transcript = runtime.context().sessions.transcript(session_id, actor=actor())
+    chosen = fmt or (DumpFormat.json if runtime.state.json else DumpFormat.md)
+    document = _as_json(transcript)
+    text = _json_text(document) if chosen is DumpFormat.json else _as_markdown(transcript, document)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        _write_private(out, text)
+        if runtime.state.json:
+            sys.stdout.write(
+                _json_text(
+                    {
+                        "session_id": transcript.session.session_id,
+                        "written": str(out),
+                        "messages": len(transcript.messages),
+                        "undecryptable": transcript.undecryptable,
+                    }
+                )
+            )
+        else:
+            output.message(f"wrote {len(transcript.messages)} messages to {out}")
+    bad = transcript.undecryptable
+    if bad or transcript.summary_error:
+        parts = [f"message seq {', '.join(map(str, bad))}"] if bad else []
+        parts += ["the summary"] if transcript.summary_error else []
+        output.warn(f"could not decrypt {' and '.join(parts)}; shown as [undecryptable: ...]")
+
+
+@app.command()
+def purge(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Age since the session ended, e.g. 30d, 12h, 2w (default: retention_days).",
+        ),
+    ] = None,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete closed and expired sessions (with their messages) that ended long ago.
+
+    Idle sessions are marked expired first. Suitable for cron: `abby session purge --yes`.
+    """
+    age = parse_duration(older_than) if older_than is not None else None
+    sessions = runtime.context().sessions
+    if not dry_run:
+        output.confirm("delete ended sessions and their messages", yes=yes)
+    output.show(sessions.purge(age, dry_run=dry_run, actor=actor()))
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def _undecryptable(reason: str | None) -> str:
+    return f"[undecryptable: {reason}]"
+
+
+def _as_json(transcript: Transcript) -> dict[str, Any]:
+    session = transcript.session
+    summary = (
+        _undecryptable(transcript.summary_error) if transcript.summary_error else transcript.summary
+    )
+    return output.to_jsonable(
+        {
+            "session_id": session.session_id,
+            "user_id": session.user_id,
+            "guild_id": session.guild_id,
+            "channel_id": session.channel_id,
+            "status": session.status,
+            "created_at": session.created_at,
+            "closed_at": session.closed_at,
+            "summary": summary,
+            "messages": [
+                {
+                    "seq": m.seq,
+                    "role": m.role,
+                    "content": m.content if m.error is None else _undecryptable(m.error),
+                    "at": m.at,
+                    **({"error": m.error} if m.error else {}),
+                }
+                for m in transcript.messages
+            ],
+            "undecryptable": transcript.undecryptable,
+        }
+    )
+
+
+def _json_text(document: Any) -> str:
+    import json
+
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def _as_markdown(transcript: Transcript, document: dict[str, Any]) -> str:
+    session = transcript.session
+    scope = session.guild_id or "global"
+    lines = [
+        f"# Session {session.session_id}",
+        "",
+        f"- user: {session.user_id}, guild: {scope}, channel: {session.channel_id}",
+        f"- status: {session.status}, turns: {session.turns}",
+        f"- created: {document['created_at']}, closed: {document['closed_at'] or '-'}",
+        "",
+    ]
+    if document["summary"] is not None:
+        lines += ["## Summary", "", document["summary"], ""]
+    lines += ["## Transcript", ""]
+    for message in document["messages"]:
+        lines += [f"**{message['role']}** (#{message['seq']}, {message['at']})", ""]
+        lines += [message["content"], ""]
+    return "\n".join(lines)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write atomically with mode 0600: a transcript is as sensitive as the keys."""
+    import tempfile
+
+    path = path.expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,51 @@
+"""Helpers shared by the security and session tests (not a conftest: imported explicitly)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from core.context import AppContext
+from core.security import Key, KeyRing
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def add_key(context: AppContext) -> Key:
+    """Generate a key and make it the primary of the context's key file."""
+    return context.keys.generate(write=True).key
+
+
+def ring_of(*keys: Key) -> KeyRing:
+    return KeyRing(list(keys))
+
+
+def run_python(code: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter that sees only the given ABBY_* variables."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("ABBY_")}
+    full.update(env)
+    full["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=os.getcwd(),
+    )
+
+
+def spawn_python(code: str, env: dict[str, str]) -> subprocess.Popen:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("ABBY_")}
+    full.update(env)
+    full["PYTHONPATH"] = str(ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=full,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=os.getcwd(),
+    )
