@@ -49,3 +49,25 @@ def spawn_python(code: str, env: dict[str, str]) -> subprocess.Popen:
         text=True,
         cwd=os.getcwd(),
     )
+
+
+def corrupt_message(context: AppContext, session_id: str, seq: int) -> None:
+    """Flip one character of a stored message's ciphertext, behind the service's back."""
+    [message] = [m for m in context.sessions._repo.messages(session_id) if m.seq == seq]
+    position = len(message.token) // 2
+    flipped = "A" if message.token[position] != "A" else "B"
+    token = message.token[:position] + flipped + message.token[position + 1 :]
+    db = context.database
+    if db.backend == "sqlite":
+        db.connection().execute(
+            "UPDATE session_messages SET content = ? WHERE session_id = ? AND seq = ?",
+            (token, session_id, seq),
+        )
+    else:
+        db.collection("session_messages").update_one(
+            {"session_id": session_id, "seq": seq}, {"$set": {"content": token}}
+        )
+
+
+def stored_tokens(context: AppContext, session_id: str) -> list[tuple[int, str, str]]:
+    return [(m.seq, m.key_id, m.token) for m in context.sessions._repo.messages(session_id)]
