@@ -41,7 +41,8 @@ def to_jsonable(value: Any) -> Any:
 def _console(stderr: bool = False):  # noqa: ANN202 - rich is imported lazily
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    # stderr lines (errors, warnings) never wrap: one error is one line, even in a log file.
+    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
 
 
 def _cell(value: Any) -> str:

@@ -45,7 +45,7 @@ class DatabaseSettings(Section):
     name: str = "abby"
     sqlite_file: str = "abby.db"
     busy_timeout_ms: int = Field(10_000, ge=0)
-    server_selection_timeout_ms: int = Field(5_000, ge=100)
+    server_selection_timeout_ms: int = Field(4_000, ge=100)
 
     @field_validator("uri")
     @classmethod

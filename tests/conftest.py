@@ -45,6 +45,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # No context leaks from one test into the next through core.context.current().
+    monkeypatch.setattr("core.context._current", None)
 
 
 @pytest.fixture(scope="session")

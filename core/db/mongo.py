@@ -55,7 +55,7 @@ def translate(exc: mongo_errors.PyMongoError, where: str) -> Exception:
 class MongoDatabase:
     backend = "mongo"
 
-    def __init__(self, uri: str, *, name: str = "abby", server_selection_timeout_ms: int = 5000):
+    def __init__(self, uri: str, *, name: str = "abby", server_selection_timeout_ms: int = 4000):
         self._where = redact_uri(uri)
         try:
             self.client: MongoClient = MongoClient(

@@ -185,11 +185,14 @@ class EventLog:
         handle = None
         inode = None
         partial = b""
+        # Events already in the file are the caller's tail; a file created later is all new.
+        skip_existing = self.path.exists()
         try:
             while True:
                 if handle is None and self.path.exists():
                     handle = open(self.path, "rb")
-                    handle.seek(0, os.SEEK_END)
+                    if skip_existing:
+                        handle.seek(0, os.SEEK_END)
                     inode = os.fstat(handle.fileno()).st_ino
                 if handle is not None:
                     chunk = handle.read()
