@@ -216,8 +216,8 @@ class SessionService:
         """Decrypt a session for an operator. A message that does not decrypt (tampered, or
         its key left the ring) is reported with its seq and reason; the rest still shows.
         Records a governance event (who, which session, counts)."""
+        ring = self._keys()  # no key is a configuration error, whichever session is asked for
         record = self.require(session_id)
-        ring = self._keys()
         messages = [
             _message(ring, m.seq, m.role, m.token, m.key_id, m.at)
             for m in self._repo.messages(record.session_id)
