@@ -9,9 +9,9 @@ from core.images.limiter import RateLimiter
 
 if TYPE_CHECKING:
     from core.config import Settings
-    from core.images.stability import StabilityClient
+    from core.images.stability import ImageGenerator, StabilityClient
 
-__all__ = ["RateLimiter", "make_client"]
+__all__ = ["RateLimiter", "get_image_generator", "make_client"]
 
 
 def make_client(settings: Settings, **options: object) -> StabilityClient:
@@ -28,3 +28,11 @@ def make_client(settings: Settings, **options: object) -> StabilityClient:
     return StabilityClient(
         images, limiter=limiter, max_image_bytes=settings.storage.max_image_bytes, **options
     )
+
+
+def get_image_generator() -> ImageGenerator:
+    """The seed's ImageGenerator on the current context's Stability client."""
+    from core.context import current
+    from core.images.stability import ImageGenerator
+
+    return ImageGenerator(current().images.client)

@@ -17,4 +17,20 @@ __all__ = [
     "StorageManager",
     "StorageUsage",
     "Usage",
+    "get_quota_manager",
+    "get_storage_manager",
 ]
+
+
+def get_storage_manager() -> StorageManager:
+    """The current context's StorageManager (the seed's `StorageManager` instance)."""
+    from core.context import current
+
+    return current().storage
+
+
+def get_quota_manager() -> QuotaManager:
+    """The current context's QuotaManager."""
+    from core.context import current
+
+    return current().quota

@@ -14,10 +14,13 @@ from bot.app import AbbyBot
 from bot.cogs.images import NOT_YOURS, Images, ImageView
 from core.context import AppContext
 from core.errors import QuotaExceeded
-from tests.support.image_fixtures import image_context, stability  # noqa: F401
+from tests.support import image_fixtures
 from tests.support.stability_server import StabilityServer, error_reply, make_png
 
 OWNER, STRANGER, GUILD = 1111, 2222, 777
+
+stability = image_fixtures.stability
+image_context = image_fixtures.image_context
 
 
 def interaction(user_id: int, *, roles: tuple[str, ...] = ()) -> MagicMock:
@@ -37,7 +40,7 @@ def interaction(user_id: int, *, roles: tuple[str, ...] = ()) -> MagicMock:
 
 
 @pytest.fixture
-async def cog(image_context: AppContext) -> Images:  # noqa: F811
+async def cog(image_context: AppContext) -> Images:
     bot = AbbyBot(image_context)
     return Images(bot)
 
@@ -49,7 +52,7 @@ async def imagine(cog: Images, who: MagicMock, prompt: str = "a red fox") -> Non
 async def test_imagine_defers_then_sends_the_stored_image_with_buttons(
     cog: Images,
     image_context: AppContext,
-    stability: StabilityServer,  # noqa: F811
+    stability: StabilityServer,
 ) -> None:
     who = interaction(OWNER, roles=("artist",))
     await imagine(cog, who)
@@ -66,7 +69,7 @@ async def test_imagine_defers_then_sends_the_stored_image_with_buttons(
 async def test_buttons_refuse_anyone_but_the_invoker(
     cog: Images,
     image_context: AppContext,
-    stability: StabilityServer,  # noqa: F811
+    stability: StabilityServer,
 ) -> None:
     owner = interaction(OWNER)
     await imagine(cog, owner)
@@ -83,7 +86,7 @@ async def test_buttons_refuse_anyone_but_the_invoker(
 async def test_the_invokers_buttons_upscale_and_delete(
     cog: Images,
     image_context: AppContext,
-    stability: StabilityServer,  # noqa: F811
+    stability: StabilityServer,
 ) -> None:
     owner = interaction(OWNER)
     await imagine(cog, owner)
@@ -104,7 +107,7 @@ async def test_the_invokers_buttons_upscale_and_delete(
 async def test_a_failed_button_answers_with_an_ephemeral_error(
     cog: Images,
     image_context: AppContext,
-    stability: StabilityServer,  # noqa: F811
+    stability: StabilityServer,
 ) -> None:
     owner = interaction(OWNER)
     await imagine(cog, owner)
@@ -121,7 +124,7 @@ async def test_a_failed_button_answers_with_an_ephemeral_error(
 async def test_imagine_over_quota_is_refused_before_the_api_and_shown_ephemerally(
     cog: Images,
     image_context: AppContext,
-    stability: StabilityServer,  # noqa: F811
+    stability: StabilityServer,
 ) -> None:
     for _ in range(5):
         image_context.quota.reserve(str(OWNER))

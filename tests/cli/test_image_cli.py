@@ -9,7 +9,8 @@ import pytest
 
 from core.context import AppContext
 from tests.conftest import run_abby
-from tests.support.image_fixtures import image_env, stability  # noqa: F401
+from tests.support import image_fixtures
+from tests.support.image_fixtures import image_env
 from tests.support.stability_server import (
     TEST_KEY,
     StabilityServer,
@@ -22,9 +23,11 @@ from tests.support.stability_server import (
 CORE = "/v2beta/stable-image/generate/core"
 SD3 = "/v2beta/stable-image/generate/sd3"
 
+stability = image_fixtures.stability
+
 
 @pytest.fixture
-def env(backend_env, stability, monkeypatch) -> dict[str, str]:  # noqa: ANN001, F811
+def env(backend_env, stability, monkeypatch) -> dict[str, str]:  # noqa: ANN001
     values = image_env(backend_env, stability)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -45,7 +48,7 @@ def test_generate_stores_charges_and_writes_a_copy(
     env,
     store,
     stability: StabilityServer,
-    tmp_path: Path,  # noqa: ANN001, F811
+    tmp_path: Path,  # noqa: ANN001
 ) -> None:
     copy = tmp_path / "out.png"
     result = cli(
@@ -84,7 +87,7 @@ def test_the_api_key_never_reaches_output_or_logs(
     cli,
     env,
     store,
-    stability: StabilityServer,  # noqa: ANN001, F811
+    stability: StabilityServer,  # noqa: ANN001
 ) -> None:
     stability.queue(CORE, error_reply(500, "server_error", "x"))
     ok = cli("-vv", "image", "generate", "a cat", "--user", "u1", "--json")
@@ -113,7 +116,7 @@ def test_an_uncharged_refusal_exits_with_its_code_and_gives_the_unit_back(
     stability: StabilityServer,
     reply,
     exit_code: int,
-    code: str,  # noqa: ANN001, F811
+    code: str,  # noqa: ANN001
 ) -> None:
     stability.queue(CORE, reply)
     result = cli("image", "generate", "a cat", "--user", "u1", "--json")
@@ -123,7 +126,7 @@ def test_an_uncharged_refusal_exits_with_its_code_and_gives_the_unit_back(
     assert store.storage.usage().total_files == 0
 
 
-def test_service_errors_past_the_retries_exit_75(cli, env, store, stability) -> None:  # noqa: ANN001, F811
+def test_service_errors_past_the_retries_exit_75(cli, env, store, stability) -> None:  # noqa: ANN001
     stability.queue(CORE, *[error_reply(503, "unavailable", "down")] * 4)
     result = cli("image", "generate", "a cat", "--user", "u1")
     assert result.exit_code == 75, result.output
@@ -134,7 +137,7 @@ def test_after_a_429_the_next_command_is_refused_without_a_request(
     cli,
     env,
     store,
-    stability,  # noqa: ANN001, F811
+    stability,  # noqa: ANN001
 ) -> None:
     stability.queue(CORE, error_reply(429, "rate_limited", "slow"))
     assert cli("image", "generate", "a cat", "--user", "u1").exit_code == 75
@@ -147,7 +150,7 @@ def test_a_content_filtered_image_is_charged_but_never_stored(
     cli,
     env,
     store,
-    stability,  # noqa: ANN001, F811
+    stability,  # noqa: ANN001
 ) -> None:
     stability.queue(CORE, image_reply(finish_reason="CONTENT_FILTERED"))
     result = cli("image", "generate", "a cat", "--user", "u1")
@@ -162,7 +165,7 @@ def test_bad_input_fails_before_any_request_and_costs_nothing(
     env,
     store,
     stability,
-    tmp_path: Path,  # noqa: ANN001, F811
+    tmp_path: Path,  # noqa: ANN001
 ) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("just words\n")
@@ -191,7 +194,7 @@ def test_bad_input_fails_before_any_request_and_costs_nothing(
     assert store.quota.get_quota_status("u1")["daily"]["used"] == 0
 
 
-def test_a_spent_daily_quota_is_refused_before_the_api(cli, env, store, stability) -> None:  # noqa: ANN001, F811
+def test_a_spent_daily_quota_is_refused_before_the_api(cli, env, store, stability) -> None:  # noqa: ANN001
     for _ in range(5):
         store.quota.reserve("u1")
     result = cli("image", "generate", "a cat", "--user", "u1", "--json")
@@ -205,7 +208,7 @@ def test_edit_and_upscale_store_new_images(
     env,
     store,
     stability,
-    tmp_path: Path,  # noqa: ANN001, F811
+    tmp_path: Path,  # noqa: ANN001
 ) -> None:
     source = tmp_path / "in.png"
     source.write_bytes(make_png(8, 8))
@@ -241,7 +244,7 @@ def test_edit_and_upscale_store_new_images(
 def test_ten_simultaneous_processes_with_three_left_make_exactly_three_images(
     env,
     store,
-    stability,  # noqa: ANN001, F811
+    stability,  # noqa: ANN001
 ) -> None:
     store.quota.reserve("u1")
     store.quota.reserve("u1")

@@ -21,7 +21,8 @@ from core.errors import (
 from core.images.limiter import RateLimiter
 from core.images.stability import ImageGenerator, StabilityClient
 from core.images.validation import STYLE_PRESETS, sniff_image_type
-from tests.support.image_fixtures import FAST_IMAGES, stability  # noqa: F401
+from tests.support import image_fixtures
+from tests.support.image_fixtures import FAST_IMAGES
 from tests.support.stability_server import (
     TEST_KEY,
     Reply,
@@ -36,6 +37,8 @@ CORE = "/v2beta/stable-image/generate/core"
 SD3 = "/v2beta/stable-image/generate/sd3"
 FAST = "/v2beta/stable-image/upscale/fast"
 CREATIVE = "/v2beta/stable-image/upscale/creative"
+
+stability = image_fixtures.stability
 
 
 class FakeTime:
@@ -62,7 +65,7 @@ def make_client(
 
 async def test_text_to_image_sends_multipart_with_bearer_and_returns_the_png(
     stability: StabilityServer,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     client = make_client(stability, tmp_path)
     image = await client.generate(
@@ -98,7 +101,7 @@ async def test_the_model_setting_picks_the_endpoint(
     tmp_path: Path,
     model: str,
     path: str,
-    mode: str | None,  # noqa: F811
+    mode: str | None,
 ) -> None:
     client = make_client(stability, tmp_path, model=model)
     await client.generate("a lighthouse")
@@ -109,7 +112,7 @@ async def test_the_model_setting_picks_the_endpoint(
 
 async def test_image_to_image_goes_through_sd3_with_the_image_and_strength(
     stability: StabilityServer,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     source = make_png(8, 8)
     image = await make_client(stability, tmp_path).edit("make it blue", source, strength=0.35)
@@ -124,7 +127,7 @@ async def test_image_to_image_goes_through_sd3_with_the_image_and_strength(
 
 async def test_fast_upscale_posts_the_image_and_returns_the_bigger_one(
     stability: StabilityServer,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     image = await make_client(stability, tmp_path).upscale(make_png(8, 8))
     assert stability.requests[0].path == FAST
@@ -134,7 +137,7 @@ async def test_fast_upscale_posts_the_image_and_returns_the_bigger_one(
 
 async def test_content_filtered_is_a_charged_moderation_failure(
     stability: StabilityServer,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     stability.queue(CORE, image_reply(finish_reason="CONTENT_FILTERED"))
     with pytest.raises(ContentModerated, match="content filter") as caught:
@@ -159,7 +162,7 @@ async def test_content_filtered_is_a_charged_moderation_failure(
     ],
 )
 async def test_each_refusal_becomes_its_core_error_after_one_request(
-    stability: StabilityServer,  # noqa: F811
+    stability: StabilityServer,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     reply: Reply,
@@ -180,7 +183,7 @@ async def test_each_refusal_becomes_its_core_error_after_one_request(
 async def test_a_wrong_key_is_a_config_error_and_never_shown(
     stability: StabilityServer,
     tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     client = make_client(stability, tmp_path, api_key="sk-wrong-key-do-not-print")
@@ -191,7 +194,7 @@ async def test_a_wrong_key_is_a_config_error_and_never_shown(
 
 async def test_429_locks_every_client_sharing_the_state_out_for_a_minute(
     stability: StabilityServer,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     clock = FakeTime()
     stability.queue(CORE, error_reply(429, "rate_limited", "slow down"))
@@ -214,7 +217,7 @@ async def test_429_locks_every_client_sharing_the_state_out_for_a_minute(
 
 async def test_server_errors_are_retried_with_backoff_then_succeed(
     stability: StabilityServer,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     stability.queue(CORE, error_reply(500, "server_error", "oops"), error_reply(503, "busy"))
     image = await make_client(stability, tmp_path).generate("a cat")
@@ -224,7 +227,7 @@ async def test_server_errors_are_retried_with_backoff_then_succeed(
 
 async def test_server_errors_past_the_retries_are_service_unavailable(
     stability: StabilityServer,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     stability.queue(CORE, *[error_reply(500, "server_error", "down")] * 3)
     with pytest.raises(ServiceUnavailable) as caught:
@@ -243,7 +246,7 @@ async def test_an_unreachable_server_is_service_unavailable(tmp_path: Path) -> N
 
 async def test_creative_upscale_polls_results_until_the_image_is_ready(
     stability: StabilityServer,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     stability.queue(CREATIVE, json_reply(200, {"id": "abc123"}))
     running = json_reply(202, {"id": "abc123", "status": "in-progress"})
@@ -260,7 +263,7 @@ async def test_creative_upscale_polls_results_until_the_image_is_ready(
 
 async def test_creative_upscale_gives_up_at_the_deadline(
     stability: StabilityServer,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     stability.queue(CREATIVE, json_reply(200, {"id": "slow"}))
     stability.queue("/v2beta/results/slow", *[json_reply(202, {"status": "in-progress"})] * 50)
@@ -296,7 +299,7 @@ async def test_bad_input_is_one_clear_error_before_any_request(
     stability: StabilityServer,
     tmp_path: Path,
     call,
-    text: str,  # noqa: F811, ANN001
+    text: str,  # noqa: ANN001
 ) -> None:
     with pytest.raises(InvalidInput, match=text) as caught:
         await call(make_client(stability, tmp_path))
@@ -307,7 +310,7 @@ async def test_bad_input_is_one_clear_error_before_any_request(
 
 async def test_a_missing_key_is_a_config_error_before_any_request(
     stability: StabilityServer,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     with pytest.raises(ConfigError, match="ABBY_IMAGES__API_KEY"):
         await make_client(stability, tmp_path, api_key=None).generate("a cat")
@@ -320,7 +323,7 @@ def test_the_seventeen_documented_presets_are_accepted() -> None:
 
 async def test_seed_image_generator_returns_ok_bytes_and_message(
     stability: StabilityServer,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     generator = ImageGenerator(make_client(stability, tmp_path))
     ok, data, message = await generator.text_to_image("a cat", style_preset="pixel-art")
@@ -371,3 +374,27 @@ def test_limiter_state_is_shared_by_separate_processes(tmp_path: Path) -> None:
     for worker in workers:
         worker.join(timeout=30)
     assert sum(granted) == 7, granted
+
+
+async def test_seed_shortcuts_reach_the_current_contexts_services(
+    stability: StabilityServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from core.config import load_settings
+    from core.context import AppContext, use_context
+    from core.images import get_image_generator
+    from core.storage import get_quota_manager, get_storage_manager
+
+    settings = load_settings(
+        environ={"ABBY_DATA_DIR": str(tmp_path / "data")},
+        overrides={"images": {**FAST_IMAGES, "base_url": stability.url}},
+    )
+    context = AppContext(settings)
+    with use_context(context):
+        ok, data, _ = await get_image_generator().text_to_image("a cat")
+        saved = get_storage_manager().save_generation("u1", data, {"prompt": "a cat"})
+        status = get_quota_manager().get_quota_status("u1")
+    context.close()
+    assert ok and Path(saved["path"]).read_bytes() == data
+    assert status["user"]["used_mb"] >= 0 and status["daily"]["remaining"] == 5
