@@ -31,6 +31,8 @@ from core.ids import guild_of
 MIGRATIONS = (
     Migration(
         "bank_0001_create",
+        # Few indexes on purpose: every b-tree a transfer touches is pages written per commit.
+        # Exactly-once comes from the transfer id's primary key inside the one transaction.
         """
         CREATE TABLE bank_accounts (
             scope TEXT NOT NULL,
@@ -50,8 +52,7 @@ MIGRATIONS = (
             reason TEXT,
             keyed INTEGER NOT NULL,
             created_at TEXT NOT NULL
-        );
-        CREATE INDEX bank_transfers_scope ON bank_transfers (scope, status, kind);
+        ) WITHOUT ROWID;
         CREATE TABLE bank_ledger (
             seq INTEGER PRIMARY KEY,
             transfer_id TEXT NOT NULL,
@@ -62,8 +63,7 @@ MIGRATIONS = (
             balance_after INTEGER,
             counterparty TEXT,
             reason TEXT,
-            at TEXT NOT NULL,
-            UNIQUE (transfer_id, side)
+            at TEXT NOT NULL
         );
         CREATE INDEX bank_ledger_account ON bank_ledger (scope, user_id, seq);
         """,
@@ -88,10 +88,13 @@ INSERT INTO bank_ledger
     (transfer_id, side, scope, user_id, amount, balance_after, counterparty, reason, at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+_LEDGER_PAIR = _LEDGER.strip() + ", (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Claims the transfer id first: a second call with the same id inserts nothing (a replay).
 _TRANSFER = """
 INSERT INTO bank_transfers
     (transfer_id, scope, kind, from_user, to_user, amount, status, reason, keyed, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (transfer_id) DO NOTHING
 """
 
 
@@ -132,10 +135,10 @@ class SqliteBankRepository(BankRepository):
         stamp = r.now.isoformat()
         refused = False
         with self._db.errors(), self._db.transaction() as conn:
-            row = conn.execute(
-                "SELECT * FROM bank_transfers WHERE transfer_id = ?", (r.transfer_id,)
-            ).fetchone()
-            if row is not None:
+            if conn.execute(_TRANSFER, self._row(r, "done")).rowcount == 0:
+                row = conn.execute(
+                    "SELECT * FROM bank_transfers WHERE transfer_id = ?", (r.transfer_id,)
+                ).fetchone()
                 existing = _transfer(row, replayed=True)
                 self.check_same(existing, r)
                 if existing.status == "failed":
@@ -152,9 +155,14 @@ class SqliteBankRepository(BankRepository):
                     {"amount": r.amount, "now": stamp, "scope": r.scope, "user_id": r.from_user},
                 ).fetchall()
                 if not rows:
+                    if not r.keyed:
+                        raise self._insufficient(r)  # rolls back: nothing was written
+                    # A keyed refusal is kept (and committed) so a retry gets the same answer.
+                    conn.execute(
+                        "UPDATE bank_transfers SET status = 'failed' WHERE transfer_id = ?",
+                        (r.transfer_id,),
+                    )
                     refused = True
-                    if r.keyed:
-                        conn.execute(_TRANSFER, self._row(r, "failed"))
                 else:
                     after_debit = rows[0][0]
             if not refused and r.to_user is not None:
@@ -169,23 +177,16 @@ class SqliteBankRepository(BankRepository):
                     )
                 after_credit = rows[0][0]
             if not refused:
-                if r.from_user is not None:
-                    conn.execute(
-                        _LEDGER,
-                        (r.transfer_id, "debit", r.scope, r.from_user, -r.amount, after_debit,
-                         r.to_user, r.reason, stamp),
-                    )  # fmt: skip
-                if r.to_user is not None:
-                    conn.execute(
-                        _LEDGER,
-                        (r.transfer_id, "credit", r.scope, r.to_user, r.amount, after_credit,
-                         r.from_user, r.reason, stamp),
-                    )  # fmt: skip
-                conn.execute(_TRANSFER, self._row(r, "done"))
+                debit = (r.transfer_id, "debit", r.scope, r.from_user, -r.amount, after_debit,
+                         r.to_user, r.reason, stamp)  # fmt: skip
+                credit = (r.transfer_id, "credit", r.scope, r.to_user, r.amount, after_credit,
+                          r.from_user, r.reason, stamp)  # fmt: skip
+                if r.from_user is not None and r.to_user is not None:
+                    conn.execute(_LEDGER_PAIR, debit + credit)
+                else:
+                    conn.execute(_LEDGER, debit if r.from_user is not None else credit)
         if refused:
-            raise InsufficientFunds(
-                f"{r.from_user} has less than {r.amount} in {_scope_name(r.scope)}"
-            )
+            raise self._insufficient(r)
         return Transfer(
             transfer_id=r.transfer_id,
             guild_id=guild_of(r.scope),
@@ -197,6 +198,12 @@ class SqliteBankRepository(BankRepository):
             reason=r.reason,
             created_at=r.now,
             balance_after=after_debit if r.from_user is not None else after_credit,
+        )
+
+    @staticmethod
+    def _insufficient(r: TransferRequest) -> InsufficientFunds:
+        return InsufficientFunds(
+            f"{r.from_user} has less than {r.amount} in {_scope_name(r.scope)}"
         )
 
     @staticmethod
