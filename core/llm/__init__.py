@@ -1,0 +1,7 @@
+"""Language models: the provider-agnostic LLMClient and per-user conversation tracking."""
+
+from __future__ import annotations
+
+from core.llm.client import LLMClient
+
+__all__ = ["LLMClient"]
