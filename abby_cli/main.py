@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from abby_cli import (
+    ask,
     bank,
     bot,
     config,
@@ -24,6 +25,7 @@ from abby_cli import (
     image,
     keys,
     output,
+    persona,
     runtime,
     session,
     storage,
@@ -46,6 +48,8 @@ app = typer.Typer(
 app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 app.command("doctor")(doctor.doctor)
+app.command("ask")(ask.ask)
+app.add_typer(persona.app, name="persona")
 app.add_typer(user.app, name="user")
 app.add_typer(xp.app, name="xp")
 app.add_typer(bank.app, name="bank")

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from core.economy.bank import BankService
     from core.economy.xp import XpService
     from core.images.generation import GenerationService
+    from core.llm import LLMClient
+    from core.rag.service import RagService
     from core.security import KeyService
     from core.sessions import SessionService
     from core.storage import QuotaManager, StorageManager
@@ -39,7 +41,7 @@ class AppContext:
     """Settings, a clock, the open database and the services built on them."""
 
     # Services whose repositories `init_schema()` creates; each domain adds its own.
-    DOMAINS: tuple[str, ...] = ("users", "xp", "bank", "sessions", "storage", "quota")
+    DOMAINS: tuple[str, ...] = ("users", "xp", "bank", "sessions", "storage", "quota", "rag")
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
@@ -248,6 +250,36 @@ class AppContext:
             storage=self.storage, quota=self.quota, client=make_client(self.settings)
         )
 
+    @cached_property
+    def rag(self) -> RagService:
+        """The knowledge base; Chroma and the embedding model open on first use."""
+        from core.rag.service import RagService
+
+        def sqlite(db: Any) -> Any:
+            from core.rag._sqlite import SqliteDocumentRepository
+
+            return SqliteDocumentRepository(db)
+
+        def mongo(db: Any) -> Any:
+            from core.rag._mongo import MongoDocumentRepository
+
+            return MongoDocumentRepository(db)
+
+        return RagService(
+            repo=self._pick(sqlite, mongo),
+            settings=self.settings.rag,
+            embedding_settings=self.settings.embeddings,
+            chroma_path=self.settings.chroma_path,
+            clock=self.clock,
+            events=self.events,
+        )
+
+    @cached_property
+    def llm(self) -> LLMClient:
+        from core.llm import LLMClient
+
+        return LLMClient(settings=self.settings.llm)
+
     # --- lifecycle ------------------------------------------------------------------------
 
     def init_schema(self) -> None:
@@ -274,6 +306,9 @@ class AppContext:
         }
 
     def close(self) -> None:
+        if "rag" in self.__dict__:
+            self.rag.close()
+            del self.__dict__["rag"]
         if "database" in self.__dict__:
             self.database.close()
             del self.__dict__["database"]

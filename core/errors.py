@@ -8,7 +8,8 @@ AbbyError              1  unexpected / internal
 │  ├─ UnsafePath            (path escapes its root)
 │  ├─ IdempotencyConflict   (same key, different transfer)
 │  └─ Undecryptable         (tampered ciphertext, or made by a key not in the ring)
-├─ NotFound            3  UnknownUser, UnknownSession, UnknownDocument, UnknownFile, UnknownKey
+├─ NotFound            3  UnknownUser, UnknownSession, UnknownDocument, UnknownFile, UnknownKey,
+│                          UnknownPersona
 ├─ Refused             4  InsufficientFunds, QuotaExceeded, OnCooldown, KeyInUse, AuditFailed,
 │                          SessionClosed
 ├─ ExternalRefusal     5  ContentModerated, OutOfCredits
@@ -106,6 +107,10 @@ class UnknownFile(NotFound):
 
 class UnknownKey(NotFound):
     code = "unknown_key"
+
+
+class UnknownPersona(NotFound):
+    code = "unknown_persona"
 
 
 class Refused(AbbyError):
