@@ -160,8 +160,8 @@ class SecuritySettings(Section):
 
 
 class SessionSettings(Section):
-    idle_minutes: int = Field(30, ge=1)
-    retention_days: int = Field(30, ge=0)
+    idle_minutes: int = Field(30, ge=1)  # an active session with no message this long expires
+    retention_days: int = Field(30, ge=0)  # `abby session purge` default; 0 = keep forever
 
 
 class StorageSettings(Section):

@@ -56,6 +56,25 @@ def check_database(context: object) -> Check:
     return Check("database", "ok", f"{db.backend} at {db.location}: write round trip ok")
 
 
+def check_keys(settings: Settings) -> Check:
+    """The encryption key ring (never its material): warn when absent, fail when unusable."""
+    from core.errors import MissingKey
+    from core.security import KeySource
+
+    source = KeySource(settings.security, settings.key_file)
+    try:
+        ring = source.ring()
+    except MissingKey:
+        return Check(
+            "keys", "warn", "no encryption key (sessions need one: abby keys generate --write)"
+        )
+    except AbbyError as exc:
+        return Check("keys", "fail", str(exc))
+    return Check(
+        "keys", "ok", f"{len(ring.ids)} key(s) from {source.description}, primary {ring.primary_id}"
+    )
+
+
 def _probe_http(url: str) -> str | None:
     """None when something answers HTTP at url, else a one-line reason."""
     import httpx
@@ -118,7 +137,7 @@ def check_services(settings: Settings) -> list[Check]:
 
 
 def run_checks(settings: Settings, open_context: Callable[[], object]) -> list[Check]:
-    checks = [check_config(settings), check_data_dir(settings)]
+    checks = [check_config(settings), check_data_dir(settings), check_keys(settings)]
     try:
         context = open_context()
     except AbbyError as exc:
