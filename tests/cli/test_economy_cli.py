@@ -79,7 +79,10 @@ def test_mee6_import_reports_counts_and_is_idempotent(abby, tmp_path: Path) -> N
      ('{"players": [{"id": "1", "xp": "many"}]}', "player #1")],
 )  # fmt: skip
 def test_mee6_import_refuses_malformed_files_with_one_line(
-    abby, tmp_path: Path, content: str, needle: str  # noqa: ANN001
+    abby,
+    tmp_path: Path,
+    content: str,
+    needle: str,  # noqa: ANN001
 ) -> None:
     export = tmp_path / "bad.json"
     export.write_text(content)
@@ -143,7 +146,9 @@ def test_insufficient_funds_exits_4_and_changes_nothing(abby) -> None:  # noqa: 
     ],
 )
 def test_bad_transfer_input_is_one_clear_line_exit_2_and_changes_nothing(
-    abby, args: list[str], needle: str  # noqa: ANN001
+    abby,
+    args: list[str],
+    needle: str,  # noqa: ANN001
 ) -> None:
     abby("bank", "add", "a", "100", "--reason", "seed")
     result = abby("bank", "transfer", *args)

@@ -83,10 +83,17 @@ def test_leaderboard_orders_by_xp_then_user_id_with_ranks(context: AppContext) -
     for user, xp in [("b", 200), ("a", 200), ("c", 5_000), ("d", 50)]:
         context.xp.add(user, xp, guild_id="g")
     rows = context.xp.leaderboard(guild_id="g", limit=3)
-    assert [(r.rank, r.user_id, r.xp) for r in rows] == [(1, "c", 5000), (2, "a", 200), (3, "b", 200)]
+    assert [(r.rank, r.user_id, r.xp) for r in rows] == [
+        (1, "c", 5000),
+        (2, "a", 200),
+        (3, "b", 200),
+    ]
     assert rows[0].level == 10 and rows[1].level == 1 and rows[1].xp_into_level == 100
     assert [context.xp.get(u, guild_id="g").rank for u in "abcd"] == [2, 3, 1, 4]
-    assert [r.user_id for r in context.xp.leaderboard(guild_id="g", limit=2, offset=2)] == ["b", "d"]
+    assert [r.user_id for r in context.xp.leaderboard(guild_id="g", limit=2, offset=2)] == [
+        "b",
+        "d",
+    ]
 
 
 def test_settings_default_from_config_and_override_per_guild(context: AppContext) -> None:
