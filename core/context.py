@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from core.economy.xp import XpService
     from core.images.generation import GenerationService
     from core.llm import LLMClient
+    from core.rag.repository import DocumentRepository
     from core.rag.service import RagService
     from core.security import KeyService
     from core.sessions import SessionService
@@ -41,7 +42,15 @@ class AppContext:
     """Settings, a clock, the open database and the services built on them."""
 
     # Services whose repositories `init_schema()` creates; each domain adds its own.
-    DOMAINS: tuple[str, ...] = ("users", "xp", "bank", "sessions", "storage", "quota", "rag")
+    DOMAINS: tuple[str, ...] = (
+        "users",
+        "xp",
+        "bank",
+        "sessions",
+        "storage",
+        "quota",
+        "rag_documents",
+    )
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
@@ -251,8 +260,13 @@ class AppContext:
         )
 
     @cached_property
+    def rag_documents(self) -> DocumentRepository:
+        """The RAG document records (`rag` opens them only when an operation needs them)."""
+        return self.rag.repo
+
+    @cached_property
     def rag(self) -> RagService:
-        """The knowledge base; Chroma and the embedding model open on first use."""
+        """The knowledge base; the records, Chroma and the model open on first use."""
         from core.rag.service import RagService
 
         def sqlite(db: Any) -> Any:
@@ -266,7 +280,7 @@ class AppContext:
             return MongoDocumentRepository(db)
 
         return RagService(
-            repo=self._pick(sqlite, mongo),
+            repo=lambda: self._pick(sqlite, mongo),
             settings=self.settings.rag,
             embedding_settings=self.settings.embeddings,
             chroma_path=self.settings.chroma_path,
@@ -309,6 +323,7 @@ class AppContext:
         if "rag" in self.__dict__:
             self.rag.close()
             del self.__dict__["rag"]
+            self.__dict__.pop("rag_documents", None)
         if "database" in self.__dict__:
             self.database.close()
             del self.__dict__["database"]

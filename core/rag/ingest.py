@@ -1,0 +1,369 @@
+"""Ingest: files and texts into document records and Chroma chunks, incrementally.
+
+A document's id is a hash of (scope, source), so the same file in the same guild is always
+the same document. Its content hash covers the bytes and the chunking parameters; when both
+match a ready record, the document is skipped before it is parsed, chunked or embedded.
+
+Writes happen in batches of about a thousand chunks, in an order that makes a crash visible:
+embed (nothing changed yet) -> records marked pending -> old chunks deleted -> new chunks added
+-> records marked ready. `verify` finds whatever a crash leaves pending.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from core.errors import InvalidInput, NotFound
+from core.rag import loaders
+from core.rag.chunking import Chunk, chunk_document, embedding_text
+from core.rag.repository import READY, DocumentRecord
+
+if TYPE_CHECKING:
+    from core.rag.service import RagService
+
+log = logging.getLogger(__name__)
+
+CHUNKER_VERSION = "1"
+# Chunks per write batch: large Chroma adds, few database round trips.
+BATCH_CHUNKS = 1024
+# Chunks per embedding call inside a batch: small enough for a lively progress bar.
+EMBED_STEP = 128
+
+Status = Literal["added", "updated", "unchanged"]
+ProgressCallback = Callable[["IngestProgress"], None]
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    files_done: int
+    files_total: int
+    chunks_done: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest run did (the `abby rag ingest --json` document)."""
+
+    documents: int
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+    chunks: int
+    skipped: list[Skipped]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class IngestedDocument:
+    """The result of ingesting one text through the API."""
+
+    doc_id: str
+    status: Status
+    chunks: int
+    title: str
+    source: str
+    guild_id: str | None
+
+
+@dataclass
+class _Prepared:
+    record: DocumentRecord
+    chunks: list[Chunk]
+    status: Status
+    replaces: bool  # old vectors may exist
+
+
+@dataclass
+class _Run:
+    files_total: int = 0
+    files_done: int = 0
+    chunks_done: int = 0
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"added": 0, "updated": 0, "unchanged": 0}
+    )
+
+
+def doc_id_for(scope: str, source: str) -> str:
+    """The stable id of a source within a scope."""
+    return hashlib.sha256(f"{scope}\0{source}".encode()).hexdigest()[:32]
+
+
+def content_hash(data: bytes, *, chunk_tokens: int, overlap_tokens: int, title: str = "") -> str:
+    digest = hashlib.sha256(f"v{CHUNKER_VERSION}:{chunk_tokens}:{overlap_tokens}:".encode())
+    digest.update(title.encode())
+    digest.update(b"\0")
+    digest.update(data)
+    return digest.hexdigest()
+
+
+class Ingestor:
+    """One ingest run for a service: collects documents and writes them in batches."""
+
+    def __init__(
+        self,
+        service: RagService,
+        *,
+        scope: str,
+        user_id: str | None,
+        tags: tuple[str, ...],
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.service = service
+        self.scope = scope
+        self.user_id = user_id
+        self.tags = tags
+        self.progress = progress
+        self.run = _Run()
+        self._batch: list[_Prepared] = []
+        self._batch_chunks = 0
+        self._now: datetime = service.clock.now()
+        self._existing: dict[str, DocumentRecord] = {}
+
+    # --- entry points ---------------------------------------------------------------------
+
+    def ingest_paths(self, paths: Sequence[Path], *, prune: bool) -> IngestReport:
+        started = time.perf_counter()
+        roots = [self._check_path(p) for p in paths]
+        files: list[tuple[Path, Path]] = []  # (root, file)
+        skipped: list[Skipped] = []
+        for root in roots:
+            for path in loaders.walk(root) if root.is_dir() else [root]:
+                if loaders.is_supported(path):
+                    files.append((root, path))
+                else:
+                    reason = f"unsupported type {path.suffix or '(no extension)'}"
+                    skipped.append(Skipped(str(path), reason))
+        self.run.files_total = len(files)
+        self._existing = {r.source: r for r in self.service.repo.find(scopes=[self.scope])}
+        seen: set[str] = set()
+        for _, path in files:
+            source = str(path)
+            seen.add(source)
+            try:
+                self._file(path, source)
+            except loaders.Skip as skip:
+                skipped.append(Skipped(source, skip.reason))
+            self.run.files_done += 1
+            self._report()
+        self._flush()
+        removed = self._prune(roots, seen) if prune else 0
+        counts = self.run.counts
+        return IngestReport(
+            documents=counts["added"] + counts["updated"] + counts["unchanged"],
+            added=counts["added"],
+            updated=counts["updated"],
+            unchanged=counts["unchanged"],
+            removed=removed,
+            chunks=self.run.chunks_done,
+            skipped=skipped,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    def ingest_text(self, source: str, title: str, text: str) -> IngestedDocument:
+        self.run.files_total = 1
+        doc_id = doc_id_for(self.scope, source)
+        existing = self.service.repo.get(doc_id)
+        if existing is not None:
+            self._existing = {source: existing}
+        settings = self.service.settings
+        digest = content_hash(
+            text.encode("utf-8", "surrogatepass"),
+            chunk_tokens=settings.chunk_tokens,
+            overlap_tokens=settings.chunk_overlap_tokens,
+            title=title,
+        )
+        status = self._consider(source, digest, lambda: (title, text))
+        self._flush()
+        record = self._last_record or existing
+        assert record is not None
+        return IngestedDocument(
+            doc_id=doc_id,
+            status=status,
+            chunks=record.chunk_count,
+            title=record.title,
+            source=source,
+            guild_id=record.guild_id,
+        )
+
+    # --- per document ---------------------------------------------------------------------
+
+    _last_record: DocumentRecord | None = None
+
+    def _check_path(self, path: Path) -> Path:
+        path = Path(path).expanduser()
+        if not path.exists() and not path.is_symlink():
+            raise NotFound(f"path {path} does not exist")
+        return path.resolve() if not path.is_symlink() or path.exists() else path.absolute()
+
+    def _file(self, path: Path, source: str) -> None:
+        settings = self.service.settings
+        data = loaders.read_bytes(path, settings.max_file_bytes)
+        digest = content_hash(
+            data,
+            chunk_tokens=settings.chunk_tokens,
+            overlap_tokens=settings.chunk_overlap_tokens,
+        )
+
+        def load() -> tuple[str, str]:
+            loaded = loaders.parse(path, data)
+            return loaded.title, loaded.text
+
+        self._consider(source, digest, load)
+
+    def _consider(self, source: str, digest: str, load: Callable[[], tuple[str, str]]) -> Status:
+        """Skip an unchanged document; else chunk it and queue it for the next batch."""
+        old = self._existing.get(source)
+        model = self.service.embedder_name
+        same_content = (
+            old is not None
+            and old.content_hash == digest
+            and old.state == READY
+            and old.embedding_model == model
+        )
+        if same_content and old is not None:
+            if old.user_id == self.user_id and old.tags == self.tags:
+                self.run.counts["unchanged"] += 1
+                self._last_record = old
+                return "unchanged"
+        title, text = load()
+        if same_content and old is not None:
+            # Only who added it or its tags changed: rewrite the record, keep the vectors.
+            record = replace(old, user_id=self.user_id, tags=self.tags, ingested_at=self._now)
+            self._queue(_Prepared(record, [], "updated", replaces=False), metadata_only=True)
+            return "updated"
+        embedder = self.service.embedder
+        chunks = chunk_document(
+            title,
+            text,
+            count_tokens=embedder.count_tokens,
+            chunk_tokens=self.service.settings.chunk_tokens,
+            overlap_tokens=self.service.settings.chunk_overlap_tokens,
+        )
+        if not chunks:
+            raise loaders.Skip("empty file (no text)")
+        status: Status = "added" if old is None else "updated"
+        record = DocumentRecord(
+            doc_id=doc_id_for(self.scope, source),
+            guild_id=None if self.scope == "" else self.scope,
+            title=title,
+            source=source,
+            user_id=self.user_id,
+            tags=self.tags,
+            content_hash=digest,
+            chunk_count=len(chunks),
+            ingested_at=self._now,
+            embedding_model=model,
+            state="pending",
+        )
+        self._queue(_Prepared(record, chunks, status, replaces=old is not None))
+        return status
+
+    def _queue(self, prepared: _Prepared, *, metadata_only: bool = False) -> None:
+        self._batch.append(prepared)
+        self._batch_chunks += len(prepared.chunks)
+        self._last_record = replace(prepared.record, state=READY)
+        if self._batch_chunks >= BATCH_CHUNKS:
+            self._flush()
+
+    # --- writing --------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        batch, self._batch, self._batch_chunks = self._batch, [], 0
+        if not batch:
+            return
+        service = self.service
+        texts: list[str] = []
+        ids: list[str] = []
+        metadatas: list[dict[str, object]] = []
+        for item in batch:
+            r = item.record
+            for chunk in item.chunks:
+                ids.append(f"{r.doc_id}:{chunk.index}")
+                texts.append(chunk.text)
+                metadatas.append(
+                    {
+                        "doc_id": r.doc_id,
+                        "scope": r.scope,
+                        "chunk": chunk.index,
+                        "title": r.title,
+                        "source": r.source,
+                        "heading": chunk.heading,
+                        "content_hash": r.content_hash,
+                    }
+                )
+        vectors = self._embed(
+            [
+                embedding_text(str(m["title"]), str(m["heading"]), t)
+                for m, t in zip(metadatas, texts, strict=True)
+            ]
+        )
+        # Nothing has changed yet; from here on, a crash leaves pending records behind.
+        service.repo.put_pending([item.record for item in batch])
+        stale = [item.record.doc_id for item in batch if item.replaces]
+        if stale:
+            service.store.delete_documents(stale)
+        service.store.add(ids, vectors, texts, metadatas)
+        hook = service.crash_hook
+        if hook is not None:
+            hook("after_vectors")
+        service.repo.mark_ready([item.record.doc_id for item in batch])
+        for item in batch:
+            self.run.counts[item.status] += 1
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        embedder = self.service.embedder
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_STEP):
+            step = texts[start : start + EMBED_STEP]
+            vectors.extend(embedder.embed(step))
+            self.run.chunks_done += len(step)
+            self._report()
+        return vectors
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(
+                IngestProgress(self.run.files_done, self.run.files_total, self.run.chunks_done)
+            )
+
+    def _prune(self, roots: Iterable[Path], seen: set[str]) -> int:
+        gone: list[DocumentRecord] = []
+        for root in roots:
+            if not root.is_dir():
+                continue
+            prefix = str(root).rstrip("/") + "/"
+            gone.extend(
+                r
+                for r in self.service.repo.find(scopes=[self.scope], source_prefix=prefix)
+                if r.source not in seen
+            )
+        if gone:
+            self.service.remove_records(gone)
+        return len(gone)
+
+
+def clean_tags(tags: Iterable[str] | str | None) -> tuple[str, ...]:
+    """Tags as a sorted tuple of distinct, trimmed, non-empty strings (a,b or a list)."""
+    if tags is None:
+        return ()
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    cleaned = sorted({str(t).strip() for t in tags if str(t).strip()})
+    for tag in cleaned:
+        if len(tag) > 64:
+            raise InvalidInput(f"tag {tag[:20]!r}... is longer than 64 characters")
+    return tuple(cleaned)

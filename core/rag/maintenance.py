@@ -1,0 +1,272 @@
+"""Keeping the knowledge base honest: verify/repair, reindex under a new model, evaluation.
+
+`verify` reconciles the document records with the chunks in Chroma. What a crash or a
+manual edit can leave behind, and what `--repair` does about it:
+
+- a pending record whose chunks are all there (crash after the vector write): marked ready;
+- a pending record with missing or foreign chunks (crash before or during the write),
+  or a ready record whose chunk count disagrees: chunks and record removed (re-ingest it);
+- chunks whose document has no record (crash while deleting): chunks removed.
+
+Run a repair while no ingest is running: an ingest in progress looks like a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import InvalidInput, NotFound
+from core.rag.chunking import embedding_text
+from core.rag.repository import PENDING, READY
+
+if TYPE_CHECKING:
+    from core.rag.service import RagService
+
+log = logging.getLogger(__name__)
+
+REINDEX_SUFFIX = "-reindex"
+REINDEX_BATCH = 512
+
+
+@dataclass(frozen=True)
+class Problem:
+    doc_id: str
+    kind: str  # pending | count_mismatch | orphan_vectors
+    detail: str
+    action: str | None = None  # what --repair did
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    documents: int
+    vectors: int
+    problems: list[Problem]
+    repaired: bool
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    recall_at_k: float
+    mrr: float
+    k: int
+    n: int
+    misses: list[dict[str, Any]] = field(default_factory=list)
+
+
+def verify(service: RagService, *, repair: bool = False) -> VerifyReport:
+    """Compare records with Chroma's chunks; with repair, fix what can be fixed."""
+    records = {r.doc_id: r for r in service.repo.find()}
+    counts: dict[str, int] = {}
+    hashes: dict[str, set[str]] = {}
+    vectors = 0
+    for row in service.store.scan():
+        vectors += 1
+        doc_id = str(row["metadata"].get("doc_id", ""))
+        counts[doc_id] = counts.get(doc_id, 0) + 1
+        hashes.setdefault(doc_id, set()).add(str(row["metadata"].get("content_hash", "")))
+    problems: list[Problem] = []
+    complete: list[str] = []
+    broken = []
+    for doc_id, record in records.items():
+        have = counts.get(doc_id, 0)
+        intact = have == record.chunk_count and hashes.get(doc_id, {record.content_hash}) == {
+            record.content_hash
+        }
+        if record.state == PENDING:
+            if intact and have:
+                complete.append(doc_id)
+                problems.append(
+                    Problem(doc_id, "pending", "write interrupted after its chunks", "marked ready")
+                )
+            else:
+                broken.append(record)
+                problems.append(
+                    Problem(
+                        doc_id,
+                        "pending",
+                        f"write interrupted: {have} of {record.chunk_count} chunks",
+                        f"removed; re-ingest {record.source}",
+                    )
+                )
+        elif not intact:
+            broken.append(record)
+            problems.append(
+                Problem(
+                    doc_id,
+                    "count_mismatch",
+                    f"record says {record.chunk_count} chunks, the store has {have}",
+                    f"removed; re-ingest {record.source}",
+                )
+            )
+    orphans = sorted(doc_id for doc_id in counts if doc_id not in records)
+    problems.extend(
+        Problem(doc_id, "orphan_vectors", f"{counts[doc_id]} chunks without a record", "removed")
+        for doc_id in orphans
+    )
+    if repair and problems:
+        service.repo.mark_ready(complete)
+        service.remove_records(broken)
+        service.store.delete_documents(orphans)
+        log.info(
+            "rag repair: %d completed, %d removed, %d orphan documents' chunks removed",
+            len(complete),
+            len(broken),
+            len(orphans),
+        )
+        service._event(
+            "rag_repair", completed=len(complete), removed=len(broken), orphans=len(orphans)
+        )
+    else:
+        problems = [replace(p, action=None) for p in problems]
+    return VerifyReport(
+        ok=not problems,
+        documents=len(records),
+        vectors=vectors,
+        problems=problems,
+        repaired=repair and bool(problems),
+    )
+
+
+def reindex(
+    service: RagService, *, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
+    """Re-embed every chunk with the configured model into a new collection, then swap.
+
+    The old collection serves queries until the swap; a crash before the swap leaves it
+    untouched (the next reindex starts over).
+    """
+    name = service.settings.collection
+    target = service.embedder
+    old = service.open_store(name, check_model=False)
+    temp = service.open_store(name + REINDEX_SUFFIX, check_model=False)
+    if not old.exists():
+        if temp.exists():  # a crash between dropping the old and renaming the new one
+            temp.rename_to(name)
+            service.repo.set_model(target.model_name)
+            return {"chunks": 0, "from_model": None, "to_model": target.model_name}
+        raise NotFound("there is no knowledge base to reindex yet; run 'abby rag ingest' first")
+    from_model, _ = old.stored_model()
+    if temp.exists():
+        temp.drop()
+    total = old.count()
+    done = 0
+    buffer: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        nonlocal done
+        texts = [
+            embedding_text(
+                str(row["metadata"].get("title", "")),
+                str(row["metadata"].get("heading", "")),
+                row["document"],
+            )
+            for row in buffer
+        ]
+        temp.add(
+            [row["id"] for row in buffer],
+            target.embed(texts),
+            [row["document"] for row in buffer],
+            [row["metadata"] for row in buffer],
+        )
+        done += len(buffer)
+        buffer.clear()
+        if progress is not None:
+            progress(done, total)
+
+    for row in old.scan(documents=True):
+        buffer.append(row)
+        if len(buffer) >= REINDEX_BATCH:
+            flush()
+    if buffer:
+        flush()
+    old.drop()
+    temp.rename_to(name)
+    service.close()  # the service's handle pointed at the dropped collection
+    updated = service.repo.set_model(target.model_name)
+    log.info("rag reindex: %d chunks from %s to %s", done, from_model, target.model_name)
+    service._event("rag_reindex", chunks=done, documents=updated, model=target.model_name)
+    return {
+        "chunks": done,
+        "documents": updated,
+        "from_model": from_model,
+        "to_model": target.model_name,
+    }
+
+
+def read_eval_file(path: Path) -> list[dict[str, str]]:
+    """Read JSON lines of {"query", "expected"}; raise InvalidInput naming a bad line."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise NotFound(f"eval file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read eval file {path}: {exc}") from None
+    cases = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            case = json.loads(line)
+        except json.JSONDecodeError:
+            raise InvalidInput(f"{path}:{number}: not a JSON object") from None
+        if not isinstance(case, dict) or not all(
+            isinstance(case.get(key), str) and case[key].strip() for key in ("query", "expected")
+        ):
+            raise InvalidInput(f'{path}:{number}: needs "query" and "expected" strings')
+        cases.append({"query": case["query"], "expected": case["expected"]})
+    if not cases:
+        raise InvalidInput(f"eval file {path} holds no questions")
+    return cases
+
+
+def evaluate(
+    service: RagService,
+    cases: Iterable[Mapping[str, str]],
+    *,
+    guild_id: str | None = None,
+    k: int = 5,
+) -> EvalReport:
+    """Recall@k and MRR: a hit is a result whose source or title contains `expected`."""
+    hits = 0
+    reciprocal = 0.0
+    misses: list[dict[str, Any]] = []
+    n = 0
+    for case in cases:
+        n += 1
+        expected = case["expected"].casefold()
+        results = service.query(case["query"], guild_id=guild_id, top_k=k, min_score=-1.0)
+        rank = next(
+            (
+                i
+                for i, r in enumerate(results, 1)
+                if expected in r.source.casefold() or expected in r.title.casefold()
+            ),
+            None,
+        )
+        if rank is None:
+            misses.append(
+                {
+                    "query": case["query"],
+                    "expected": case["expected"],
+                    "got": [Path(r.source).name or r.title for r in results],
+                }
+            )
+        else:
+            hits += 1
+            reciprocal += 1.0 / rank
+    return EvalReport(
+        recall_at_k=round(hits / n, 4) if n else 0.0,
+        mrr=round(reciprocal / n, 4) if n else 0.0,
+        k=k,
+        n=n,
+        misses=misses,
+    )
+
+
+__all__ = ["READY", "EvalReport", "Problem", "VerifyReport", "evaluate", "reindex", "verify"]

@@ -1,0 +1,373 @@
+"""The RAG service: ingest, query, list and delete documents, scoped by guild.
+
+A query for guild G searches G's chunks and global ones: the scope filter is the `where` of
+the vector query itself, so another guild's chunks can neither appear nor use up the top-k.
+The embedding model and the Chroma store are opened on first use, so listing documents or
+an unchanged re-ingest never loads them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.clock import Clock
+from core.errors import InvalidInput, UnknownDocument
+from core.ids import check_id, scope_key
+from core.rag.ingest import (
+    IngestedDocument,
+    Ingestor,
+    IngestReport,
+    ProgressCallback,
+    clean_tags,
+)
+from core.rag.repository import DocumentRecord, DocumentRepository
+
+if TYPE_CHECKING:
+    from core.config import EmbeddingSettings, RagSettings
+    from core.rag.embedding import Embedder
+    from core.rag.maintenance import EvalReport, VerifyReport
+    from core.rag.store import VectorStore
+    from core.telemetry.events import EventLog
+
+log = logging.getLogger(__name__)
+
+MAX_SOURCE_CHARS = 1000
+MAX_TITLE_CHARS = 300
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """One retrieved chunk; score is cosine similarity in [-1, 1], higher is closer."""
+
+    text: str
+    score: float
+    doc_id: str
+    title: str
+    source: str
+    chunk: int
+    guild_id: str | None
+    heading: str
+
+
+class RagService:
+    def __init__(
+        self,
+        *,
+        repo: DocumentRepository | Callable[[], DocumentRepository],
+        settings: RagSettings,
+        embedding_settings: EmbeddingSettings,
+        chroma_path: Path,
+        clock: Clock,
+        events: EventLog | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        # A factory defers opening the database: a query needs only Chroma and the model.
+        self._repo = repo if isinstance(repo, DocumentRepository) else None
+        self._repo_factory = None if isinstance(repo, DocumentRepository) else repo
+        self.settings = settings
+        self.embedding_settings = embedding_settings
+        self.chroma_path = chroma_path
+        self.clock = clock
+        self.events = events
+        self._embedder = embedder
+        self._store: VectorStore | None = None
+        self._lock = threading.RLock()
+        # Tests set this to interrupt a write at a named point ("after_vectors").
+        self.crash_hook: Callable[[str], None] | None = None
+
+    def with_embedder(self, embedder: Embedder) -> RagService:
+        """The same service with another embedder (tests wrap the real one to count calls)."""
+        return RagService(
+            repo=self._repo or self._repo_factory,  # type: ignore[arg-type]
+            settings=self.settings,
+            embedding_settings=self.embedding_settings,
+            chroma_path=self.chroma_path,
+            clock=self.clock,
+            events=self.events,
+            embedder=embedder,
+        )
+
+    # --- lazily opened parts --------------------------------------------------------------
+
+    @property
+    def repo(self) -> DocumentRepository:
+        with self._lock:
+            if self._repo is None:
+                assert self._repo_factory is not None
+                self._repo = self._repo_factory()
+            return self._repo
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                from core.rag.embedding import build_embedder
+
+                self._embedder = build_embedder(self.embedding_settings)
+            return self._embedder
+
+    @property
+    def embedder_name(self) -> str:
+        """The configured model's name, without loading it."""
+        if self._embedder is not None:
+            return self._embedder.model_name
+        name = self.embedding_settings.model
+        return name.removeprefix("sentence-transformers/")
+
+    @property
+    def store(self) -> VectorStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self.open_store(self.settings.collection)
+            return self._store
+
+    def open_store(self, collection: str, *, check_model: bool = True) -> VectorStore:
+        from core.rag.store import VectorStore
+
+        embedder = self.embedder
+        url = self.settings.chroma_url
+        return VectorStore(
+            collection=collection,
+            model=embedder.model_name,
+            dimension=embedder.dimension,
+            path=None if url else self.chroma_path,
+            url=url,
+            check_model=check_model,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    # --- ingest ---------------------------------------------------------------------------
+
+    def ingest_paths(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        guild_id: str | None = None,
+        user_id: str | None = None,
+        tags: Iterable[str] | str | None = None,
+        prune: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders (recursively); unchanged documents are skipped.
+
+        Raises NotFound when a path does not exist (before anything is written). Files that
+        cannot be ingested are listed in `skipped` with the reason. With prune, documents of
+        this scope whose file disappeared under a given folder are removed.
+        """
+        if not paths:
+            raise InvalidInput("give at least one file or folder to ingest")
+        ingestor = Ingestor(
+            self,
+            scope=scope_key(guild_id),
+            user_id=_user(user_id),
+            tags=clean_tags(tags),
+            progress=progress,
+        )
+        report = ingestor.ingest_paths([Path(p) for p in paths], prune=prune)
+        log.info(
+            "rag ingest: %d documents (%d added, %d updated, %d unchanged, %d removed), "
+            "%d chunks, %d skipped in %.2f s",
+            report.documents,
+            report.added,
+            report.updated,
+            report.unchanged,
+            report.removed,
+            report.chunks,
+            len(report.skipped),
+            report.seconds,
+        )
+        self._event(
+            "rag_ingest",
+            guild_id=guild_id,
+            documents=report.documents,
+            added=report.added,
+            updated=report.updated,
+            removed=report.removed,
+            chunks=report.chunks,
+            skipped=len(report.skipped),
+        )
+        return report
+
+    def ingest_text(
+        self,
+        source: str,
+        title: str,
+        text: str,
+        *,
+        user_id: str | None = None,
+        guild_id: str | None = None,
+        tags: Iterable[str] | str | None = None,
+    ) -> IngestedDocument:
+        """Ingest one text under a source name; re-ingesting the same text embeds nothing."""
+        source = _text_field("source", source, MAX_SOURCE_CHARS)
+        title = _text_field("title", title or source, MAX_TITLE_CHARS)
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput("text must be non-empty")
+        ingestor = Ingestor(
+            self, scope=scope_key(guild_id), user_id=_user(user_id), tags=clean_tags(tags)
+        )
+        return ingestor.ingest_text(source, title, text.strip())
+
+    # --- query ----------------------------------------------------------------------------
+
+    def query(
+        self,
+        text: str,
+        *,
+        guild_id: str | None = None,
+        user_id: str | None = None,
+        top_k: int | None = None,
+        min_score: float | None = None,
+    ) -> list[QueryResult]:
+        """The top_k chunks closest to text that guild_id may see (its own and global).
+
+        user_id is accepted for the seed's signature and auditing; it does not filter.
+        Raises InvalidInput for an empty or over-long query or an out-of-range top_k/min_score.
+        """
+        text = self._check_query(text)
+        top_k = self.settings.top_k if top_k is None else top_k
+        min_score = self.settings.min_score if min_score is None else min_score
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 100:
+            raise InvalidInput(f"top_k must be an integer from 1 to 100, not {top_k!r}")
+        if not isinstance(min_score, int | float) or not -1.0 <= float(min_score) <= 1.0:
+            raise InvalidInput(f"min_score must be a number from -1 to 1, not {min_score!r}")
+        scope = scope_key(guild_id)
+        if user_id is not None:
+            _user(user_id)
+        (vector,) = self.embedder.embed([text])
+        where: dict[str, Any] = {"scope": {"$in": [scope, ""]}} if scope else {"scope": ""}
+        hits = self.store.query(vector, where=where, top_k=top_k)
+        return [
+            QueryResult(
+                text=hit.text,
+                score=round(hit.score, 6),
+                doc_id=str(hit.metadata.get("doc_id", "")),
+                title=str(hit.metadata.get("title", "")),
+                source=str(hit.metadata.get("source", "")),
+                chunk=int(hit.metadata.get("chunk", 0)),
+                guild_id=str(hit.metadata["scope"]) if hit.metadata.get("scope") else None,
+                heading=str(hit.metadata.get("heading", "")),
+            )
+            for hit in hits
+            if hit.score >= min_score
+        ]
+
+    def _check_query(self, text: object) -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput("the query is empty: ask a question or give a few keywords")
+        text = text.strip()
+        limit = self.settings.max_query_chars
+        if len(text) > limit:
+            raise InvalidInput(
+                f"the query is {len(text):,} characters; the limit is {limit:,} "
+                "(rag.max_query_chars): ask about one thing at a time"
+            )
+        return text
+
+    # --- documents ------------------------------------------------------------------------
+
+    def list(
+        self,
+        *,
+        guild_id: str | None = None,
+        user_id: str | None = None,
+        all_scopes: bool = False,
+    ) -> list[DocumentRecord]:
+        """Documents a guild can see (its own and global ones); all_scopes lists every one."""
+        scopes = None if all_scopes else sorted({scope_key(guild_id), ""})
+        return self.repo.find(scopes=scopes, user_id=_user(user_id))
+
+    def get(self, doc_id: str, *, guild_id: str | None = None) -> DocumentRecord:
+        """The document, or UnknownDocument (also when it belongs to another scope)."""
+        doc_id = check_id(doc_id, "document id")
+        record = self.repo.get(doc_id)
+        if record is None or (guild_id is not None and record.scope != scope_key(guild_id)):
+            where = f" in guild {guild_id}" if guild_id is not None else ""
+            raise UnknownDocument(f"no document {doc_id}{where}")
+        return record
+
+    def delete(self, doc_id: str, *, guild_id: str | None = None) -> DocumentRecord:
+        """Delete a document and its chunks. With guild_id, only that guild's own documents."""
+        record = self.get(doc_id, guild_id=guild_id)
+        self.remove_records([record])
+        log.info("rag: deleted document %s (%d chunks)", record.doc_id, record.chunk_count)
+        self._event("rag_delete", guild_id=record.guild_id, doc_id=record.doc_id)
+        return record
+
+    def remove_records(self, records: Sequence[DocumentRecord]) -> None:
+        """Remove documents: mark pending, drop their vectors, then drop the records."""
+        if not records:
+            return
+        from dataclasses import replace
+
+        self.repo.put_pending([replace(r, state="pending") for r in records])
+        self.store.delete_documents([r.doc_id for r in records])
+        self.repo.delete([r.doc_id for r in records])
+
+    def stats(self) -> dict[str, Any]:
+        """Document and chunk counts, the model and where the vectors live."""
+        counts = self.repo.counts()
+        store = self.store
+        model, dimension = store.stored_model()
+        return {
+            "documents": counts["documents"],
+            "pending": counts["pending"],
+            "chunks": counts["chunks"],
+            "vectors": store.count(),
+            "scopes": counts["scopes"],
+            "embedding_model": model,
+            "dimension": dimension,
+            "collection": store.name,
+            "store": store.location,
+        }
+
+    # --- maintenance (core.rag.maintenance) ----------------------------------------------
+
+    def verify(self, *, repair: bool = False) -> VerifyReport:
+        """Reconcile records with Chroma's chunks; with repair, fix what a crash left."""
+        from core.rag.maintenance import verify
+
+        return verify(self, repair=repair)
+
+    def reindex(self, *, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Rebuild every chunk's vector under the configured embedding model."""
+        from core.rag.maintenance import reindex
+
+        return reindex(self, progress=progress)
+
+    def evaluate(
+        self, cases: Iterable[Mapping[str, str]], *, guild_id: str | None = None, k: int = 5
+    ) -> EvalReport:
+        """Recall@k and MRR of the given {"query", "expected"} cases."""
+        from core.rag.maintenance import evaluate
+
+        if not 1 <= k <= 100:
+            raise InvalidInput(f"k must be from 1 to 100, not {k}")
+        return evaluate(self, cases, guild_id=guild_id, k=k)
+
+    def _event(self, event_type: str, **payload: object) -> None:
+        if self.events is not None:
+            self.events.emit(event_type, payload)
+
+
+def _user(user_id: str | None) -> str | None:
+    return None if user_id is None else check_id(user_id, "user id")
+
+
+def _text_field(name: str, value: object, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{name} must be non-empty text")
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidInput(f"{name} is {len(value)} characters; the limit is {limit}")
+    return value
