@@ -26,6 +26,7 @@ from abby_cli import (
     keys,
     output,
     persona,
+    rag,
     runtime,
     session,
     storage,
@@ -53,6 +54,7 @@ app.add_typer(persona.app, name="persona")
 app.add_typer(user.app, name="user")
 app.add_typer(xp.app, name="xp")
 app.add_typer(bank.app, name="bank")
+app.add_typer(rag.app, name="rag")
 app.add_typer(telemetry.app, name="telemetry")
 app.add_typer(keys.app, name="keys")
 app.add_typer(session.app, name="session")

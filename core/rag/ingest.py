@@ -162,6 +162,8 @@ class Ingestor:
         self._flush()
         removed = self._prune(roots, seen) if prune else 0
         counts = self.run.counts
+        if not any(counts.values()) and not removed:
+            raise InvalidInput(_nothing_ingested(roots, files, skipped))
         return IngestReport(
             documents=counts["added"] + counts["updated"] + counts["unchanged"],
             added=counts["added"],
@@ -354,6 +356,21 @@ class Ingestor:
         if gone:
             self.service.remove_records(gone)
         return len(gone)
+
+
+def _nothing_ingested(
+    roots: list[Path], files: list[tuple[Path, Path]], skipped: list[Skipped]
+) -> str:
+    where = ", ".join(str(r) for r in roots)
+    if not files:
+        extra = f" ({len(skipped)} other file(s) skipped)" if skipped else ""
+        return (
+            f"no supported files under {where}{extra}; "
+            f"supported types: {loaders.describe_suffixes()}"
+        )
+    shown = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped[:3])
+    more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
+    return f"nothing ingested: every file was skipped - {shown}{more}"
 
 
 def clean_tags(tags: Iterable[str] | str | None) -> tuple[str, ...]:

@@ -1,0 +1,236 @@
+"""`abby rag`: the knowledge base — ingest folders, query them, keep them consistent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from abby_cli import output, runtime
+from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, UserOpt, YesOpt
+
+app = typer.Typer(
+    help="The knowledge base: ingest documents, search them, keep the index consistent.",
+    no_args_is_help=True,
+)
+
+SNIPPET_CHARS = 160
+
+
+def _shown(source: str) -> str:
+    """A source path relative to the current directory when it lies inside it."""
+    if source.startswith("/"):
+        try:
+            relative = os.path.relpath(source)
+        except ValueError:
+            return source
+        if not relative.startswith(".."):
+            return relative
+    return source
+
+
+def _snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SNIPPET_CHARS else flat[: SNIPPET_CHARS - 1] + "…"
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
+    guild: GuildOpt = None,
+    user: UserOpt = None,
+    tags: Annotated[str | None, typer.Option("--tags", help="Comma-separated tags.")] = None,
+    prune: Annotated[
+        bool,
+        typer.Option("--prune", help="Remove documents whose files vanished under the folders."),
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Ingest files and folders (.md .markdown .txt .rst .html .htm .pdf).
+
+    Unchanged documents are skipped without embedding; changed ones are replaced.
+    """
+    service = runtime.context().rag
+    with output.progress("Ingesting", total=None) as advance:
+        seen = {"files": 0}
+
+        def progress(step: Any) -> None:
+            advance(
+                step.files_done - seen["files"],
+                total=step.files_total,
+                description=f"Ingesting ({step.chunks_done:,} chunks embedded)",
+            )
+            seen["files"] = step.files_done
+
+        report = service.ingest_paths(
+            paths, guild_id=guild, user_id=user, tags=tags, prune=prune, progress=progress
+        )
+    if runtime.state.json:
+        output.show(report)
+        return
+    output.show(
+        {k: v for k, v in output.to_jsonable(report).items() if k != "skipped"},
+        columns=["documents", "added", "updated", "unchanged", "removed", "chunks", "seconds"],
+    )
+    if report.skipped:
+        output.show(
+            [{"skipped": _shown(s.path), "reason": s.reason} for s in report.skipped],
+        )
+
+
+@app.command()
+def query(
+    text: Annotated[str, typer.Argument(help="A question or a few keywords.")],
+    guild: GuildOpt = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", "-k", help="Results to return (1-100).")
+    ] = None,
+    min_score: Annotated[
+        float | None,
+        typer.Option("--min-score", help="Drop results below this cosine similarity (-1..1)."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Search the knowledge base; a guild sees its own documents and global ones."""
+    results = runtime.context().rag.query(text, guild_id=guild, top_k=top_k, min_score=min_score)
+    if runtime.state.json:
+        output.show(results)
+        return
+    output.show(
+        [
+            {
+                "#": rank,
+                "score": f"{r.score:.3f}",
+                "title": r.title + (f" › {r.heading}" if r.heading else ""),
+                "source": _shown(r.source),
+                "snippet": _snippet(r.text),
+            }
+            for rank, r in enumerate(results, 1)
+        ],
+        empty="No results. Ingest documents first (abby rag ingest PATH), or lower --min-score.",
+    )
+
+
+@app.command("list")
+def list_documents(
+    guild: GuildOpt = None,
+    user: UserOpt = None,
+    all_guilds: Annotated[
+        bool, typer.Option("--all", help="Every guild's documents (operators).")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the documents a guild can see (its own and global ones)."""
+    records = runtime.context().rag.list(guild_id=guild, user_id=user, all_scopes=all_guilds)
+    if runtime.state.json:
+        output.show(records)
+        return
+    output.show(
+        [
+            {
+                "doc_id": r.doc_id,
+                "guild": r.guild_id or "(global)",
+                "title": r.title,
+                "source": _shown(r.source),
+                "chunks": r.chunk_count,
+                "state": r.state,
+                "ingested": r.ingested_at.strftime("%Y-%m-%d %H:%M"),
+            }
+            for r in records
+        ],
+        empty="No documents yet: abby rag ingest PATH",
+    )
+
+
+@app.command()
+def delete(
+    doc_id: Annotated[str, typer.Argument(help="The document id (see 'abby rag list').")],
+    guild: GuildOpt = None,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete a document and its chunks (with --guild, only that guild's own documents)."""
+    service = runtime.context().rag
+    record = service.get(doc_id, guild_id=guild)
+    if dry_run:
+        output.message(f"Would delete {record.title!r} ({record.chunk_count} chunks).")
+        output.show({"deleted": False, "dry_run": True, "document": record})
+        return
+    output.confirm(f"delete {record.title!r} ({record.chunk_count} chunks)", yes=yes)
+    service.delete(doc_id, guild_id=guild)
+    output.show({"deleted": True, "dry_run": False, "document": record})
+
+
+@app.command()
+def stats(json_out: JsonOpt = False) -> None:
+    """Documents, chunks, vectors, the embedding model and where the store lives."""
+    output.show(runtime.context().rag.stats())
+
+
+@app.command()
+def verify(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Fix what a crash left behind (run when idle).")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check that every document's chunks are in the vector store; exit 4 on problems."""
+    report = runtime.context().rag.verify(repair=repair)
+    if runtime.state.json:
+        output.show(report)
+    else:
+        output.show(
+            {
+                "ok": report.ok,
+                "documents": report.documents,
+                "vectors": report.vectors,
+                "problems": len(report.problems),
+            }
+        )
+        if report.problems:
+            output.show(report.problems)
+    if report.problems and not report.repaired:
+        if not runtime.state.json:
+            output.warn("run 'abby rag verify --repair' to fix these")
+        raise typer.Exit(4)
+
+
+@app.command()
+def reindex(yes: YesOpt = False, json_out: JsonOpt = False) -> None:
+    """Re-embed every chunk with the configured embedding model (after changing it)."""
+    output.confirm("re-embed every chunk with the configured model", yes=yes)
+    service = runtime.context().rag
+    with output.progress("Reindexing", total=None) as advance:
+        last = {"done": 0}
+
+        def progress(done: int, total: int) -> None:
+            advance(done - last["done"], total=total)
+            last["done"] = done
+
+        result = service.reindex(progress=progress)
+    output.show(result)
+
+
+@app.command("eval")
+def evaluate(
+    file: Annotated[Path, typer.Argument(help='JSON lines: {"query": ..., "expected": ...}.')],
+    guild: GuildOpt = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="Results per query.")] = 5,
+    json_out: JsonOpt = False,
+) -> None:
+    """Measure retrieval: recall@k and MRR over questions with an expected source or title."""
+    from core.rag.maintenance import read_eval_file
+
+    cases = read_eval_file(file)
+    report = runtime.context().rag.evaluate(cases, guild_id=guild, k=k)
+    if runtime.state.json:
+        output.show(report)
+        return
+    output.show(
+        {"recall_at_k": report.recall_at_k, "mrr": report.mrr, "k": report.k, "n": report.n}
+    )
+    if report.misses:
+        output.show(report.misses, title="Misses")
