@@ -28,11 +28,11 @@ from core.errors import (
     ConfigError,
     ContentModerated,
     InvalidInput,
-    OutOfCredits,
     RateLimited,
     ServiceUnavailable,
 )
 from core.images import validation as check
+from core.images._responses import json_body, raise_for_status
 from core.images.limiter import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ class StabilityClient:
             response = await self._call(
                 client, "POST", request.path, request, accept="application/json"
             )
-            job = _json(response).get("id")
+            job = json_body(response).get("id")
             if not isinstance(job, str) or not job or "/" in job:
                 raise ServiceUnavailable("Stability did not return a job id for the upscale")
             return await self._poll(client, request, job)
@@ -296,7 +296,7 @@ class StabilityClient:
                             f"requests pause for {self.settings.lockout_seconds:g} s",
                             retry_after=self.settings.lockout_seconds,
                         )
-                    _raise_for_status(response)
+                    raise_for_status(response)
                     return response
                 failure = ServiceUnavailable(
                     f"Stability failed with HTTP {response.status_code}; retry later"
@@ -332,48 +332,6 @@ class StabilityClient:
         seed = int(seed_header) if seed_header and seed_header.isdigit() else None
         log.info("Stability %s via %s: %d bytes", request.operation, request.model, len(data))
         return GeneratedImage(data, kind, seed, reason, request.operation, request.model)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _api_message(response: httpx.Response) -> str:
-    data = _json(response)
-    errors = data.get("errors")
-    if isinstance(errors, list) and errors:
-        text = "; ".join(str(e) for e in errors)
-    else:
-        text = str(data.get("message") or data.get("name") or f"HTTP {response.status_code}")
-    text = " ".join(text.split())
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _raise_for_status(response: httpx.Response) -> None:
-    status = response.status_code
-    if status in (200, 202):
-        return
-    if status in (400, 422):
-        raise InvalidInput(f"Stability refused the request: {_api_message(response)}")
-    if status == 401:
-        raise ConfigError("Stability rejected the API key (HTTP 401); check ABBY_IMAGES__API_KEY")
-    if status == 402:
-        raise OutOfCredits("the Stability account is out of credits; buy more to continue")
-    if status == 403:
-        raise ContentModerated(
-            "Stability's moderation refused this request; try a different prompt", charged=False
-        )
-    if status == 404:
-        raise ConfigError(
-            "Stability has no such endpoint (HTTP 404); check images.base_url and images.model"
-        )
-    if status == 413:
-        raise InvalidInput("the request is too large for Stability (images up to 10 MiB)")
-    raise ServiceUnavailable(f"Stability answered HTTP {status}: {_api_message(response)}")
 
 
 class ImageGenerator:

@@ -3,7 +3,8 @@ the records, and the daily generation quota kept in the database."""
 
 from __future__ import annotations
 
-from core.storage.files import CleanupReport, DeletedFile, StorageManager, StorageUsage
+from core.storage.cleanup import CleanupReport
+from core.storage.files import DeletedFile, StorageManager, StorageUsage
 from core.storage.quota import QuotaManager, QuotaStatus, Reservation
 from core.storage.repository import FileRecord, Usage
 

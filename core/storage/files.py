@@ -13,9 +13,8 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +23,13 @@ from core.config import StorageSettings
 from core.errors import InvalidInput, UnknownFile, UnsafePath
 from core.ids import check_id, scope_key
 from core.images.validation import EXTENSIONS, sniff_image_type
-from core.paths import TEMP_PREFIX, atomic_write, contain, is_within, resolve_inside, safe_name
+from core.paths import atomic_write, contain, resolve_inside, safe_name
+from core.storage.cleanup import CleanupReport, Progress, sweep
 from core.storage.repository import GLOBAL_OWNER, FileRecord, FileRepository, Usage
 
 log = logging.getLogger(__name__)
 
-# An in-flight temp file is never older than this; one that is was left by a crash.
-TEMP_GRACE_SECONDS = 3600
 MAX_METADATA_CHARS = 16_000
-Progress = Callable[[int, int | None, str | None], None]
-
-
-@dataclass(frozen=True)
-class CleanupReport:
-    files_deleted: int  # expired by retention
-    bytes_freed: int
-    orphans_removed: int  # files without a record + records without a file + stale temp files
-    dry_run: bool
-    orphan_files: int
-    orphan_records: int
-    stale_temp_files: int
 
 
 @dataclass(frozen=True)
@@ -58,10 +44,6 @@ class StorageUsage:
     total_bytes: int
     total_files: int
     users: list[Usage]
-
-
-def _noop(n: int = 1, total: int | None = None, description: str | None = None) -> None:
-    return None
 
 
 class StorageManager:
@@ -231,67 +213,14 @@ class StorageManager:
 
     def cleanup(self, *, dry_run: bool = False, progress: Progress | None = None) -> CleanupReport:
         """Apply retention, remove orphans; safe to run while the bot saves files."""
-        advance = progress or _noop
-        now = self._clock.now()
-        now_ts = now.timestamp()
-        expired = []
-        if self._settings.temp_retention_days > 0:
-            cutoff = now - timedelta(days=self._settings.temp_retention_days)
-            expired += self._repo.expired(False, cutoff)
-        if self._settings.kept_retention_days > 0:
-            cutoff = now - timedelta(days=self._settings.kept_retention_days)
-            expired += self._repo.expired(True, cutoff)
-        expired_ids = {item.file_id for item in expired}
-        # Records first, then the walk: every record read here had its file renamed into
-        # place before it was inserted, so a file the walk misses is really missing.
-        records = self._repo.all_paths()
-        root = self.real_root()
-        seen: set[str] = set()
-        orphan_files: list[tuple[Path, int]] = []
-        stale_temps: list[tuple[Path, int]] = []
-        advance(0, len(records), "scanning storage")
-        for path, stat in _walk_files(root):
-            name = path.name
-            age = now_ts - stat.st_mtime
-            if name.startswith(TEMP_PREFIX):
-                if age > TEMP_GRACE_SECONDS:
-                    stale_temps.append((path, stat.st_size))
-                continue
-            relative = path.relative_to(root).as_posix()
-            if relative in records:
-                seen.add(relative)
-                if len(seen) % 1000 == 0:
-                    advance(1000, None, None)
-            elif age > self.orphan_grace_seconds:
-                orphan_files.append((path, stat.st_size))
-        orphan_records = [
-            item.file_id
-            for rel, item in records.items()
-            if rel not in seen and item.file_id not in expired_ids
-        ]
-        bytes_freed = sum(item.bytes for item in expired if item.path in seen)
-        bytes_freed += sum(size for _, size in orphan_files) + sum(s for _, s in stale_temps)
-        deleted = len(expired)
-        if not dry_run:
-            advance(0, None, "deleting")
-            ids = [item.file_id for item in expired]
-            deleted = self._repo.delete_many(ids)
-            for item in expired:
-                target = root / item.path
-                # Records come from our own writes; still, never unlink outside the root.
-                if item.path in seen and is_within(root, Path(os.path.realpath(target))):
-                    target.unlink(missing_ok=True)
-            for target, _ in orphan_files + stale_temps:
-                target.unlink(missing_ok=True)
-            self._repo.delete_many(orphan_records)
-        report = CleanupReport(
-            files_deleted=deleted,
-            bytes_freed=bytes_freed,
-            orphans_removed=len(orphan_files) + len(orphan_records) + len(stale_temps),
+        report = sweep(
+            repo=self._repo,
+            root=self.real_root(),
+            settings=self._settings,
+            now=self._clock.now(),
+            orphan_grace_seconds=self.orphan_grace_seconds,
             dry_run=dry_run,
-            orphan_files=len(orphan_files),
-            orphan_records=len(orphan_records),
-            stale_temp_files=len(stale_temps),
+            progress=progress,
         )
         log.info(
             "storage cleanup%s: %d expired, %d orphans, %d bytes",
@@ -374,22 +303,3 @@ def _clean_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     if len(text) > MAX_METADATA_CHARS:
         raise InvalidInput(f"metadata is {len(text)} characters; the limit is {MAX_METADATA_CHARS}")
     return json.loads(text)
-
-
-def _walk_files(root: Path):  # noqa: ANN202 - yields (Path, os.stat_result)
-    """Regular files under root, symlinks neither followed nor returned."""
-    stack = [root]
-    while stack:
-        directory = stack.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                try:
-                    yield Path(entry.path), entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
