@@ -24,7 +24,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Extensions loaded at start-up; each domain adds its cog here.
-COGS: tuple[str, ...] = ("bot.cogs.users", "bot.cogs.economy", "bot.cogs.images")
+COGS: tuple[str, ...] = (
+    "bot.cogs.users",
+    "bot.cogs.economy",
+    "bot.cogs.images",
+    "bot.cogs.rag",
+)
 
 
 class AbbyBot(commands.AutoShardedBot):

@@ -244,7 +244,7 @@ class RagService:
         scope = scope_key(guild_id)
         if user_id is not None:
             _user(user_id)
-        (vector,) = self.embedder.embed([text])
+        vector = self._embed_query(text)
         where: dict[str, Any] = {"scope": {"$in": [scope, ""]}} if scope else {"scope": ""}
         hits = self.store.query(vector, where=where, top_k=top_k)
         return [
@@ -261,6 +261,19 @@ class RagService:
             for hit in hits
             if hit.score >= min_score
         ]
+
+    def _embed_query(self, text: str) -> Any:
+        embedder = self.embedder
+        if self._store is not None:
+            return embedder.embed([text])[0]
+        # First query of the process (the CLI): load the model and run it in a worker thread
+        # (onnxruntime releases the GIL) while this one imports and opens Chroma.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-embed") as pool:
+            future = pool.submit(embedder.embed, [text])
+            _ = self.store
+            return future.result()[0]
 
     def _check_query(self, text: object) -> str:
         if not isinstance(text, str) or not text.strip():

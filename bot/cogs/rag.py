@@ -1,0 +1,65 @@
+"""Knowledge base: `/search` answers with the closest passages this server may see."""
+
+from __future__ import annotations
+
+import os
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.render import COLOR_OK
+
+# Discord limits: 25 fields, 256-character field names, 1,024-character field values.
+SNIPPET_CHARS = 300
+
+
+def results_embed(query: str, results: list) -> discord.Embed:  # noqa: ANN001 - QueryResult
+    """An embed with one field per result: title, score, source and a snippet."""
+    title = f"🔎 {query}" if len(query) <= 240 else f"🔎 {query[:239]}…"
+    if not results:
+        return discord.Embed(
+            title=title,
+            description="Nothing in the knowledge base matches that yet.",
+            color=COLOR_OK,
+        )
+    card = discord.Embed(title=title, color=COLOR_OK)
+    for rank, result in enumerate(results, 1):
+        name = result.title + (f" › {result.heading}" if result.heading else "")
+        name = f"{rank}. {name}"[:250]
+        text = " ".join(result.text.split())
+        if len(text) > SNIPPET_CHARS:
+            text = text[: SNIPPET_CHARS - 1] + "…"
+        source = os.path.basename(result.source) or result.source
+        value = f"{text}\n-# {source} · score {result.score:.2f}"
+        card.add_field(name=name, value=value[:1024], inline=False)
+    return card
+
+
+class Rag(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="search", description="Search the knowledge base.")
+    @app_commands.describe(query="A question or a few keywords", results="How many passages")
+    async def search(
+        self,
+        interaction: discord.Interaction,
+        query: app_commands.Range[str, 1, 500],
+        results: app_commands.Range[int, 1, 10] = 3,
+    ) -> None:
+        guild_id = str(interaction.guild_id) if interaction.guild_id else None
+        # Embedding and Chroma are blocking: defer so Discord waits for the worker thread.
+        await interaction.response.defer(thinking=True)
+        found = await self.bot.run_core(
+            self.bot.context.rag.query,
+            query,
+            guild_id=guild_id,
+            user_id=str(interaction.user.id),
+            top_k=results,
+        )
+        await interaction.followup.send(embed=results_embed(query, found))
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Rag(bot))
