@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import select
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -142,7 +143,12 @@ def test_telemetry_tail_filters_by_type(cli, backend_env) -> None:
 
 
 def test_telemetry_follow_streams_new_events(tmp_path: Path) -> None:
+    from core.config import load_settings
+    from core.telemetry.events import EventLog
+
     env = {"ABBY_DATA_DIR": str(tmp_path / "data")}
+    log = EventLog.from_settings(load_settings(environ=env))
+    log.emit("ping", {"n": 0})
     process = subprocess.Popen(
         [sys.executable, "-m", "abby_cli.main", "telemetry", "tail", "--follow", "--json"],
         cwd=tmp_path,
@@ -150,19 +156,22 @@ def test_telemetry_follow_streams_new_events(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    try:
-        time.sleep(1.5)
-        from core.config import load_settings
-        from core.telemetry.events import EventLog
 
-        log = EventLog.from_settings(load_settings(environ=env))
+    # A reader thread, not select(): lines already buffered by the pipe's reader would be
+    # invisible to select and the test would wait for data it already has.
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in process.stdout], daemon=True).start()
+
+    def next_event() -> dict:
+        return json.loads(lines.get(timeout=60))
+
+    try:
+        # The tail comes first: once it is out, the follower is watching the file.
+        assert next_event()["payload"] == {"n": 0}
         log.emit("ping", {"n": 7})
-        time.sleep(1.0)
+        assert next_event()["payload"] == {"n": 7}
         log.emit("ping", {"n": 8})
-        ready, _, _ = select.select([process.stdout], [], [], 20)
-        assert ready, "no event was streamed within 20 s"
-        assert json.loads(process.stdout.readline())["payload"] == {"n": 7}
-        assert json.loads(process.stdout.readline())["payload"] == {"n": 8}
+        assert next_event()["payload"] == {"n": 8}
     finally:
         process.kill()
         process.wait()
