@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from core.clock import Clock
 from core.errors import InvalidInput, UnknownDocument
 from core.ids import check_id, scope_key
-from core.rag.ingest import (
+from core.rag.ingestion import (
     IngestedDocument,
     Ingestor,
     IngestReport,

@@ -314,14 +314,14 @@ class Ingestor:
             ]
         )
         # Nothing has changed yet; from here on, a crash leaves pending records behind.
+        hook = service.crash_hook or (lambda point: None)
         service.repo.put_pending([item.record for item in batch])
         stale = [item.record.doc_id for item in batch if item.replaces]
         if stale:
             service.store.delete_documents(stale)
+        hook("before_vectors")
         service.store.add(ids, vectors, texts, metadatas)
-        hook = service.crash_hook
-        if hook is not None:
-            hook("after_vectors")
+        hook("after_vectors")
         service.repo.mark_ready([item.record.doc_id for item in batch])
         for item in batch:
             self.run.counts[item.status] += 1
