@@ -34,16 +34,13 @@ def ask(
 
     context = runtime.context()
     settings = context.settings
-    results: list[dict] = []
+    results = []
     if rag:
         results = context.rag.query(prompt, guild_id=guild, top_k=top_k)
     full_prompt = build_prompt(prompt, results)
     system_prompt = system or load_persona(settings.persona.name, settings.data_dir).system_prompt
     client = context.llm
-    sources = [
-        {"title": r.get("title"), "source": r.get("source"), "score": r.get("score")}
-        for r in results
-    ]
+    sources = [{"title": r.title, "source": r.source, "score": r.score} for r in results]
 
     async def run() -> str:
         try:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # Extensions loaded at start-up; each domain adds its cog here.
 COGS: tuple[str, ...] = (
     "bot.cogs.users",
+    "bot.cogs.chat",
     "bot.cogs.economy",
     "bot.cogs.images",
     "bot.cogs.rag",

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from core.economy.bank import BankService
     from core.economy.xp import XpService
     from core.images.generation import GenerationService
-    from core.llm import LLMClient
+    from core.llm import ConversationManager, LLMClient
     from core.rag.repository import DocumentRepository
     from core.rag.service import RagService
     from core.security import KeyService
@@ -293,6 +293,14 @@ class AppContext:
         from core.llm import LLMClient
 
         return LLMClient(settings=self.settings.llm)
+
+    @cached_property
+    def conversations(self) -> ConversationManager:
+        from core.llm import ConversationManager
+
+        return ConversationManager(
+            sessions=self.sessions, max_history=self.settings.llm.max_history
+        )
 
     # --- lifecycle ------------------------------------------------------------------------
 

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from core.llm.client import LLMClient
+from core.llm.conversation import ConversationManager
 
-__all__ = ["LLMClient"]
+__all__ = ["ConversationManager", "LLMClient"]

@@ -238,6 +238,17 @@ class SessionService:
         )
         return transcript
 
+    def history(self, session_id: str, limit: int) -> list[TranscriptMessage]:
+        """The last `limit` messages, decrypted, for the bot's own conversation memory.
+
+        Unlike `transcript` this is not an operator reading a user's conversation, so it
+        records no governance event; messages that do not decrypt come back with `error` set.
+        """
+        ring = self._keys()
+        record = self.require(session_id)
+        stored = self._repo.messages(record.session_id)[-limit:] if limit > 0 else []
+        return [_message(ring, m.seq, m.role, m.token, m.key_id, m.at) for m in stored]
+
     # --- housekeeping ---------------------------------------------------------------------
 
     def sweep(self) -> int:
