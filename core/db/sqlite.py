@@ -100,15 +100,16 @@ class SqliteDatabase:
             raise _translate(exc, self.path) from exc
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            # Also on Ctrl-C during COMMIT: never leave this thread's connection mid-transaction.
+            if conn.in_transaction:
                 conn.execute("ROLLBACK")
-                raise _translate(exc, self.path) from exc
+            if isinstance(exc, sqlite3.Error):
+                translated = _translate(exc, self.path)
+                if translated is not exc:
+                    raise translated from exc
+            raise
 
     @contextmanager
     def errors(self) -> Iterator[None]:
