@@ -15,6 +15,14 @@ from core.rag.repository import PENDING, READY, DocumentRecord, DocumentReposito
 
 SCHEMA_VERSION = 1
 COLLECTION = "rag_documents"
+# Ids per $in: MongoDB takes far more, but some compatible servers nest $in into an
+# expression tree of limited depth; a few hundred per round trip costs nothing.
+_IN_BATCH = 200
+
+
+def _batches(ids: Sequence[str]) -> Iterable[list[str]]:
+    for start in range(0, len(ids), _IN_BATCH):
+        yield list(ids[start : start + _IN_BATCH])
 
 
 def _setup(db: Database) -> None:
@@ -69,8 +77,12 @@ class MongoDocumentRepository(DocumentRepository):
         ids = list(dict.fromkeys(doc_ids))
         if not ids:
             return {}
+        found: dict[str, DocumentRecord] = {}
         with self._db.errors():
-            return {doc["_id"]: _record(doc) for doc in self._docs.find({"_id": {"$in": ids}})}
+            for batch in _batches(ids):
+                for doc in self._docs.find({"_id": {"$in": batch}}):
+                    found[doc["_id"]] = _record(doc)
+        return found
 
     def find(
         self,
@@ -105,11 +117,13 @@ class MongoDocumentRepository(DocumentRepository):
     def mark_ready(self, doc_ids: Sequence[str]) -> int:
         if not doc_ids:
             return 0
+        changed = 0
         with self._db.errors():
-            result = self._docs.update_many(
-                {"_id": {"$in": list(doc_ids)}}, {"$set": {"state": READY}}
-            )
-        return result.matched_count
+            for batch in _batches(doc_ids):
+                changed += self._docs.update_many(
+                    {"_id": {"$in": batch}}, {"$set": {"state": READY}}
+                ).matched_count
+        return changed
 
     def set_model(self, embedding_model: str) -> int:
         with self._db.errors():
@@ -120,8 +134,11 @@ class MongoDocumentRepository(DocumentRepository):
     def delete(self, doc_ids: Sequence[str]) -> int:
         if not doc_ids:
             return 0
+        deleted = 0
         with self._db.errors():
-            return self._docs.delete_many({"_id": {"$in": list(doc_ids)}}).deleted_count
+            for batch in _batches(doc_ids):
+                deleted += self._docs.delete_many({"_id": {"$in": batch}}).deleted_count
+        return deleted
 
     def counts(self) -> dict[str, int]:
         documents = pending = chunks = 0
