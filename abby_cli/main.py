@@ -7,7 +7,6 @@ group imports the core (and its heavy libraries) inside the commands that need i
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -34,8 +33,6 @@ from abby_cli import (
     user,
     xp,
 )
-
-log = logging.getLogger("abby")
 
 app = typer.Typer(
     name="abby",
@@ -94,22 +91,28 @@ def root(
     runtime.state.verbosity = -1 if quiet else verbose
 
 
+def _log_crash() -> None:
+    """Put the traceback in the log file, if a command got as far as opening one."""
+    import logging
+
+    from core.telemetry.logs import CRASH_LOGGER
+
+    if logging.getLogger().handlers:  # without handlers, logging would print it on stderr
+        logging.getLogger(CRASH_LOGGER).error("unexpected failure", exc_info=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn every failure into an exit code."""
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
     from core.errors import AbbyError, ExitCode
-    from core.telemetry.logs import setup_logging
 
-    # Console-only until a command opens the context and adds the log file.
-    setup_logging("WARNING", None)
     command = typer.main.get_command(app)
     code: int = ExitCode.OK
     try:
         result = command.main(args=argv, prog_name="abby", standalone_mode=False)
         code = result if isinstance(result, int) else ExitCode.OK
     except AbbyError as exc:
-        log.debug("command failed", exc_info=True)
         output.error(exc.code, str(exc))
         code = exc.exit_code
     except NoArgsIsHelpError as exc:
@@ -128,8 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         output.error("aborted", "aborted")
         code = 130
     except Exception as exc:  # noqa: BLE001 - the one handler for surprises
-        log.debug("unexpected failure", exc_info=True)
-        logging.getLogger("abby.crash").error("unexpected failure", exc_info=True)
+        _log_crash()
         if os.environ.get("ABBY_DEBUG") == "1" or runtime.state.verbosity > 0:
             import traceback
 

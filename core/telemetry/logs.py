@@ -35,6 +35,8 @@ NOISY_LOGGERS = (
     "mongoeco",
 )
 LOG_FILE = "abby.log"
+# The CLI's crash handler logs tracebacks here: to the file only, since it prints its own line.
+CRASH_LOGGER = "abby.crash"
 _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"(mongodb(?:\+srv)?://)[^@/\s]+@"),
@@ -123,6 +125,7 @@ def setup_logging(
     console.setLevel(console_level or level)
     console.setFormatter(_ConsoleFormatter("%(levelname)s %(name)s: %(message)s"))
     console.addFilter(redactor)
+    console.addFilter(lambda record: record.name != CRASH_LOGGER)
     setattr(console, _HANDLER_TAG, True)
     root.addHandler(console)
 
