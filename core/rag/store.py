@@ -362,6 +362,8 @@ def _translate(exc: Exception, where: str) -> Exception | None:
     name = type(exc).__name__
     if "ConnectError" in name or "Connection" in name:
         return ServiceUnavailable(f"the Chroma server at {where} is unreachable; retry later")
+    if isinstance(exc, ValueError) and "Could not connect" in str(exc):
+        return ServiceUnavailable(f"the Chroma server at {where} is unreachable; retry later")
     if isinstance(exc, PermissionError):
         return ConfigError(f"cannot write the vector store {where}: permission denied")
     return None
