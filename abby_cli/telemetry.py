@@ -29,15 +29,12 @@ def tail(
     from core.telemetry.events import EventLog
 
     events = EventLog.from_settings(runtime.settings())
-    recent = events.tail(n, event_type=event_type)
     if not follow:
-        output.show(recent, columns=COLUMNS, empty="No events yet.")
+        output.show(events.tail(n, event_type=event_type), columns=COLUMNS, empty="No events yet.")
         return
     # Following is a stream: one line per event (a JSON line each with --json).
     try:
-        for event in recent:
-            output.stream(event, columns=COLUMNS)
-        for event in events.follow(event_type=event_type):
+        for event in events.follow(last=n, event_type=event_type):
             output.stream(event, columns=COLUMNS)
     except KeyboardInterrupt:
         pass

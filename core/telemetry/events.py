@@ -179,20 +179,40 @@ class EventLog:
         return list(deque(self.read(event_type=event_type), maxlen=n))
 
     def follow(
-        self, *, event_type: str | None = None, poll_seconds: float = 0.5
+        self, *, last: int = 0, event_type: str | None = None, poll_seconds: float = 0.5
     ) -> Iterator[dict[str, Any]]:
-        """Yield events appended from now on, across rotations, until interrupted."""
+        """Yield the last `last` events, then every event appended after them, until
+        interrupted, across rotations.
+
+        The current file is opened once and read on from exactly where the tail ended, so an
+        event appended between the tail and the follow is neither lost nor repeated.
+        """
+        from collections import deque
+
         handle = None
         inode = None
         partial = b""
-        # Events already in the file are the caller's tail; a file created later is all new.
-        skip_existing = self.path.exists()
+        backlog: deque[dict[str, Any]] = deque(maxlen=max(last, 0))
+        if self.path.exists():
+            handle = open(self.path, "rb")
+            inode = os.fstat(handle.fileno()).st_ino
+            data = handle.read()
+            cut = data.rfind(b"\n") + 1
+            partial = data[cut:]  # a line still being written is finished by the loop below
+            current = data[:cut].decode("utf-8", "replace").splitlines()
+        else:
+            current = []
+        if last > 0:
+            for path in self.files():
+                if path != self.path:
+                    with open(path, encoding="utf-8", errors="replace") as rotated:
+                        backlog.extend(self._parse(rotated, event_type))
+            backlog.extend(self._parse(current, event_type))
+        yield from backlog
         try:
             while True:
                 if handle is None and self.path.exists():
-                    handle = open(self.path, "rb")
-                    if skip_existing:
-                        handle.seek(0, os.SEEK_END)
+                    handle = open(self.path, "rb")  # created after we started: all of it is new
                     inode = os.fstat(handle.fileno()).st_ino
                 if handle is not None:
                     chunk = handle.read()
@@ -208,6 +228,7 @@ class EventLog:
                             handle.close()
                             handle = open(self.path, "rb")
                             inode = os.fstat(handle.fileno()).st_ino
+                            partial = b""
                             continue
                     except FileNotFoundError:
                         pass

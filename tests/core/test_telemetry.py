@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -129,3 +130,24 @@ def test_unwritable_log_dir_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot write logs"):
         setup_logging("INFO", blocker / "logs")
     setup_logging("WARNING", None)
+
+
+def test_follow_yields_the_tail_then_everything_appended_after_it(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "events.jsonl", max_bytes=4096, backup_count=5)
+    for index in range(3):
+        log.emit("tick", {"n": index})
+    stream = log.follow(last=2, poll_seconds=0.01)
+    assert [next(stream)["payload"]["n"] for _ in range(2)] == [1, 2]
+    # Appended between the tail and the next read, and across a rotation: none lost.
+    for index in range(3, 40):
+        log.emit("tick", {"n": index, "pad": "z" * 40})
+    assert (tmp_path / "events.jsonl.1").exists()
+    assert not (tmp_path / "events.jsonl.2").exists()
+    seen: list[int] = []
+    reader = threading.Thread(
+        target=lambda: seen.extend(next(stream)["payload"]["n"] for _ in range(3, 40)),
+        daemon=True,
+    )
+    reader.start()
+    reader.join(timeout=20)
+    assert seen == list(range(3, 40))
