@@ -13,6 +13,8 @@ app = typer.Typer(help="Run the bundled Discord bot.", no_args_is_help=True)
 def run() -> None:
     """Connect to Discord and serve slash commands until interrupted (Ctrl-C)."""
     context = runtime.context()
+    # The one place the CLI touches the bot package: this command is the bot's entry point.
+    # Nothing else in abby_cli imports bot, and bot never imports abby_cli.
     from bot.app import run as run_bot
 
     run_bot(context)

@@ -110,13 +110,32 @@ class AbbyBot(commands.AutoShardedBot):
 
 
 def run(context: AppContext) -> None:
-    """Run the bot until interrupted. The token comes from settings (never logged)."""
+    """Run the bot until interrupted. The token comes from settings (never logged).
+
+    Raises ConfigError for a missing or refused token or a missing privileged intent, and
+    ServiceUnavailable when Discord cannot be reached.
+    """
+    import aiohttp
+
+    from core.errors import ConfigError, ServiceUnavailable
+
     token = context.settings.discord.token
     if token is None:
-        from core.errors import ConfigError
-
         raise ConfigError(
             "no Discord token: set ABBY_DISCORD__TOKEN (or discord.token in a 0600 file)"
         )
+    # Abby has no voice features; don't warn about voice libraries on every start.
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
     bot = AbbyBot(context)
-    bot.run(token.get_secret_value(), log_handler=None)
+    try:
+        bot.run(token.get_secret_value(), log_handler=None)
+    except discord.LoginFailure as exc:
+        raise ConfigError("Discord refused the token (ABBY_DISCORD__TOKEN)") from exc
+    except discord.PrivilegedIntentsRequired as exc:
+        raise ConfigError(
+            "Discord refused the message content intent: enable it for this bot in the "
+            "Developer Portal (Bot > Privileged Gateway Intents)"
+        ) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise ServiceUnavailable("cannot reach Discord; check the network and retry") from exc
