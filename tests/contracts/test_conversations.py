@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
-from core.clock import FrozenClock
 from core.config import Settings
-from core.context import AppContext, use_context
-from tests.core.security_support import add_key
+from tests.core.security_support import keyed_context
 
 START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def frozen(settings: Settings) -> Iterator[tuple[AppContext, FrozenClock]]:
-    clock = FrozenClock(START)
-    ctx = AppContext(settings, clock=clock)
-    with use_context(ctx):
-        add_key(ctx)
-        yield ctx, clock
-    if settings.database.uri is not None and "database" in ctx.__dict__:
-        ctx.database.client.drop_database(settings.database.name)
-    ctx.close()
+def frozen(settings: Settings):  # noqa: ANN201
+    """A context on a FrozenClock with a key configured."""
+    with keyed_context(settings, START) as pair:
+        yield pair
 
 
 def test_a_conversation_keeps_the_last_messages_in_order(frozen) -> None:

@@ -8,11 +8,10 @@ import pytest
 
 from core import db as seed_db
 from core import sessions as seed_sessions
-from core.clock import FrozenClock
 from core.config import Settings
-from core.context import AppContext, use_context
+from core.context import AppContext
 from core.errors import InvalidInput, MissingKey, SessionClosed, UnknownSession
-from tests.core.security_support import add_key, run_python
+from tests.core.security_support import add_key, keyed_context, run_python
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -20,14 +19,8 @@ START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def frozen(settings: Settings):  # noqa: ANN201
     """A context on a FrozenClock with a key configured."""
-    clock = FrozenClock(START)
-    ctx = AppContext(settings, clock=clock)
-    with use_context(ctx):
-        add_key(ctx)
-        yield ctx, clock
-    if settings.database.uri is not None and "database" in ctx.__dict__:
-        ctx.database.client.drop_database(settings.database.name)
-    ctx.close()
+    with keyed_context(settings, START) as pair:
+        yield pair
 
 
 def test_appended_messages_come_back_in_order_and_only_ciphertext_is_stored(frozen) -> None:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
-from core.context import AppContext
+from core.clock import FrozenClock
+from core.config import Settings
+from core.context import AppContext, use_context
 from core.security import Key, KeyRing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,6 +21,19 @@ ROOT = Path(__file__).resolve().parents[2]
 def add_key(context: AppContext) -> Key:
     """Generate a key and make it the primary of the context's key file."""
     return context.keys.generate(write=True).key
+
+
+@contextmanager
+def keyed_context(settings: Settings, start: datetime) -> Iterator[tuple[AppContext, FrozenClock]]:
+    """A current context on a FrozenClock with a key; its Mongo database is dropped after."""
+    clock = FrozenClock(start)
+    ctx = AppContext(settings, clock=clock)
+    with use_context(ctx):
+        add_key(ctx)
+        yield ctx, clock
+    if settings.database.uri is not None and "database" in ctx.__dict__:
+        ctx.database.client.drop_database(settings.database.name)
+    ctx.close()
 
 
 def ring_of(*keys: Key) -> KeyRing:
