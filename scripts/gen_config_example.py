@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import typing
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, SecretStr
+from pydantic.fields import FieldInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -38,23 +41,71 @@ def _scalar(value: object) -> str:
     return text.removesuffix("\n...").removesuffix("...").strip()
 
 
+def _source_comments(model: type[BaseModel]) -> dict[str, str]:
+    """Each field's comment in core/config.py: the lines above it and the one on its line."""
+    import inspect
+    import re
+
+    comments: dict[str, str] = {}
+    pending: list[str] = []
+    for line in inspect.getsource(model).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            pending.append(stripped.lstrip("# ").strip())
+            continue
+        match = re.match(r"(\w+): [^=]+=.*?(?:#\s*(.*))?$", stripped)
+        if match:
+            text = " ".join([*pending, match.group(2) or ""]).strip()
+            if text:
+                comments[match.group(1)] = text
+        pending = []
+    return comments
+
+
+def _constraints(field: FieldInfo) -> str:
+    """What a value must be, from the field's type and bounds."""
+    parts: list[str] = []
+    choices = [a for a in typing.get_args(field.annotation) if typing.get_origin(a) is Literal]
+    if typing.get_origin(field.annotation) is Literal:
+        choices = [field.annotation]
+    for choice in choices:
+        parts.append("one of: " + ", ".join(str(c) for c in typing.get_args(choice)))
+    for rule in field.metadata:
+        for attr, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            if getattr(rule, attr, None) is not None:
+                parts.append(f"{symbol} {getattr(rule, attr)}")
+    return ", ".join(parts)
+
+
+def _join(comment: str | None, rules: str) -> str:
+    if comment and rules:
+        return f"{comment}{'' if comment.endswith('.') else ';'} {rules}"
+    return comment or rules
+
+
 def render_model(model: type[BaseModel], instance: BaseModel, indent: int) -> list[str]:
     lines: list[str] = []
     pad = "  " * indent
+    comments = _source_comments(model)
     for name, field in model.model_fields.items():
         if name == "config_file":
             continue
         value = getattr(instance, name)
-        if field.description:
-            lines.append(f"{pad}# {field.description}")
         if isinstance(value, BaseModel):
             doc = (type(value).__doc__ or "").strip().splitlines()
             lines.append(f"{pad}{name}:" + (f"  # {doc[0]}" if doc else ""))
             lines.extend(render_model(type(value), value, indent + 1))
-        else:
-            if name == "data_dir":
-                value = "data"
-            lines.append(f"{pad}{name}: {_scalar(value)}")
+            continue
+        if SecretStr in typing.get_args(field.annotation):
+            comments[name] = " ".join(
+                x for x in (comments.get(name), "Secret: set it in the environment.") if x
+            )
+        note = _join(comments.get(name), _constraints(field))
+        if note:
+            lines.append(f"{pad}# {note}")
+        if name == "data_dir":
+            value = "data"
+        lines.append(f"{pad}{name}: {_scalar(value)}")
     return lines
 
 
