@@ -286,6 +286,7 @@ class AppContext:
             chroma_path=self.settings.chroma_path,
             clock=self.clock,
             events=self.events,
+            model_cache=self.settings.data_dir / "models",
         )
 
     @cached_property

@@ -65,6 +65,7 @@ class RagService:
         clock: Clock,
         events: EventLog | None = None,
         embedder: Embedder | None = None,
+        model_cache: Path | None = None,
     ) -> None:
         # A factory defers opening the database: a query needs only Chroma and the model.
         self._repo = repo if isinstance(repo, DocumentRepository) else None
@@ -75,6 +76,7 @@ class RagService:
         self.clock = clock
         self.events = events
         self._embedder = embedder
+        self.model_cache = model_cache
         self._store: VectorStore | None = None
         self._lock = threading.RLock()
         # Tests set this to interrupt a write at a named point ("after_vectors").
@@ -90,6 +92,7 @@ class RagService:
             clock=self.clock,
             events=self.events,
             embedder=embedder,
+            model_cache=self.model_cache,
         )
 
     # --- lazily opened parts --------------------------------------------------------------
@@ -108,7 +111,7 @@ class RagService:
             if self._embedder is None:
                 from core.rag.embedding import build_embedder
 
-                self._embedder = build_embedder(self.embedding_settings)
+                self._embedder = build_embedder(self.embedding_settings, cache_dir=self.model_cache)
             return self._embedder
 
     @property

@@ -60,6 +60,23 @@ def test_local_vectors_match_sentence_transformers_on_every_reference_sentence(
     assert min(cosines) >= 0.995, f"worst matches: {worst}"
 
 
+def test_the_fused_graph_matches_the_reference_and_the_packaged_export(
+    local: LocalEmbedder, reference: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    fused = LocalEmbedder(cache_dir=tmp_path / "models")
+    texts = [item["text"] for item in reference]
+    vectors = fused.embed(texts)
+    for item, vector in zip(reference, vectors, strict=True):
+        assert _cosine(vector, item["vector"]) >= 0.995, item["text"][:60]
+    packaged = np.asarray(local.embed(texts))
+    assert np.abs(np.asarray(vectors) - packaged).max() < 1e-4
+    [built] = (tmp_path / "models").iterdir()  # one file, no temporary left behind
+    assert built.name.startswith("all-MiniLM-L6-v2-fused-") and built.suffix == ".onnx"
+    stamp = built.stat().st_mtime_ns
+    LocalEmbedder(cache_dir=tmp_path / "models").embed(["built once, then reused"])
+    assert built.stat().st_mtime_ns == stamp
+
+
 def test_local_vectors_have_384_dimensions_and_unit_length(local: LocalEmbedder) -> None:
     vectors = local.embed(["short", "a somewhat longer sentence about the bank", ""])
     assert local.dimension == 384
