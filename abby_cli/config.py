@@ -18,7 +18,7 @@ def show(json_out: JsonOpt = False) -> None:
     if runtime.state.json:
         output.show(data)
         return
-    output.lines(_flatten(data))
+    output.lines(_flatten(data, settings))
 
 
 @app.command()
@@ -29,15 +29,18 @@ def validate(json_out: JsonOpt = False) -> None:
     output.show({"valid": True, "source": source, "data_dir": str(settings.data_dir)})
 
 
-def _flatten(data: dict, prefix: str = "") -> list[str]:
+def _flatten(data: dict, model: object, prefix: str = "") -> list[str]:
+    """`section.key = value` lines: settings sections nest, every other value is one line."""
+    import json
+
+    from pydantic import BaseModel
+
     lines: list[str] = []
     for key, value in data.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
-            if key in ("role_limits", "level_bands"):
-                lines.append(f"{name} = {value}")
-            else:
-                lines.extend(_flatten(value, name + "."))
+        field = getattr(model, key, None)
+        if isinstance(field, BaseModel):
+            lines.extend(_flatten(value, field, name + "."))
         else:
-            lines.append(f"{name} = {value!r}" if isinstance(value, str) else f"{name} = {value}")
+            lines.append(f"{name} = {json.dumps(value, ensure_ascii=False)}")
     return lines
