@@ -80,6 +80,27 @@ def build_fused_model(int8_model_path: Path) -> bytes:
         initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
+    def dense_add_norm(x: str, skip: str, block: str, out: str) -> list[Any]:
+        """BERT's `block.dense` then LayerNorm(dense + bias + skip), as two fused nodes."""
+        return [
+            helper.make_node(
+                "MatMul", [x, const(f"{block}.w", w[block + ".dense.weight"])], [f"{out}_dense"]
+            ),
+            helper.make_node(
+                "SkipLayerNormalization",
+                [
+                    f"{out}_dense",
+                    skip,
+                    const(f"{block}.gamma", w[block + ".LayerNorm.weight"]),
+                    const(f"{block}.beta", w[block + ".LayerNorm.bias"]),
+                    const(f"{block}.b", w[block + ".dense.bias"]),
+                ],
+                [out],
+                domain=MS_DOMAIN,
+                epsilon=LAYER_NORM_EPSILON,
+            ),
+        ]
+
     nodes = [
         helper.make_node("Cast", ["input_ids"], ["ids32"], to=TensorProto.INT32),
         helper.make_node("Cast", ["token_type_ids"], ["types32"], to=TensorProto.INT32),
@@ -123,24 +144,7 @@ def build_fused_model(int8_model_path: Path) -> bytes:
                 domain=MS_DOMAIN,
                 num_heads=HEADS,
             ),
-            helper.make_node(
-                "MatMul",
-                [f"attn{i}", const(f"ao_w{i}", w[p + "attention.output.dense.weight"])],
-                [f"ao{i}"],
-            ),
-            helper.make_node(
-                "SkipLayerNormalization",
-                [
-                    f"ao{i}",
-                    hidden,
-                    const(f"ln1_g{i}", w[p + "attention.output.LayerNorm.weight"]),
-                    const(f"ln1_b{i}", w[p + "attention.output.LayerNorm.bias"]),
-                    const(f"ao_b{i}", w[p + "attention.output.dense.bias"]),
-                ],
-                [f"h1_{i}"],
-                domain=MS_DOMAIN,
-                epsilon=LAYER_NORM_EPSILON,
-            ),
+            *dense_add_norm(f"attn{i}", hidden, p + "attention.output", f"h1_{i}"),
             helper.make_node(
                 "MatMul",
                 [f"h1_{i}", const(f"in_w{i}", w[p + "intermediate.dense.weight"])],
@@ -152,24 +156,7 @@ def build_fused_model(int8_model_path: Path) -> bytes:
                 [f"gelu{i}"],
                 domain=MS_DOMAIN,
             ),
-            helper.make_node(
-                "MatMul",
-                [f"gelu{i}", const(f"out_w{i}", w[p + "output.dense.weight"])],
-                [f"out{i}"],
-            ),
-            helper.make_node(
-                "SkipLayerNormalization",
-                [
-                    f"out{i}",
-                    f"h1_{i}",
-                    const(f"ln2_g{i}", w[p + "output.LayerNorm.weight"]),
-                    const(f"ln2_b{i}", w[p + "output.LayerNorm.bias"]),
-                    const(f"out_b{i}", w[p + "output.dense.bias"]),
-                ],
-                [f"hidden_{i + 1}"],
-                domain=MS_DOMAIN,
-                epsilon=LAYER_NORM_EPSILON,
-            ),
+            *dense_add_norm(f"gelu{i}", f"h1_{i}", p + "output", f"hidden_{i + 1}"),
         ]
         hidden = f"hidden_{i + 1}"
     nodes.append(helper.make_node("Identity", [hidden], ["last_hidden_state"]))
