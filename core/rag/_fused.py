@@ -20,6 +20,8 @@ HEADS = 12
 LAYERS = 6
 LAYER_NORM_EPSILON = 1e-12
 MS_DOMAIN = "com.microsoft"
+# Part of the cached file's name: bump it when the graph built here changes.
+GRAPH_VERSION = 1
 
 
 def _tensors(model: Any) -> dict[str, np.ndarray]:
@@ -187,16 +189,16 @@ def build_fused_model(int8_model_path: Path) -> bytes:
 def cached_fused_model(source: Path, cache_dir: Path) -> Path:
     """The fused model for `source`, built once into `cache_dir` (the data dir's models/).
 
-    The file name carries a digest of the source's path, size and mtime, so an upgraded model
-    package builds a new file. Written to a temporary file and renamed, so a reader never sees
-    half a model.
+    The file name carries a digest of the graph version and the source's path, size and mtime,
+    so a new builder or an upgraded model package builds a new file. Written to a temporary
+    file and renamed, so a reader never sees half a model.
     """
     import hashlib
     import os
     import tempfile
 
     stat = source.stat()
-    identity = f"{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    identity = f"{GRAPH_VERSION}:{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
     target = cache_dir / f"all-MiniLM-L6-v2-fused-{digest}.onnx"
     if target.exists():
