@@ -51,6 +51,9 @@ class AbbyBot(commands.AutoShardedBot):
         self.tree.on_error = self.on_app_command_error
 
     async def setup_hook(self) -> None:
+        # Services open their stores (migrations, the bank's recovery) on first use: do that
+        # now in a worker thread, not on the event loop at a member's first command.
+        await asyncio.to_thread(self.context.init_schema)
         for extension in COGS:
             await self.load_extension(extension)
         await self.sync_commands()

@@ -82,3 +82,22 @@ async def test_every_cog_loads(bot: AbbyBot) -> None:
     for extension in COGS:
         await bot.load_extension(extension)
     assert "Users" in bot.cogs
+
+
+async def test_setup_opens_every_store_off_the_event_loop(
+    bot: AbbyBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    opened_on: list[str] = []
+    real_init = bot.context.init_schema
+    monkeypatch.setattr(
+        bot.context,
+        "init_schema",
+        lambda: (opened_on.append(threading.current_thread().name), real_init())[1],
+    )
+    monkeypatch.setattr(bot, "sync_commands", AsyncMock())
+    await bot.setup_hook()
+    bot.heartbeat.cancel()
+    assert opened_on and opened_on[0] != threading.main_thread().name
+    assert {"Users", "Economy", "Chat"} <= set(bot.cogs)
