@@ -7,7 +7,6 @@ parts (config, data dir, database) can `fail`.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -129,7 +128,7 @@ def check_services(settings: Settings) -> list[Check]:
         ),
         _service(
             "discord",
-            settings.discord.token is not None or bool(os.environ.get("DISCORD_TOKEN")),
+            settings.discord.token is not None,
             None,
             "set ABBY_DISCORD__TOKEN to run the bot",
         ),
