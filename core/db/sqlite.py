@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ class SqliteDatabase:
             )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._use_wal(conn)
             # NORMAL is durable across process crashes in WAL mode; only a power cut can lose
             # the last commits, never corrupt the file.
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -92,6 +93,24 @@ class SqliteDatabase:
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from exc
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL once; wait out another process doing the same.
+
+        Changing the journal mode needs an exclusive lock and SQLite reports a busy database
+        at once there, without the busy handler: two processes opening a new file together
+        (bot and cron, or test workers) would otherwise fail one of them.
+        """
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

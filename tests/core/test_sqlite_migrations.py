@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,29 @@ def test_processes_migrating_at_once_apply_each_step_once(tmp_path: Path) -> Non
     db = SqliteDatabase(path)
     assert len(db.applied_migrations()) == 30
     db.close()
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """Switching a new file to WAL takes an exclusive lock that SQLite does not wait for."""
+    script = (
+        "import sys, time\n"
+        "from core.db.sqlite import SqliteDatabase\n"
+        "while time.time() < float(sys.argv[2]):\n"
+        "    pass\n"
+        "SqliteDatabase(sys.argv[1]).ping()\n"
+    )
+    for trial in range(8):
+        start = str(time.time() + 0.8)
+        path = str(tmp_path / f"new{trial}.db")
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, path, start],
+                cwd=ROOT,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        for worker in workers:
+            _, err = worker.communicate(timeout=60)
+            assert worker.returncode == 0, err[-500:]
