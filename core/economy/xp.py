@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -253,8 +253,9 @@ class XpService:
         )
         if result is None:
             return None
-        change = _change(curve, user_id, guild_id, amount, result[0], result[1], "message")
-        return replace(change, announce=change.leveled_up and rules.announce_level_ups)
+        return _change(
+            curve, user_id, guild_id, amount, *result, "message", announce=rules.announce_level_ups
+        )
 
     def import_mee6(
         self,
@@ -294,7 +295,10 @@ def _change(
     previous: int,
     new: int,
     reason: str | None,
+    *,
+    announce: bool = False,
 ) -> XpChange:
+    """The change as callers see it; `announce` only when the level went up."""
     before, after = curve.level_for_xp(previous), curve.level_for_xp(new)
     return XpChange(
         user_id=user_id,
@@ -306,6 +310,7 @@ def _change(
         previous_level=before,
         leveled_up=after > before,
         reason=reason,
+        announce=announce and after > before,
     )
 
 
