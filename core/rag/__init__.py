@@ -8,8 +8,14 @@ onnxruntime) are imported only when a query or an ingest needs them.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable
 from typing import Any
+
+# onnxruntime writes a telemetry device id under ~/.cache/Microsoft when it is first imported;
+# Abby writes nothing outside its data dir. Every import of onnxruntime or chromadb in Abby
+# goes through this package, so this runs first. An operator's own setting is kept.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 __all__ = ["delete_document", "ingest", "list_documents", "query"]
 
