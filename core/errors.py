@@ -14,6 +14,8 @@ AbbyError              1  unexpected / internal
 │                          SessionClosed
 ├─ ExternalRefusal     5  ContentModerated, OutOfCredits
 ├─ TemporaryFailure   75  RateLimited, ServiceUnavailable
+│  └─ BadResponse          (a ServiceUnavailable: malformed or truncated answer)
+│     └─ ResponseTooLarge  (its body passed the endpoint's size cap)
 └─ ConfigError        78  bad or unknown key, missing secret, backend unavailable
    └─ MissingKey            (no encryption key configured)
 ```
@@ -168,6 +170,19 @@ class RateLimited(TemporaryFailure):
 
 class ServiceUnavailable(TemporaryFailure):
     code = "service_unavailable"
+
+
+class BadResponse(ServiceUnavailable):
+    """A service answered with something unreadable: invalid JSON, broken compression, a
+    truncated image, the wrong content type. Nothing was delivered, so nothing is charged."""
+
+    code = "bad_response"
+
+
+class ResponseTooLarge(BadResponse):
+    """A response body passed the size cap of its endpoint; reading stopped at the cap."""
+
+    code = "response_too_large"
 
 
 class ConfigError(AbbyError):
