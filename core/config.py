@@ -412,7 +412,43 @@ def load_settings(
         where = f"config file {path}" if path else "configuration"
         extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{where}: {_describe(first)}{extra}") from None
+    check_storage_root(settings)
     return settings
+
+
+def check_storage_root(settings: Settings) -> None:
+    """Refuse a storage root that is, holds or lies inside the data dir's own files.
+
+    Cleanup deletes what it takes for orphans under the root: a root set to the data dir (or
+    above it) once cost the key file, the log and the telemetry. Raises ConfigError.
+    """
+    if settings.storage.root is None:
+        return
+    root = Path(os.path.realpath(settings.storage.root))
+    data_dir = Path(os.path.realpath(settings.data_dir))
+    advice = f"give storage a directory of its own, such as {data_dir / 'storage'} (the default)"
+    if root == data_dir or root in data_dir.parents:
+        what = "is the data dir itself" if root == data_dir else f"contains the data dir {data_dir}"
+        raise ConfigError(f"storage.root {root} {what}: {advice}")
+    owned = {
+        "the database": settings.sqlite_path,
+        "the log dir": settings.log_dir,
+        "the telemetry events": settings.events_path,
+        "the Chroma store": settings.chroma_path,
+        "the model cache": settings.data_dir / "models",
+        "the key file": settings.key_file,
+        "the config file": settings.config_file,
+    }
+    if settings.telemetry.events_file is None:
+        owned["the telemetry dir"] = settings.events_path.parent
+    for what, path in owned.items():
+        if path is None:
+            continue
+        real = Path(os.path.realpath(path))
+        if root == real or root in real.parents:
+            raise ConfigError(f"storage.root {root} contains {what} {real}: {advice}")
+        if real in root.parents:
+            raise ConfigError(f"storage.root {root} lies inside {what} {real}: {advice}")
 
 
 def read_secret_file(path: Path) -> str:

@@ -5,6 +5,11 @@ is inserted, so every record read here had its file on disk already: a file the 
 misses is really gone (an orphan record). A file the walk finds without a record may be a
 save between rename and insert, so it counts as an orphan only past a grace period; `.tmp-*`
 files, which are writes in progress, only past an hour.
+
+Only what storage itself writes is ever counted or deleted (``core.storage.layout``): files
+named like a stored image, holding that kind of image, or named like its temp files, inside
+``<user>/<YYYY-MM>/`` folders. Anything else under the root (an operator's file, a look-alike
+at another depth, the data dir's own files when the root was misconfigured) is left alone.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from core.config import StorageSettings
-from core.paths import TEMP_PREFIX, is_within
+from core.images.validation import sniff_image_type
+from core.paths import is_within
+from core.storage import layout
 from core.storage.repository import FileRepository
 
 # An in-flight temp file is never older than this; one that is was left by a crash.
@@ -70,10 +77,9 @@ def sweep(
     orphan_files: list[tuple[Path, int]] = []
     stale_temps: list[tuple[Path, int]] = []
     advance(0, len(records), "scanning storage")
-    for path, stat in _walk_files(root):
-        name = path.name
+    for path, stat, is_temp in _walk_files(root):
         age = now_ts - stat.st_mtime
-        if name.startswith(TEMP_PREFIX):
+        if is_temp:
             if age > TEMP_GRACE_SECONDS:
                 stale_temps.append((path, stat.st_size))
             continue
@@ -82,12 +88,16 @@ def sweep(
             seen.add(relative)
             if len(seen) % 1000 == 0:
                 advance(1000, None, None)
-        elif age > orphan_grace_seconds:
+        elif age > orphan_grace_seconds and _holds_stored_type(path):
             orphan_files.append((path, stat.st_size))
+    # A record whose file the walk did not see is an orphan only if its file is really gone
+    # (it may sit outside today's layout, written by an older version).
     orphan_records = [
         item.file_id
         for rel, item in records.items()
-        if rel not in seen and item.file_id not in expired_ids
+        if rel not in seen
+        and item.file_id not in expired_ids
+        and not os.path.lexists(root / rel)
     ]
     bytes_freed = sum(item.bytes for item in expired if item.path in seen)
     bytes_freed += sum(size for _, size in orphan_files) + sum(s for _, s in stale_temps)
@@ -116,20 +126,49 @@ def sweep(
     return report
 
 
-def _walk_files(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
-    """Regular files under root, symlinks neither followed nor returned."""
-    stack = [root]
-    while stack:
-        directory = stack.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False):
+def _walk_files(root: Path) -> Iterator[tuple[Path, os.stat_result, bool]]:
+    """(path, stat, is_temp) of the files storage may have written: recorded names, orphans
+    and temp files inside ``<user>/<YYYY-MM>/`` folders. Symlinks are neither followed nor
+    returned; other names and other depths are never looked at."""
+    for user_dir in _subdirs(root, layout.is_user_folder):
+        for month_dir in _subdirs(user_dir, layout.is_month_folder):
+            for entry in _entries(month_dir):
+                name = entry.name
+                is_temp = layout.is_temp_name(name)
+                if not is_temp and layout.stored_type(name) is None:
+                    continue
                 try:
-                    yield Path(entry.path), entry.stat(follow_symlinks=False)
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    yield Path(entry.path), entry.stat(follow_symlinks=False), is_temp
                 except FileNotFoundError:
                     continue
+
+
+def _entries(directory: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as it:
+            return list(it)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _subdirs(directory: Path, accept: Callable[[str], bool]) -> Iterator[Path]:
+    for entry in _entries(directory):
+        if accept(entry.name) and entry.is_dir(follow_symlinks=False):
+            yield Path(entry.path)
+
+
+def _holds_stored_type(path: Path) -> bool:
+    """True when the file starts like the image its name promises: a look-alike name over
+    other content is not ours."""
+    expected = layout.stored_type(path.name)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        head = os.read(fd, 16)
+    finally:
+        os.close(fd)
+    return expected is not None and sniff_image_type(head) == expected

@@ -22,8 +22,9 @@ from core.clock import Clock
 from core.config import StorageSettings
 from core.errors import InvalidInput, UnknownFile, UnsafePath
 from core.ids import check_id, scope_key
-from core.images.validation import EXTENSIONS, sniff_image_type
-from core.paths import atomic_write, contain, resolve_inside, safe_name
+from core.images.validation import sniff_image_type
+from core.paths import atomic_write, contain, resolve_inside
+from core.storage import layout
 from core.storage.cleanup import CleanupReport, Progress, sweep
 from core.storage.repository import GLOBAL_OWNER, FileRecord, FileRepository, Usage
 
@@ -70,7 +71,7 @@ class StorageManager:
     # --- typed API ----------------------------------------------------------------------
 
     def real_root(self) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         return Path(os.path.realpath(self.root))
 
     def absolute(self, record: FileRecord) -> Path:
@@ -96,15 +97,11 @@ class StorageManager:
         meta = _clean_metadata(metadata)
         now = self._clock.now()
         file_id = uuid.uuid4().hex
-        relative = "/".join(
-            (
-                safe_name(user_id, "user folder"),
-                now.strftime("%Y-%m"),
-                f"{file_id}.{EXTENSIONS[content_type]}",
-            )
-        )
+        relative = layout.relative_path(user_id, now, file_id, content_type)
         target = resolve_inside(self.real_root(), relative)
-        atomic_write(target, bytes(data))
+        # Owner-only whatever the umask: prompts and images are the users' own.
+        _private_dirs(self.real_root(), target.parent)
+        atomic_write(target, bytes(data), mode=0o600)
         record = FileRecord(
             file_id=file_id,
             user_id=user_id,
@@ -280,6 +277,16 @@ class StorageManager:
     def _event(self, kind: str, payload: dict[str, Any]) -> None:
         if self._events is not None:
             self._events.emit(f"governance.{kind}", payload)
+
+
+def _private_dirs(root: Path, directory: Path) -> None:
+    """Create `directory` (inside `root`) and its missing parents with mode 0700."""
+    missing = []
+    while directory != root and not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
 
 
 def _looks_like_id(text: str) -> bool:

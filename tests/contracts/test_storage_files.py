@@ -178,27 +178,33 @@ def test_cleanup_removes_orphans_but_never_a_file_in_flight(
     recorded = storage.save("u1", make_png())
     ghost = storage.save("u1", make_png(6, 6))
     storage.absolute(ghost).unlink()  # a record whose file is gone
-    (root / "u1" / "old-orphan.png").write_bytes(b"x" * 100)
-    (root / "u9").mkdir()
-    (root / "u9" / ".tmp-crashed").write_bytes(b"y" * 50)
+    month = clock.now().strftime("%Y-%m")
+    # Named and shaped as storage writes them (cleanup takes nothing else).
+    old_orphan = root / "u1" / month / f"{'a' * 32}.png"
+    crashed = root / "u9" / month / f".tmp-{'b' * 16}"
+    in_flight = root / "u1" / month / f"{'c' * 32}.png"
+    writing = root / "u1" / month / f".tmp-{'d' * 16}"
+    crashed.parent.mkdir(parents=True)
+    old_orphan.write_bytes(make_png(2, 2))
+    crashed.write_bytes(b"y" * 50)
     _age_all_files(storage, clock, 2 * 3600)
     # Written "now": a save between rename and record insert, and a temp file being written.
-    (root / "u1" / "in-flight.png").write_bytes(b"z" * 10)
-    (root / "u1" / ".tmp-writing").write_bytes(b"w" * 10)
-    _age(root / "u1" / "in-flight.png", clock, 60)
-    _age(root / "u1" / ".tmp-writing", clock, 60)
+    in_flight.write_bytes(make_png(2, 2))
+    writing.write_bytes(b"w" * 10)
+    _age(in_flight, clock, 60)
+    _age(writing, clock, 60)
 
     dry = storage.cleanup(dry_run=True)
     assert (dry.orphan_files, dry.orphan_records, dry.stale_temp_files) == (1, 1, 1)
     assert dry.dry_run and storage.get(ghost.file_id)
-    assert (root / "u1" / "old-orphan.png").exists()
+    assert old_orphan.exists()
 
     report = storage.cleanup()
-    assert report.orphans_removed == 3 and report.bytes_freed == 150
-    assert not (root / "u1" / "old-orphan.png").exists()
-    assert not (root / "u9" / ".tmp-crashed").exists()
-    assert (root / "u1" / "in-flight.png").exists()
-    assert (root / "u1" / ".tmp-writing").exists()
+    assert report.orphans_removed == 3 and report.bytes_freed == len(make_png(2, 2)) + 50
+    assert not old_orphan.exists()
+    assert not crashed.exists()
+    assert in_flight.exists()
+    assert writing.exists()
     assert storage.absolute(recorded).exists()
     with pytest.raises(UnknownFile):
         storage.get(ghost.file_id)
