@@ -202,6 +202,7 @@ class AppContext:
         return SessionService(
             repo=self._pick(sqlite, mongo),
             keys=lambda: self.keys.ring(),
+            key_guard=lambda: self.keys.source.lock(shared=True),
             settings=self.settings.sessions,
             clock=self.clock,
             events=self.events,

@@ -5,13 +5,17 @@ is refused (``UnsafePath``) rather than silently rewritten when it carries a NUL
 separator, a backslash, a ``..`` component or more characters than a file system allows; a
 path is resolved with symlinks followed and must still lie inside its root. Writes go to a
 ``.tmp-*`` file in the destination directory, are fsynced, then renamed over the target, so a
-crash leaves either the old file or the new one, never half of one.
+crash leaves either the old file or the new one, never half of one. A read-modify-write of a
+small state file holds `locked()`, an flock on a ``.lock`` sibling shared by every process.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from core.errors import UnsafePath
@@ -21,6 +25,7 @@ MAX_NAME_BYTES = 255
 # A whole relative path (Linux PATH_MAX is 4096, and we add the root to it).
 MAX_PATH_CHARS = 1024
 TEMP_PREFIX = ".tmp-"
+LOCK_SUFFIX = ".lock"
 
 
 def _shown(text: str) -> str:
@@ -148,4 +153,30 @@ def _fsync_dir(directory: Path) -> None:
     try:
         os.fsync(fd)
     finally:
+        os.close(fd)
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file that guards `path`: its sibling with ``.lock`` appended."""
+    path = Path(path)
+    return path.with_name(path.name + LOCK_SUFFIX)
+
+
+@contextmanager
+def locked(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold a cross-process flock guarding `path` (exclusive, or `shared` for readers).
+
+    The lock lives on a sibling ``<name>.lock`` (created 0600, never removed), not on `path`
+    itself: `atomic_write` replaces `path` with a new inode, and a lock on the old inode would
+    no longer exclude anyone. Each call opens its own descriptor, so threads of one process
+    exclude each other too; the lock is not re-entrant, so never nest it on one path.
+    """
+    target = lock_path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        # Closing the descriptor releases the lock, also when the flock call was interrupted.
         os.close(fd)

@@ -4,7 +4,8 @@ The primary key encrypts; every key in the ring decrypts. Each ciphertext is sto
 id of the key that made it, so what is left to rotate is a query, not a guess. Keys come from
 `ABBY_ENCRYPTION_KEYS` (settings.security.encryption_keys) or the 0600 key file; one line (or
 one comma-separated item) is `id:key` or a bare key, whose id is derived from the key itself.
-The key file is rewritten atomically (temp file + rename, mode 0600), never edited in place.
+The key file is rewritten atomically (temp file + fsync + rename, mode 0600), never edited in
+place, and every read-modify-write of it holds a cross-process lock (`KeySource.lock`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import re
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from core.errors import ConfigError, InvalidInput, KeyInUse, MissingKey, Undecryptable, UnknownKey
+from core.paths import atomic_write, locked
 
 if TYPE_CHECKING:
     from core.config import SecuritySettings
@@ -233,44 +234,62 @@ class KeySource:
                 "variable yourself (comma-separated, newest first)"
             )
 
-    def add_primary(self, key: Key) -> None:
-        """Put `key` first in the key file, keeping the others (created 0600 when missing)."""
-        self._refuse_environment("put the new key first")
-        self.write_file([key, *self.file_keys()])
+    def lock(self, *, shared: bool = False) -> AbstractContextManager[None]:
+        """The cross-process lock of the key file.
 
-    def remove(self, key_id: str) -> None:
-        """Drop `key_id` from the key file; refuse to drop the last key or the primary."""
+        Every read-modify-write of the file holds it exclusively, so two concurrent edits
+        (three `abby keys generate --write` at once) cannot each write back a copy missing
+        the other's key. Not re-entrant: the methods below take it themselves.
+        """
+        if self.from_environment:
+            return nullcontext()  # nothing of ours to edit: Abby never rewrites the variable
+        return locked(self.key_file, shared=shared)
+
+    def add_primary(self, key: Key) -> list[Key]:
+        """Put `key` first in the key file, keeping the others (created 0600 when missing);
+        return the keys now in the file."""
+        self._refuse_environment("put the new key first")
+        with self.lock():
+            keys = [key, *self.file_keys()]
+            self._write(keys)
+        return keys
+
+    def remove(self, key_id: str, *, in_use: Callable[[], int] | None = None) -> list[Key]:
+        """Drop `key_id` from the key file; refuse to drop the last key or the primary.
+
+        `in_use` counts the records the key still protects; it runs under the lock, so no
+        rotation or new primary can slip in between the count and the rewrite. Raises
+        KeyInUse when it is not zero. Return the keys left in the file.
+        """
         self._refuse_environment(f"remove key {key_id}")
-        keys = self.file_keys()
-        if key_id not in [k.id for k in keys]:
-            raise UnknownKey(f"key {key_id} is not in {self.description}")
-        if keys[0].id == key_id:
-            raise KeyInUse(
-                f"key {key_id} is the primary key; generate a new primary and rotate first"
-            )
-        self.write_file([k for k in keys if k.id != key_id])
+        with self.lock():
+            if in_use is not None:
+                count = in_use()
+                if count:
+                    raise KeyInUse(
+                        f"key {key_id} still protects {count} record(s); "
+                        "run `abby keys rotate` first"
+                    )
+            keys = self.file_keys()
+            if key_id not in [k.id for k in keys]:
+                raise UnknownKey(f"key {key_id} is not in {self.description}")
+            if keys[0].id == key_id:
+                raise KeyInUse(
+                    f"key {key_id} is the primary key; generate a new primary and rotate first"
+                )
+            left = [k for k in keys if k.id != key_id]
+            self._write(left)
+        return left
 
     def write_file(self, keys: Sequence[Key]) -> None:
-        """Replace the key file atomically with mode 0600 (temp file, fsync, rename)."""
-        path = self.key_file
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Replace the key file with `keys` (under the lock; temp file, fsync, rename, 0600)."""
+        with self.lock():
+            self._write(keys)
+
+    def _write(self, keys: Sequence[Key]) -> None:
+        # The caller holds the lock. atomic_write fsyncs the temp file and, after the rename,
+        # the directory, so a crash leaves the old file or the new one, never a torn one.
         text = "# Abby encryption keys, newest (primary) first. Keep this file mode 0600.\n"
         text += "".join(f"{k.line}\n" for k in keys)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        # fsync the directory so the rename itself survives a crash.
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write(self.key_file, text.encode("ascii"), mode=0o600)
         self._cached = None

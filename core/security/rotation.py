@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import InvalidInput, Undecryptable
+from core.errors import InvalidInput, Undecryptable, UnknownKey
 from core.security.keyring import KeyRing
 
 DEFAULT_BATCH_SIZE = 1000
@@ -91,8 +92,13 @@ def rotate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     dry_run: bool = False,
     progress: Progress | None = None,
+    guard: Callable[[], AbstractContextManager[KeyRing]] | None = None,
 ) -> RotationReport:
-    """Re-encrypt every record not under the ring's primary key; see the module docstring."""
+    """Re-encrypt every record not under the ring's primary key; see the module docstring.
+
+    `guard`, when given, is held around each batch and yields the current ring to encrypt
+    with (KeyService.writing: the key file's shared lock).
+    """
     batch_size = check_batch_size(batch_size)
     primary = ring.primary_id
     counts = {f.name: f.count_by_key() for f in fields}
@@ -126,18 +132,25 @@ def rotate(
                 if not batch:
                     break
                 after = batch[-1].ref
-                updates: list[tuple[EncryptedRecord, str, str]] = []
-                for record in batch:
-                    try:
-                        new_id, token = ring.reencrypt(record.token, record.key_id)
-                    except Undecryptable:
-                        bad += 1
-                        if len(failures) < MAX_NAMED_FAILURES:
-                            failures.append(f"{encrypted.name}:{_show_ref(record.ref)}")
-                        continue
-                    updates.append((record, new_id, token))
-                if updates:
-                    rotated += encrypted.replace(updates)
+                # Encrypt and store each batch under the guard, with the ring as it is now: a
+                # key generated meanwhile becomes the target, and the key we write under
+                # cannot be retired before the batch is stored.
+                with guard() if guard else nullcontext(ring) as current:
+                    updates: list[tuple[EncryptedRecord, str, str]] = []
+                    for record in batch:
+                        try:
+                            new_id, token = current.reencrypt(record.token, record.key_id)
+                        except UnknownKey:
+                            unknown += 1  # its key left the ring during the run
+                            continue
+                        except Undecryptable:
+                            bad += 1
+                            if len(failures) < MAX_NAMED_FAILURES:
+                                failures.append(f"{encrypted.name}:{_show_ref(record.ref)}")
+                            continue
+                        updates.append((record, new_id, token))
+                    if updates:
+                        rotated += encrypted.replace(updates)
                 done += len(batch)
                 if progress:
                     progress(done, total)

@@ -6,12 +6,13 @@ never key material, never content.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import KeyInUse, MissingKey, UnknownKey
+from core.errors import KeyInUse, MissingKey
 from core.security.keyring import Key, KeyRing, KeySource, generate_key, key_id_of
 from core.security.rotation import (
     DEFAULT_BATCH_SIZE,
@@ -62,6 +63,19 @@ class KeyService:
         """The configured ring; MissingKey (exit 78) when there is none."""
         return self.source.ring()
 
+    def writing(self) -> AbstractContextManager[KeyRing]:
+        """Hold the key file's lock (shared) while encrypting and storing; yield the ring.
+
+        Writers of ciphertext use it from choosing a key to committing the record, so that
+        `retire` (exclusive) never counts zero records for a key a writer is about to use.
+        """
+        return self._writing()
+
+    @contextmanager
+    def _writing(self) -> Iterator[KeyRing]:
+        with self.source.lock(shared=True):
+            yield self.source.ring()
+
     def _audit(self, action: str, actor: str | None, payload: dict[str, Any]) -> None:
         if self._events is not None:
             who = {"actor": actor or "unknown", "via": "cli" if actor else "api"}
@@ -73,8 +87,8 @@ class KeyService:
         key = Key(key_id_of(material), material)
         if not write:
             return GeneratedKey(key.id, key, None)
-        self.source.add_primary(key)
-        self._audit("generate", actor, {"key_id": key.id, "keys": len(self.source.file_keys())})
+        keys = self.source.add_primary(key)
+        self._audit("generate", actor, {"key_id": key.id, "keys": len(keys)})
         return GeneratedKey(key.id, key, self.source.key_file)
 
     def counts(self) -> dict[str, int]:
@@ -115,6 +129,7 @@ class KeyService:
             batch_size=batch_size,
             dry_run=dry_run,
             progress=progress,
+            guard=self.writing,
         )
         self._audit(
             "rotate",
@@ -132,17 +147,22 @@ class KeyService:
         return report
 
     def retire(self, key_id: str, *, actor: str | None = None) -> RetiredKey:
-        """Remove a key from the key file; KeyInUse while any record still uses it."""
+        """Remove a key from the key file; KeyInUse while any record still uses it.
+
+        The count and the rewrite happen under the key file's lock, and every writer of
+        ciphertext holds that lock (shared) from choosing its key to storing the record, so a
+        record cannot land under the key between the count and its removal.
+        """
+        if self.source.from_environment:
+            self._refuse_in_use(key_id)
+        remaining = self.source.remove(key_id, in_use=lambda: self.counts().get(key_id, 0))
+        ids = tuple(k.id for k in remaining)
+        self._audit("retire", actor, {"key_id": key_id, "keys_left": len(ids)})
+        return RetiredKey(key_id, ids)
+
+    def _refuse_in_use(self, key_id: str) -> None:
         in_use = self.counts().get(key_id, 0)
         if in_use:
             raise KeyInUse(
                 f"key {key_id} still protects {in_use} record(s); run `abby keys rotate` first"
             )
-        if key_id not in [k.id for k in self.source.file_keys()] and not (
-            self.source.from_environment
-        ):
-            raise UnknownKey(f"key {key_id} is not in {self.source.description}")
-        self.source.remove(key_id)
-        remaining = tuple(k.id for k in self.source.file_keys())
-        self._audit("retire", actor, {"key_id": key_id, "keys_left": len(remaining)})
-        return RetiredKey(key_id, remaining)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -100,9 +101,13 @@ class SessionService:
         settings: SessionSettings,
         clock: Clock,
         events: EventLog | None = None,
+        key_guard: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
         self._repo = repo
         self._keys = keys
+        # Held from choosing the key to storing the ciphertext (KeyService.writing), so a
+        # concurrent `keys retire` never removes a key a message is about to be stored under.
+        self._key_guard = key_guard or nullcontext
         self._settings = settings
         self._clock = clock
         self._events = events
@@ -130,6 +135,10 @@ class SessionService:
         for a bad role or content, MissingKey when no key is configured.
         """
         session_id = _session_id(session_id)
+        with self._key_guard():
+            return self._append_many(session_id, messages)
+
+    def _append_many(self, session_id: str, messages: Iterable[tuple[str, str | bytes]]) -> int:
         ring = self._keys()
         rows: list[NewMessage] = []
         for role, content in messages:
@@ -166,10 +175,12 @@ class SessionService:
         """
         session_id = _session_id(session_id)
         stored: NewMessage | None = None
-        if summary is not None:
-            key_id, token = self._keys().encrypt(to_plaintext(summary, "summary"))
-            stored = NewMessage("summary", token, key_id)
-        if not self._repo.close(session_id, stored, self._clock.now()):
+        with self._key_guard():
+            if summary is not None:
+                key_id, token = self._keys().encrypt(to_plaintext(summary, "summary"))
+                stored = NewMessage("summary", token, key_id)
+            closed = self._repo.close(session_id, stored, self._clock.now())
+        if not closed:
             if self._repo.get(session_id) is None:
                 raise UnknownSession(f"no session {session_id}")
             raise SessionClosed(f"session {session_id} is already closed")

@@ -126,7 +126,9 @@ def test_key_file_writes_are_atomic_0600_and_a_change_is_picked_up(tmp_path: Pat
     second = Key("second", generate_key())
     source.add_primary(second)
     assert source.ring().ids == ("second", "first")
-    assert [p.name for p in source.key_file.parent.iterdir()] == ["keys"]  # no temp files left
+    # No temp files left; only the lock file that guards edits, private like the keys.
+    assert sorted(p.name for p in source.key_file.parent.iterdir()) == ["keys", "keys.lock"]
+    assert (source.key_file.parent / "keys.lock").stat().st_mode & 0o777 == 0o600
 
 
 def test_the_ring_repr_never_shows_key_material() -> None:
