@@ -3,6 +3,7 @@
     python -m tests.core.keys_worker generate N      # N x `abby keys generate --write --json`
     python -m tests.core.keys_worker churn STOPFILE  # rotate and retire until STOPFILE exists
     python -m tests.core.keys_worker write STOPFILE  # append session messages until STOPFILE
+    python -m tests.core.keys_worker paused GOFILE   # one message, paused after encrypting
 
 Each prints one JSON document per line on stdout: {"generated": id}, {"retired": id},
 {"sessions": {session id: [contents]}} at the end of `write`. The environment
@@ -84,6 +85,26 @@ def write(stop: Path) -> None:
     context.close()
 
 
+def paused(go: Path) -> None:
+    """Append one message, pausing between its encryption and its store until GOFILE exists:
+    the window in which a retire could remove the key the message is encrypted under."""
+    context = AppContext(load_settings())
+    session_id = context.sessions.create("u1", "c1", "g1")
+    repo = context.sessions._repo
+    store = repo.append
+
+    def slow_append(*args: object, **kwargs: object) -> object:
+        emit({"encrypted": session_id})
+        while not go.exists():
+            time.sleep(0.01)
+        return store(*args, **kwargs)
+
+    repo.append = slow_append  # type: ignore[method-assign]
+    context.sessions.append(session_id, "user", "written during a retire")
+    emit({"stored": session_id})
+    context.close()
+
+
 def main() -> None:
     mode, argument = sys.argv[1], sys.argv[2]
     if mode == "generate":
@@ -92,6 +113,8 @@ def main() -> None:
         churn(Path(argument))
     elif mode == "write":
         write(Path(argument))
+    elif mode == "paused":
+        paused(Path(argument))
     else:
         raise SystemExit(f"unknown mode {mode}")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.config import load_settings
 from core.context import AppContext
+from core.errors import KeyInUse
 from tests.core.security_support import ROOT
 
 GENERATORS = 3
@@ -79,4 +80,48 @@ def test_concurrent_generate_rotate_retire_lose_no_key_and_every_message_decrypt
     for session_id, contents in sessions.items():
         assert [m.content for m in transcripts[session_id].messages] == contents
     assert not set(context.keys.counts()) & retired, "a retired key still protects records"
+    context.close()
+
+
+def test_a_retire_waits_for_a_message_being_stored_under_the_key_it_removes(
+    tmp_path: Path,
+) -> None:
+    """A writer has encrypted under key A and not stored yet; meanwhile B is generated, the
+    records rotated and A retired. Without the writers' shared lock A was gone when the
+    message landed under it: undecryptable forever. With it, generate waits for the writer."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ABBY_")}
+    env.update({"ABBY_DATA_DIR": str(data), "PYTHONPATH": str(ROOT)})
+    context = AppContext(load_settings(environ={"ABBY_DATA_DIR": str(data)}))
+    key_a = context.keys.generate(write=True).id
+    go = tmp_path / "go"
+    writer = _start("paused", str(go), env)
+    assert writer.stdout is not None
+    session_id = json.loads(writer.stdout.readline())["encrypted"]
+
+    generator = _start("generate", "1", env)
+    try:
+        generator.wait(timeout=3)
+        generated_before_store = True  # it did not wait for the writer: the old behaviour
+    except subprocess.TimeoutExpired:
+        generated_before_store = False
+    if not generated_before_store:
+        go.touch()  # let the writer store; the generator gets the lock after it
+    key_b = _documents(generator, timeout=60)[0]["generated"]
+    context.keys.rotate()
+    retired = True
+    try:
+        context.keys.retire(key_a)
+    except KeyInUse:
+        retired = False
+    go.touch()
+    assert _documents(writer, timeout=60)[-1] == {"stored": session_id}
+
+    transcript = context.sessions.transcript(session_id)
+    assert transcript.undecryptable == [], (
+        f"the message was stored under retired key {key_a} (retired={retired})"
+    )
+    assert [m.content for m in transcript.messages] == ["written during a retire"]
+    assert not generated_before_store, "generate did not wait for the writer's shared lock"
+    assert context.keys.ring().ids == (key_b,) and retired
     context.close()
