@@ -3,18 +3,16 @@ lockout after the server answers 429.
 
 Stability allows 150 requests in 10 seconds and blocks a client for 60 seconds after it
 exceeds that. The bot's shards and the CLI run as separate processes on one machine, so the
-window and the lockout live in a small JSON file guarded by an exclusive `flock`: every
-process on the machine sees the same state. (Processes on other machines do not; with several
-machines, give each its own share of the limit.) Without a state file the limiter is per
-process.
+window and the lockout live in a small JSON file guarded by an exclusive `flock` on its
+`.lock` sibling and replaced atomically: every process on the machine sees the same state.
+(Processes on other machines do not; with several machines, give each its own share of the
+limit.) Without a state file the limiter is per process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import RateLimited
+from core.paths import atomic_write, locked
 
 
 class RateLimiter:
@@ -45,30 +44,32 @@ class RateLimiter:
 
     @contextmanager
     def _state(self) -> Iterator[dict[str, Any]]:
-        """Load, yield for change, and save the shared state under an exclusive lock."""
+        """Load, yield for change, and save the shared state under an exclusive lock.
+
+        The lock is a `.lock` sibling and the state is replaced by an atomic write, so a crash
+        mid-save leaves the previous state (a running lockout included), never a torn file.
+        """
         with self._thread_lock:
             if self.state_file is None:
                 yield self._memory
                 return
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.state_file, os.O_RDWR | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "r+", encoding="utf-8") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
+            with locked(self.state_file):
                 try:
-                    text = handle.read()
-                    try:
-                        state = json.loads(text) if text else {}
-                    except json.JSONDecodeError:
-                        state = {}  # a torn file from a crash: start a fresh window
-                    state.setdefault("stamps", [])
-                    state.setdefault("locked_until", 0.0)
-                    yield state
-                    handle.seek(0)
-                    handle.truncate()
-                    handle.write(json.dumps(state))
-                    handle.flush()
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
+                    text = self.state_file.read_text(encoding="utf-8")
+                except FileNotFoundError:
+                    text = ""
+                try:
+                    state = json.loads(text) if text else {}
+                except json.JSONDecodeError:
+                    state = {}  # written by an older version in place and torn: start afresh
+                if not isinstance(state, dict):
+                    state = {}
+                state.setdefault("stamps", [])
+                state.setdefault("locked_until", 0.0)
+                yield state
+                saved = json.dumps(state)
+                if saved != text:
+                    atomic_write(self.state_file, saved.encode("utf-8"), mode=0o600)
 
     def try_acquire(self) -> float:
         """Take a slot now and return 0.0, or return how many seconds until one frees.
