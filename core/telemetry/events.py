@@ -3,7 +3,8 @@
 Each event carries a schema version, a unique time-ordered id (UUIDv7 layout), its type, a
 UTC timestamp and a payload. Emitting never raises into the caller: a failure is logged once
 and the event dropped. Several processes (bot shards, cron) append to the same file; an
-exclusive lock around rotate-and-append keeps lines whole and rotation single.
+exclusive lock around rotate-and-append keeps lines whole and rotation single; a line left
+torn by a writer that died is ended before the next append and skipped by the reader.
 """
 
 from __future__ import annotations
@@ -136,8 +137,13 @@ class EventLog:
                 fcntl.flock(lock_file, fcntl.LOCK_EX)
                 try:
                     self._rotate_if_needed(len(data))
-                    fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+                    fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
                     try:
+                        # A writer that died mid-line (crash, disk full) left no newline:
+                        # end that line first, or this event would be glued to it and lost.
+                        size = os.fstat(fd).st_size
+                        if size and os.pread(fd, 1, size - 1) != b"\n":
+                            data = b"\n" + data
                         os.write(fd, data)
                     finally:
                         os.close(fd)
@@ -240,9 +246,29 @@ class EventLog:
     @staticmethod
     def _parse(lines: Any, event_type: str | None) -> Iterator[dict[str, Any]]:
         for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and (event_type is None or event.get("type") == event_type):
+            event = _parse_line(line)
+            if event is not None and (event_type is None or event.get("type") == event_type):
                 yield event
+
+
+# Every event line starts with this (json.dumps' default separators, "schema" first).
+_EVENT_START = '{"schema": '
+
+
+def _parse_line(line: str) -> dict[str, Any] | None:
+    """The event on `line`, or None when it holds none.
+
+    A line that does not parse may be a torn event with a whole one glued after it (written
+    before the writer ended torn lines): the last event start in it is tried before giving up.
+    """
+    try:
+        event = json.loads(line)
+    except ValueError:
+        start = line.rfind(_EVENT_START)
+        if start <= 0:
+            return None
+        try:
+            event = json.loads(line[start:])
+        except ValueError:
+            return None
+    return event if isinstance(event, dict) else None

@@ -151,3 +151,59 @@ def test_follow_yields_the_tail_then_everything_appended_after_it(tmp_path: Path
     reader.start()
     reader.join(timeout=20)
     assert seen == list(range(3, 40))
+
+
+# A child writes one event, then dies halfway through writing the next (a crash or a full
+# disk mid-write): the file ends in half a line with no newline.
+DIE_MID_LINE = """
+import os, sys
+from pathlib import Path
+from core.telemetry import events
+
+log = events.EventLog(Path(sys.argv[1]))
+log.emit("before", {"n": 1})
+real_write = os.write
+
+def torn_write(fd, data):
+    real_write(fd, data[: len(data) // 2])
+    os._exit(137)
+
+events.os.write = torn_write
+log.emit("torn", {"n": 2})
+"""
+
+
+def test_an_event_after_a_writer_died_mid_line_is_not_glued_to_the_torn_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.jsonl"
+    child = subprocess.run(
+        [sys.executable, "-c", DIE_MID_LINE, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 137, child.stderr
+    assert not path.read_bytes().endswith(b"\n")
+
+    log = EventLog(path)
+    after = log.emit("after", {"n": 3})
+    assert [e["type"] for e in log.read()] == ["before", "after"]
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[2])["id"] == after
+    log.emit("later", {"n": 4})
+    assert [e["type"] for e in log.read()] == ["before", "after", "later"]
+
+
+def test_the_reader_keeps_an_event_glued_to_a_torn_line(tmp_path: Path) -> None:
+    """Files written before the writer ended torn lines hold a fragment and a whole event
+    on one line; the reader skips the fragment, not the event after it."""
+    path = tmp_path / "events.jsonl"
+    log = EventLog(path)
+    for name in ("first", "second", "third"):
+        log.emit(name)
+    first, second, third = path.read_text().splitlines()
+    path.write_text(f"{first}\n{second[:25]}{second}\n{{not json\n{third}\n")
+    assert [e["type"] for e in log.read()] == ["first", "second", "third"]
+    assert [e["type"] for e in log.tail(2)] == ["second", "third"]
