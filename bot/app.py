@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from bot.render import error_text
+from bot.render import NO_PINGS, error_text
 from core.errors import AbbyError
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ class AbbyBot(commands.AutoShardedBot):
             intents=intents,
             shard_count=settings.shard_count,
             owner_ids=set(settings.owner_ids) or None,
+            # Nothing the bot sends pings anyone unless that one call names who it addresses.
+            allowed_mentions=NO_PINGS,
             **options,
         )
         self.context = context
@@ -107,9 +109,9 @@ class AbbyBot(commands.AutoShardedBot):
             )
             text = "Something went wrong on my side; the operators have been told."
         if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
         else:
-            await interaction.response.send_message(text, ephemeral=True)
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
 def run(context: AppContext) -> None:

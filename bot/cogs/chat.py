@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.render import NO_PINGS, defused
 from core.llm.answer import build_prompt
 
 DISCORD_MESSAGE_LIMIT = 2000
@@ -51,9 +52,11 @@ class Chat(commands.Cog):
         await self.bot.run_core(
             context.conversations.append_message, user_id, "assistant", reply, **where
         )
-        if len(reply) > DISCORD_MESSAGE_LIMIT:
-            reply = reply[: DISCORD_MESSAGE_LIMIT - 1] + "…"
-        await interaction.followup.send(reply or "…")
+        # The reply is the model's, steered by the member and by documents: it never pings.
+        shown = defused(reply)
+        if len(shown) > DISCORD_MESSAGE_LIMIT:
+            shown = shown[: DISCORD_MESSAGE_LIMIT - 1] + "…"
+        await interaction.followup.send(shown or "…", allowed_mentions=NO_PINGS)
 
     def _persona(self):  # noqa: ANN202 - PersonalityConfig
         from core.persona import load_persona

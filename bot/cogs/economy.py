@@ -7,7 +7,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.render import embed
+from bot.render import NO_PINGS, defused, embed, pinging
 
 MAX_AMOUNT = 2**63 - 1
 
@@ -44,7 +44,7 @@ class Economy(commands.Cog):
         if change is not None and change.announce:
             await message.channel.send(
                 f"🎉 {message.author.mention} reached level {change.level}!",
-                allowed_mentions=discord.AllowedMentions(users=[message.author]),
+                allowed_mentions=pinging(message.author),
             )
 
     @app_commands.command(name="rank", description="Show a member's XP, level and rank.")
@@ -62,7 +62,8 @@ class Economy(commands.Cog):
                     "Rank": f"#{status.rank}" if status.rank else "unranked",
                     "Next level": f"{status.xp_into_level:,} / {status.xp_for_next:,}",
                 },
-            )
+            ),
+            allowed_mentions=NO_PINGS,
         )
 
     @app_commands.command(name="leaderboard", description="The top members by XP.")
@@ -76,7 +77,7 @@ class Economy(commands.Cog):
         lines = [f"**#{r.rank}** <@{r.user_id}> — level {r.level} ({r.xp:,} XP)" for r in rows]
         await interaction.response.send_message(
             embed=embed("Leaderboard", {}, description="\n".join(lines) or "No XP yet."),
-            allowed_mentions=discord.AllowedMentions.none(),
+            allowed_mentions=NO_PINGS,
         )
 
     @app_commands.command(name="balance", description="Show a member's balance.")
@@ -90,9 +91,9 @@ class Economy(commands.Cog):
         )
         currency = self.bot.context.settings.bank.currency_name
         await interaction.response.send_message(
-            f"{target.display_name} has {result.balance:,} {currency}.",
+            f"{defused(target.display_name)} has {result.balance:,} {currency}.",
             ephemeral=True,
-            allowed_mentions=discord.AllowedMentions.none(),
+            allowed_mentions=NO_PINGS,
         )
 
     @app_commands.command(name="pay", description="Give some of your currency to a member.")
@@ -117,7 +118,7 @@ class Economy(commands.Cog):
         currency = self.bot.context.settings.bank.currency_name
         await interaction.response.send_message(
             f"{interaction.user.mention} paid {member.mention} {movement.amount:,} {currency}.",
-            allowed_mentions=discord.AllowedMentions(users=[member]),
+            allowed_mentions=pinging(member),
         )
 
 

@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.render import embed, error_text
+from bot.render import NO_PINGS, embed, error_text
 from core.errors import AbbyError
 from core.images.validation import ASPECT_RATIOS, STYLE_PRESETS
 
@@ -52,7 +52,9 @@ class ImageView(discord.ui.View):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if str(interaction.user.id) == self.requester.user_id:
             return True
-        await interaction.response.send_message(NOT_YOURS, ephemeral=True)
+        await interaction.response.send_message(
+            NOT_YOURS, ephemeral=True, allowed_mentions=NO_PINGS
+        )
         return False
 
     async def on_error(
@@ -64,9 +66,9 @@ class ImageView(discord.ui.View):
             log.exception("image button failed", exc_info=error)
             text = "Something went wrong on my side; the operators have been told."
         if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
         else:
-            await interaction.response.send_message(text, ephemeral=True)
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
     @discord.ui.button(label="Upscale", style=discord.ButtonStyle.primary, emoji="🔍")
     async def upscale(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
@@ -79,7 +81,7 @@ class ImageView(discord.ui.View):
         await self.cog.bot.run_core(self.cog.bot.context.storage.remove, self.file_id)
         self.stop()
         await interaction.response.edit_message(
-            content="Deleted.", attachments=[], embeds=[], view=None
+            content="Deleted.", attachments=[], embeds=[], view=None, allowed_mentions=NO_PINGS
         )
 
 
@@ -110,6 +112,7 @@ class Images(commands.Cog):
             content=_caption(result),
             file=discord.File(io.BytesIO(data), filename=_filename(result)),
             view=ImageView(self, who, result.file_id),
+            allowed_mentions=NO_PINGS,
         )
 
     @app_commands.command(name="imagine", description="Generate an image from a description.")
@@ -153,6 +156,7 @@ class Images(commands.Cog):
                 },
             ),
             ephemeral=True,
+            allowed_mentions=NO_PINGS,
         )
 
 

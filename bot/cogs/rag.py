@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.render import COLOR_OK
+from bot.render import COLOR_OK, NO_PINGS, defused
 
 # Discord limits: 25 fields, 256-character field names, 1,024-character field values.
 SNIPPET_CHARS = 300
@@ -16,6 +16,7 @@ SNIPPET_CHARS = 300
 
 def results_embed(query: str, results: list) -> discord.Embed:  # noqa: ANN001 - QueryResult
     """An embed with one field per result: title, score, source and a snippet."""
+    query = defused(query)
     title = f"🔎 {query}" if len(query) <= 240 else f"🔎 {query[:239]}…"
     if not results:
         return discord.Embed(
@@ -26,8 +27,9 @@ def results_embed(query: str, results: list) -> discord.Embed:  # noqa: ANN001 -
     card = discord.Embed(title=title, color=COLOR_OK)
     for rank, result in enumerate(results, 1):
         name = result.title + (f" › {result.heading}" if result.heading else "")
-        name = f"{rank}. {name}"[:250]
-        text = " ".join(result.text.split())
+        name = defused(f"{rank}. {name}")[:250]
+        # Document text is anyone's who could drop a file in the docs folder: defuse it.
+        text = defused(" ".join(result.text.split()))
         if len(text) > SNIPPET_CHARS:
             text = text[: SNIPPET_CHARS - 1] + "…"
         source = os.path.basename(result.source) or result.source
@@ -58,7 +60,9 @@ class Rag(commands.Cog):
             user_id=str(interaction.user.id),
             top_k=results,
         )
-        await interaction.followup.send(embed=results_embed(query, found))
+        await interaction.followup.send(
+            embed=results_embed(query, found), allowed_mentions=NO_PINGS
+        )
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.render import embed
+from bot.render import NO_PINGS, defused, embed
 
 
 class Users(commands.Cog):
@@ -33,8 +33,9 @@ class Users(commands.Cog):
                     "Timezone": profile.timezone,
                     "Member since": profile.created_at.date().isoformat(),
                 },
-                description=profile.bio,
-            )
+                description=defused(profile.bio) if profile.bio else profile.bio,
+            ),
+            allowed_mentions=NO_PINGS,
         )
 
     @commands.Cog.listener()

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from unittest.mock import AsyncMock, MagicMock
 
+import discord
 import pytest
 
 from bot.app import AbbyBot
@@ -37,7 +38,7 @@ def bot(backend, server: ChatServer) -> Iterator[AbbyBot]:  # noqa: ANN001
 
 
 def _interaction(user: int = 1) -> MagicMock:
-    interaction = MagicMock()
+    interaction = MagicMock(spec=discord.Interaction)
     interaction.guild_id = 99
     interaction.channel_id = 7
     interaction.user = SimpleNamespace(id=user)
@@ -52,7 +53,10 @@ async def test_ask_answers_in_the_persona_voice_and_remembers_the_conversation(
     cog = Chat(bot)
     first = _interaction()
     await cog.ask.callback(cog, first, "what is XP?", False)
-    first.followup.send.assert_awaited_once_with("echo: what is XP?")
+    first.followup.send.assert_awaited_once()
+    args, kwargs = first.followup.send.await_args
+    assert args == ("echo: what is XP?",)
+    assert kwargs["allowed_mentions"].to_dict() == {"parse": []}
     second = _interaction()
     await cog.ask.callback(cog, second, "and levels?", False)
     messages = server.requests[-1]["body"]["messages"]

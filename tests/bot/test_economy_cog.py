@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from unittest.mock import AsyncMock, MagicMock
 
+import discord
 import pytest
 
 from bot.app import AbbyBot
@@ -36,7 +37,7 @@ def _message(user: int = 1, *, channel: int = 10, roles: tuple[int, ...] = (), a
 
 
 def _interaction(user: int = 1, guild: int | None = 99, interaction_id: int = 5000) -> MagicMock:
-    interaction = MagicMock()
+    interaction = MagicMock(spec=discord.Interaction)
     interaction.id = interaction_id
     interaction.guild_id = guild
     interaction.user = SimpleNamespace(id=user, display_name=f"user{user}", mention=f"<@{user}>")

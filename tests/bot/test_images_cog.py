@@ -12,6 +12,7 @@ import pytest
 
 from bot.app import AbbyBot
 from bot.cogs.images import NOT_YOURS, Images, ImageView
+from bot.render import NO_PINGS
 from core.context import AppContext
 from core.errors import QuotaExceeded
 from tests.support import image_fixtures
@@ -77,7 +78,9 @@ async def test_buttons_refuse_anyone_but_the_invoker(
     for button in (view.upscale, view.delete):
         stranger = interaction(STRANGER)
         await view._scheduled_task(button, stranger)
-        stranger.response.send_message.assert_awaited_once_with(NOT_YOURS, ephemeral=True)
+        stranger.response.send_message.assert_awaited_once_with(
+            NOT_YOURS, ephemeral=True, allowed_mentions=NO_PINGS
+        )
         stranger.followup.send.assert_not_awaited()
     assert image_context.storage.get(view.file_id)
     assert stability.count("/v2beta/stable-image/upscale/") == 0

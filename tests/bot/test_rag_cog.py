@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from unittest.mock import AsyncMock, MagicMock
 
+import discord
 import pytest
 
 from bot.app import AbbyBot
@@ -19,7 +20,7 @@ async def cog(context: AppContext) -> Rag:
 
 
 def _interaction(guild: int | None) -> MagicMock:
-    interaction = MagicMock()
+    interaction = MagicMock(spec=discord.Interaction)
     interaction.guild_id = guild
     interaction.user = SimpleNamespace(id=42)
     interaction.response.defer = AsyncMock()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from unittest.mock import AsyncMock, MagicMock
 
+import discord
 import pytest
 from discord import app_commands
 
@@ -20,7 +21,7 @@ def bot(context: AppContext) -> AbbyBot:
 
 
 def _interaction(user: int = 1, guild: int | None = 99) -> MagicMock:
-    interaction = MagicMock()
+    interaction = MagicMock(spec=discord.Interaction)
     interaction.guild_id = guild
     interaction.user = SimpleNamespace(id=user, name=f"user{user}")
     interaction.response.is_done = MagicMock(return_value=False)
