@@ -135,6 +135,10 @@ class RagSettings(Section):
     chunk_tokens: int = Field(200, ge=32, le=256)
     chunk_overlap_tokens: int = Field(32, ge=0, le=128)
     max_file_bytes: int = Field(10 * MIB, ge=1)
+    # Each PDF is read in a child process under these budgets; over one, it is skipped.
+    max_pdf_pages: int = Field(1000, ge=1)
+    pdf_timeout_seconds: float = Field(60.0, gt=0, le=3600)
+    max_pdf_decompressed_bytes: int = Field(64 * MIB, ge=MIB)
     top_k: int = Field(5, ge=1, le=100)
     min_score: float = Field(0.0, ge=-1.0, le=1.0)
     max_query_chars: int = Field(2_000, ge=1)

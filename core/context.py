@@ -21,6 +21,8 @@ from core.config import Settings, load_settings
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from core.db.mongo import MongoDatabase
     from core.db.sqlite import SqliteDatabase
     from core.economy.bank import BankService
@@ -288,7 +290,15 @@ class AppContext:
             clock=self.clock,
             events=self.events,
             model_cache=self.settings.data_dir / "models",
+            private_paths=self.private_paths(),
         )
+
+    def private_paths(self) -> tuple[Path, ...]:
+        """Abby's own files, which an ingest never reads even inside a folder it is given."""
+        s = self.settings
+        db = s.sqlite_path
+        wal = [db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+        return (s.data_dir, s.key_file, db, *wal, s.log_dir, s.events_path)
 
     @cached_property
     def llm(self) -> LLMClient:

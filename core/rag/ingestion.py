@@ -132,29 +132,43 @@ class Ingestor:
         self._batch_chunks = 0
         self._now: datetime = service.clock.now()
         self._existing: dict[str, DocumentRecord] = {}
+        settings = service.settings
+        self._pdf_budget = loaders.PdfBudget(
+            max_pages=settings.max_pdf_pages,
+            seconds=settings.pdf_timeout_seconds,
+            max_decompressed=settings.max_pdf_decompressed_bytes,
+        )
 
     # --- entry points ---------------------------------------------------------------------
 
     def ingest_paths(self, paths: Sequence[Path], *, prune: bool) -> IngestReport:
         started = time.perf_counter()
         roots = [self._check_path(p) for p in paths]
-        files: list[tuple[Path, Path]] = []  # (root, file)
+        files: list[tuple[loaders.Boundary, Path]] = []
         skipped: list[Skipped] = []
         for root in roots:
-            for path in loaders.walk(root) if root.is_dir() else [root]:
+            boundary = loaders.Boundary.of(root, self.service.private_paths)
+            if boundary.is_private(boundary.root):
+                raise InvalidInput(f"{root} holds {loaders.PRIVATE_REASON}")
+            for path in loaders.walk(root, boundary) if root.is_dir() else [root]:
+                try:
+                    boundary.check(path)
+                except loaders.Skip as skip:
+                    skipped.append(Skipped(str(path), skip.reason))
+                    continue
                 if loaders.is_supported(path):
-                    files.append((root, path))
+                    files.append((boundary, path))
                 else:
                     reason = f"unsupported type {path.suffix or '(no extension)'}"
                     skipped.append(Skipped(str(path), reason))
         self.run.files_total = len(files)
         self._existing = {r.source: r for r in self.service.repo.find(scopes=[self.scope])}
         seen: set[str] = set()
-        for _, path in files:
+        for boundary, path in files:
             source = str(path)
             seen.add(source)
             try:
-                self._file(path, source)
+                self._file(path, source, boundary)
             except loaders.Skip as skip:
                 skipped.append(Skipped(source, skip.reason))
             self.run.files_done += 1
@@ -211,9 +225,9 @@ class Ingestor:
             raise NotFound(f"path {path} does not exist")
         return path.resolve() if not path.is_symlink() or path.exists() else path.absolute()
 
-    def _file(self, path: Path, source: str) -> None:
+    def _file(self, path: Path, source: str, boundary: loaders.Boundary) -> None:
         settings = self.service.settings
-        data = loaders.read_bytes(path, settings.max_file_bytes)
+        data = loaders.read_bytes(path, settings.max_file_bytes, boundary)
         digest = content_hash(
             data,
             chunk_tokens=settings.chunk_tokens,
@@ -221,7 +235,7 @@ class Ingestor:
         )
 
         def load() -> tuple[str, str]:
-            loaded = loaders.parse(path, data)
+            loaded = loaders.parse(path, data, self._pdf_budget)
             return loaded.title, loaded.text
 
         self._consider(source, digest, load)

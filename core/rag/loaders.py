@@ -9,15 +9,26 @@ empty, binary, not UTF-8, unreadable, not a regular file, unsupported type.
 
 from __future__ import annotations
 
+import errno
+import json
+import logging
+import math
 import os
 import re
+import signal
 import stat
+import subprocess
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf")
 _SNIFF_BYTES = 8192
+_PDF_WORKER = Path(__file__).with_name("_pdf_text.py")
 
 
 class Skip(Exception):
@@ -39,41 +50,129 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_SUFFIXES
 
 
-def read_bytes(path: Path, max_bytes: int) -> bytes:
+@dataclass(frozen=True)
+class Boundary:
+    """Where one ingest root may read: files whose real path lies inside `root`, and never
+    anything under `private` (Abby's data dir, key file, database, logs, telemetry).
+
+    Both are resolved paths. Symbolic links are followed, then judged by where they land.
+    """
+
+    root: Path
+    private: tuple[Path, ...] = ()
+
+    @classmethod
+    def of(cls, root: Path, private: Iterable[Path] = ()) -> Boundary:
+        return cls(root.resolve(), tuple(Path(p).expanduser().resolve() for p in private))
+
+    def is_private(self, path: Path) -> bool:
+        return any(path == p or path.is_relative_to(p) for p in self.private)
+
+    def check(self, path: Path) -> tuple[Path, os.stat_result]:
+        """The real path and stat of a file this root may open; raise Skip naming why not."""
+        try:
+            real = path.resolve(strict=True)
+        except FileNotFoundError:
+            kind = "broken symbolic link" if path.is_symlink() else "file vanished"
+            raise Skip(f"unreadable: {kind}") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise Skip("unreadable: symbolic link loop") from None
+            raise Skip(f"unreadable: {exc.strerror or exc}") from None
+        if self.is_private(real):
+            raise Skip(PRIVATE_REASON)
+        if real != self.root and not real.is_relative_to(self.root):
+            raise Skip(f"symbolic link to {_kind_outside(real)} outside {self.root}: not followed")
+        try:
+            info = real.stat()
+        except OSError as exc:
+            raise Skip(f"unreadable: {exc.strerror or exc}") from None
+        if stat.S_ISDIR(info.st_mode) and path.is_symlink():
+            raise Skip("symbolic link to a directory: not followed")
+        if not stat.S_ISREG(info.st_mode):
+            raise Skip(f"not a regular file ({_file_kind(info.st_mode)})")
+        return real, info
+
+    def contains(self, real: Path) -> bool:
+        inside = real == self.root or real.is_relative_to(self.root)
+        return inside and not self.is_private(real)
+
+
+PRIVATE_REASON = "Abby's own data (data dir, key file, database, logs): never ingested"
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "special file"
+
+
+def _kind_outside(real: Path) -> str:
+    return "a directory" if real.is_dir() else "a file"
+
+
+def read_bytes(path: Path, max_bytes: int, boundary: Boundary | None = None) -> bytes:
     """Read a regular file of at most max_bytes; raise Skip for anything else.
 
-    The type is checked before opening: opening a FIFO would block forever.
+    The type is checked before opening (opening a FIFO would block), and again on the open
+    descriptor, which is also checked to be the file that was judged: a file swapped for a
+    symbolic link or another file between the check and the open is refused, not read.
     """
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        kind = "broken symbolic link" if path.is_symlink() else "file vanished"
-        raise Skip(f"unreadable: {kind}") from None
-    except OSError as exc:
-        raise Skip(f"unreadable: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise Skip("not a regular file")
+    boundary = boundary or Boundary.of(path.parent if path.parent != path else path)
+    real, info = boundary.check(Path(os.path.abspath(path)))
     if info.st_size > max_bytes:
         raise Skip(
             f"too large: {info.st_size:,} bytes; the limit is {max_bytes:,} (rag.max_file_bytes)"
         )
     if info.st_size == 0:
         raise Skip("empty file")
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
+        fd = os.open(real, flags)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise Skip("changed while being read (now a symbolic link): not followed") from None
         raise Skip(f"unreadable: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino) or not stat.S_ISREG(
+            opened.st_mode
+        ):
+            raise Skip("changed while being read: skipped")
+        # The descriptor's own path catches a parent directory swapped for a link meanwhile.
+        proc = f"/proc/self/fd/{fd}"
+        if os.path.exists(proc) and not boundary.contains(Path(os.readlink(proc))):
+            raise Skip("changed while being read (moved outside the folder): skipped")
+        try:
+            data = handle.read(max_bytes + 1)
+        except OSError as exc:
+            raise Skip(f"unreadable: {exc.strerror or exc}") from None
     if len(data) > max_bytes:  # it grew since stat()
         raise Skip(f"too large: over {max_bytes:,} bytes (rag.max_file_bytes)")
     return data
 
 
-def parse(path: Path, data: bytes) -> LoadedFile:
+@dataclass(frozen=True)
+class PdfBudget:
+    """What reading one PDF may cost (rag.max_pdf_pages, rag.pdf_timeout_seconds,
+    rag.max_pdf_decompressed_bytes)."""
+
+    max_pages: int = 1000
+    seconds: float = 60.0
+    max_decompressed: int = 64 * 1024 * 1024
+
+
+def parse(path: Path, data: bytes, pdf_budget: PdfBudget | None = None) -> LoadedFile:
     """Extract title and text from a file's bytes; raise Skip when there is no text."""
     suffix = path.suffix.lower()
     if suffix == ".pdf":
-        title, text = _pdf(data, path)
+        title, text = _pdf(data, pdf_budget or PdfBudget())
     else:
         raw = decode_text(data)
         if suffix in (".html", ".htm"):
@@ -233,27 +332,44 @@ def _html(raw: str) -> tuple[str, str]:
 # --- PDF -------------------------------------------------------------------------------------
 
 
-def _pdf(data: bytes, path: Path) -> tuple[str, str]:
-    import io
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
+def _pdf(data: bytes, budget: PdfBudget) -> tuple[str, str]:
+    """Run pypdf in a child process (core/rag/_pdf_text.py) under the budget."""
+    limits = {
+        "max_pages": budget.max_pages,
+        "max_decompressed": budget.max_decompressed,
+        "cpu_seconds": math.ceil(budget.seconds),
+    }
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise Skip("encrypted PDF (needs a password)")
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        meta_title = reader.metadata.title if reader.metadata else None
-    except Skip:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise Skip(f"unreadable PDF ({type(exc).__name__})") from None
+        done = subprocess.run(
+            [sys.executable, "-I", str(_PDF_WORKER), json.dumps(limits)],
+            input=data,
+            capture_output=True,
+            timeout=budget.seconds,
+            env={},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise Skip(
+            f"PDF took over {budget.seconds:g} s to read (rag.pdf_timeout_seconds)"
+        ) from None
+    try:
+        result = json.loads(done.stdout)
+    except ValueError:
+        result = None
+    if not isinstance(result, dict):
+        if done.returncode == -signal.SIGXCPU:
+            raise Skip(f"PDF took over {budget.seconds:g} s to read (rag.pdf_timeout_seconds)")
+        log.warning("the PDF reader exited with %s: %s", done.returncode, done.stderr[-300:])
+        raise Skip(f"unreadable PDF (the reader exited with {done.returncode})")
+    if "skip" in result:
+        raise Skip(str(result["skip"]))
+    pages = [str(page) for page in result.get("pages", [])]
     text = "\n\n".join(page for page in pages if page)
     if not text.strip():
         raise Skip(f"PDF has no text layer ({len(pages)} page(s), scanned?); run OCR first")
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    title = (meta_title or "").strip() or (first_line if len(first_line) <= 100 else "")
+    meta_title = str(result.get("title") or "").strip()
+    title = meta_title or (first_line if len(first_line) <= 100 else "")
     return title, text
 
 
@@ -261,10 +377,24 @@ def describe_suffixes() -> str:
     return " ".join(SUPPORTED_SUFFIXES)
 
 
-def walk(root: Path) -> list[Path]:
-    """Every non-hidden entry under root (files, links, FIFOs alike), sorted, recursively."""
+def walk(root: Path, boundary: Boundary | None = None) -> list[Path]:
+    """Every non-hidden entry under root (files, links, FIFOs alike), sorted, recursively.
+
+    A link to a directory, and a directory holding Abby's own data, is listed but not
+    entered, so the caller reports it instead of silently passing over it.
+    """
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(Path(dirpath) / name for name in sorted(filenames) if not name.startswith("."))
+        here = Path(dirpath)
+        entered: list[str] = []
+        listed: list[Path] = []
+        for name in sorted(d for d in dirnames if not d.startswith(".")):
+            sub = here / name
+            if sub.is_symlink() or (boundary is not None and boundary.is_private(sub.resolve())):
+                listed.append(sub)
+            else:
+                entered.append(name)
+        dirnames[:] = entered
+        found.extend(here / name for name in sorted(filenames) if not name.startswith("."))
+        found.extend(listed)
     return found

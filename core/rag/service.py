@@ -66,6 +66,7 @@ class RagService:
         events: EventLog | None = None,
         embedder: Embedder | None = None,
         model_cache: Path | None = None,
+        private_paths: Sequence[Path] = (),
     ) -> None:
         # A factory defers opening the database: a query needs only Chroma and the model.
         self._repo = repo if isinstance(repo, DocumentRepository) else None
@@ -77,6 +78,10 @@ class RagService:
         self.events = events
         self._embedder = embedder
         self.model_cache = model_cache
+        # Never ingested, even inside a folder given: the store, the models, Abby's own files.
+        self.private_paths = tuple(
+            Path(p) for p in (chroma_path, *([model_cache] if model_cache else []), *private_paths)
+        )
         self._store: VectorStore | None = None
         self._lock = threading.RLock()
         # Tests set this to interrupt a write at a named point ("after_vectors").
@@ -93,6 +98,7 @@ class RagService:
             events=self.events,
             embedder=embedder,
             model_cache=self.model_cache,
+            private_paths=self.private_paths,
         )
 
     # --- lazily opened parts --------------------------------------------------------------

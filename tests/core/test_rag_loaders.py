@@ -102,7 +102,7 @@ def test_files_over_the_size_limit_are_skipped_before_reading(tmp_path: Path) ->
 def test_a_fifo_is_skipped_without_blocking(tmp_path: Path) -> None:
     path = tmp_path / "pipe.md"
     os.mkfifo(path)
-    assert reason(path) == "not a regular file"
+    assert reason(path) == "not a regular file (a FIFO)"
 
 
 def test_a_broken_symlink_is_skipped_as_unreadable(tmp_path: Path) -> None:

@@ -197,7 +197,7 @@ def test_bad_paths_are_refused_and_bad_files_skipped_with_reasons(
     assert "binary" in reasons["binary.md"]
     assert "no text layer" in reasons["scan.pdf"]
     assert reasons["dangling.md"] == "unreadable: broken symbolic link"
-    assert reasons["pipe.txt"] == "not a regular file"
+    assert reasons["pipe.txt"] == "not a regular file (a FIFO)"
     assert [r.title for r in rag.list()] == ["Good"]  # nothing half-ingested
     only_bad = write(tmp_path / "bad", {"zero.md": "", "scan.pdf": blank_pdf()})
     with pytest.raises(InvalidInput, match="nothing ingested: every file was skipped"):
