@@ -42,6 +42,11 @@ def raise_for_status(response: httpx.Response) -> None:
     status = response.status_code
     if status in (200, 202):
         return
+    if 300 <= status < 400:
+        raise ConfigError(
+            f"Stability answered with a redirect (HTTP {status}), which is not followed; "
+            "check images.base_url"
+        )
     if status in (400, 422):
         raise InvalidInput(f"Stability refused the request: {_api_message(response)}")
     if status == 401:

@@ -1,8 +1,9 @@
 """Generation: quota reservation, the Stability call and the storage save, as one operation.
 
 Order matters. Inputs are checked first (no unit is taken for a typo), then one daily unit is
-reserved atomically, then the API is called; when the API refuses without charging, the unit
-is given back. A successful image is saved (temp file + rename, then its record) before the
+reserved atomically, then the API is called; whenever no image comes back (a refusal that
+charged nothing, a malformed or oversized answer, a timeout, a cancelled request, a bug),
+the unit is given back. A successful image is saved (temp file + rename, then its record) before the
 result is returned. A content-filtered image is charged by Stability, so its unit is kept,
 and the image itself is never stored.
 
@@ -133,10 +134,14 @@ class GenerationService:
         )
         try:
             image: GeneratedImage = await self.client.send(request)
-        except AbbyError as exc:
-            if not exc.fields.get("charged"):
-                await asyncio.to_thread(self.quota.release, reservation)
-                log.info("generation for user %s failed (%s); unit released", user_id, exc.code)
+        except BaseException as exc:
+            # BaseException: a cancelled task (the bot's interaction, Ctrl-C) delivered
+            # nothing either. Only a refusal Stability charged for keeps the unit.
+            charged = isinstance(exc, AbbyError) and exc.fields.get("charged")
+            if not charged:
+                await asyncio.shield(asyncio.to_thread(self.quota.release, reservation))
+                code = exc.code if isinstance(exc, AbbyError) else type(exc).__name__
+                log.info("generation for user %s failed (%s); unit released", user_id, code)
             raise
         metadata = {
             **{k: v for k, v in meta.items() if v is not None},

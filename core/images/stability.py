@@ -9,6 +9,11 @@ operations returning `(ok, image_bytes, message)`.
 
 The API key is read from settings only when a request is built and only put in the
 `Authorization` header; it never appears in a message, a log line or an exception.
+
+Answers are bounded: each request (with its retries) has one total deadline of
+`timeout_seconds` rather than a per-read one, bodies are read by streaming up to
+MAX_RESPONSE_BYTES (inflated here, so a gzip bomb counts at its real size), redirects are not
+followed, and an answer that is not a whole image is a BadResponse.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ import httpx
 from core.config import ImageSettings
 from core.errors import (
     AbbyError,
+    BadResponse,
     ConfigError,
     ContentModerated,
     InvalidInput,
     RateLimited,
     ServiceUnavailable,
 )
+from core.http_body import WIRE_HEADERS, BoundedBody
 from core.images import validation as check
 from core.images._responses import json_body, raise_for_status
 from core.images.limiter import RateLimiter
@@ -50,6 +57,9 @@ UPSCALE_PATHS = {
 RESULTS_PATH = "/v2beta/results/{id}"
 UPSCALE_MODES = tuple(UPSCALE_PATHS)
 FAST_UPSCALE_FACTOR = 4
+# The largest answer is a fast 4x upscale, about 16 megapixels: some 20-30 MB as PNG. Twice
+# that and more still bounds what one request can put in memory.
+MAX_RESPONSE_BYTES = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -84,12 +94,14 @@ class StabilityClient:
         *,
         limiter: RateLimiter,
         max_image_bytes: int,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self.limiter = limiter
         self.max_image_bytes = max_image_bytes
+        self.max_response_bytes = max_response_bytes
         self._transport = transport
         self._sleep = sleep
 
@@ -234,8 +246,11 @@ class StabilityClient:
     def _client(self, key: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             base_url=self.settings.base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {key}"},
+            # Only the encodings BoundedBody inflates within its cap.
+            headers={"Authorization": f"Bearer {key}", "Accept-Encoding": "gzip, deflate"},
             timeout=self.settings.timeout_seconds,
+            # A redirect would carry the key and the prompt to wherever it points.
+            follow_redirects=False,
             transport=self._transport,
         )
 
@@ -264,29 +279,30 @@ class StabilityClient:
         *,
         accept: str,
     ) -> httpx.Response:
-        """One request through the limiter, retried on 5xx and network errors."""
+        """One request through the limiter, retried on 5xx and network errors.
+
+        The retries share one deadline of `timeout_seconds`, which starts once the limiter
+        has let the first attempt through; a timeout is therefore never retried.
+        """
         retries = self.settings.max_retries
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
         for attempt in range(retries + 1):
             await self.limiter.acquire()
+            if deadline is None:
+                deadline = loop.time() + self.settings.timeout_seconds
             try:
-                if request is None:
-                    response = await client.request(method, path, headers={"Accept": accept})
-                else:
-                    # Every field as a form part (filename None): Stability wants multipart
-                    # even when no file is sent.
-                    parts: dict[str, Any] = {k: (None, v) for k, v in request.fields.items()}
-                    parts.update(request.files)
-                    response = await client.request(
-                        method, path, files=parts, headers={"Accept": accept}
-                    )
-            except httpx.TimeoutException as exc:
-                failure: AbbyError = ServiceUnavailable(
+                async with asyncio.timeout_at(deadline):
+                    response = await self._exchange(client, method, path, request, accept)
+            except (TimeoutError, httpx.TimeoutException) as exc:
+                raise ServiceUnavailable(
                     f"Stability did not answer within {self.settings.timeout_seconds:g} s"
+                ) from exc
+            except httpx.TransportError as exc:
+                failure: AbbyError = ServiceUnavailable(
+                    f"cannot reach Stability ({type(exc).__name__})"
                 )
                 cause: Exception = exc
-            except httpx.TransportError as exc:
-                failure = ServiceUnavailable(f"cannot reach Stability ({type(exc).__name__})")
-                cause = exc
             else:
                 if response.status_code < 500:
                     if response.status_code == 429:
@@ -304,8 +320,8 @@ class StabilityClient:
                 cause = httpx.HTTPStatusError(
                     "server error", request=response.request, response=response
                 )
-            if attempt < retries:
-                delay = self.settings.retry_backoff_seconds * (2**attempt)
+            delay = self.settings.retry_backoff_seconds * (2**attempt)
+            if attempt < retries and loop.time() + delay < deadline:
                 log.warning(
                     "Stability request failed (%s); retry %d in %.1f s", failure, attempt + 1, delay
                 )
@@ -313,6 +329,41 @@ class StabilityClient:
                 continue
             raise failure from cause
         raise AssertionError("unreachable")
+
+    async def _exchange(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        path: str,
+        request: PreparedRequest | None,
+        accept: str,
+    ) -> httpx.Response:
+        """Send one request and read its body within the cap; the answer comes back whole."""
+        files: dict[str, Any] | None = None
+        if request is not None:
+            # Every field as a form part (filename None): Stability wants multipart even
+            # when no file is sent.
+            files = {k: (None, v) for k, v in request.fields.items()}
+            files.update(request.files)
+        outgoing = client.build_request(method, path, files=files, headers={"Accept": accept})
+        response = await client.send(outgoing, stream=True)
+        try:
+            body = BoundedBody(
+                self.max_response_bytes,
+                encoding=response.headers.get("content-encoding"),
+                service="Stability",
+            )
+            body.check_length(response.headers.get("content-length"))
+            data = bytearray()
+            async for raw in response.aiter_raw():
+                data += body.feed(raw)
+            body.finish()
+        finally:
+            await response.aclose()
+        headers = [(k, v) for k, v in response.headers.multi_items() if k not in WIRE_HEADERS]
+        return httpx.Response(
+            response.status_code, headers=headers, content=bytes(data), request=outgoing
+        )
 
     def _image(self, request: PreparedRequest, response: httpx.Response) -> GeneratedImage:
         reason = response.headers.get("finish-reason", "SUCCESS").upper()
@@ -327,11 +378,25 @@ class StabilityClient:
         data = response.content
         kind = check.sniff_image_type(data[:16])
         if kind is None:
-            raise ServiceUnavailable("Stability answered without an image")
+            raise BadResponse("Stability answered without an image")
+        if not _complete(kind, data):
+            raise BadResponse(f"Stability sent a truncated image ({len(data)} bytes)")
         seed_header = response.headers.get("seed")
         seed = int(seed_header) if seed_header and seed_header.isdigit() else None
         log.info("Stability %s via %s: %d bytes", request.operation, request.model, len(data))
         return GeneratedImage(data, kind, seed, reason, request.operation, request.model)
+
+
+def _complete(kind: str, data: bytes) -> bool:
+    """Whether an image's bytes run to its format's end marker (a cut body does not)."""
+    if kind == "image/png":
+        return data.endswith(b"IEND\xaeB`\x82")
+    if kind == "image/jpeg":
+        return data.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if kind == "image/webp":
+        # RIFF size field: everything after the first 8 bytes.
+        return len(data) >= 12 and int.from_bytes(data[4:8], "little") + 8 <= len(data)
+    return True
 
 
 class ImageGenerator:
