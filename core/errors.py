@@ -17,6 +17,7 @@ AbbyError              1  unexpected / internal
 │  └─ BadResponse          (a ServiceUnavailable: malformed or truncated answer)
 │     └─ ResponseTooLarge  (its body passed the endpoint's size cap)
 └─ ConfigError        78  bad or unknown key, missing secret, backend unavailable
+   ├─ DatabaseLost          (abby.db missing or emptied after a schema was created)
    └─ MissingKey            (no encryption key configured)
 ```
 
@@ -188,6 +189,13 @@ class ResponseTooLarge(BadResponse):
 class ConfigError(AbbyError):
     exit_code = ExitCode.CONFIG
     code = "config_error"
+
+
+class DatabaseLost(ConfigError):
+    """The database file is missing or empty where a schema was created: data loss that
+    the operator must resolve (restore a backup), never a silent fresh start."""
+
+    code = "database_lost"
 
 
 class MissingKey(ConfigError):

@@ -19,9 +19,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.errors import ConfigError, ServiceUnavailable
+from core.errors import ConfigError, DatabaseLost, ServiceUnavailable
+from core.paths import atomic_write
 
 log = logging.getLogger(__name__)
+
+# Written beside the database once its first migration is committed; from then on a missing
+# or empty database file is data loss, not a fresh install.
+MARKER_SUFFIX = ".schema"
+MARKER_TEXT = (
+    "Abby created a schema in the database beside this file. While this file exists, a\n"
+    "missing or empty database is an error, not a new start. Delete it only on purpose.\n"
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class SqliteDatabase:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._applied: set[str] | None = None
+        self._marked = False
 
     @property
     def location(self) -> str:
@@ -68,7 +78,45 @@ class SqliteDatabase:
                 self._all.append(conn)
         return conn
 
+    @property
+    def marker(self) -> Path:
+        """The file beside the database that says a schema was created in it."""
+        return self.path.with_name(self.path.name + MARKER_SUFFIX)
+
+    def _check_not_lost(self) -> None:
+        """Refuse a database file that is missing or empty although a schema was created.
+
+        SQLite would silently start a new, empty database there: balances read 0, an audit
+        passes, and a RAG repair deletes every vector whose record is "gone". The operator
+        must restore the file (or remove the marker to start afresh on purpose).
+        """
+        if not self.marker.exists():
+            return
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            state = "is missing"
+        else:
+            if size:
+                return
+            state = "is empty (0 bytes)"
+        raise DatabaseLost(
+            f"the database {self.path} {state}, but a schema was created there before "
+            f"({self.marker.name} beside it): restore it from a backup, or delete "
+            f"{self.marker} to start a new, empty database",
+            path=str(self.path),
+        )
+
+    def _mark_initialised(self) -> None:
+        if self._marked:
+            return
+        if not self.marker.exists():
+            atomic_write(self.marker, MARKER_TEXT.encode("ascii"), mode=0o600)
+        self._marked = True
+
     def _open(self) -> sqlite3.Connection:
+        # Before anything creates the file: an empty one would be taken for a fresh start.
+        self._check_not_lost()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN ourselves, so nothing commits behind our back.
@@ -159,6 +207,8 @@ class SqliteDatabase:
         """Apply the migrations not applied yet, in order; return the names applied now."""
         if self._applied is None:
             self._applied = self.applied_migrations()
+        if self._applied:
+            self._mark_initialised()  # also for databases created before the marker existed
         if all(m.name in self._applied for m in migrations):
             return []
         done: list[str] = []
@@ -184,6 +234,8 @@ class SqliteDatabase:
             self._applied.add(migration.name)
             done.append(migration.name)
             log.info("applied migration %s", migration.name)
+        if self._applied:
+            self._mark_initialised()
         return done
 
     def tables(self) -> dict[str, int]:

@@ -87,3 +87,55 @@ def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) ->
         for worker in workers:
             _, err = worker.communicate(timeout=60)
             assert worker.returncode == 0, err[-500:]
+
+
+def test_a_schema_marker_is_written_beside_the_database_once_it_has_a_schema(
+    tmp_path: Path,
+) -> None:
+    db = SqliteDatabase(tmp_path / "m.db")
+    db.connection()
+    assert not db.marker.exists(), "no schema yet, so no marker"
+    db.migrate(STEPS[:1])
+    assert db.marker == tmp_path / "m.db.schema"
+    assert (db.marker.stat().st_mode & 0o777) == 0o600
+    db.close()
+    # A database made before the marker existed gets one when it next opens its schema.
+    db.marker.unlink()
+    older = SqliteDatabase(tmp_path / "m.db")
+    assert older.migrate(STEPS[:1]) == []
+    assert older.marker.exists()
+    older.close()
+
+
+@pytest.mark.parametrize("damage", ["emptied", "deleted"])
+def test_a_lost_database_is_an_error_naming_the_file_not_a_fresh_start(
+    tmp_path: Path, damage: str
+) -> None:
+    """Issue #9 finding 8: a 0-byte (or missing) abby.db used to open as a new database:
+    balances read 0 and the audit passed. Now every command stops with exit 78."""
+    from tests.conftest import run_abby
+
+    data = tmp_path / "data"
+    env = {"ABBY_DATA_DIR": str(data)}
+    assert run_abby("db", "init", env=env).exit_code == 0, "a truly fresh dir still initialises"
+    assert (data / "abby.db.schema").exists()
+    assert run_abby("bank", "add", "u1", "100", "-r", "seed", env=env).exit_code == 0
+
+    database = data / "abby.db"
+    for leftover in ("abby.db-wal", "abby.db-shm"):
+        assert not (data / leftover).exists(), "the last connection checkpoints and removes it"
+    if damage == "emptied":
+        database.write_bytes(b"")
+    else:
+        database.unlink()
+
+    for args in (("bank", "audit"), ("db", "init")):
+        result = run_abby(*args, env=env)
+        assert result.exit_code == 78, (args, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(database) in lines[0], result.output
+        assert "restore it from a backup" in lines[0]
+    as_json = run_abby("bank", "balance", "u1", "--json", env=env)
+    assert as_json.json()["error"]["code"] == "database_lost", as_json.output
+    # Nothing was written over the evidence.
+    assert (database.read_bytes() == b"") if damage == "emptied" else not database.exists()
