@@ -12,9 +12,9 @@ app = typer.Typer(help="Show and validate the configuration.", no_args_is_help=T
 
 @app.command()
 def show(json_out: JsonOpt = False) -> None:
-    """Print the effective configuration, every secret masked."""
+    """Print the effective configuration, every secret (and URL credential) masked."""
     settings = runtime.settings()
-    data = settings.model_dump(mode="json")  # SecretStr dumps as '**********'
+    data = _mask_urls(settings.model_dump(mode="json"))  # SecretStr dumps as '**********'
     if runtime.state.json:
         output.show(data)
         return
@@ -27,6 +27,17 @@ def validate(json_out: JsonOpt = False) -> None:
     settings = runtime.settings()
     source = str(settings.config_file) if settings.config_file else "defaults and environment"
     output.show({"valid": True, "source": source, "data_dir": str(settings.data_dir)})
+
+
+def _mask_urls(value: object) -> object:
+    """The dumped settings with the credentials of every URL inside them masked."""
+    from core.urls import mask_urls
+
+    if isinstance(value, dict):
+        return {key: _mask_urls(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_urls(item) for item in value]
+    return mask_urls(value) if isinstance(value, str) else value
 
 
 def _flatten(data: dict, model: object, prefix: str = "") -> list[str]:

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from abby_cli import output, runtime
 from abby_cli.options import JsonOpt
 
 
-def doctor(json_out: JsonOpt = False) -> None:
+def doctor(
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix", help="Make files group or others can read owner-only (0600 / 0700)."
+        ),
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
     """Check that Abby can run here; exit 1 when a required check fails."""
     from core.doctor import run_checks
 
-    checks = run_checks(runtime.settings(), runtime.context)
+    checks = run_checks(runtime.settings(), runtime.context, fix=fix)
     output.show(checks, columns=["name", "status", "detail"])
     if any(check.status == "fail" for check in checks):
         raise typer.Exit(1)

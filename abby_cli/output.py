@@ -125,6 +125,9 @@ def warn(text: str) -> None:
 
 def error(code: str, text: str) -> None:
     """Report a failure: the JSON error object on stdout with --json, one line on stderr."""
+    from core.urls import mask_urls
+
+    text = mask_urls(text)  # an unexpected error may quote a URL with its credentials
     if runtime.state.json:
         sys.stdout.write(json.dumps({"error": {"code": code, "message": text}}) + "\n")
     else:

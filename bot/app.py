@@ -15,6 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
+from bot.limits import require_valid_tree
 from bot.render import NO_PINGS, error_text
 from core.errors import AbbyError
 
@@ -63,13 +64,16 @@ class AbbyBot(commands.AutoShardedBot):
         self.heartbeat.start()
 
     async def sync_commands(self) -> None:
+        """Sync the command tree; raise ConfigError first if Discord would refuse it."""
         guilds = self.context.settings.discord.sync_guilds
         if guilds:
             for guild_id in guilds:
                 guild = discord.Object(id=guild_id)
                 self.tree.copy_global_to(guild=guild)
+                require_valid_tree(self.tree, guild=guild)
                 await self.tree.sync(guild=guild)
         else:
+            require_valid_tree(self.tree)
             await self.tree.sync()
 
     @tasks.loop(seconds=60)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from core.clock import Clock, SystemClock
 from core.config import Settings, load_settings
 from core.errors import ConfigError
+from core.permissions import PRIVATE_DIR, restrict_umask
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,6 +59,9 @@ class AppContext:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self._lock = threading.RLock()
+        # Before any store opens: SQLite, Chroma and the model cache create files Abby cannot
+        # pass a mode to, and they hold what no other local user may read (core.permissions).
+        restrict_umask()
 
     # --- stores ---------------------------------------------------------------------------
 
@@ -65,7 +69,7 @@ class AppContext:
         """Create the data dir on first use and prove it is writable."""
         path = self.settings.data_dir
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create the data dir {path}: {exc.strerror}") from exc
         if not os.access(path, os.W_OK | os.X_OK):

@@ -2,7 +2,9 @@
 
 Each check returns a Check; a check never raises. Optional services report `ok` (configured
 and reachable), `warn` (not configured, or configured but unreachable) — only the required
-parts (config, data dir, database) can `fail`.
+parts (config, data dir, database) can `fail`. Files that group or others can read are a
+`warn` naming them; `fix=True` (`abby doctor --fix`) tightens them to 0600 / 0700. URLs are
+shown with their credentials masked.
 """
 
 from __future__ import annotations
@@ -10,13 +12,17 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from core.config import Settings
 from core.errors import AbbyError
+from core.permissions import PRIVATE_DIR, LoosePath, loose_paths, tighten
+from core.urls import mask_url
 
 Status = Literal["ok", "warn", "fail"]
 HTTP_TIMEOUT_SECONDS = 3.0
+SHOWN_PATHS = 8  # loose files named in the row; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ def check_config(settings: Settings) -> Check:
 def check_data_dir(settings: Settings) -> Check:
     path = settings.data_dir
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-", delete=True):
             pass
     except OSError as exc:
@@ -52,7 +58,8 @@ def check_database(context: object) -> Check:
         context.init_schema()
     except AbbyError as exc:
         return Check("database", "fail", str(exc))
-    return Check("database", "ok", f"{db.backend} at {db.location}: write round trip ok")
+    where = mask_url(db.location)
+    return Check("database", "ok", f"{db.backend} at {where}: write round trip ok")
 
 
 def check_keys(settings: Settings) -> Check:
@@ -91,9 +98,10 @@ def _service(name: str, configured: bool, url: str | None, hint: str) -> Check:
     if url is None:
         return Check(name, "ok", "configured")
     problem = _probe_http(url)
+    shown = mask_url(url)
     if problem:
-        return Check(name, "warn", f"configured, {problem} at {url}")
-    return Check(name, "ok", f"configured, reachable at {url}")
+        return Check(name, "warn", f"configured, {problem} at {shown}")
+    return Check(name, "ok", f"configured, reachable at {shown}")
 
 
 def check_services(settings: Settings) -> list[Check]:
@@ -135,7 +143,55 @@ def check_services(settings: Settings) -> list[Check]:
     ]
 
 
-def run_checks(settings: Settings, open_context: Callable[[], object]) -> list[Check]:
+def private_roots(settings: Settings) -> list[Path]:
+    """Everything Abby keeps: the data dir, and its stores configured to live elsewhere."""
+    roots = [settings.data_dir, settings.log_dir, settings.storage_root, settings.key_file]
+    if settings.telemetry.events_file is None:
+        roots.append(settings.events_path.parent)
+    else:  # a file in a directory Abby does not own: the file and its rotations only
+        events = settings.events_path
+        roots.extend(sorted(events.parent.glob(events.name + "*")))
+    return roots
+
+
+def check_file_modes(settings: Settings, *, fix: bool = False) -> Check:
+    """Files and folders group or others can use: warn naming them, or tighten with `fix`."""
+    loose = sorted(loose_paths(private_roots(settings)), key=lambda item: item.path)
+    if not loose:
+        return Check("file_modes", "ok", "every file is readable by its owner only")
+    if not fix:
+        return Check(
+            "file_modes",
+            "warn",
+            f"{_listed(settings, loose)} readable by group or others"
+            " (abby doctor --fix makes them 0600 / 0700)",
+        )
+    done, failed = tighten(loose)
+    if failed:
+        reasons = "; ".join(f"{_shown(settings, item)}: {why}" for item, why in failed[:3])
+        return Check("file_modes", "warn", f"tightened {len(done)}, could not fix {reasons}")
+    return Check("file_modes", "ok", f"tightened {_listed(settings, done)} to owner-only")
+
+
+def _shown(settings: Settings, item: LoosePath) -> str:
+    try:
+        name = item.path.relative_to(settings.data_dir).as_posix() or "."
+    except ValueError:
+        name = str(item.path)
+    if name == ".":
+        name = str(item.path)
+    return f"{name} ({item.mode:04o})"
+
+
+def _listed(settings: Settings, items: list[LoosePath]) -> str:
+    shown = ", ".join(_shown(settings, item) for item in items[:SHOWN_PATHS])
+    more = f" and {len(items) - SHOWN_PATHS} more" if len(items) > SHOWN_PATHS else ""
+    return f"{len(items)} path(s): {shown}{more}"
+
+
+def run_checks(
+    settings: Settings, open_context: Callable[[], object], *, fix: bool = False
+) -> list[Check]:
     checks = [check_config(settings), check_data_dir(settings), check_keys(settings)]
     try:
         context = open_context()
@@ -144,4 +200,6 @@ def run_checks(settings: Settings, open_context: Callable[[], object]) -> list[C
     else:
         checks.append(check_database(context))
     checks.extend(check_services(settings))
+    # Last: the checks above may have created the data dir's files.
+    checks.append(check_file_modes(settings, fix=fix))
     return checks

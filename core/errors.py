@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from core.urls import mask_urls
+
 
 class ExitCode(IntEnum):
     """Process exit codes of the `abby` command (DESIGN.md section 5)."""
@@ -50,6 +52,8 @@ class AbbyError(Exception):
     code: str = "internal"
 
     def __init__(self, message: str = "", **fields: object) -> None:
+        # Messages name URLs (an unreachable server); their credentials are never shown.
+        message = mask_urls(message) if isinstance(message, str) else message
         super().__init__(message)
         self.message = message
         self.fields = fields

@@ -7,9 +7,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.limits import MAX_INTEGER
 from bot.render import NO_PINGS, defused, embed, pinging
 
-MAX_AMOUNT = 2**63 - 1
+# The bank holds up to 2**63-1, but Discord refuses an integer option beyond ±(2**53-1).
+MAX_AMOUNT = MAX_INTEGER
 
 
 def _guild(interaction: discord.Interaction) -> str | None:

@@ -10,6 +10,7 @@ their record in `schema_migrations`; an applied migration is never edited.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -49,6 +50,16 @@ def _translate(exc: sqlite3.Error, path: Path) -> Exception:
         if "unable to open" in text or "readonly" in text or "disk I/O" in text:
             return ConfigError(f"cannot write the database {path}: {text}")
     return exc
+
+
+def _create_private(path: Path) -> None:
+    """Create a missing database file 0600 before SQLite opens it: SQLite gives its -wal and
+    -shm files the database file's own mode, so the whole store stays owner-only whatever
+    the umask (it holds balances, the ledger and profiles)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except FileExistsError:
+        pass
 
 
 class SqliteDatabase:
@@ -118,7 +129,8 @@ class SqliteDatabase:
         # Before anything creates the file: an empty one would be taken for a fresh start.
         self._check_not_lost()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _create_private(self.path)
             # isolation_level=None: we issue BEGIN ourselves, so nothing commits behind our back.
             conn = sqlite3.connect(
                 self.path,

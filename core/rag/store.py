@@ -245,7 +245,7 @@ class VectorStore:
         if self._lock_fd is None:
             assert self.path is not None
             try:
-                self.path.mkdir(parents=True, exist_ok=True)
+                self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
                 self._lock_fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as exc:
                 raise ConfigError(
@@ -303,7 +303,7 @@ class VectorStore:
         settings = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
         if self.path is not None:
             try:
-                self.path.mkdir(parents=True, exist_ok=True)
+                self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:
                 raise ConfigError(
                     f"cannot create the vector store {self.path}: {exc.strerror}"

@@ -1,7 +1,8 @@
 """Logging set-up: JSON lines to a rotating file, short readable lines on stderr.
 
 Noisy libraries are quietened, and a filter replaces every configured secret (and anything
-shaped like a bearer token or a credentialed URI) with `***` before a record is written.
+shaped like a bearer token or a credentialed URL) with `***` before a record is written.
+The log file and its directory are owner-only (0600 / 0700), whatever the umask.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
+from core.permissions import PRIVATE_DIR, PRIVATE_FILE, restrict_umask
+from core.urls import mask_urls
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -39,7 +43,6 @@ LOG_FILE = "abby.log"
 CRASH_LOGGER = "abby.crash"
 _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r"(mongodb(?:\+srv)?://)[^@/\s]+@"),
     re.compile(r"(?i)((?:api[_-]?key|token|password|secret)\s*[=:]\s*)[^\s,;]+"),
 )
 
@@ -56,7 +59,8 @@ class RedactingFilter(logging.Filter):
             text = text.replace(secret, "***")
         for pattern in _PATTERNS:
             text = pattern.sub(lambda m: m.group(1) + "***", text)
-        return text
+        # Credentials inside any URL (http://user:pass@host, mongodb://user:pass@host).
+        return mask_urls(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -98,6 +102,15 @@ def _message_only(record: logging.LogRecord) -> logging.LogRecord:
 _HANDLER_TAG = "_abby_handler"
 
 
+class _LogFileHandler(logging.handlers.RotatingFileHandler):
+    """The rotating log file, owner-only."""
+
+    def _open(self):  # noqa: ANN202 - logging.FileHandler's stream
+        # 0600 for the first file and for each one a rollover starts.
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+
+
 def setup_logging(
     level: str = "INFO",
     log_dir: str | Path | None = None,
@@ -108,8 +121,10 @@ def setup_logging(
     """Configure the root logger once per call (replacing handlers set by an earlier call).
 
     `log_dir` gets `abby.log` (JSON lines, rotated by size); without one only the console
-    handler is installed. An unwritable log dir raises ConfigError.
+    handler is installed. An unwritable log dir raises ConfigError. The process umask becomes
+    owner-only too (core.permissions): only entry points call this, before opening any store.
     """
+    restrict_umask()
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_TAG, False):
@@ -132,8 +147,8 @@ def setup_logging(
     if log_dir is not None:
         path = Path(log_dir)
         try:
-            path.mkdir(parents=True, exist_ok=True)
-            handler = logging.handlers.RotatingFileHandler(
+            path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+            handler = _LogFileHandler(
                 path / LOG_FILE,
                 maxBytes=settings.logging.max_bytes if settings else 10 * 1024 * 1024,
                 backupCount=settings.logging.backup_count if settings else 5,
