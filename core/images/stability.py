@@ -298,11 +298,12 @@ class StabilityClient:
                 raise ServiceUnavailable(
                     f"Stability did not answer within {self.settings.timeout_seconds:g} s"
                 ) from exc
-            except httpx.TransportError as exc:
-                failure: AbbyError = ServiceUnavailable(
-                    f"cannot reach Stability ({type(exc).__name__})"
-                )
+            except httpx.RemoteProtocolError as exc:  # e.g. closed short of Content-Length
+                failure: AbbyError = BadResponse("Stability broke off its answer; retry later")
                 cause: Exception = exc
+            except httpx.TransportError as exc:
+                failure = ServiceUnavailable(f"cannot reach Stability ({type(exc).__name__})")
+                cause = exc
             else:
                 if response.status_code < 500:
                     if response.status_code == 429:

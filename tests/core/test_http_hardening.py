@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,6 +273,15 @@ async def test_image_malformed_answer_is_bad_response_and_gives_the_unit_back(
     assert len(server.requests) == 1
 
 
+async def test_image_body_cut_short_of_its_length_is_bad_response(images) -> None:  # noqa: ANN001
+    head = response_bytes("200 OK", {"Content-Type": "image/png"}, b"")
+    cut = head.replace(b"Content-Length: 0", b"Content-Length: 4000") + make_png()[:40]
+    with HostileServer(trickle(cut, interval=0)) as server:
+        error = await generate_and_check_unit(images(server.url), BadResponse)
+    assert "broke off" in str(error)
+    assert len(server.requests) == 4  # a transient fault: retried, then reported
+
+
 async def test_image_request_cancelled_in_flight_gives_the_unit_back(images) -> None:  # noqa: ANN001
     """The bot cancels an interaction's task, or Ctrl-C cancels the CLI's: no image, no charge."""
     answer = response_bytes("200 OK", {"Content-Type": "image/png"}, make_png())
@@ -338,6 +351,41 @@ def test_cli_ask_stream_against_a_whole_reply_prints_it(tmp_path: Path) -> None:
         result = run_abby("ask", "hello", "--stream", env=env, timeout=30)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "plain reply"
+
+
+def test_cli_image_generate_against_an_endless_body_stays_small(tmp_path: Path) -> None:
+    """The issue's run reached 3.9 GB before it crashed; the process now peaks near its cap."""
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with HostileServer(endless("image/png")) as server:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ABBY_")},
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+            "ABBY_DATA_DIR": str(tmp_path / "data"),
+            "ABBY_IMAGES__BASE_URL": server.url,
+            "ABBY_IMAGES__API_KEY": TEST_KEY,
+        }
+        started = time.monotonic()
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "abby_cli.main", "image", "generate", "a cat", "-u", "u1"],
+                env=env,
+                stdout=stdout,
+                stderr=stderr,
+            )
+        watchdog = threading.Timer(60, process.kill)
+        watchdog.start()
+        # wait4 reports this child's own peak RSS (KiB on Linux), not the whole test run's.
+        _, status, usage = os.wait4(process.pid, 0)
+        watchdog.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        elapsed = time.monotonic() - started
+    result = CliResult(process.returncode, out.read_text(), err.read_text())
+    assert result.exit_code == 75, result.output
+    assert "limit" in one_line(result)
+    assert server.sent < MAX_RESPONSE_BYTES + KERNEL_SLACK, server.sent
+    peak = usage.ru_maxrss * 1024
+    assert peak < MAX_RESPONSE_BYTES * 3 + 200 * 1024 * 1024, peak
+    assert elapsed < 20, elapsed
 
 
 def test_cli_image_generate_against_gzip_garbage_exits_75_and_keeps_the_unit(
