@@ -137,6 +137,35 @@ def _log_crash() -> None:
         logging.getLogger(CRASH_LOGGER).error("unexpected failure", exc_info=True)
 
 
+def _storage_failure(exc: BaseException) -> Exception | None:
+    """The typed disk-full / read-only error behind an unexpected exception, if there is one.
+
+    The last line of defence: the core classifies what it writes, but an OSError or a
+    sqlite3 error from a library (Chroma, a file a command writes) can still get here, as
+    the exception itself or as its cause.
+    """
+    from core.errors import StorageUnavailable, storage_error
+
+    settings = runtime.state._settings
+    where = settings.data_dir if settings is not None else None
+    sqlite3 = sys.modules.get("sqlite3")
+    seen: BaseException | None = exc
+    for _ in range(8):  # a cause chain is short; never loop on a cycle
+        if seen is None:
+            return None
+        typed = storage_error(seen, where)
+        if typed is not None:
+            return typed
+        if sqlite3 is not None and isinstance(seen, sqlite3.Error) and settings is not None:
+            from core.db.sqlite import _translate
+
+            translated = _translate(seen, settings.sqlite_path)
+            if isinstance(translated, StorageUnavailable):
+                return translated
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn every failure into an exit code."""
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
@@ -167,13 +196,18 @@ def main(argv: list[str] | None = None) -> None:
         output.error("aborted", "aborted")
         code = 130
     except Exception as exc:  # noqa: BLE001 - the one handler for surprises
-        _log_crash()
-        if os.environ.get("ABBY_DEBUG") == "1" or runtime.state.verbosity > 0:
-            import traceback
+        typed = _storage_failure(exc)
+        if typed is not None:
+            output.error(typed.code, str(typed))
+            code = typed.exit_code
+        else:
+            _log_crash()
+            if os.environ.get("ABBY_DEBUG") == "1" or runtime.state.verbosity > 0:
+                import traceback
 
-            traceback.print_exc()
-        output.error("internal", f"unexpected {type(exc).__name__}: {exc}")
-        code = ExitCode.FAILURE
+                traceback.print_exc()
+            output.error("internal", f"unexpected {type(exc).__name__}: {exc}")
+            code = ExitCode.FAILURE
     finally:
         runtime.close()
     sys.exit(int(code))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.clock import Clock, SystemClock
 from core.config import Settings, load_settings
-from core.errors import ConfigError
+from core.errors import ConfigError, ReadOnlyStorage
 from core.permissions import PRIVATE_DIR, restrict_umask
 
 if TYPE_CHECKING:
@@ -73,6 +73,8 @@ class AppContext:
         except OSError as exc:
             raise ConfigError(f"cannot create the data dir {path}: {exc.strerror}") from exc
         if not os.access(path, os.W_OK | os.X_OK):
+            if os.statvfs(path).f_flag & os.ST_RDONLY:  # temporary (exit 75), not the config's
+                raise ReadOnlyStorage(f"the data dir {path} is on a read-only file system")
             raise ConfigError(f"the data dir {path} is not writable")
 
     @cached_property

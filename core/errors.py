@@ -14,6 +14,9 @@ AbbyError              1  unexpected / internal
 │                          SessionClosed
 ├─ ExternalRefusal     5  ContentModerated, OutOfCredits
 ├─ TemporaryFailure   75  RateLimited, ServiceUnavailable
+│  └─ StorageUnavailable    (a write the file system refused; `storage_error()` builds one)
+│     ├─ DiskFull           (no space left, quota exceeded, file size limit)
+│     └─ ReadOnlyStorage    (read-only file system or database)
 │  └─ BadResponse          (a ServiceUnavailable: malformed or truncated answer)
 │     └─ ResponseTooLarge  (its body passed the endpoint's size cap)
 └─ ConfigError        78  bad or unknown key, missing secret, backend unavailable
@@ -27,6 +30,8 @@ Each class carries `exit_code` (the CLI's process exit code) and `code` (a stabl
 
 from __future__ import annotations
 
+import errno
+import os
 from enum import IntEnum
 
 from core.urls import mask_urls
@@ -188,6 +193,44 @@ class ResponseTooLarge(BadResponse):
     """A response body passed the size cap of its endpoint; reading stopped at the cap."""
 
     code = "response_too_large"
+
+
+class StorageUnavailable(TemporaryFailure):
+    """The file system refused a write for a reason that an operator fixes, then retries."""
+
+    code = "storage_unavailable"
+
+
+class DiskFull(StorageUnavailable):
+    code = "disk_full"
+
+
+class ReadOnlyStorage(StorageUnavailable):
+    code = "read_only_storage"
+
+
+# errno -> (error class, what happened); a retry after freeing space or remounting succeeds.
+_STORAGE_ERRNOS: dict[int, tuple[type[StorageUnavailable], str]] = {
+    errno.ENOSPC: (DiskFull, "no space left on the device (disk full); free some and retry"),
+    errno.EDQUOT: (DiskFull, "the disk quota is exceeded; free some space and retry"),
+    errno.EFBIG: (DiskFull, "the file size limit is reached (ulimit -f); raise it and retry"),
+    errno.EROFS: (ReadOnlyStorage, "the file system is read-only; remount it and retry"),
+}
+
+
+def storage_error(exc: BaseException, path: object = None) -> StorageUnavailable | None:
+    """The typed error for an OSError that means disk full or read-only, else None.
+
+    `path` names the file when the OSError does not (a failed write() carries no file name).
+    """
+    if not isinstance(exc, OSError) or exc.errno not in _STORAGE_ERRNOS:
+        return None
+    cls, what = _STORAGE_ERRNOS[exc.errno]
+    where = exc.filename if exc.filename is not None else path
+    if where is None:
+        return cls(f"cannot write: {what}")
+    shown = os.fsdecode(where)
+    return cls(f"cannot write {shown}: {what}", path=shown)
 
 
 class ConfigError(AbbyError):

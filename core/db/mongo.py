@@ -19,12 +19,14 @@ from pymongo import errors as mongo_errors
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from core.errors import ConfigError, ServiceUnavailable
+from core.errors import ConfigError, DiskFull, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
 # A MongoDB error code for authentication failure.
 _AUTH_FAILED = 18
+# The server's disk is full (OutOfDiskSpace): a retry after an operator frees space succeeds.
+_OUT_OF_DISK_SPACE = 14031
 
 
 def redact_uri(uri: str) -> str:
@@ -41,6 +43,10 @@ def translate(exc: mongo_errors.PyMongoError, where: str) -> Exception:
         return ConfigError(f"MongoDB at {where}: {exc}")
     if isinstance(exc, mongo_errors.OperationFailure) and exc.code == _AUTH_FAILED:
         return ConfigError(f"MongoDB at {where} refused the credentials")
+    if isinstance(exc, mongo_errors.OperationFailure) and (
+        exc.code == _OUT_OF_DISK_SPACE or "No space left on device" in str(exc)
+    ):
+        return DiskFull(f"MongoDB at {where} is out of disk space; retry when space is freed")
     if isinstance(
         exc,
         mongo_errors.ServerSelectionTimeoutError

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.errors import ConfigError, DatabaseLost, ServiceUnavailable
+from core.errors import (
+    ConfigError,
+    DatabaseLost,
+    DiskFull,
+    ReadOnlyStorage,
+    ServiceUnavailable,
+    storage_error,
+)
 from core.paths import atomic_write
 
 log = logging.getLogger(__name__)
@@ -42,12 +49,63 @@ class Migration:
     apply: str | Callable[[sqlite3.Connection], None]
 
 
+# Primary result codes (the low byte of `sqlite_errorcode`).
+_SQLITE_READONLY = 8
+_SQLITE_IOERR = 10
+_SQLITE_FULL = 13
+_SQLITE_CANTOPEN = 14
+# Below this much free space an I/O error is taken for a full disk: SQLite reports a failed
+# shared-memory or WAL extension as a bare "disk I/O error", without the errno.
+_NEARLY_FULL_BYTES = 256 * 1024
+
+
+def _file_system_state(path: Path) -> Exception | None:
+    """DiskFull or ReadOnlyStorage when the file system holding `path` is in that state."""
+    try:
+        stats = os.statvfs(path.parent)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return ReadOnlyStorage(
+            f"cannot write the database {path}: the file system is read-only;"
+            " remount it and retry"
+        )
+    if stats.f_bavail * stats.f_frsize < _NEARLY_FULL_BYTES:
+        return DiskFull(
+            f"cannot write the database {path}: no space left on the device (disk full);"
+            " free some and retry"
+        )
+    import resource
+
+    # A write past RLIMIT_FSIZE fails with EFBIG, which SQLite also reports as an I/O error.
+    if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
+        return DiskFull(
+            f"cannot write the database {path}: the file size limit (ulimit -f) is reached;"
+            " raise it and retry"
+        )
+    return None
+
+
 def _translate(exc: sqlite3.Error, path: Path) -> Exception:
     text = str(exc)
+    primary = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    if primary == _SQLITE_FULL or "database or disk is full" in text:
+        return DiskFull(
+            f"cannot write the database {path}: no space left on the device (disk full)"
+            " or the file size limit is reached; free some and retry"
+        )
+    if primary in (_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN) or "readonly" in text:
+        state = _file_system_state(path)
+        if state is not None:
+            return state
+        if primary == _SQLITE_READONLY or "readonly" in text:
+            return ReadOnlyStorage(
+                f"cannot write the database {path}: it is read-only (check its permissions)"
+            )
     if isinstance(exc, sqlite3.OperationalError):
         if "locked" in text or "busy" in text:
             return ServiceUnavailable(f"the database {path} stayed locked by another process")
-        if "unable to open" in text or "readonly" in text or "disk I/O" in text:
+        if "unable to open" in text or "disk I/O" in text:
             return ConfigError(f"cannot write the database {path}: {text}")
     return exc
 
@@ -149,6 +207,9 @@ class SqliteDatabase:
             conn.execute("PRAGMA wal_autocheckpoint = 10000")
             conn.execute("PRAGMA foreign_keys = ON")
         except OSError as exc:
+            full = storage_error(exc, self.path)
+            if full is not None:
+                raise full from exc
             raise ConfigError(f"cannot open the database {self.path}: {exc.strerror}") from exc
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from exc

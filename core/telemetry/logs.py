@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import ConfigError
+from core.errors import ConfigError, storage_error
 from core.permissions import PRIVATE_DIR, PRIVATE_FILE, restrict_umask
 from core.urls import mask_urls
 
@@ -103,12 +103,37 @@ _HANDLER_TAG = "_abby_handler"
 
 
 class _LogFileHandler(logging.handlers.RotatingFileHandler):
-    """The rotating log file, owner-only."""
+    """The rotating log file, owner-only. A write it cannot make (disk full, read-only)
+    never surfaces as logging's own `--- Logging error ---` traceback on stderr.
+
+    The first failure prints one short line and the record is dropped; later failures are
+    silent, so a command on a full disk still ends with its own one-line error.
+    """
+
+    _warned = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if self._warned:
+            return
+        self._warned = True
+        exc = sys.exc_info()[1]
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        try:
+            sys.stderr.write(f"warning: cannot write the log file {self.baseFilename}: {reason}\n")
+        except (OSError, ValueError):
+            pass
 
     def _open(self):  # noqa: ANN202 - logging.FileHandler's stream
         # 0600 for the first file and for each one a rollover starts.
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
         return open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+
+
+class _ConsoleHandler(logging.StreamHandler):
+    """stderr itself failing (a closed pipe, a full disk behind a redirect) drops the line."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        pass
 
 
 def setup_logging(
@@ -136,7 +161,7 @@ def setup_logging(
         raise ConfigError(f"logging.level: invalid value {level!r}")
     root.setLevel(numeric)
 
-    console = logging.StreamHandler(sys.stderr)
+    console = _ConsoleHandler(sys.stderr)
     console.setLevel(console_level or level)
     console.setFormatter(_ConsoleFormatter("%(levelname)s %(name)s: %(message)s"))
     console.addFilter(redactor)
@@ -155,7 +180,10 @@ def setup_logging(
                 encoding="utf-8",
             )
         except OSError as exc:
-            raise ConfigError(f"cannot write logs to {path}: {exc.strerror}") from exc
+            # A full or read-only disk is temporary (exit 75); anything else is the config's.
+            raise storage_error(exc, path / LOG_FILE) or ConfigError(
+                f"cannot write logs to {path}: {exc.strerror}"
+            ) from exc
         handler.setLevel(numeric)
         handler.setFormatter(JsonFormatter())
         handler.addFilter(redactor)
