@@ -172,7 +172,7 @@ def locked(path: Path, *, shared: bool = False) -> Iterator[None]:
     exclude each other too; the lock is not re-entrant, so never nest it on one path.
     """
     target = lock_path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
