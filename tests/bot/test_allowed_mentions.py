@@ -38,8 +38,6 @@ PINGS = "@everyone @here <@&123> <@456> <@&123456789012345678> <@234567890123456
 NOBODY = {"parse": []}
 _ids = itertools.count(920000000000000000)
 
-pytestmark = pytest.mark.slow  # logs a bot in and loads the embedding model: ~5-10 s
-
 
 @pytest.fixture
 def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[DiscordStandIn]:
