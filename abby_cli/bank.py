@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from abby_cli import output, runtime
-from abby_cli.options import GuildOpt, JsonOpt, LimitOpt
+from abby_cli.options import MAX_SECONDS, GuildOpt, JsonOpt, LimitOpt
 from abby_cli.xp import parse_amount
 
 app = typer.Typer(help="The bank: balances, transfers, ledger, audit.", no_args_is_help=True)
@@ -120,6 +120,7 @@ def recover(
         typer.Option(
             "--older-than",
             min=0,
+            max=MAX_SECONDS,
             help="Seconds a movement must have been pending (default: bank.recover_grace_seconds).",
         ),
     ] = None,

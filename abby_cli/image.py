@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from abby_cli import output, runtime
-from abby_cli.options import GuildOpt, JsonOpt
+from abby_cli.options import MAX_LEVEL, GuildOpt, JsonOpt
 
 app = typer.Typer(help="Generate, edit and upscale images (Stability AI).", no_args_is_help=True)
 
@@ -17,7 +17,7 @@ UserReq = Annotated[str, typer.Option("--user", "-u", help="Discord user id (cha
 RolesOpt = Annotated[
     str | None, typer.Option("--roles", help="Comma-separated role names (raise the limit).")
 ]
-LevelOpt = Annotated[int, typer.Option("--level", min=0, help="The member's level.")]
+LevelOpt = Annotated[int, typer.Option("--level", min=0, max=MAX_LEVEL, help="The member's level.")]
 OutOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Also write a copy of the image here.")
 ]

@@ -7,7 +7,6 @@ content, and it records a governance event saying who dumped which session.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -17,37 +16,21 @@ import typer
 
 from abby_cli import output, runtime
 from abby_cli.keys import actor
-from abby_cli.options import DryRunOpt, JsonOpt, LimitOpt, UserOpt, YesOpt
+from abby_cli.options import DryRunOpt, JsonOpt, LimitOpt, UserOpt, YesOpt, parse_duration
 
 if TYPE_CHECKING:
-    from datetime import timedelta
-
     from core.sessions import Transcript
 
 app = typer.Typer(
     help="Conversation sessions: list, show, dump, close, purge.", no_args_is_help=True
 )
 
-_DURATION = re.compile(r"(\d+)\s*([smhdw]?)")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 86400}
 _COLUMNS = ["session_id", "user_id", "guild_id", "channel_id", "status", "turns", "created_at"]
 
 
 class DumpFormat(StrEnum):
     json = "json"
     md = "md"
-
-
-def parse_duration(text: str) -> timedelta:
-    """'30d', '12h', '90m', '2w', '45s' or a bare number of days."""
-    from datetime import timedelta
-
-    match = _DURATION.fullmatch(text.strip().lower())
-    if not match:
-        raise typer.BadParameter(
-            f"{text!r} is not a duration such as 30d, 12h, 90m or 2w", param_hint="--older-than"
-        )
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
 def _row(record: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from abby_cli import output, runtime
-from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, LimitOpt, YesOpt
+from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, LevelOpt, LimitOpt, YesOpt
 
 app = typer.Typer(
     help="Stored images: quotas, listing, deletion, usage, cleanup.", no_args_is_help=True
@@ -16,7 +16,6 @@ app = typer.Typer(
 RolesOpt = Annotated[
     str | None, typer.Option("--roles", help="Comma-separated role names of the member.")
 ]
-LevelOpt = Annotated[int, typer.Option("--level", min=0, help="The member's level.")]
 MB = 1024 * 1024
 
 

@@ -16,7 +16,9 @@ COLUMNS = ["ts", "type", "id", "payload"]
 
 @app.command()
 def tail(
-    n: Annotated[int, typer.Option("-n", "--lines", min=1, help="Events to show.")] = 20,
+    n: Annotated[
+        int, typer.Option("-n", "--lines", min=1, max=100_000, help="Events to show.")
+    ] = 20,
     event_type: Annotated[
         str | None, typer.Option("--type", "-t", help="Only events of this type.")
     ] = None,

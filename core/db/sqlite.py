@@ -67,8 +67,7 @@ def _file_system_state(path: Path) -> Exception | None:
         return None
     if stats.f_flag & os.ST_RDONLY:
         return ReadOnlyStorage(
-            f"cannot write the database {path}: the file system is read-only;"
-            " remount it and retry"
+            f"cannot write the database {path}: the file system is read-only; remount it and retry"
         )
     if stats.f_bavail * stats.f_frsize < _NEARLY_FULL_BYTES:
         return DiskFull(
