@@ -31,19 +31,9 @@ def _requester(user: str, guild: str | None, roles: str | None, level: int):  # 
 
 
 def _read_image(path: Path, limit: int) -> bytes:
-    from core.errors import InvalidInput
+    from core.images.validation import read_image_file
 
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise InvalidInput(
-                f"{path} is {size / 1048576:.1f} MiB; the limit is {limit / 1048576:.1f} MiB"
-            )
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInput(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{path} is a directory, not an image") from None
+    return read_image_file(path, limit)
 
 
 def _finish(result: Any, out: Path | None) -> None:

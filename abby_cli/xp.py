@@ -17,6 +17,8 @@ app = typer.Typer(help="XP and levels: show, grant, rank, configure, import.", n
 # as an unknown option.
 _AMOUNT_CMD = {"ignore_unknown_options": True}
 _INT = re.compile(r"[+-]?[0-9]{1,30}")
+# A leaderboard export of a million players is ~100 MB of JSON.
+MEE6_MAX_BYTES = 256 * 1024 * 1024
 
 
 def parse_amount(text: str, *, positive: bool = False) -> int:
@@ -101,12 +103,13 @@ def import_mee6(
     import json
 
     from core.errors import InvalidInput, UnknownFile
+    from core.input_files import read_input_file
 
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_input_file(file, max_bytes=MEE6_MAX_BYTES, what="MEE6 export").decode()
     except FileNotFoundError:
         raise UnknownFile(f"no such file: {file}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise InvalidInput(f"cannot read {file}: {exc}") from None
     try:
         data = json.loads(text)

@@ -7,7 +7,10 @@ sent: PNG, JPEG and WEBP are what Stability accepts.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from core.errors import InvalidInput
+from core.input_files import read_input_file
 
 MAX_PROMPT_CHARS = 10_000
 MAX_SEED = 4_294_967_294
@@ -104,6 +107,18 @@ def check_strength(strength: object) -> float:
     if not 0.0 <= value <= 1.0:
         raise InvalidInput(f"strength {value:g} is out of range: use a number from 0 to 1")
     return value
+
+
+def read_image_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of the image file at `path`: a regular file of at most `max_bytes`.
+
+    A FIFO, a device or a directory is refused before anything is read (a FIFO used to hang
+    `abby image upscale` for ever). A missing file is InvalidInput too: the path is input.
+    """
+    try:
+        return read_input_file(path, max_bytes=max_bytes, what="image")
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: no such file") from None
 
 
 def check_image(data: object, max_bytes: int, what: str = "image") -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import InvalidInput, NotFound
+from core.input_files import read_input_file
 from core.rag.chunking import embedding_text
 from core.rag.repository import PENDING, READY
 
@@ -202,7 +203,9 @@ def reindex(
 def read_eval_file(path: Path) -> list[dict[str, str]]:
     """Read JSON lines of {"query", "expected"}; raise InvalidInput naming a bad line."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        # A regular file only: a FIFO given here used to hang the command.
+        data = read_input_file(path, max_bytes=64 * 1024 * 1024, what="eval file")
+        lines = data.decode("utf-8").splitlines()
     except FileNotFoundError:
         raise NotFound(f"eval file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
