@@ -137,6 +137,27 @@ def _log_crash() -> None:
         logging.getLogger(CRASH_LOGGER).error("unexpected failure", exc_info=True)
 
 
+def _not_utf8(args: list[str]) -> str | None:
+    """One line naming the first argument that is not valid UTF-8, else None.
+
+    Python hands undecodable argv bytes over as lone surrogates ('\\udcff' for 0xff); they
+    would reach the database, Chroma or stdout and fail there with a UnicodeEncodeError.
+    """
+    for number, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            try:
+                shown = os.fsencode(arg).decode("utf-8", "backslashreplace")
+            except UnicodeError:
+                shown = arg.encode("utf-8", "backslashreplace").decode("ascii")
+            return (
+                f"argument {number} ('{shown[:60]}') is not valid UTF-8;"
+                " give text, ids and paths in UTF-8"
+            )
+    return None
+
+
 def _storage_failure(exc: BaseException) -> Exception | None:
     """The typed disk-full / read-only error behind an unexpected exception, if there is one.
 
@@ -172,10 +193,17 @@ def main(argv: list[str] | None = None) -> None:
 
     from core.errors import AbbyError, ExitCode
 
+    args = sys.argv[1:] if argv is None else list(argv)
+    bad_text = _not_utf8(args)
+    if bad_text is not None:
+        runtime.state.json = "--json" in args
+        output.error("invalid_input", bad_text)
+        runtime.state.json = False
+        sys.exit(ExitCode.USAGE)
     command = typer.main.get_command(app)
     code: int = ExitCode.OK
     try:
-        result = command.main(args=argv, prog_name="abby", standalone_mode=False)
+        result = command.main(args=args, prog_name="abby", standalone_mode=False)
         code = result if isinstance(result, int) else ExitCode.OK
     except AbbyError as exc:
         output.error(exc.code, str(exc))
