@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OLLAMA_URL = "http://localhost:11434/v1"
+OPENAI_URL = "https://api.openai.com/v1"
 MAX_PROMPT_CHARS = 32_000
 ROLES = frozenset({"system", "user", "assistant"})
 
@@ -90,6 +91,19 @@ def _translate(exc: Exception, where: str) -> Exception:
     if isinstance(exc, openai.APIError):  # e.g. an error event inside a stream
         return ServiceUnavailable(f"the LLM server at {where} reported an error; retry later")
     return exc
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy HTTP(S)_PROXY / NO_PROXY name for `url`, as the SDK's default client would
+    use: giving httpx2 our own transport turns its environment lookup off."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all")
 
 
 def _reply_text(response: object) -> str:
@@ -156,8 +170,9 @@ class LLMClient:
 
         from core.llm._transport import CappedTransport
 
+        inner = httpx2.AsyncHTTPTransport(proxy=_env_proxy(self.base_url or OPENAI_URL))
         return httpx2.AsyncClient(
-            transport=CappedTransport(httpx2.AsyncHTTPTransport(), self._cap_for),
+            transport=CappedTransport(inner, self._cap_for),
             # The SDK's own client follows redirects; a 307 keeps the body, so following one
             # to another host would hand it the prompt (and a same-host one is refused too).
             follow_redirects=False,

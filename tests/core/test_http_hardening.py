@@ -9,6 +9,7 @@ stake, and for images that the daily unit is back.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import os
 import subprocess
@@ -178,6 +179,23 @@ async def test_llm_stream_without_any_event_is_bad_response() -> None:
             await ask(llm_for(server.url), stream=True)
 
 
+async def test_llm_honest_gzip_reply_is_inflated() -> None:
+    """We inflate bodies ourselves now, so the common case must still work."""
+    body = gzip.compress(json_bytes(chat_completion("squeezed")))
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    with HostileServer(fixed("200 OK", headers, body)) as server:
+        assert await ask(llm_for(server.url)) == "squeezed"
+    assert b"accept-encoding: gzip, deflate" in server.requests[0].lower()
+
+
+async def test_llm_gzip_bomb_stops_at_the_cap_after_inflating() -> None:
+    bomb = gzip.compress(b" " * (64 * 1024 * 1024))  # 64 MiB of spaces in ~64 KiB
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    with HostileServer(fixed("200 OK", headers, bomb)) as server:
+        with pytest.raises(ResponseTooLarge):
+            await ask(llm_for(server.url))
+
+
 def test_llm_cap_grows_with_max_tokens_and_has_a_floor() -> None:
     assert response_cap(1, stream=False) == response_cap(2, stream=False)  # the floor
     assert response_cap(100_000, stream=False) > response_cap(1, stream=False)
@@ -297,6 +315,14 @@ async def test_image_request_cancelled_in_flight_gives_the_unit_back(images) -> 
     assert context.quota.status("u1").as_dict()["daily"]["remaining"] == 5
 
 
+async def test_image_honest_gzip_answer_is_inflated(tmp_path: Path) -> None:
+    png = make_png(32, 32)
+    headers = {"Content-Type": "image/png", "Content-Encoding": "gzip", "seed": "7"}
+    with HostileServer(fixed("200 OK", headers, gzip.compress(png))) as server:
+        image = await stability_for(server.url, tmp_path).generate("a lighthouse")
+    assert (image.data, image.seed) == (png, 7)
+
+
 async def test_image_redirect_to_another_host_is_not_followed(tmp_path: Path) -> None:
     elsewhere = StabilityServer()
     elsewhere.start()
@@ -407,3 +433,13 @@ def test_cli_image_generate_against_gzip_garbage_exits_75_and_keeps_the_unit(
     assert "Stability" in one_line(result)
     assert quota.exit_code == 0, quota.output
     assert quota.json()["daily"]["remaining"] == 5
+
+
+def test_llm_client_keeps_the_environment_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our own transport turns httpx2's proxy lookup off; the client must do it instead."""
+    from core.llm.client import _env_proxy
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    assert _env_proxy("https://api.openai.com/v1") == "http://proxy.example:3128"
+    assert _env_proxy("http://127.0.0.1:11434/v1") is None
