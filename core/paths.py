@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
-from core.errors import UnsafePath
+from core.errors import UnsafePath, storage_error
 
 # One path component; most file systems stop at 255 bytes.
 MAX_NAME_BYTES = 255
@@ -142,8 +142,11 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o640) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         temp.unlink(missing_ok=True)
+        typed = storage_error(exc, path)
+        if typed is not None:  # disk full or read-only: exit 75 naming the file, not exit 1
+            raise typed from exc
         raise
     _fsync_dir(directory)
 

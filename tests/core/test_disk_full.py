@@ -119,6 +119,21 @@ def test_sqlite_on_a_read_only_file_system_raises_read_only_storage(tiny_fs: Pat
         subprocess.run(["mount", "-o", "remount,rw", str(tiny_fs)], check=True)
 
 
+def test_atomic_write_on_a_full_disk_raises_disk_full_and_keeps_the_old_file(
+    tiny_fs: Path,
+) -> None:
+    from core.paths import atomic_write
+
+    target = tiny_fs / "keys"
+    atomic_write(target, b"old")
+    _fill(tiny_fs)
+    with pytest.raises(DiskFull, match="disk full") as caught:
+        atomic_write(target, b"new" * 100_000)
+    assert str(target) in str(caught.value)
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tiny_fs.iterdir()) == ["filler", "keys"]  # no temp file left
+
+
 def test_an_unrelated_sqlite_error_is_not_called_disk_full(tmp_path: Path) -> None:
     import sqlite3
 
