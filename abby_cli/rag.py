@@ -78,6 +78,7 @@ def ingest(
         output.show(
             [{"skipped": _shown(s.path), "reason": s.reason} for s in report.skipped],
         )
+        output.warn(f"{len(report.skipped)} file(s) skipped, each with its reason above")
 
 
 @app.command()
@@ -175,10 +176,20 @@ def verify(
     repair: Annotated[
         bool, typer.Option("--repair", help="Fix what a crash left behind (run when idle).")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Repair even when it would delete more than half of the store."
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Check that every document's chunks are in the vector store; exit 4 on problems."""
-    report = runtime.context().rag.verify(repair=repair)
+    """Check that every document's chunks are in the vector store; exit 4 on problems.
+
+    --repair refuses (exit 4) to delete more than half of the vectors or documents: that is
+    a lost database or store, which re-ingesting heals; --force repairs anyway.
+    """
+    report = runtime.context().rag.verify(repair=repair, force=force)
     if runtime.state.json:
         output.show(report)
     else:

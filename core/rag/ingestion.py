@@ -132,6 +132,7 @@ class Ingestor:
         self._batch_chunks = 0
         self._now: datetime = service.clock.now()
         self._existing: dict[str, DocumentRecord] = {}
+        self._lost: set[str] = set()  # ready records whose vectors are not in the store
         settings = service.settings
         self._pdf_budget = loaders.PdfBudget(
             max_pages=settings.max_pdf_pages,
@@ -163,6 +164,7 @@ class Ingestor:
                     skipped.append(Skipped(str(path), reason))
         self.run.files_total = len(files)
         self._existing = {r.source: r for r in self.service.repo.find(scopes=[self.scope])}
+        self._find_lost_vectors([str(path) for _, path in files])
         seen: set[str] = set()
         for boundary, path in files:
             source = str(path)
@@ -195,6 +197,7 @@ class Ingestor:
         existing = self.service.repo.get(doc_id)
         if existing is not None:
             self._existing = {source: existing}
+            self._find_lost_vectors([source])
         settings = self.service.settings
         digest = content_hash(
             text.encode("utf-8", "surrogatepass"),
@@ -225,6 +228,25 @@ class Ingestor:
             raise NotFound(f"path {path} does not exist")
         return path.resolve() if not path.is_symlink() or path.exists() else path.absolute()
 
+    def _find_lost_vectors(self, sources: Sequence[str]) -> None:
+        """Note ready documents whose chunks are gone from the store (a deleted chroma/).
+
+        Their content is unchanged, but skipping them would leave them unfindable; they are
+        embedded again instead. One store read per thousand documents.
+        """
+        ready = [
+            r for s in sources if (r := self._existing.get(s)) is not None and r.state == READY
+        ]
+        if not ready:
+            return
+        have = self.service.store.chunk_counts([r.doc_id for r in ready])
+        self._lost = {r.doc_id for r in ready if have[r.doc_id] != r.chunk_count}
+        if self._lost:
+            log.warning(
+                "rag ingest: %d unchanged documents lost their vectors; embedding them again",
+                len(self._lost),
+            )
+
     def _file(self, path: Path, source: str, boundary: loaders.Boundary) -> None:
         settings = self.service.settings
         data = loaders.read_bytes(path, settings.max_file_bytes, boundary)
@@ -249,6 +271,7 @@ class Ingestor:
             and old.content_hash == digest
             and old.state == READY
             and old.embedding_model == model
+            and old.doc_id not in self._lost
         )
         if same_content and old is not None:
             if old.user_id == self.user_id and old.tags == self.tags:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, Refused
 from core.input_files import read_input_file
 from core.rag.chunking import embedding_text
 from core.rag.repository import PENDING, READY
@@ -60,13 +60,19 @@ class EvalReport:
     misses: list[dict[str, Any]] = field(default_factory=list)
 
 
-def verify(service: RagService, *, repair: bool = False) -> VerifyReport:
-    """Compare records with Chroma's chunks; with repair, fix what can be fixed."""
+def verify(service: RagService, *, repair: bool = False, force: bool = False) -> VerifyReport:
+    """Compare records with Chroma's chunks; with repair, fix what can be fixed.
+
+    Raises Refused, before changing anything, when the repair would delete more than half
+    of the vectors or of the ready documents, unless force (see _check_repair_size).
+    """
     records = {r.doc_id: r for r in service.repo.find()}
     counts: dict[str, int] = {}
     hashes: dict[str, set[str]] = {}
     vectors = 0
-    for row in service.store.scan():
+    # A deleted chroma/ is reported, not recreated empty by a command that only checks.
+    missing = service.store_missing()
+    for row in [] if missing else service.store.scan():
         vectors += 1
         doc_id = str(row["metadata"].get("doc_id", ""))
         counts[doc_id] = counts.get(doc_id, 0) + 1
@@ -110,6 +116,26 @@ def verify(service: RagService, *, repair: bool = False) -> VerifyReport:
         Problem(doc_id, "orphan_vectors", f"{counts[doc_id]} chunks without a record", "removed")
         for doc_id in orphans
     )
+    ready = sum(1 for r in records.values() if r.state == READY)
+    if ready and not vectors:
+        where = "is missing" if missing else "holds no vectors"
+        problems.insert(
+            0,
+            Problem(
+                "",
+                "store_missing" if missing else "store_empty",
+                f"the vector store {where} but {ready:,} documents are recorded (deleted?); "
+                "'abby rag ingest' their folders again to re-embed them",
+            ),
+        )
+    if repair and problems and not force:
+        _check_repair_size(
+            vectors=vectors,
+            doomed_vectors=sum(counts.get(r.doc_id, 0) for r in broken)
+            + sum(counts[d] for d in orphans),
+            ready=ready,
+            doomed_ready=sum(1 for r in broken if r.state == READY),
+        )
     if repair and problems:
         service.repo.mark_ready(complete)
         service.remove_records(broken)
@@ -132,6 +158,22 @@ def verify(service: RagService, *, repair: bool = False) -> VerifyReport:
         problems=problems,
         repaired=repair and bool(problems),
     )
+
+
+def _check_repair_size(*, vectors: int, doomed_vectors: int, ready: int, doomed_ready: int) -> None:
+    """Refuse a repair that would delete more than half of the vectors or ready documents.
+
+    An interrupted ingest leaves a few pending documents; an emptied database makes every
+    vector an orphan, and a deleted store makes every record a mismatch. Repairing those
+    would finish the loss (re-ingesting the folders is the cure), so it takes --force.
+    """
+    if doomed_vectors * 2 > vectors or doomed_ready * 2 > ready:
+        raise Refused(
+            f"repair refused: it would delete {doomed_vectors:,} of {vectors:,} vectors and "
+            f"{doomed_ready:,} of {ready:,} ready documents, more than half of the knowledge "
+            "base; a lost database or vector store is healed by re-ingesting the folders, "
+            "not by repair (pass --force to repair anyway)"
+        )
 
 
 def reindex(

@@ -2,8 +2,9 @@
 
 A query for guild G searches G's chunks and global ones: the scope filter is the `where` of
 the vector query itself, so another guild's chunks can neither appear nor use up the top-k.
-The embedding model and the Chroma store are opened on first use, so listing documents or
-an unchanged re-ingest never loads them.
+The embedding model and the Chroma store are opened on first use, so listing documents
+never loads them and an unchanged re-ingest only opens the store, to count that each
+document's vectors are still there.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.clock import Clock
-from core.errors import InvalidInput, UnknownDocument
+from core.errors import ConfigError, InvalidInput, UnknownDocument
 from core.ids import check_id, scope_key
 from core.rag.ingestion import (
     IngestedDocument,
@@ -256,6 +257,8 @@ class RagService:
         vector = self._embed_query(text)
         where: dict[str, Any] = {"scope": {"$in": [scope, ""]}} if scope else {"scope": ""}
         hits = self.store.query(vector, where=where, top_k=top_k)
+        if not hits:
+            self._check_vectors_present()
         return [
             QueryResult(
                 text=hit.text,
@@ -283,6 +286,29 @@ class RagService:
             future = pool.submit(embedder.embed, [text])
             _ = self.store
             return future.result()[0]
+
+    def _check_vectors_present(self) -> None:
+        """Refuse to answer "nothing" when the vectors are gone but documents are recorded.
+
+        Checked only after an empty answer: a deleted or emptied Chroma store would otherwise
+        make every query, /search and /ask quietly find nothing.
+        """
+        if self.store.count():
+            return
+        counts = self.repo.counts()
+        ready = counts["documents"] - counts["pending"]
+        if ready:
+            raise ConfigError(
+                f"the vector store {self.store.location} holds no vectors but {ready:,} "
+                "documents are recorded (was it deleted?): run 'abby rag verify', then "
+                "'abby rag ingest' their folders again to re-embed them"
+            )
+
+    def store_missing(self) -> bool:
+        """True when the embedded store's files are not there (never created, or deleted)."""
+        return (
+            self.settings.chroma_url is None and not (self.chroma_path / "chroma.sqlite3").exists()
+        )
 
     def _check_query(self, text: object) -> str:
         if not isinstance(text, str) or not text.strip():
@@ -355,11 +381,15 @@ class RagService:
 
     # --- maintenance (core.rag.maintenance) ----------------------------------------------
 
-    def verify(self, *, repair: bool = False) -> VerifyReport:
-        """Reconcile records with Chroma's chunks; with repair, fix what a crash left."""
+    def verify(self, *, repair: bool = False, force: bool = False) -> VerifyReport:
+        """Reconcile records with Chroma's chunks; with repair, fix what a crash left.
+
+        Raises Refused when the repair would delete more than half of the knowledge base,
+        unless force: that is a lost database or store, not an interrupted ingest.
+        """
         from core.rag.maintenance import verify
 
-        return verify(self, repair=repair)
+        return verify(self, repair=repair, force=force)
 
     def reindex(self, *, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
         """Rebuild every chunk's vector under the configured embedding model."""

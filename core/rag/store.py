@@ -150,6 +150,19 @@ class VectorStore:
         with self._reading() as collection:
             return int(collection.count())
 
+    def chunk_counts(self, doc_ids: Sequence[str]) -> dict[str, int]:
+        """How many chunks each of these documents has in the store (0 when none)."""
+        counts = dict.fromkeys(doc_ids, 0)
+        for start in range(0, len(doc_ids), 1000):
+            where = {"doc_id": {"$in": list(doc_ids[start : start + 1000])}}
+            with self._reading() as collection:
+                page = collection.get(where=where, include=["metadatas"])
+            for meta in page["metadatas"]:
+                doc_id = str((meta or {}).get("doc_id", ""))
+                if doc_id in counts:
+                    counts[doc_id] += 1
+        return counts
+
     def scan(self, *, batch: int = 5000, documents: bool = False) -> Iterator[dict[str, Any]]:
         """Yield {"id", "metadata"[, "document"]} for every chunk, a page at a time."""
         include = ["metadatas", "documents"] if documents else ["metadatas"]
