@@ -175,3 +175,36 @@ def test_query_runs_as_a_separate_process(tmp_path: Path, docs: Path) -> None:
     result = run_abby("rag", "query", "rotate keys", "--json", env=env)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["title"] == "Keys"
+
+
+def test_skipped_files_are_listed_and_the_rest_ingested_with_exit_0(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    """Issue #9: one bad file never aborts an ingest, and the operator is told about it."""
+    root = write(
+        tmp_path / "docs",
+        {
+            "good.md": "# Good\n\nThe only readable document.",
+            "broken.pdf": b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 9 0 R >> endobj\n",
+        },
+    )
+    (root / "outside.md").symlink_to(write(tmp_path / "private", {"s.md": "secret"}) / "s.md")
+    result = cli("rag", "ingest", str(root))
+    assert result.exit_code == 0, result.output
+    assert "broken.pdf" in result.stdout and "unreadable PDF" in result.stdout
+    assert "outside.md" in result.stdout and "not followed" in result.stdout
+    assert "2 file(s) skipped" in result.stderr
+
+
+def test_ingesting_the_data_dir_itself_is_refused_in_one_line(
+    cli,  # noqa: ANN001
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = tmp_path / "data"
+    monkeypatch.setenv("ABBY_DATA_DIR", str(data))
+    (data / "logs").mkdir(parents=True)
+    (data / "logs" / "abby.log").write_text("a log line")
+    for target in (data, data / "logs" / "abby.log"):
+        result = cli("rag", "ingest", str(target))
+        assert result.exit_code == 2, result.output
+        assert "Abby's own data" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.output
