@@ -50,7 +50,10 @@ def ingest(
 ) -> None:
     """Ingest files and folders (.md .markdown .txt .rst .html .htm .pdf).
 
-    Unchanged documents are skipped without embedding; changed ones are replaced.
+    Unchanged documents are skipped without embedding; changed ones are replaced. Only
+    regular files whose real path stays inside the folder are read (links out of it, FIFOs
+    and Abby's own data dir are skipped); a file that cannot be read is listed with the
+    reason and the rest are ingested (exit 0).
     """
     service = runtime.context().rag
     with output.progress("Ingesting", total=None) as advance:

@@ -161,21 +161,28 @@ def test_the_data_dir_inside_the_folder_is_never_read(rag: RagService, tmp_path:
         rag.ingest_paths([data_dir / "notes.md"])
 
 
-def test_a_file_swapped_for_a_link_after_the_check_is_not_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "swap,reason",
+    [("link", "now a symbolic link"), ("file", "changed while being read: skipped")],
+)
+def test_a_file_swapped_after_the_check_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str, reason: str
+) -> None:
     """The descriptor is checked after the open: a swap between check and open is refused."""
     docs = write(tmp_path / "docs", {"a.md": "fine"})
     outside = write(tmp_path / "out", {"secret.md": "SECRET"}) / "secret.md"
     boundary = loaders.Boundary.of(docs)
-    real, info = boundary.check(docs / "a.md")
-    (docs / "a.md").unlink()
-    (docs / "a.md").symlink_to(outside)
-    original = loaders.Boundary.check
-    try:
-        loaders.Boundary.check = lambda self, path: (real, info)  # type: ignore[method-assign]
-        with pytest.raises(loaders.Skip, match="changed while being read"):
-            loaders.read_bytes(docs / "a.md", 1000, boundary)
-    finally:
-        loaders.Boundary.check = original  # type: ignore[method-assign]
+    checked = boundary.check(docs / "a.md")
+    if swap == "link":
+        (docs / "a.md").unlink()
+        (docs / "a.md").symlink_to(outside)
+    else:  # created before the old one goes, so it cannot reuse its inode number
+        (docs / "b.md").write_text("another file under the same name")
+        os.replace(docs / "b.md", docs / "a.md")
+    # Freeze the check at its earlier answer: the swap lands between check and open.
+    monkeypatch.setattr(loaders.Boundary, "check", lambda self, path: checked)
+    with pytest.raises(loaders.Skip, match=reason):
+        loaders.read_bytes(docs / "a.md", 1000, boundary)
 
 
 # --- finding 6: one bad file is skipped, under a budget ---------------------------------------
