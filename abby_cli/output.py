@@ -38,6 +38,29 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+@contextmanager
+def _stdout() -> Iterator[None]:
+    """Writes to stdout inside: a full or read-only disk behind a redirect (cron's
+    `>> abby-cron.log`) becomes the typed exit-75 error naming stdout, not a traceback."""
+    from core.errors import storage_error
+
+    try:
+        yield
+        sys.stdout.flush()
+    except OSError as exc:
+        typed = storage_error(exc, "standard output")
+        if typed is None:
+            raise
+        discard_stdout()
+        raise typed from exc
+
+
+def write(text: str) -> None:
+    """Write raw text (a transcript, a stream piece) to stdout."""
+    with _stdout():
+        sys.stdout.write(text)
+
+
 def _console(stderr: bool = False):  # noqa: ANN202 - rich is imported lazily
     from rich.console import Console
 
@@ -66,8 +89,15 @@ def show(
     """Render a result: a record as a key/value table, a list of records as a table."""
     payload = to_jsonable(data)
     if runtime.state.json:
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
         return
+    with _stdout():
+        _show_table(payload, title=title, columns=columns, empty=empty)
+
+
+def _show_table(
+    payload: Any, *, title: str | None, columns: Sequence[str] | None, empty: str
+) -> None:
     from rich.table import Table
 
     console = _console()
@@ -98,9 +128,9 @@ def stream(record: Any, *, columns: Sequence[str]) -> None:
     """One record as one line, flushed at once: a JSON line with --json (for --follow)."""
     payload = to_jsonable(record)
     if runtime.state.json:
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+        write(json.dumps(payload, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write(
+        write(
             "  ".join(
                 json.dumps(payload.get(c), ensure_ascii=False)
                 if isinstance(payload.get(c), dict)
@@ -109,13 +139,13 @@ def stream(record: Any, *, columns: Sequence[str]) -> None:
             )
             + "\n"
         )
-    sys.stdout.flush()
 
 
 def message(text: str) -> None:
     """A one-line human message on stdout (suppressed in JSON mode, which prints data only)."""
     if not runtime.state.json and runtime.state.verbosity >= 0:
-        _console().print(text, markup=False)
+        with _stdout():
+            _console().print(text, markup=False)
 
 
 def warn(text: str) -> None:
@@ -128,10 +158,28 @@ def error(code: str, text: str) -> None:
     from core.urls import mask_urls
 
     text = mask_urls(text)  # an unexpected error may quote a URL with its credentials
-    if runtime.state.json:
-        sys.stdout.write(json.dumps({"error": {"code": code, "message": text}}) + "\n")
-    else:
-        _console(stderr=True).print(f"error: {text}", style="red", markup=False)
+    if runtime.state.json and not runtime.state.stdout_lost:
+        try:
+            sys.stdout.write(json.dumps({"error": {"code": code, "message": text}}) + "\n")
+            sys.stdout.flush()
+            return
+        except OSError:
+            discard_stdout()  # stdout is what failed: say so on stderr instead
+    _console(stderr=True).print(f"error: {text}", style="red", markup=False)
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null once writing to it failed, so the interpreter's final
+    flush of what is still buffered does not print a second error at exit."""
+    import os
+
+    runtime.state.stdout_lost = True
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
 
 
 @contextmanager
@@ -185,5 +233,6 @@ def confirm(action: str, *, yes: bool) -> None:
 def lines(items: Iterable[str]) -> None:
     if not runtime.state.json:
         console = _console()
-        for item in items:
-            console.print(item, markup=False)
+        with _stdout():
+            for item in items:
+                console.print(item, markup=False)

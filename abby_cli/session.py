@@ -7,7 +7,6 @@ content, and it records a governance event saying who dumped which session.
 from __future__ import annotations
 
 import os
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -100,11 +99,11 @@ def dump(
     document = _as_json(transcript)
     text = _json_text(document) if chosen is DumpFormat.json else _as_markdown(transcript, document)
     if out is None:
-        sys.stdout.write(text)
+        output.write(text)
     else:
         _write_private(out, text)
         if runtime.state.json:
-            sys.stdout.write(
+            output.write(
                 _json_text(
                     {
                         "session_id": transcript.session.session_id,

@@ -106,6 +106,35 @@ def test_a_full_disk_is_exit_75_in_one_line_and_loses_nothing(tiny_fs: Path) -> 
     assert _state(env)[:2] == (before[0] - 5, before[1] + 5)
 
 
+@pytest.mark.parametrize("json_mode", [False, True], ids=["table", "json"])
+def test_stdout_redirected_to_a_full_disk_is_exit_75_in_one_line(
+    tiny_fs: Path, tmp_path: Path, json_mode: bool
+) -> None:
+    """Cron's `abby ... --json >> /var/log/abby-cron.log` with that disk full."""
+    env = {"ABBY_DATA_DIR": str(tmp_path / "data")}
+    assert run_abby("bank", "add", "u1", "5", "-r", "seed", env=env).exit_code == 0
+    _fill(tiny_fs)
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ABBY_")}
+    full_env.update(env, PYTHONPATH=str(ROOT))
+    args = ["bank", "balance", "u1", *(["--json"] if json_mode else [])]
+    with open(tiny_fs / "cron.log", "ab") as redirected:
+        done = subprocess.run(
+            [sys.executable, "-m", "abby_cli.main", *args],
+            cwd=tmp_path,
+            env=full_env,
+            stdout=redirected,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 75, done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: cannot write standard output: no space left on the device (disk full);"
+        " free some and retry"
+    ], done.stderr
+
+
 def test_a_crash_with_the_log_on_a_full_disk_prints_no_logging_traceback(
     tiny_fs: Path, tmp_path: Path
 ) -> None:
