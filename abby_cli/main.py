@@ -158,6 +158,12 @@ def _not_utf8(args: list[str]) -> str | None:
     return None
 
 
+_SQLITE_STORAGE_MESSAGES = (
+    ("database or disk is full", "ENOSPC"),
+    ("attempt to write a readonly database", "EROFS"),
+)
+
+
 def _storage_failure(exc: BaseException) -> Exception | None:
     """The typed disk-full / read-only error behind an unexpected exception, if there is one.
 
@@ -183,6 +189,13 @@ def _storage_failure(exc: BaseException) -> Exception | None:
             translated = _translate(seen, settings.sqlite_path)
             if isinstance(translated, StorageUnavailable):
                 return translated
+        # Chroma's Rust core reports SQLite's own message in an exception of its own.
+        for message, errno_name in _SQLITE_STORAGE_MESSAGES:
+            if message in str(seen):
+                import errno
+
+                number = getattr(errno, errno_name)
+                return storage_error(OSError(number, os.strerror(number)), where)
         seen = seen.__cause__ or seen.__context__
     return None
 

@@ -199,3 +199,27 @@ def test_the_file_size_limit_is_exit_75_in_one_line_and_loses_nothing(tmp_path: 
         _refused_in_one_line(result)
         assert "file size limit" in result.stderr, result.output
     assert _state(env) == before
+
+
+@pytest.mark.slow
+def test_rag_on_a_full_disk_is_exit_75_in_one_line(tmp_path: Path) -> None:
+    """Chroma reports SQLite's 'database or disk is full' in an exception of its own."""
+    mount = tmp_path / "big"
+    mount.mkdir()
+    command = ["mount", "-t", "tmpfs", "-o", "size=300M", "tmpfs", str(mount)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        docs = tmp_path / "docs"
+        docs.mkdir()
+        (docs / "keys.md").write_text("# Keys\n\nRotate the encryption keys with abby keys.\n")
+        env = {"ABBY_DATA_DIR": str(mount / "data")}
+        assert run_abby("rag", "ingest", str(docs), env=env).exit_code == 0
+        _fill(mount)
+        for args in (("rag", "query", "rotate keys"), ("rag", "ingest", str(docs), "--prune")):
+            result = run_abby(*args, env=env)
+            _refused_in_one_line(result)
+            assert "disk full" in result.stderr, result.output
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
