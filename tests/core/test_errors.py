@@ -38,3 +38,11 @@ def test_message_is_one_line_and_fields_are_kept() -> None:
     exc = errors.InsufficientFunds("balance 3 is below 5", balance=3, needed=5)
     assert str(exc) == "balance 3 is below 5"
     assert exc.fields == {"balance": 3, "needed": 5}
+
+
+def test_disk_full_and_read_only_storage_are_temporary_failures() -> None:
+    """Retry after freeing space or remounting: exit 75, never 1 (internal) or 78 (config)."""
+    for cls in (errors.StorageUnavailable, errors.DiskFull, errors.ReadOnlyStorage):
+        assert issubclass(cls, errors.TemporaryFailure)
+        assert cls.exit_code == errors.ExitCode.TEMPORARY == 75
+    assert "DiskFull" in errors.__doc__ and "ReadOnlyStorage" in errors.__doc__
