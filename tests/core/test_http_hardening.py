@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +51,20 @@ from tests.support.stability_server import TEST_KEY, StabilityServer, make_png
 # Loopback socket buffers hold a few MiB that the server counts as sent though the client
 # never read them; anything far past the cap plus this means the client kept reading.
 KERNEL_SLACK = 16 * 1024 * 1024
+# Runs the CLI and records its own peak RSS. VmHWM belongs to the new address space, unlike
+# ru_maxrss from wait4, which Linux carries over from the forking parent (the pytest process,
+# gigabytes deep into a full run).
+PEAK_RUNNER = """
+import atexit, re, runpy, sys
+peak_file = sys.argv[1]
+def record():
+    status = open("/proc/self/status").read()
+    kib = int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1))
+    open(peak_file, "w").write(str(kib * 1024))
+atexit.register(record)
+sys.argv = ["abby", *sys.argv[2:]]
+runpy.run_module("abby_cli.main", run_name="__main__")
+"""
 SECRET = "sk-hostile-secret-424242"
 
 
@@ -390,26 +403,27 @@ def test_cli_image_generate_against_an_endless_body_stays_small(tmp_path: Path) 
             "ABBY_IMAGES__BASE_URL": server.url,
             "ABBY_IMAGES__API_KEY": TEST_KEY,
         }
+        peak_file = tmp_path / "peak"
         started = time.monotonic()
         with out.open("wb") as stdout, err.open("wb") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-m", "abby_cli.main", "image", "generate", "a cat", "-u", "u1"],
+                [sys.executable, "-c", PEAK_RUNNER, str(peak_file), "image", "generate", "a cat",
+                 "-u", "u1"],
                 env=env,
                 stdout=stdout,
                 stderr=stderr,
             )
-        watchdog = threading.Timer(60, process.kill)
-        watchdog.start()
-        # wait4 reports this child's own peak RSS (KiB on Linux), not the whole test run's.
-        _, status, usage = os.wait4(process.pid, 0)
-        watchdog.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         elapsed = time.monotonic() - started
     result = CliResult(process.returncode, out.read_text(), err.read_text())
     assert result.exit_code == 75, result.output
     assert "limit" in one_line(result)
     assert server.sent < MAX_RESPONSE_BYTES + KERNEL_SLACK, server.sent
-    peak = usage.ru_maxrss * 1024
+    peak = int(peak_file.read_text())
     assert peak < MAX_RESPONSE_BYTES * 3 + 200 * 1024 * 1024, peak
     assert elapsed < 20, elapsed
 
