@@ -170,7 +170,8 @@ def test_two_processes_appending_to_one_session_lose_nothing(context: AppContext
     from tests.core.security_support import spawn_python
 
     procs = [
-        spawn_python(code.replace("sys.argv[1]", repr(tag)), backend.env) for tag in ("p", "q")
+        # Double quotes inside the generated f'...': Python 3.11 refuses nested same quotes.
+        spawn_python(code.replace("sys.argv[1]", f'"{tag}"'), backend.env) for tag in ("p", "q")
     ]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
