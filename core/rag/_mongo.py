@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from pymongo import ReplaceOne
 from pymongo.database import Database
 
+from core.db._mongo_records import export_tables, import_tables
 from core.db.mongo import MongoDatabase, ascending
+from core.db.records import ImportReport, Records, RecordStream
 from core.ids import guild_of
 from core.rag.repository import PENDING, READY, DocumentRecord, DocumentRepository, State
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the rag_lines index
 COLLECTION = "rag_documents"
+# One document per record: {_id: doc id, scope, lines: [keys]} (core.rag.boilerplate).
+LINES_COLLECTION = "rag_lines"
 # Ids per $in: MongoDB takes far more, but some compatible servers nest $in into an
 # expression tree of limited depth; a few hundred per round trip costs nothing.
 _IN_BATCH = 200
@@ -28,6 +32,7 @@ def _batches(ids: Sequence[str]) -> Iterable[list[str]]:
 def _setup(db: Database) -> None:
     db[COLLECTION].create_index(ascending("scope", "source"), unique=True, name="scope_source")
     db[COLLECTION].create_index(ascending("user_id"), name="user")
+    db[LINES_COLLECTION].create_index(ascending("scope"), name="scope")
 
 
 def _record(doc: dict[str, Any]) -> DocumentRecord:
@@ -66,7 +71,16 @@ class MongoDocumentRepository(DocumentRepository):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
         self._docs = db.collection(COLLECTION)
+        self._lines = db.collection(LINES_COLLECTION)
         db.ensure("rag", SCHEMA_VERSION, _setup)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def get(self, doc_id: str) -> DocumentRecord | None:
         with self._db.errors():
@@ -138,7 +152,39 @@ class MongoDocumentRepository(DocumentRepository):
         with self._db.errors():
             for batch in _batches(doc_ids):
                 deleted += self._docs.delete_many({"_id": {"$in": batch}}).deleted_count
+                self._lines.delete_many({"_id": {"$in": batch}})
         return deleted
+
+    def put_lines(self, scope: str, lines: Mapping[str, Collection[str]]) -> None:
+        if not lines:
+            return
+        with self._db.errors():
+            self._lines.bulk_write(
+                [
+                    ReplaceOne(
+                        {"_id": doc_id},
+                        {"_id": doc_id, "scope": scope, "lines": sorted(set(keys))},
+                        upsert=True,
+                    )
+                    for doc_id, keys in lines.items()
+                ],
+                ordered=False,
+            )
+
+    def template_lines(self, scope: str, *, document_key: str, threshold: int) -> set[str]:
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"scope": scope}},
+            {"$unwind": "$lines"},
+            {"$match": {"lines": {"$ne": document_key}}},
+            {"$group": {"_id": "$lines", "n": {"$sum": 1}}},
+            {"$match": {"n": {"$gte": threshold}}},
+        ]
+        with self._db.errors():
+            return {str(doc["_id"]) for doc in self._lines.aggregate(pipeline)}
+
+    def line_documents(self, scope: str, *, document_key: str) -> int:
+        with self._db.errors():
+            return int(self._lines.count_documents({"scope": scope, "lines": document_key}))
 
     def counts(self) -> dict[str, int]:
         documents = pending = chunks = 0

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 
+from core.db._sqlite_records import export_tables, import_tables
+from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.ids import guild_of
 from core.rag.repository import READY, DocumentRecord, DocumentRepository, State
@@ -30,6 +32,19 @@ MIGRATIONS = (
         );
         CREATE UNIQUE INDEX rag_documents_scope_source ON rag_documents (scope, source);
         CREATE INDEX rag_documents_user ON rag_documents (user_id);
+        """,
+    ),
+    Migration(
+        "rag_0002_lines",
+        # Boilerplate detection (core.rag.boilerplate): which line keys each document holds.
+        """
+        CREATE TABLE rag_lines (
+            doc_id TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            line TEXT NOT NULL,
+            PRIMARY KEY (doc_id, line)
+        ) WITHOUT ROWID;
+        CREATE INDEX rag_lines_scope_line ON rag_lines (scope, line);
         """,
     ),
 )
@@ -68,6 +83,14 @@ class SqliteDocumentRepository(DocumentRepository):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.migrate(MIGRATIONS)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def get(self, doc_id: str) -> DocumentRecord | None:
         with self._db.errors():
@@ -171,7 +194,38 @@ class SqliteDocumentRepository(DocumentRepository):
                 deleted += conn.execute(
                     f"DELETE FROM rag_documents WHERE doc_id IN ({marks})", batch
                 ).rowcount
+                conn.execute(f"DELETE FROM rag_lines WHERE doc_id IN ({marks})", batch)
         return deleted
+
+    def put_lines(self, scope: str, lines: Mapping[str, Collection[str]]) -> None:
+        with self._db.transaction() as conn:
+            for batch in _batches(list(lines)):
+                marks = ",".join("?" * len(batch))
+                conn.execute(f"DELETE FROM rag_lines WHERE doc_id IN ({marks})", batch)
+            conn.executemany(
+                "INSERT INTO rag_lines (doc_id, scope, line) VALUES (?,?,?)",
+                [(doc_id, scope, key) for doc_id, keys in lines.items() for key in set(keys)],
+            )
+
+    def template_lines(self, scope: str, *, document_key: str, threshold: int) -> set[str]:
+        with self._db.errors():
+            rows = self._db.connection().execute(
+                "SELECT line FROM rag_lines WHERE scope = ? AND line != ?"
+                " GROUP BY line HAVING COUNT(*) >= ?",
+                (scope, document_key, threshold),
+            )
+            return {row[0] for row in rows}
+
+    def line_documents(self, scope: str, *, document_key: str) -> int:
+        with self._db.errors():
+            return int(
+                self._db.connection()
+                .execute(
+                    "SELECT COUNT(*) FROM rag_lines WHERE scope = ? AND line = ?",
+                    (scope, document_key),
+                )
+                .fetchone()[0]
+            )
 
     def counts(self) -> dict[str, int]:
         with self._db.errors():

@@ -7,8 +7,13 @@ no character, combining mark or emoji sequence is ever cut in half. Pieces are p
 into chunks of at most `chunk_tokens` tokens and a chunk repeats the tail of the previous one
 (up to `overlap_tokens`) when both belong to the same section.
 
-Each chunk is embedded with its document title and section heading in front (see
-`embedding_text`), and the budget leaves room for them inside the 256-token window.
+Each chunk is embedded with its document's context in front (see `embedding_text`): the
+title, a lead (the front-matter description or first sentence, which told a paraphrased
+question which page it was about in our evaluation) and the heading path. Each part is
+bounded in tokens and the body's budget is what the window leaves, so a chunk plus its
+prefix never exceeds the model's window: `chunk_document` counts the whole embedded text with
+the real tokenizer and splits again rather than let the model truncate. The text stored and
+returned to a user is the chunk alone.
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ WINDOW_TOKENS = 254
 MIN_BUDGET = 32
 MAX_TITLE_CHARS = 100
 MAX_HEADING_CHARS = 120
+MAX_LEAD_CHARS = 240
+# Token caps on each prefix part, so the body keeps at least ~125 tokens of the window even
+# for a CJK title (a token per character) or an endless first sentence.
+MAX_TITLE_TOKENS = 40
+MAX_LEAD_TOKENS = 48
+MAX_HEADING_TOKENS = 40
 HEADING_JOINER = " › "
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
@@ -36,16 +47,26 @@ _SENTENCE_END = re.compile(
     r"|\s*\n\s*"
 )
 _SPACE = re.compile(r"\s+")
+# YAML front matter at the very top of a Markdown file; its description is the best lead.
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
+_DESCRIPTION = re.compile(r"^(?:description|summary)[ \t]*:[ \t]*(.+)$", re.M | re.I)
+_LEAD_SKIP = re.compile(r"^\s*(?:#|```|~~~|[|>]|[-*+] |\d+[.)] |<|!\[)")
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """One piece of a document: its text, section heading, position and token count."""
+    """One piece of a document: its text, section heading, position and token count.
+
+    `embedded` is the text the model sees (context prefix + text), `embedded_tokens` its
+    WordPiece count, always <= WINDOW_TOKENS.
+    """
 
     index: int
     text: str
     heading: str
     tokens: int
+    embedded: str = ""
+    embedded_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -55,12 +76,45 @@ class _Unit:
     tokens: int
 
 
-def embedding_text(title: str, heading: str, text: str) -> str:
-    """The text actually embedded for a chunk: title and heading give it context."""
+def embedding_text(title: str, heading: str, text: str, lead: str = "") -> str:
+    """The text actually embedded for a chunk: title, lead and heading give it context.
+
+    chunk_document passes parts already clipped to their token caps; clipping here again
+    (by characters) only bounds callers that build prefixes themselves.
+    """
     head = _clip(title, MAX_TITLE_CHARS)
+    if lead:
+        head += "\n" + _clip(lead, MAX_LEAD_CHARS)
     if heading:
         head += "\n" + _clip(heading, MAX_HEADING_CHARS)
     return f"{head}\n\n{text}" if head else text
+
+
+def document_lead(text: str) -> str:
+    """A document's lead: its front-matter description, else its first prose sentence.
+
+    Headings, code, tables, quotes, lists and HTML are skipped; "" when there is no prose.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    front = _FRONT_MATTER.match(text)
+    if front:
+        described = _DESCRIPTION.search(front.group(1))
+        if described and described.group(1).strip(" \t'\""):
+            return _clip(described.group(1).strip(" \t'\""), MAX_LEAD_CHARS)
+        text = text[front.end() :]
+    in_fence = False
+    for block in re.split(r"\n[ \t]*\n", text):
+        stripped = block.strip()
+        fences = sum(1 for line in block.split("\n") if _FENCE.match(line))
+        was_in_fence = in_fence
+        in_fence ^= fences % 2 == 1
+        if was_in_fence or fences or not stripped or _LEAD_SKIP.match(stripped):
+            continue
+        if len(stripped.split()) < 3:  # a label or a stray word, not a sentence
+            continue
+        first = next(iter(_split(" ".join(stripped.split()), _SENTENCE_END)), ("", ""))[1]
+        return _clip(first, MAX_LEAD_CHARS)
+    return ""
 
 
 def chunk_document(
@@ -70,23 +124,78 @@ def chunk_document(
     count_tokens: Callable[[str], int],
     chunk_tokens: int = 200,
     overlap_tokens: int = 32,
+    lead: str | None = None,
 ) -> list[Chunk]:
     """Split `text` into chunks; [] when it holds nothing but whitespace.
 
     `count_tokens` is the embedder's (WordPiece tokens without special tokens). Chunk texts
     are exact substrings-with-separators of the source: nothing is normalised or dropped
-    except runs of blank lines between blocks.
+    except runs of blank lines between blocks. `lead` defaults to `document_lead(text)`;
+    pass "" for none.
     """
     if overlap_tokens >= chunk_tokens:
         overlap_tokens = chunk_tokens // 4
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    title_part = _clip_tokens(_clip(title, MAX_TITLE_CHARS), MAX_TITLE_TOKENS, count_tokens)
+    lead_part = _clip_tokens(
+        document_lead(text) if lead is None else _clip(lead, MAX_LEAD_CHARS),
+        MAX_LEAD_TOKENS,
+        count_tokens,
+    )
     chunks: list[Chunk] = []
-    for heading, blocks in _sections(text.replace("\r\n", "\n").replace("\r", "\n"), title):
-        prefix = count_tokens(embedding_text(title, heading, "")) + 2  # + the blank line
+    for heading, blocks in _sections(_without_front_matter(text), title):
+        heading_part = _clip_tokens(
+            _clip(heading, MAX_HEADING_CHARS), MAX_HEADING_TOKENS, count_tokens
+        )
+        head = embedding_text(title_part, heading_part, "", lead_part).rstrip("\n")
+        prefix = count_tokens(head) + 2  # + the blank line
         budget = max(MIN_BUDGET, min(chunk_tokens, WINDOW_TOKENS - prefix))
         units = list(_units(blocks, budget, count_tokens))
         for body, tokens in _pack(units, budget, min(overlap_tokens, budget // 2)):
-            chunks.append(Chunk(index=len(chunks), text=body, heading=heading, tokens=tokens))
+            for piece, piece_tokens, embedded, embedded_tokens in _fit(
+                head, body, tokens, count_tokens
+            ):
+                chunks.append(
+                    Chunk(
+                        index=len(chunks),
+                        text=piece,
+                        heading=heading,
+                        tokens=piece_tokens,
+                        embedded=embedded,
+                        embedded_tokens=embedded_tokens,
+                    )
+                )
     return chunks
+
+
+def _fit(
+    head: str, body: str, tokens: int, count: Callable[[str], int]
+) -> Iterator[tuple[str, int, str, int]]:
+    """Yield (body, tokens, embedded text, its tokens), halving a body that overflows.
+
+    Token counts of pieces add up to the count of their join for text split at whitespace,
+    but a word cut between graphemes can tokenise differently once joined; the real count of
+    the whole embedded text is the only proof that the model will see all of it.
+    """
+    embedded = f"{head}\n\n{body}" if head else body
+    embedded_tokens = count(embedded)
+    if embedded_tokens <= WINDOW_TOKENS or len(body) < 2:
+        yield body, tokens, embedded, embedded_tokens
+        return
+    clusters = list(graphemes(body))
+    middle = len(clusters) // 2
+    # Prefer a whitespace boundary near the middle.
+    spaces = [i for i, c in enumerate(clusters) if c.isspace()]
+    if spaces:
+        middle = min(spaces, key=lambda i: abs(i - middle)) or middle
+    for part in ("".join(clusters[:middle]).strip(), "".join(clusters[middle:]).strip()):
+        if part:
+            yield from _fit(head, part, count(part), count)
+
+
+def _without_front_matter(text: str) -> str:
+    front = _FRONT_MATTER.match(text)
+    return text[front.end() :] if front else text
 
 
 # --- structure ------------------------------------------------------------------------------
@@ -284,6 +393,21 @@ def _join(units: list[_Unit]) -> str:
     for unit in units[1:]:
         text += unit.sep + unit.text
     return text.strip()
+
+
+def _clip_tokens(text: str, limit: int, count: Callable[[str], int]) -> str:
+    """text cut between grapheme clusters (with an ellipsis) to at most `limit` tokens."""
+    if not text or count(text) <= limit:
+        return text
+    clusters = list(graphemes(text))
+    low, high = 0, len(clusters)
+    while low < high:  # the longest prefix whose clipped form fits
+        mid = (low + high + 1) // 2
+        if count("".join(clusters[:mid]).rstrip() + "…") <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return "".join(clusters[:low]).rstrip() + "…" if low else ""
 
 
 def _clip(text: str, limit: int) -> str:

@@ -4,9 +4,16 @@ A document's id is a hash of (scope, source), so the same file in the same guild
 the same document. Its content hash covers the bytes and the chunking parameters; when both
 match a ready record, the document is skipped before it is parsed, chunked or embedded.
 
+Changed documents are parsed and held (up to WINDOW_CHARS of text) before they are chunked,
+so that template lines shared across the scope's documents, this run's included, are known
+and dropped first (core.rag.boilerplate); a chunk that repeats an earlier one of its document
+is dropped, and identical embedded texts across documents are embedded once.
+
 Writes happen in batches of about a thousand chunks, in an order that makes a crash visible:
 embed (nothing changed yet) -> records marked pending -> old chunks deleted -> new chunks added
--> records marked ready. `verify` finds whatever a crash leaves pending.
+-> records marked ready. `verify` finds whatever a crash leaves pending. A write batch is
+embedded sorted by token count across the whole batch, so each model batch holds texts of
+about one length and pads little.
 """
 
 from __future__ import annotations
@@ -14,23 +21,28 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from core.errors import InvalidInput, NotFound
-from core.rag import loaders
+from core.rag import boilerplate, loaders
 from core.rag.chunking import Chunk, chunk_document, embedding_text
 from core.rag.repository import READY, DocumentRecord
 
 if TYPE_CHECKING:
+    from core.rag.embedding import Embedder
     from core.rag.service import RagService
 
 log = logging.getLogger(__name__)
 
-CHUNKER_VERSION = "1"
+# 2: context prefix with a lead, template lines and repeated chunks dropped (issue #12).
+CHUNKER_VERSION = "2"
+# Parsed text held before chunking, so boilerplate is judged with this run's documents
+# counted; a larger corpus is judged one window at a time (the table keeps growing).
+WINDOW_CHARS = 32 * 1024 * 1024
 # Chunks per write batch: large Chroma adds, few database round trips.
 BATCH_CHUNKS = 1024
 # Chunks per embedding call inside a batch: small enough for a lively progress bar.
@@ -88,6 +100,15 @@ class _Prepared:
 
 
 @dataclass
+class _Parsed:
+    record: DocumentRecord  # chunk_count set once chunked
+    title: str
+    text: str
+    status: Status
+    replaces: bool
+
+
+@dataclass
 class _Run:
     files_total: int = 0
     files_done: int = 0
@@ -130,6 +151,8 @@ class Ingestor:
         self.run = _Run()
         self._batch: list[_Prepared] = []
         self._batch_chunks = 0
+        self._parsed: list[_Parsed] = []
+        self._parsed_chars = 0
         self._now: datetime = service.clock.now()
         self._existing: dict[str, DocumentRecord] = {}
         self._lost: set[str] = set()  # ready records whose vectors are not in the store
@@ -175,7 +198,7 @@ class Ingestor:
                 skipped.append(Skipped(source, skip.reason))
             self.run.files_done += 1
             self._report()
-        self._flush()
+        self._finish()
         removed = self._prune(roots, seen) if prune else 0
         counts = self.run.counts
         if not any(counts.values()) and not removed:
@@ -206,7 +229,7 @@ class Ingestor:
             title=title,
         )
         status = self._consider(source, digest, lambda: (title, text))
-        self._flush()
+        self._finish()
         record = self._last_record or existing
         assert record is not None
         return IngestedDocument(
@@ -284,15 +307,7 @@ class Ingestor:
             record = replace(old, user_id=self.user_id, tags=self.tags, ingested_at=self._now)
             self._queue(_Prepared(record, [], "updated", replaces=False), metadata_only=True)
             return "updated"
-        embedder = self.service.embedder
-        chunks = chunk_document(
-            title,
-            text,
-            count_tokens=embedder.count_tokens,
-            chunk_tokens=self.service.settings.chunk_tokens,
-            overlap_tokens=self.service.settings.chunk_overlap_tokens,
-        )
-        if not chunks:
+        if not text.strip():
             raise loaders.Skip("empty file (no text)")
         status: Status = "added" if old is None else "updated"
         record = DocumentRecord(
@@ -303,13 +318,35 @@ class Ingestor:
             user_id=self.user_id,
             tags=self.tags,
             content_hash=digest,
-            chunk_count=len(chunks),
+            chunk_count=0,
             ingested_at=self._now,
             embedding_model=model,
             state="pending",
         )
-        self._queue(_Prepared(record, chunks, status, replaces=old is not None))
+        self._parsed.append(_Parsed(record, title, text, status, replaces=old is not None))
+        self._parsed_chars += len(text)
+        if self._parsed_chars >= WINDOW_CHARS:
+            self._chunk_parsed()
         return status
+
+    def _chunk_parsed(self) -> None:
+        """Record the held documents' line keys, then chunk them without template lines."""
+        parsed, self._parsed, self._parsed_chars = self._parsed, [], 0
+        if not parsed:
+            return
+        template = update_template(
+            self.service,
+            self.scope,
+            {p.record.doc_id: (p.title, p.text) for p in parsed},
+        )
+        for item in parsed:
+            chunks = document_chunks(self.service, item.title, item.text, template)
+            record = replace(item.record, chunk_count=len(chunks))
+            self._queue(_Prepared(record, chunks, item.status, item.replaces))
+
+    def _finish(self) -> None:
+        self._chunk_parsed()
+        self._flush()
 
     def _queue(self, prepared: _Prepared, *, metadata_only: bool = False) -> None:
         self._batch.append(prepared)
@@ -328,11 +365,17 @@ class Ingestor:
         texts: list[str] = []
         ids: list[str] = []
         metadatas: list[dict[str, object]] = []
+        embedded: list[str] = []
+        lengths: list[int] = []
         for item in batch:
             r = item.record
             for chunk in item.chunks:
                 ids.append(f"{r.doc_id}:{chunk.index}")
                 texts.append(chunk.text)
+                embedded.append(
+                    chunk.embedded or embedding_text(r.title, chunk.heading, chunk.text)
+                )
+                lengths.append(chunk.embedded_tokens or chunk.tokens)
                 metadatas.append(
                     {
                         "doc_id": r.doc_id,
@@ -344,12 +387,7 @@ class Ingestor:
                         "content_hash": r.content_hash,
                     }
                 )
-        vectors = self._embed(
-            [
-                embedding_text(str(m["title"]), str(m["heading"]), t)
-                for m, t in zip(metadatas, texts, strict=True)
-            ]
-        )
+        vectors = self._embed(embedded, lengths)
         # Nothing has changed yet; from here on, a crash leaves pending records behind.
         hook = service.crash_hook or (lambda point: None)
         service.repo.put_pending([item.record for item in batch])
@@ -363,15 +401,12 @@ class Ingestor:
         for item in batch:
             self.run.counts[item.status] += 1
 
-    def _embed(self, texts: list[str]) -> list[list[float]]:
-        embedder = self.service.embedder
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), EMBED_STEP):
-            step = texts[start : start + EMBED_STEP]
-            vectors.extend(embedder.embed(step))
-            self.run.chunks_done += len(step)
+    def _embed(self, texts: list[str], lengths: list[int]) -> list[list[float]]:
+        def counted(done: int) -> None:
+            self.run.chunks_done += done
             self._report()
-        return vectors
+
+        return embed_sorted(self.service.embedder, texts, lengths, progress=counted)
 
     def _report(self) -> None:
         if self.progress is not None:
@@ -393,6 +428,82 @@ class Ingestor:
         if gone:
             self.service.remove_records(gone)
         return len(gone)
+
+
+def embed_sorted(
+    embedder: Embedder,
+    texts: Sequence[str],
+    lengths: Sequence[int],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> list[list[float]]:
+    """Vectors for texts (in their order), each distinct text embedded once.
+
+    Texts go to the model in ascending token length across the whole call, EMBED_STEP at a
+    time, so the embedder's own batches hold similar lengths; `progress(n)` after each step
+    counts the texts it covered (repeats included, so the total is len(texts)).
+    """
+    slot: dict[str, int] = {}
+    order = [slot.setdefault(text, len(slot)) for text in texts]
+    distinct = list(slot)
+    width = [0] * len(distinct)
+    copies = [0] * len(distinct)
+    for position, index in enumerate(order):
+        width[index] = lengths[position]
+        copies[index] += 1
+    ranked = sorted(range(len(distinct)), key=lambda i: width[i])
+    vectors: list[list[float]] = [[] for _ in distinct]
+    for start in range(0, len(ranked), EMBED_STEP):
+        step = ranked[start : start + EMBED_STEP]
+        for index, vector in zip(step, embedder.embed([distinct[i] for i in step]), strict=True):
+            vectors[index] = vector
+        if progress is not None:
+            progress(sum(copies[i] for i in step))
+    return [vectors[index] for index in order]
+
+
+def update_template(
+    service: RagService, scope: str, documents: Mapping[str, tuple[str, str]]
+) -> set[str]:
+    """Store these documents' line keys (doc id -> (title, text)); return the scope's
+    template keys, counting them."""
+    repo = service.repo
+    repo.put_lines(
+        scope, {doc_id: boilerplate.document_keys(*pair) for doc_id, pair in documents.items()}
+    )
+    total = repo.line_documents(scope, document_key=boilerplate.DOCUMENT_KEY)
+    return repo.template_lines(
+        scope, document_key=boilerplate.DOCUMENT_KEY, threshold=boilerplate.threshold(total)
+    )
+
+
+def document_chunks(service: RagService, title: str, text: str, template: set[str]) -> list[Chunk]:
+    """A document's chunks without template lines or repeated chunks, numbered from 0.
+
+    A document made only of template lines keeps them: it is findable, not dropped.
+    """
+    settings = service.settings
+    count = service.embedder.count_tokens
+    chunks: list[Chunk] = []
+    for body in (boilerplate.strip_template(title, text, template), text):
+        chunks = chunk_document(
+            title,
+            body,
+            count_tokens=count,
+            chunk_tokens=settings.chunk_tokens,
+            overlap_tokens=settings.chunk_overlap_tokens,
+        )
+        if chunks:
+            break
+    seen: set[str] = set()
+    unique: list[Chunk] = []
+    for chunk in chunks:
+        key = " ".join(chunk.text.split()).casefold()  # near-exact: spacing and case aside
+        if key in seen:
+            continue
+        seen.add(key)
+        unique.append(replace(chunk, index=len(unique)))
+    return unique
 
 
 def _nothing_ingested(

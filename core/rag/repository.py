@@ -9,10 +9,15 @@ two can be reconciled. A record is `pending` while its vectors are being written
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from core.db.records import Field, Portable, Table
+
+if TYPE_CHECKING:
+    from core.rag.lexical import LexicalQuery
 
 State = Literal["pending", "ready"]
 PENDING: State = "pending"
@@ -39,8 +44,27 @@ class DocumentRecord:
         return "" if self.guild_id is None else self.guild_id
 
 
-class DocumentRepository(ABC):
+class DocumentRepository(Portable, ABC):
     """Document records keyed by doc id; (scope, source) is unique too."""
+
+    # The vectors live in Chroma and are not in these records (`abby rag reindex` rebuilds
+    # them on a new document database, or copy the Chroma store).
+    TABLES = (
+        Table(
+            "rag_documents",
+            key=("doc_id",),
+            fields=(
+                *(Field(name) for name in ("doc_id", "scope", "title", "source", "user_id")),
+                Field("tags", "json"),
+                Field("content_hash"),
+                Field("chunk_count", "int"),
+                Field("ingested_at", "time"),
+                Field("embedding_model"),
+                Field("state"),
+            ),
+            id_field="doc_id",
+        ),
+    )
 
     @abstractmethod
     def get(self, doc_id: str) -> DocumentRecord | None: ...
@@ -74,8 +98,75 @@ class DocumentRepository(ABC):
 
     @abstractmethod
     def delete(self, doc_ids: Sequence[str]) -> int:
-        """Delete these records; return how many existed."""
+        """Delete these records (and their line keys); return how many records existed."""
+
+    @abstractmethod
+    def put_lines(self, scope: str, lines: Mapping[str, Collection[str]]) -> None:
+        """Replace the line keys of these documents (doc id -> keys; core.rag.boilerplate)."""
+
+    @abstractmethod
+    def template_lines(self, scope: str, *, document_key: str, threshold: int) -> set[str]:
+        """Keys that at least threshold of the scope's documents hold, document_key aside."""
+
+    @abstractmethod
+    def line_documents(self, scope: str, *, document_key: str) -> int:
+        """How many of the scope's documents have line keys (those holding document_key)."""
 
     @abstractmethod
     def counts(self) -> dict[str, int]:
         """documents, pending, chunks (sum of chunk counts), scopes."""
+
+    @abstractmethod
+    def passages(self) -> PassageIndex:
+        """The lexical index of the chunks, in the same database."""
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One chunk in the lexical index: the chunk id and text, and where it belongs."""
+
+    chunk_id: str
+    doc_id: str
+    scope: str
+    title: str
+    heading: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    chunk_id: str
+    doc_id: str
+    score: float  # higher is better; comparable only within one query
+
+
+class PassageIndex(ABC):
+    """The lexical index of the chunks, in the document store (core.rag.lexical).
+
+    Derived data: rebuilt from the vector store's chunks when missing (a migrated store) or
+    out of step (`abby rag verify --repair`); not part of an export.
+    """
+
+    @abstractmethod
+    def put(self, passages: Sequence[Passage]) -> None:
+        """Insert or replace these passages (by chunk id)."""
+
+    @abstractmethod
+    def delete_documents(self, doc_ids: Sequence[str]) -> None:
+        """Remove every passage of these documents."""
+
+    @abstractmethod
+    def delete_ids(self, chunk_ids: Sequence[str]) -> None:
+        """Remove these passages."""
+
+    @abstractmethod
+    def search(self, query: LexicalQuery, *, scopes: Sequence[str], limit: int) -> list[LexicalHit]:
+        """The best limit passages of these scopes for the query, best first.
+
+        The scope filter is part of the search, so another scope's passages can neither
+        appear nor use up the limit.
+        """
+
+    @abstractmethod
+    def counts(self) -> dict[str, int]:
+        """Passages per document id."""

@@ -119,3 +119,24 @@ def test_the_same_source_may_exist_once_per_scope(context: AppContext) -> None:
     )
     assert len(repo.find(source_prefix="faq")) == 3
     assert repo.counts()["scopes"] == 3
+
+
+def test_line_keys_count_documents_per_scope_and_go_with_their_record(
+    context: AppContext,
+) -> None:
+    repo = _repo(context)
+    repo.put_lines("g1", {f"d{i}": {"*", "nav", f"own{i}"} for i in range(6)})
+    repo.put_lines("g2", {"x1": {"*", "own1", "nav"}})  # another guild never counts
+    assert repo.line_documents("g1", document_key="*") == 6
+    assert repo.template_lines("g1", document_key="*", threshold=5) == {"nav"}
+    assert repo.template_lines("g1", document_key="*", threshold=2) == {"nav"}
+    # Replacing a document's keys replaces them, not adds to them.
+    repo.put_lines("g1", {"d0": {"*", "own0"}, "d1": {"*", "own1"}})
+    assert repo.template_lines("g1", document_key="*", threshold=5) == set()
+    assert repo.template_lines("g1", document_key="*", threshold=4) == {"nav"}
+    # Deleting a record deletes its keys.
+    repo.put_pending([_record(f"d{i}", f"/docs/{i}.md") for i in range(6)])
+    assert repo.delete(["d2", "d3"]) == 2
+    assert repo.line_documents("g1", document_key="*") == 4
+    assert repo.template_lines("g1", document_key="*", threshold=3) == set()
+    assert repo.line_documents("g2", document_key="*") == 1
