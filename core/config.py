@@ -89,6 +89,33 @@ class DiscordSettings(Section):
     # Guilds to sync slash commands to at start-up (instant); empty = global sync.
     sync_guilds: tuple[int, ...] = ()
     owner_ids: tuple[int, ...] = ()
+    # Per guild (guild id -> role ids): members with one of these roles run the admin or
+    # moderator commands (Manage Server always counts as admin). `abby bot settings --guild G`
+    # stores an override of a guild's list in the database.
+    admin_role_ids: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    moderator_role_ids: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # The whole download of one /kb ingest attachment (its size cap is rag.max_file_bytes).
+    attachment_timeout_seconds: float = Field(30.0, gt=0, le=600)
+
+    @field_validator("admin_role_ids", "moderator_role_ids", mode="before")
+    @classmethod
+    def _role_map(cls, value: object) -> object:
+        # YAML reads snowflakes as integers; ids are compared as strings everywhere.
+        if not isinstance(value, Mapping):
+            return value
+        roles: dict[str, tuple[str, ...]] = {}
+        for guild, ids in value.items():
+            listed = [ids] if isinstance(ids, str | int) else ids
+            if isinstance(guild, bool) or not str(guild).isdigit() or len(str(guild)) > 20:
+                raise ValueError(f"guild id {str(guild)[:40]!r} is not a Discord id (digits)")
+            if not isinstance(listed, list | tuple):
+                raise ValueError(f"guild {guild}: give a list of role ids")
+            for role in listed:
+                if isinstance(role, bool) or not str(role).isdigit() or len(str(role)) > 20:
+                    shown = str(role)[:40]
+                    raise ValueError(f"guild {guild}: role id {shown!r} is not a Discord id")
+            roles[str(guild)] = tuple(str(role) for role in listed)
+        return roles
     shard_count: int | None = Field(None, ge=1)
 
 

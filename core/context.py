@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from core.economy.xp import XpService
     from core.images.generation import GenerationService
     from core.llm import ConversationManager, LLMClient
+    from core.moderation import ModerationService
     from core.rag.repository import DocumentRepository
     from core.rag.service import RagService
     from core.security import KeyService
@@ -53,6 +54,7 @@ class AppContext:
         "storage",
         "quota",
         "rag_documents",
+        "moderation",
     )
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
@@ -266,6 +268,32 @@ class AppContext:
 
         return GenerationService(
             storage=self.storage, quota=self.quota, client=make_client(self.settings)
+        )
+
+    @cached_property
+    def moderation(self) -> ModerationService:
+        """Admin and moderator operations from Discord, checked against each guild's roles."""
+        from core.moderation import ModerationService
+
+        def sqlite(db: Any) -> Any:
+            from core.moderation._sqlite import SqliteGuildSettingsRepository
+
+            return SqliteGuildSettingsRepository(db)
+
+        def mongo(db: Any) -> Any:
+            from core.moderation._mongo import MongoGuildSettingsRepository
+
+            return MongoGuildSettingsRepository(db)
+
+        return ModerationService(
+            repo=self._pick(sqlite, mongo),
+            settings=self.settings.discord,
+            clock=self.clock,
+            xp=lambda: self.xp,
+            bank=lambda: self.bank,
+            rag=lambda: self.rag,
+            events=self.events,
+            db_status=self.status,
         )
 
     @cached_property

@@ -247,3 +247,15 @@ class DatabaseLost(ConfigError):
 
 class MissingKey(ConfigError):
     code = "missing_key"
+
+
+class NotPermitted(Refused):
+    """A member without the admin or moderator rights a command needs (core.moderation)."""
+
+    code = "not_permitted"
+
+
+class AttachmentRefused(Refused):
+    """An upload refused by its rules: an unsupported type, empty, or over the size limit."""
+
+    code = "attachment_refused"

@@ -100,12 +100,15 @@ class BankService:
         reason: str | None = None,
         guild_id: str | None = None,
         idempotency_key: str | None = None,
+        actor_id: str | None = None,
     ) -> Transfer:
         """Mint (positive) or burn (negative) currency on an account, with a ledger entry.
 
-        A burn never takes a balance below zero: it raises InsufficientFunds instead.
+        A burn never takes a balance below zero: it raises InsufficientFunds instead. Who
+        did it (`actor_id`: a moderator; None = an operator) goes in the governance event.
         """
         user_id = check_id(user_id, "user id")
+        actor_id = None if actor_id is None else check_id(actor_id, "actor id")
         amount = check_amount(amount)
         if amount == 0:
             raise InvalidAmount("amount must not be zero")
@@ -117,7 +120,12 @@ class BankService:
         if not movement.replayed:
             self._emit(
                 f"bank_{kind}",
-                {"transfer_id": movement.transfer_id, "guild_id": guild_id, "amount": amount},
+                {
+                    "transfer_id": movement.transfer_id,
+                    "guild_id": guild_id,
+                    "amount": amount,
+                    "actor_id": actor_id,
+                },
             )
         return movement
 

@@ -215,15 +215,32 @@ class XpService:
         *,
         guild_id: str | None = None,
         reason: str | None = None,
+        actor_id: str | None = None,
     ) -> XpChange:
-        """Add (or, negative, remove) XP in one atomic update; XP never goes below zero."""
+        """Add (or, negative, remove) XP in one atomic update; XP never goes below zero.
+
+        The grant, its reason and who made it (`actor_id`: a moderator; None = an operator)
+        are recorded as a `governance.xp_add` event."""
         user_id = check_id(user_id, "user id")
         amount = check_amount(amount)
         reason = check_reason(reason)
+        actor_id = None if actor_id is None else check_id(actor_id, "actor id")
         scope = scope_key(guild_id)
         _, curve = self._rules(scope)
         previous, new = self._repo.add(user_id, scope, amount, self._clock.now())
-        return _change(curve, user_id, guild_id, amount, previous, new, reason)
+        change = _change(curve, user_id, guild_id, amount, previous, new, reason)
+        self._emit(
+            "xp_add",
+            {
+                "guild_id": guild_id,
+                "user_id": user_id,
+                "amount": amount,
+                "xp": new,
+                "reason": reason,
+                "actor_id": actor_id,
+            },
+        )
+        return change
 
     def grant_message(
         self,

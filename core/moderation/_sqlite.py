@@ -1,0 +1,52 @@
+"""Per-guild bot settings on SQLite: one JSON row per guild."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from core.db.sqlite import Migration, SqliteDatabase
+from core.moderation.repository import GuildSettingsRepository
+
+MIGRATIONS = (
+    Migration(
+        "moderation_0001_create",
+        """
+        CREATE TABLE bot_guild_settings (
+            guild_id TEXT PRIMARY KEY,
+            settings TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    ),
+)
+
+_PUT = """
+INSERT INTO bot_guild_settings (guild_id, settings, updated_at) VALUES (?, ?, ?)
+ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at
+"""
+
+
+class SqliteGuildSettingsRepository(GuildSettingsRepository):
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+        db.migrate(MIGRATIONS)
+
+    def get(self, guild_id: str) -> dict[str, Any]:
+        with self._db.errors():
+            row = (
+                self._db.connection()
+                .execute("SELECT settings FROM bot_guild_settings WHERE guild_id = ?", (guild_id,))
+                .fetchone()
+            )
+        return {} if row is None else json.loads(row[0])
+
+    def put(self, guild_id: str, values: Mapping[str, Any], now: datetime) -> None:
+        with self._db.errors():
+            conn = self._db.connection()
+            if values:
+                conn.execute(_PUT, (guild_id, json.dumps(dict(values)), now.isoformat()))
+            else:
+                conn.execute("DELETE FROM bot_guild_settings WHERE guild_id = ?", (guild_id,))
