@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.clock import Clock, SystemClock
 from core.config import Settings, load_settings
-from core.errors import ConfigError, ReadOnlyStorage
+from core.errors import ConfigError, InvalidInput, ReadOnlyStorage
 from core.permissions import PRIVATE_DIR, restrict_umask
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from core.db.mongo import MongoDatabase
+    from core.db.records import Portable
     from core.db.sqlite import SqliteDatabase
     from core.economy.bank import BankService
     from core.economy.xp import XpService
@@ -348,6 +349,10 @@ class AppContext:
             sessions=self.sessions, max_history=self.settings.llm.max_history
         )
 
+    def repositories(self) -> dict[str, Portable]:
+        """Each domain's repository on this context's database, for export and import."""
+        return repositories_of(self.database)
+
     # --- lifecycle ------------------------------------------------------------------------
 
     def init_schema(self) -> None:
@@ -381,6 +386,80 @@ class AppContext:
         if "database" in self.__dict__:
             self.database.close()
             del self.__dict__["database"]
+
+
+# Every domain's repositories (SQLite, MongoDB) as "module:class", in the order a copy moves
+# them: the bank's transfers before anything that refers to them.
+_PORTABLE: dict[str, tuple[str, str]] = {
+    "users": ("core.users._sqlite:SqliteUserRepository", "core.users._mongo:MongoUserRepository"),
+    "xp": ("core.economy._sqlite:SqliteXpRepository", "core.economy._mongo:MongoXpRepository"),
+    "bank": (
+        "core.economy._sqlite_bank:SqliteBankRepository",
+        "core.economy._mongo_bank:MongoBankRepository",
+    ),
+    "sessions": (
+        "core.sessions._sqlite:SqliteSessionRepository",
+        "core.sessions._mongo:MongoSessionRepository",
+    ),
+    "storage": (
+        "core.storage._sqlite:SqliteFileRepository",
+        "core.storage._mongo:MongoFileRepository",
+    ),
+    "quota": (
+        "core.storage._sqlite:SqliteDailyCounterRepository",
+        "core.storage._mongo:MongoDailyCounterRepository",
+    ),
+    "rag_documents": (
+        "core.rag._sqlite:SqliteDocumentRepository",
+        "core.rag._mongo:MongoDocumentRepository",
+    ),
+}
+
+
+def repositories_of(database: SqliteDatabase | MongoDatabase) -> dict[str, Portable]:
+    """Open every domain's repository on a database (creating its schema if new)."""
+    import importlib
+
+    opened: dict[str, Portable] = {}
+    for domain, (sqlite, mongo) in _PORTABLE.items():
+        module, _, name = (sqlite if database.backend == "sqlite" else mongo).partition(":")
+        opened[domain] = getattr(importlib.import_module(module), name)(database)
+    return opened
+
+
+def open_database(uri: str, settings: Settings) -> SqliteDatabase | MongoDatabase:
+    """A database from a URI: `sqlite:///absolute/path/abby.db` or `mongodb://...`.
+
+    Nothing is created or contacted yet; the first repository opened does that (an
+    unreachable server fails within database.server_selection_timeout_ms).
+    """
+    if uri.startswith(("mongodb://", "mongodb+srv://")):
+        from pymongo.errors import PyMongoError
+        from pymongo.uri_parser import parse_uri
+
+        from core.db.mongo import MongoDatabase, redact_uri
+
+        try:
+            name = parse_uri(uri, connect_timeout=1).get("database")
+        except (PyMongoError, ValueError) as exc:
+            raise InvalidInput(f"{redact_uri(uri)} is not a valid MongoDB URI: {exc}") from exc
+        return MongoDatabase(
+            uri,
+            name=name or settings.database.name,
+            server_selection_timeout_ms=settings.database.server_selection_timeout_ms,
+        )
+    if uri.startswith("sqlite:///"):
+        from pathlib import Path
+
+        from core.db.sqlite import SqliteDatabase
+
+        path = Path(uri.removeprefix("sqlite://"))
+        if not path.is_absolute() or ".." in path.parts or path.name in ("", "."):
+            raise InvalidInput(f"{uri} must name an absolute file path: sqlite:///srv/abby.db")
+        return SqliteDatabase(path, busy_timeout_ms=settings.database.busy_timeout_ms)
+    raise InvalidInput(
+        "the target must be mongodb://..., mongodb+srv://... or sqlite:///absolute/path.db"
+    )
 
 
 _current: AppContext | None = None

@@ -18,7 +18,9 @@ from pymongo import DESCENDING, ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from core.db._mongo_records import export_tables, import_tables
 from core.db.mongo import MongoDatabase
+from core.db.records import ImportReport, Records, RecordStream
 from core.economy.levels import MAX_INT64
 from core.economy.repository import XpRepository
 
@@ -51,6 +53,14 @@ class MongoXpRepository(XpRepository):
         self._xp = db.collection(XP)
         self._settings = db.collection(SETTINGS)
         db.ensure("xp", SCHEMA_VERSION, _setup)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def get(self, user_id: str, scope: str) -> int | None:
         with self._db.errors():

@@ -30,7 +30,9 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from core.db._mongo_records import export_tables, import_tables
 from core.db.mongo import MongoDatabase
+from core.db.records import ImportReport, Records, RecordStream
 from core.economy._audit import Books
 from core.economy.levels import MAX_INT64
 from core.economy.repository import (
@@ -96,6 +98,14 @@ class MongoBankRepository(BankRepository):
         self._transfers = db.collection(TRANSFERS)
         self._ledger = db.collection(LEDGER)
         db.ensure("bank", SCHEMA_VERSION, _setup)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def balance(self, user_id: str, scope: str) -> int | None:
         with self._db.errors():

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from core.db._sqlite_records import export_tables, import_tables
+from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.economy.levels import MAX_INT64
 from core.economy.repository import XpRepository
@@ -83,6 +85,14 @@ class SqliteXpRepository(XpRepository):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.migrate(MIGRATIONS)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def get(self, user_id: str, scope: str) -> int | None:
         with self._db.errors():

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 
+from core.db._sqlite_records import export_tables, import_tables
+from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.economy.levels import MAX_INT64
 from core.economy.repository import (
@@ -117,6 +119,14 @@ class SqliteBankRepository(BankRepository):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.migrate(MIGRATIONS)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def balance(self, user_id: str, scope: str) -> int | None:
         with self._db.errors():

@@ -11,9 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
+from core.db.records import Field, Portable, Table
 from core.errors import IdempotencyConflict
 
 TransferKind = Literal["transfer", "mint", "burn"]
@@ -80,8 +81,31 @@ class XpGuildSettings:
     announce_level_ups: bool = True
 
 
-class XpRepository(ABC):
+class XpRepository(Portable, ABC):
     """Total XP per (user, scope), the leaderboard index, and per-scope settings."""
+
+    TABLES = (
+        Table(
+            "xp",
+            key=("scope", "user_id"),
+            fields=(
+                Field("scope"),
+                Field("user_id"),
+                Field("xp", "int"),
+                Field("prev_xp", "int"),
+                # The cooldown is compared as epoch seconds on both backends.
+                Field("last_grant_at", "time", sqlite="epoch", mongo="epoch"),
+                Field("updated_at", "time", sqlite="epoch"),
+            ),
+            mongo_id=lambda r: f"{r['scope']}/{r['user_id']}",
+        ),
+        Table(
+            "xp_settings",
+            key=("scope",),
+            fields=(Field("scope"), Field("settings", "json"), Field("updated_at", "time")),
+            id_field="scope",
+        ),
+    )
 
     @abstractmethod
     def get(self, user_id: str, scope: str) -> int | None:
@@ -200,8 +224,52 @@ class RecoveryReport:
     pending_left: int  # younger than the grace period: their own process may still be on them
 
 
-class BankRepository(ABC):
+class BankRepository(Portable, ABC):
     """Balances, the ledger and transfer records (also the idempotency table)."""
+
+    # Transfers first: they are the idempotency keys, and a copy stopped half-way must not
+    # hold ledger rows whose transfer a retried request could apply again.
+    TABLES = (
+        Table(
+            "bank_transfers",
+            key=("transfer_id",),
+            fields=(
+                *(Field(name) for name in ("transfer_id", "scope", "kind", "from_user")),
+                Field("to_user"),
+                Field("amount", "int"),
+                Field("status"),
+                Field("reason"),
+                Field("keyed", "bool"),
+                Field("created_at", "time"),
+            ),
+            id_field="transfer_id",
+            # MongoDB's recovery finds pending movements by their last change.
+            mongo_fill=lambda doc: {"updated_at": doc["created_at"]},
+        ),
+        Table(
+            "bank_ledger",
+            key=("transfer_id", "side"),
+            fields=(
+                *(Field(name) for name in ("transfer_id", "side", "scope", "user_id")),
+                Field("amount", "int"),
+                Field("balance_after", "int"),
+                Field("counterparty"),
+                Field("reason"),
+                Field("at", "time"),
+            ),
+            mongo_id=lambda r: f"{r['transfer_id']}/{r['side']}",
+            sqlite_order="seq",
+            mongo_order=("at", "_id"),
+            sqlite_unique=False,
+        ),
+        Table(
+            "bank_accounts",
+            key=("scope", "user_id"),
+            fields=(Field("scope"), Field("user_id"), Field("balance", "int")),
+            mongo_id=lambda r: f"{r['scope']}/{r['user_id']}",
+            sqlite_fill={"updated_at": lambda: datetime.now(UTC).isoformat()},
+        ),
+    )
 
     @abstractmethod
     def balance(self, user_id: str, scope: str) -> int | None: ...

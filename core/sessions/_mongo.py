@@ -16,7 +16,9 @@ from typing import Any
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
 
+from core.db._mongo_records import export_tables, import_tables
 from core.db.mongo import MongoDatabase, ascending
+from core.db.records import ImportReport, Records, RecordStream
 from core.ids import guild_of
 from core.security.rotation import EncryptedField, EncryptedRecord
 from core.sessions.repository import (
@@ -77,6 +79,14 @@ class MongoSessionRepository(SessionRepository):
         self._sessions = db.collection(SESSIONS)
         self._messages = db.collection(MESSAGES)
         db.ensure("sessions", SCHEMA_VERSION, _setup)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def create(
         self, session_id: str, user_id: str, scope: str, channel_id: str, now: datetime

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from core.db._sqlite_records import export_tables, import_tables
+from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.ids import guild_of
 from core.security.rotation import EncryptedField, EncryptedRecord
@@ -104,6 +106,14 @@ class SqliteSessionRepository(SessionRepository):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.migrate(MIGRATIONS)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def create(
         self, session_id: str, user_id: str, scope: str, channel_id: str, now: datetime

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.db.records import Field, Portable, Table
 from core.security.rotation import EncryptedField
 
 STATUSES = ("active", "closed", "expired")
@@ -54,8 +55,39 @@ class PurgeCounts:
     messages: int
 
 
-class SessionRepository(ABC):
+class SessionRepository(Portable, ABC):
     """Sessions keyed by session id; scopes come from core.ids.scope_key."""
+
+    # Contents and summaries move as ciphertext with their key ids, never decrypted: the
+    # target needs the same key ring.
+    TABLES = (
+        Table(
+            "sessions",
+            key=("session_id",),
+            fields=(
+                *(Field(name) for name in ("session_id", "user_id", "scope", "channel_id")),
+                Field("status"),
+                Field("turns", "int"),
+                Field("created_at", "time"),
+                Field("last_message_at", "time"),
+                Field("closed_at", "time"),
+                Field("summary"),
+                Field("summary_key_id"),
+            ),
+            id_field="session_id",
+        ),
+        Table(
+            "session_messages",
+            key=("session_id", "seq"),
+            fields=(
+                Field("session_id"),
+                Field("seq", "int"),
+                *(Field(name) for name in ("role", "content", "key_id")),
+                Field("at", "time"),
+            ),
+            mongo_id=lambda r: f"{r['session_id']}:{r['seq']:010d}",
+        ),
+    )
 
     @abstractmethod
     def create(

@@ -16,7 +16,9 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from core.db._mongo_records import export_tables, import_tables
 from core.db.mongo import MongoDatabase, ascending
+from core.db.records import ImportReport, Records, RecordStream
 from core.ids import guild_of
 from core.storage.repository import (
     GLOBAL_OWNER,
@@ -74,6 +76,14 @@ class MongoFileRepository(FileRepository):
         self._db = db
         self._files = db.collection(FILES)
         db.ensure("storage", SCHEMA_VERSION, _setup)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def insert(self, record: FileRecord, scope: str) -> None:
         with self._db.errors():
@@ -183,6 +193,14 @@ class MongoDailyCounterRepository(DailyCounterRepository):
         self._db = db
         self._daily = db.collection(DAILY)
         db.ensure("storage", SCHEMA_VERSION, _setup)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def reserve(self, user_id: str, day: str, limit: int) -> int | None:
         if limit <= 0:

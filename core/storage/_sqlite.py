@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from core.db._sqlite_records import export_tables, import_tables
+from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.ids import guild_of
 from core.storage.repository import (
@@ -120,6 +122,14 @@ class SqliteFileRepository(FileRepository):
         self._db = db
         db.migrate(MIGRATIONS)
 
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
+
     def _conn(self):  # noqa: ANN202
         return self._db.connection()
 
@@ -227,6 +237,14 @@ class SqliteDailyCounterRepository(DailyCounterRepository):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.migrate(MIGRATIONS)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def reserve(self, user_id: str, day: str, limit: int) -> int | None:
         if limit <= 0:

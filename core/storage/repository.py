@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.db.records import Field, Portable, Table
+
 # The running-total key for the whole store; no user id can equal it (core.ids forbids '*').
 GLOBAL_OWNER = "*"
 
@@ -50,8 +52,26 @@ class StoredPath:
     bytes: int
 
 
-class FileRepository(ABC):
+class FileRepository(Portable, ABC):
     """File records keyed by file id; scopes come from core.ids.scope_key."""
+
+    # The per-owner usage totals are derived (SQLite keeps them by trigger), so not copied.
+    TABLES = (
+        Table(
+            "storage_files",
+            key=("file_id",),
+            fields=(
+                *(Field(name) for name in ("file_id", "user_id", "scope", "path")),
+                Field("bytes", "int"),
+                Field("sha256"),
+                Field("content_type"),
+                Field("kept", "bool"),
+                Field("created_at", "time"),
+                Field("metadata", "json"),
+            ),
+            id_field="file_id",
+        ),
+    )
 
     @abstractmethod
     def insert(self, record: FileRecord, scope: str) -> None:
@@ -97,8 +117,16 @@ class FileRepository(ABC):
     def count(self) -> int: ...
 
 
-class DailyCounterRepository(ABC):
+class DailyCounterRepository(Portable, ABC):
     """Generations used per (user, UTC day) across every guild."""
+
+    TABLES = (
+        Table(
+            "quota_daily",
+            key=("user_id", "day"),
+            fields=(Field("user_id"), Field("day"), Field("used", "int")),
+        ),
+    )
 
     @abstractmethod
     def reserve(self, user_id: str, day: str, limit: int) -> int | None:

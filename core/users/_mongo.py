@@ -8,7 +8,9 @@ from typing import Any
 
 from pymongo.database import Database
 
+from core.db._mongo_records import export_tables, import_tables
 from core.db.mongo import MongoDatabase, ascending
+from core.db.records import ImportReport, Records, RecordStream
 from core.ids import guild_of
 from core.users.repository import UserProfile, UserRepository
 
@@ -25,6 +27,14 @@ class MongoUserRepository(UserRepository):
         self._db = db
         self._users = db.collection(COLLECTION)
         db.ensure("users", SCHEMA_VERSION, _setup)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def upsert(
         self, user_id: str, scope: str, username: str, discriminator: str | None, now: datetime

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from core.db._sqlite_records import export_tables, import_tables
+from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.ids import guild_of
 from core.users.repository import UserProfile, UserRepository
@@ -46,6 +48,14 @@ class SqliteUserRepository(UserRepository):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.migrate(MIGRATIONS)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def upsert(
         self, user_id: str, scope: str, username: str, discriminator: str | None, now: datetime

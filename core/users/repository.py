@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from core.db.records import Field, Portable, Table
+
 
 @dataclass(frozen=True)
 class UserProfile:
@@ -24,8 +26,22 @@ class UserProfile:
     updated_at: datetime
 
 
-class UserRepository(ABC):
+class UserRepository(Portable, ABC):
     """Profiles keyed by (user id, scope key). Scope keys come from core.ids.scope_key."""
+
+    TABLES = (
+        Table(
+            "users",
+            key=("user_id", "scope"),
+            fields=(
+                *(Field(name) for name in ("user_id", "scope", "username", "discriminator")),
+                *(Field(name) for name in ("display_name", "bio", "timezone", "locale")),
+                Field("pronouns"),
+                Field("created_at", "time"),
+                Field("updated_at", "time"),
+            ),
+        ),
+    )
 
     @abstractmethod
     def upsert(

@@ -1,0 +1,163 @@
+"""Neutral records in and out of MongoDB collections (see core.db.records).
+
+Import is one unordered `bulk_write` of `$setOnInsert` upserts per batch: an absent record is
+inserted whole, an existing one is not touched, and only the records that were not inserted are
+read back to tell "equal" from "conflict". Every step is idempotent, so a copy killed mid-batch
+is finished by the rerun without a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from bson.int64 import Int64
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
+
+from core.db.mongo import MongoDatabase
+from core.db.records import (
+    SCHEMA_VERSION,
+    ImportReport,
+    Record,
+    Table,
+    neutral,
+    parse_time,
+    route,
+)
+from core.errors import InvalidInput
+
+BATCH = 1_000
+_DUPLICATE_KEY = 11000
+
+
+def _sort(table: Table) -> list[tuple[str, int]]:
+    if table.mongo_order:
+        return [(name, 1) for name in table.mongo_order]
+    if table.mongo_id is not None or table.id_field is not None:
+        return [("_id", 1)]
+    return [(name, 1) for name in table.key]
+
+
+def _from_doc(table: Table, doc: Mapping[str, Any]) -> Record:
+    record: Record = {"record": table.name, "v": SCHEMA_VERSION}
+    for f in table.fields:
+        value = doc.get("_id") if f.name == table.id_field else doc.get(f.name)
+        record[f.name] = neutral(f.kind, value)
+    return record
+
+
+def export_tables(db: MongoDatabase, tables: Sequence[Table]) -> Iterator[Record]:
+    """Yield every document of the collections as records, in key order."""
+    for table in tables:
+        with db.errors():
+            cursor = db.collection(table.name).find({}).sort(_sort(table)).batch_size(2_000)
+            for doc in cursor:
+                yield _from_doc(table, doc)
+
+
+def _native(f_kind: str, storage: str, value: Any, where: str) -> Any:
+    if value is None:
+        return None
+    if f_kind == "time":
+        moment = parse_time(value, where)
+        assert moment is not None
+        return moment.timestamp() if storage == "epoch" else moment
+    if f_kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidInput(f"{where}: {value!r} is not an integer")
+        return Int64(value)
+    if f_kind == "float":
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise InvalidInput(f"{where}: {value!r} is not a number")
+        return float(value)
+    if f_kind == "bool":
+        return bool(value)
+    if f_kind == "text" and not isinstance(value, str):
+        raise InvalidInput(f"{where}: {value!r} is not text")
+    return value
+
+
+def _document(table: Table, record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(filter, fields to insert) for one record."""
+    doc: dict[str, Any] = {}
+    for f in table.fields:
+        where = f"{table.key_text(record)}.{f.name}"
+        doc[f.name] = _native(f.kind, f.mongo, record.get(f.name), where)
+    extra = table.mongo_fill(doc) if table.mongo_fill is not None else {}
+    if table.id_field is not None:
+        ident = doc.pop(table.id_field)
+        return {"_id": ident}, {**doc, **extra}
+    if table.mongo_id is not None:
+        return {"_id": table.mongo_id(record)}, {**doc, **extra}
+    selector = {name: doc.pop(name) for name in table.key}
+    return selector, {**doc, **extra}
+
+
+def _canonical(table: Table, selector: Mapping[str, Any], rest: Mapping[str, Any]) -> Record:
+    return _from_doc(table, {**rest, **selector})
+
+
+class _Importer:
+    def __init__(self, db: MongoDatabase, report: ImportReport) -> None:
+        self._db = db
+        self._report = report
+
+    def flush(self, table: Table, batch: list[Mapping[str, Any]]) -> None:
+        if not batch:
+            return
+        pairs = [_document(table, record) for record in batch]
+        ops = [UpdateOne(sel, {"$setOnInsert": rest}, upsert=True) for sel, rest in pairs]
+        collection = self._db.collection(table.name)
+        with self._db.errors():
+            try:
+                result = collection.bulk_write(ops, ordered=False)
+                inserted = set(result.upserted_ids)
+            except BulkWriteError as exc:
+                details = exc.details or {}
+                if any(e.get("code") != _DUPLICATE_KEY for e in details.get("writeErrors", [])):
+                    raise
+                # A duplicate key: a race with another writer, or another unique field (a
+                # path, a source) held by a different record; both are decided below.
+                inserted = {u["index"] for u in details.get("upserted", [])}
+            self._report.inserted += len(inserted)
+            others = [i for i in range(len(pairs)) if i not in inserted]
+            if others:
+                self._compare(table, collection, [(batch[i], *pairs[i]) for i in others])
+
+    def _compare(self, table: Table, collection: Any, rows: list[tuple[Any, ...]]) -> None:
+        found: dict[Any, Mapping[str, Any]] = {}
+        if "_id" in rows[0][1]:
+            ids = [sel["_id"] for _, sel, _ in rows]
+            for doc in collection.find({"_id": {"$in": ids}}):
+                found[doc["_id"]] = doc
+            lookup: Callable[[Mapping[str, Any]], Any] = lambda sel: sel["_id"]  # noqa: E731
+        else:
+            for doc in collection.find({"$or": [dict(sel) for _, sel, _ in rows]}):
+                found[tuple(doc.get(k) for k in table.key)] = doc
+            lookup = lambda sel: tuple(sel[k] for k in table.key)  # noqa: E731
+        for record, sel, rest in rows:
+            existing = found.get(lookup(sel))
+            if existing is not None and _from_doc(table, existing) == _canonical(table, sel, rest):
+                self._report.unchanged += 1
+            else:
+                self._report.conflict(table.key_text(record))
+
+
+def import_tables(
+    db: MongoDatabase, tables: Sequence[Table], records: Iterable[Mapping[str, Any]]
+) -> ImportReport:
+    """Insert the records that are absent; count equal ones and conflicts (see records.py)."""
+    report = ImportReport()
+    importer = _Importer(db, report)
+    current: Table | None = None
+    batch: list[Mapping[str, Any]] = []
+    for table, record in route(tables, records):
+        if table is not current or len(batch) >= BATCH:
+            if current is not None:
+                importer.flush(current, batch)
+            current, batch = table, []
+        batch.append(record)
+    if current is not None:
+        importer.flush(current, batch)
+    return report

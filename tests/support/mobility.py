@@ -1,0 +1,71 @@
+"""A data dir with something in every domain, for the export/import and `db copy` tests."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from core.context import AppContext
+from core.rag.repository import DocumentRecord
+
+GUILDS = (None, "g1", "g2")
+
+
+
+def populate(ctx: AppContext, *, members: int = 6) -> None:
+    """Write users, XP and settings, money, sessions, files, quota use and RAG records."""
+    ctx.keys.generate(write=True)
+    for n in range(members):
+        user = f"u{n}"
+        for guild in GUILDS:
+            ctx.users.upsert(user, f"name{n}", None, guild_id=guild)
+            ctx.xp.add(user, 10 * n + 5, guild_id=guild)
+            ctx.bank.add(user, 100 + n, reason="seed", guild_id=guild)
+        ctx.xp.grant_message(user, guild_id="g1")
+    ctx.users.update("u1", {"bio": "héllo ✓", "pronouns": "they"}, guild_id="g1")
+    ctx.xp.update_settings({"curve": "power"}, guild_id="g1")
+    for n in range(members - 1):
+        key = f"k{n}"
+        payer, payee = f"u{n}", f"u{n + 1}"
+        ctx.bank.transfer(payer, payee, 7, reason="lunch", guild_id="g1", idempotency_key=key)
+    ctx.bank.transfer("u0", "u2", 3, guild_id=None)
+    sid = ctx.sessions.create("u1", "c1", "g1")
+    ctx.sessions.append_many(sid, [("user", "secret question"), ("assistant", "answer ✓")])
+    ctx.sessions.close(sid, summary="a summary")
+    open_sid = ctx.sessions.create("u2", "c2", None)
+    ctx.sessions.append(open_sid, "user", "still talking")
+    for n in range(3):
+        image = b"\x89PNG\r\n\x1a\n" + bytes([n]) * 64
+        ctx.storage.save(f"u{n}", image, {"prompt": f"p{n}"}, guild_id="g1")
+    ctx.quota.reserve("u1", guild_id="g1")
+    ctx.quota.reserve("u2")
+    repo = ctx.rag_documents
+    records = [
+        DocumentRecord(
+            doc_id=f"d{n}",
+            guild_id=guild,
+            title=f"Doc {n}",
+            source=f"/docs/{n}.md",
+            user_id="u1" if n else None,
+            tags=("faq", f"t{n}"),
+            content_hash=hashlib.sha256(str(n).encode()).hexdigest(),
+            chunk_count=n + 1,
+            ingested_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+            embedding_model="all-MiniLM-L6-v2",
+            state="ready",
+        )
+        for n, guild in enumerate(GUILDS)
+    ]
+    repo.put_pending(records)
+    repo.mark_ready([r.doc_id for r in records])
+
+
+def snapshot(ctx: AppContext) -> dict[str, list[dict[str, Any]]]:
+    """Every domain's export, as lists (the comparison unit of the round-trip tests)."""
+    return {domain: list(repo.export()) for domain, repo in ctx.repositories().items()}
+
+
+def keyed(records: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Records by (type, every field but the mutable order), to compare as sets."""
+    return {(r["record"], *sorted((k, str(v)) for k, v in r.items())): r for r in records}
