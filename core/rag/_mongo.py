@@ -13,7 +13,14 @@ from core.db._mongo_records import export_tables, import_tables
 from core.db.mongo import MongoDatabase, ascending
 from core.db.records import ImportReport, Records, RecordStream
 from core.ids import guild_of
-from core.rag.repository import PENDING, READY, DocumentRecord, DocumentRepository, State
+from core.rag.repository import (
+    PENDING,
+    READY,
+    DocumentRecord,
+    DocumentRepository,
+    PassageIndex,
+    State,
+)
 
 SCHEMA_VERSION = 2  # 2: the rag_lines index
 COLLECTION = "rag_documents"
@@ -70,6 +77,7 @@ def _document(record: DocumentRecord) -> dict[str, Any]:
 class MongoDocumentRepository(DocumentRepository):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
+        self._passage_index: PassageIndex | None = None
         self._docs = db.collection(COLLECTION)
         self._lines = db.collection(LINES_COLLECTION)
         db.ensure("rag", SCHEMA_VERSION, _setup)
@@ -185,6 +193,13 @@ class MongoDocumentRepository(DocumentRepository):
     def line_documents(self, scope: str, *, document_key: str) -> int:
         with self._db.errors():
             return int(self._lines.count_documents({"scope": scope, "lines": document_key}))
+
+    def passages(self) -> PassageIndex:
+        from core.rag._mongo_passages import MongoPassageIndex
+
+        if self._passage_index is None:
+            self._passage_index = MongoPassageIndex(self._db)
+        return self._passage_index
 
     def counts(self) -> dict[str, int]:
         documents = pending = chunks = 0

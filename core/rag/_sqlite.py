@@ -11,7 +11,7 @@ from core.db._sqlite_records import export_tables, import_tables
 from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.ids import guild_of
-from core.rag.repository import READY, DocumentRecord, DocumentRepository, State
+from core.rag.repository import READY, DocumentRecord, DocumentRepository, PassageIndex, State
 
 MIGRATIONS = (
     Migration(
@@ -82,6 +82,7 @@ def _batches(items: Sequence[str]) -> Iterable[Sequence[str]]:
 class SqliteDocumentRepository(DocumentRepository):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
+        self._passage_index: PassageIndex | None = None
         db.migrate(MIGRATIONS)
 
     # --- moving data between backends (core.db.records) ----------------------------------
@@ -226,6 +227,13 @@ class SqliteDocumentRepository(DocumentRepository):
                 )
                 .fetchone()[0]
             )
+
+    def passages(self) -> PassageIndex:
+        from core.rag._sqlite_passages import SqlitePassageIndex
+
+        if self._passage_index is None:
+            self._passage_index = SqlitePassageIndex(self._db)
+        return self._passage_index
 
     def counts(self) -> dict[str, int]:
         with self._db.errors():

@@ -170,3 +170,7 @@ class PassageIndex(ABC):
     @abstractmethod
     def counts(self) -> dict[str, int]:
         """Passages per document id."""
+
+    @abstractmethod
+    def empty(self) -> bool:
+        """True when the index holds no passage at all (not built yet)."""
