@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from abby_cli import output, runtime
-from abby_cli.options import GuildOpt, JsonOpt
+from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, YesOpt
 
 app = typer.Typer(help="Show and edit user profiles.", no_args_is_help=True)
 
@@ -26,3 +29,69 @@ def set_field(
 ) -> None:
     """Set one profile FIELD (display_name, bio, timezone, locale, pronouns, username)."""
     output.show(runtime.context().users.update(user_id, {field: value}, guild_id=guild))
+
+
+# --- a member's data (core.users.privacy) -------------------------------------------------
+
+PrivacyGuildOpt = Annotated[
+    str | None,
+    typer.Option("--guild", "-g", help="Only this guild; omit for every scope the member is in."),
+]
+
+
+@app.command("export")
+def export_member(
+    user_id: str,
+    guild: PrivacyGuildOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to FILE (mode 0600).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print everything held about USER_ID as one JSON document (profile, XP, balance and
+    ledger, sessions decrypted, file records, ingested documents, quota use).
+
+    Recorded as a governance event. Exit 3 when nothing is held about the member.
+    """
+    import json
+
+    from abby_cli.keys import actor
+    from core.paths import atomic_write
+
+    document = runtime.context().privacy.export(
+        user_id, guild_id=guild, all_scopes=guild is None, actor=actor()
+    )
+    text = json.dumps(output.to_jsonable(document), ensure_ascii=False, indent=2) + "\n"
+    if out is None:
+        output.write(text)
+        return
+    atomic_write(out.expanduser(), text.encode("utf-8"), mode=0o600)
+    if runtime.state.json:
+        output.write(json.dumps({"user_id": user_id, "written": str(out)}) + "\n")
+    else:
+        output.message(f"wrote the data held about {user_id} to {out}")
+
+
+@app.command()
+def forget(
+    user_id: str,
+    guild: PrivacyGuildOpt = None,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Erase USER_ID's profile, XP, sessions and stored files; the ledger keeps its rows
+    under a stable pseudonym so the books still balance.
+
+    Safe to rerun: an erasure interrupted by a crash is finished by the next run. Recorded
+    as a governance event without the id. Exit 3 when nothing is held about the member.
+    """
+    from abby_cli.keys import actor
+
+    where = f" in guild {guild}" if guild else ""
+    output.confirm(f"erase the data of member {user_id}{where}", yes=yes, dry_run=dry_run)
+    output.show(
+        runtime.context().privacy.forget(
+            user_id, guild_id=guild, all_scopes=guild is None, dry_run=dry_run, actor=actor()
+        )
+    )

@@ -1,23 +1,30 @@
 """The bot: built around an open core context, cogs loaded in setup_hook.
 
-Blocking core calls (database, disk, Chroma) run through `asyncio.to_thread`, never on the
-event loop. One error handler answers core errors with an ephemeral line and logs the rest.
+Blocking core calls (database, disk, Chroma) never run on the event loop: slash commands
+await them in a worker thread; message XP goes to the core's coalescing grant writer. One
+error path (`bot.failures`) answers slash commands, buttons and listeners. SIGTERM and
+SIGINT stop taking events, let running handlers finish (bounded), close the gateway with a
+normal close (1000) and the stores, and return: exit 0.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import signal
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
+from bot.failures import answer_failure, record_unexpected
 from bot.limits import require_valid_tree
-from bot.render import NO_PINGS, error_text
-from core.errors import AbbyError
+from bot.render import NO_PINGS
 
 if TYPE_CHECKING:
     from core.context import AppContext
@@ -32,94 +39,220 @@ COGS: tuple[str, ...] = (
     "bot.cogs.images",
     "bot.cogs.rag",
 )
+# Events dropped once shutdown began: nothing new starts, what runs may finish.
+_INCOMING = ("message", "interaction", "raw_message")
+# Names of the tasks discord.py runs handlers in (listeners, app commands, views).
+_HANDLER_TASKS = ("discord.py: on_", "CommandTree-invoker", "discord-ui-view-dispatch")
 
 
-class AbbyBot(commands.AutoShardedBot):
-    def __init__(self, context: AppContext, **options: object) -> None:
-        intents = discord.Intents.default()
-        intents.message_content = True  # message XP and chat read message text
-        intents.members = False
+class _AbbyMixin:
+    """What both bot classes share; `AbbyBot` for one process, `ShardedAbbyBot` for shards."""
+
+    context: AppContext
+
+    def _setup(self, context: AppContext) -> None:
+        self.context = context
+        self.started = time.monotonic()
+        self.draining = False
+        self.tree.on_error = self.on_app_command_error  # type: ignore[attr-defined]
+
+    async def setup_hook(self) -> None:
+        await self.load_cogs()
+        await self.sync_commands()
+        heartbeat = self.heartbeat  # type: ignore[attr-defined]
+        heartbeat.change_interval(seconds=self.context.settings.telemetry.heartbeat_seconds)
+        heartbeat.start()
+
+    async def load_cogs(self) -> None:
+        # Services open their stores (migrations, the bank's recovery) on first use: do that
+        # now in a worker thread, not on the event loop at a member's first command.
+        await asyncio.to_thread(self.context.init_schema)
+        for extension in COGS:
+            await self.load_extension(extension)  # type: ignore[attr-defined]
+
+    async def sync_commands(self) -> None:
+        """Sync the command tree; raise ConfigError first if Discord would refuse it."""
+        tree = self.tree  # type: ignore[attr-defined]
+        guilds = self.context.settings.discord.sync_guilds
+        if guilds:
+            for guild_id in guilds:
+                guild = discord.Object(id=guild_id)
+                tree.copy_global_to(guild=guild)
+                require_valid_tree(tree, guild=guild)
+                await tree.sync(guild=guild)
+        else:
+            require_valid_tree(tree)
+            await tree.sync()
+
+    @tasks.loop(seconds=60)
+    async def heartbeat(self) -> None:
+        latency = self.latency  # type: ignore[attr-defined]
+        payload: dict[str, Any] = {
+            "uptime_seconds": round(time.monotonic() - self.started, 1),
+            "guilds": len(self.guilds),  # type: ignore[attr-defined]
+            # Before the first heartbeat ACK discord.py reports inf/nan: no measurement yet.
+            "latency_ms": round(latency * 1000, 1) if math.isfinite(latency) else None,
+        }
+        await asyncio.to_thread(self.context.events.emit, "heartbeat", payload)
+
+    async def run_core(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        """Run a blocking core call in a worker thread (slash commands, buttons)."""
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+    # --- events and errors -------------------------------------------------------------
+
+    async def on_message(self, message: discord.Message) -> None:
+        """No prefix commands: cogs' listeners do the work (no CommandNotFound noise)."""
+
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        if self.draining and event_name in _INCOMING:
+            return
+        super().dispatch(event_name, *args, **kwargs)  # type: ignore[misc]
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        """A listener raised: the traceback to the log and an ERROR event, with a reference."""
+        import sys
+
+        error = sys.exc_info()[1]
+        if error is not None:
+            await record_unexpected(self.context, error, "listener", event_method)
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await answer_failure(self.context, interaction, error, "slash_command")
+
+    # --- shutdown ----------------------------------------------------------------------
+
+    async def drain(self, grace: float) -> int:
+        """Stop taking events and wait (at most `grace` s) for running handlers; returns how
+        many were still running when the wait ended."""
+        self.draining = True
+        tree = self.tree  # type: ignore[attr-defined]
+        tree.interaction_check = _refuse_all  # interactions parsed after this are not run
+        current = asyncio.current_task()
+        running = [
+            task
+            for task in asyncio.all_tasks()
+            if task is not current and task.get_name().startswith(_HANDLER_TASKS)
+        ]
+        if running:
+            _, pending = await asyncio.wait(running, timeout=grace)
+            return len(pending)
+        return 0
+
+
+async def _refuse_all(interaction: discord.Interaction) -> bool:
+    return False
+
+
+def _intents() -> discord.Intents:
+    intents = discord.Intents.default()
+    intents.message_content = True  # message XP and chat read message text
+    intents.members = False
+    return intents
+
+
+class AbbyBot(_AbbyMixin, commands.Bot):
+    """One process, one gateway connection."""
+
+    def __init__(self, context: AppContext, **options: Any) -> None:  # noqa: ANN401
         settings = context.settings.discord
         super().__init__(
-            command_prefix=commands.when_mentioned_or(settings.command_prefix),
-            intents=intents,
-            shard_count=settings.shard_count,
+            command_prefix=commands.when_mentioned,  # unused: on_message runs no commands
+            help_command=None,
+            intents=_intents(),
             owner_ids=set(settings.owner_ids) or None,
             # Nothing the bot sends pings anyone unless that one call names who it addresses.
             allowed_mentions=NO_PINGS,
             **options,
         )
-        self.context = context
-        self.started = time.monotonic()
-        self.tree.on_error = self.on_app_command_error
+        self._setup(context)
 
-    async def setup_hook(self) -> None:
-        # Services open their stores (migrations, the bank's recovery) on first use: do that
-        # now in a worker thread, not on the event loop at a member's first command.
-        await asyncio.to_thread(self.context.init_schema)
-        for extension in COGS:
-            await self.load_extension(extension)
-        await self.sync_commands()
-        self.heartbeat.change_interval(seconds=self.context.settings.telemetry.heartbeat_seconds)
-        self.heartbeat.start()
 
-    async def sync_commands(self) -> None:
-        """Sync the command tree; raise ConfigError first if Discord would refuse it."""
-        guilds = self.context.settings.discord.sync_guilds
-        if guilds:
-            for guild_id in guilds:
-                guild = discord.Object(id=guild_id)
-                self.tree.copy_global_to(guild=guild)
-                require_valid_tree(self.tree, guild=guild)
-                await self.tree.sync(guild=guild)
-        else:
-            require_valid_tree(self.tree)
-            await self.tree.sync()
+class ShardedAbbyBot(_AbbyMixin, commands.AutoShardedBot):
+    """Only when sharding is configured (`discord.shard_count`, optionally `shard_ids`)."""
 
-    @tasks.loop(seconds=60)
-    async def heartbeat(self) -> None:
+    def __init__(self, context: AppContext, **options: Any) -> None:  # noqa: ANN401
+        settings = context.settings.discord
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=_intents(),
+            shard_count=settings.shard_count,
+            shard_ids=list(settings.shard_ids) or None,
+            owner_ids=set(settings.owner_ids) or None,
+            allowed_mentions=NO_PINGS,
+            **options,
+        )
+        self._setup(context)
+
+
+def build_bot(context: AppContext) -> AbbyBot | ShardedAbbyBot:
+    """The bot class the settings call for, pointed at the configured REST and gateway."""
+    import yarl
+    from discord.gateway import DiscordWebSocket
+    from discord.http import Route
+
+    settings = context.settings.discord
+    # Class attributes: discord.py reads them for every request and connection.
+    Route.BASE = settings.api_base_url
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
+    # Abby has no voice features; don't warn about voice libraries on every start.
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
+    if settings.shard_count is not None:
+        return ShardedAbbyBot(context)
+    return AbbyBot(context)
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What `abby bot run --dry-run` checked."""
+
+    bot_class: str
+    backend: str
+    cogs: list[str]
+    commands: list[str]
+    sync_to: list[str]
+    token: str  # "set" or "missing (...)"
+
+
+def dry_run(context: AppContext) -> DryRun:
+    """Boot everything short of logging in: config, database and migrations, the RAG store,
+    the persona, every cog and the command tree (validated as Discord would)."""
+
+    async def boot() -> DryRun:
+        from core.persona import load_persona
+
+        bot = build_bot(context)
+        await bot.load_cogs()
+        await asyncio.to_thread(lambda: context.rag)
         await asyncio.to_thread(
-            self.context.events.emit,
-            "heartbeat",
-            {
-                "uptime_seconds": round(time.monotonic() - self.started, 1),
-                "guilds": len(self.guilds),
-                "latency_ms": round(self.latency * 1000, 1),
-            },
+            load_persona, context.settings.persona.name, context.settings.data_dir
+        )
+        require_valid_tree(bot.tree)
+        names = sorted(c.qualified_name for c in bot.tree.walk_commands())
+        guilds = [str(g) for g in context.settings.discord.sync_guilds] or ["global"]
+        token = "set" if context.settings.discord.token else f"missing ({TOKEN_HINT})"
+        await bot.close()
+        return DryRun(
+            type(bot).__name__,
+            context.settings.database.backend,
+            sorted(bot.cogs),
+            names,
+            guilds,
+            token,
         )
 
-    async def run_core(self, function, /, *args, **kwargs):  # noqa: ANN001, ANN201
-        """Run a blocking core call in a worker thread."""
-        return await asyncio.to_thread(function, *args, **kwargs)
+    return asyncio.run(boot())
 
-    async def on_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        original = getattr(error, "original", error)
-        if isinstance(original, AbbyError):
-            text = error_text(original)
-        elif isinstance(error, app_commands.CheckFailure):
-            text = "⚠️ You cannot use this command here."
-        else:
-            log.exception("slash command failed", exc_info=original)
-            await asyncio.to_thread(
-                self.context.events.emit,
-                "error",
-                {
-                    "error_type": type(original).__name__,
-                    "where": "slash_command",
-                    "command": interaction.command.qualified_name if interaction.command else None,
-                },
-            )
-            text = "Something went wrong on my side; the operators have been told."
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
-        else:
-            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+
+TOKEN_HINT = "set ABBY_DISCORD__TOKEN, or discord.token in a 0600 config file"
 
 
 def run(context: AppContext) -> None:
-    """Run the bot until interrupted. The token comes from settings (never logged).
+    """Run the bot until SIGTERM or SIGINT. The token comes from settings (never logged).
 
     Raises ConfigError for a missing or refused token or a missing privileged intent, and
     ServiceUnavailable when Discord cannot be reached.
@@ -130,15 +263,10 @@ def run(context: AppContext) -> None:
 
     token = context.settings.discord.token
     if token is None:
-        raise ConfigError(
-            "no Discord token: set ABBY_DISCORD__TOKEN (or discord.token in a 0600 file)"
-        )
-    # Abby has no voice features; don't warn about voice libraries on every start.
-    discord.VoiceClient.warn_nacl = False
-    discord.VoiceClient.warn_dave = False
-    bot = AbbyBot(context)
+        raise ConfigError(f"no Discord token: {TOKEN_HINT}")
+    bot = build_bot(context)
     try:
-        bot.run(token.get_secret_value(), log_handler=None)
+        asyncio.run(_serve(bot, token.get_secret_value()))
     except discord.LoginFailure as exc:
         raise ConfigError("Discord refused the token (ABBY_DISCORD__TOKEN)") from exc
     except discord.PrivilegedIntentsRequired as exc:
@@ -148,3 +276,30 @@ def run(context: AppContext) -> None:
         ) from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise ServiceUnavailable("cannot reach Discord; check the network and retry") from exc
+
+
+async def _serve(bot: AbbyBot | ShardedAbbyBot, token: str) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with bot:
+        running = asyncio.create_task(bot.start(token), name="abby-bot")
+        stopping = asyncio.create_task(stop.wait(), name="abby-stop")
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if running.done():
+            stopping.cancel()
+            running.result()  # a failure to log in or connect
+            return
+        began = time.monotonic()
+        grace = bot.context.settings.discord.shutdown_grace_seconds
+        left = await bot.drain(grace)
+        # discord.py's close races its own gateway reader, which answers the closing socket
+        # with 4000 (a reconnectable close) first: stop the reader, then close with 1000.
+        running.cancel()
+        await asyncio.wait({running}, timeout=5)
+        ws = getattr(bot, "ws", None)
+        if isinstance(bot, AbbyBot) and ws is not None and ws.open:
+            await ws.close(code=1000)
+        await bot.close()
+        log.info("bot stopped in %.2f s (%d handlers cut short)", time.monotonic() - began, left)

@@ -117,6 +117,30 @@ class DiscordSettings(Section):
             roles[str(guild)] = tuple(str(role) for role in listed)
         return roles
     shard_count: int | None = Field(None, ge=1)
+    # The shards this process runs (needs shard_count); empty = all of them.
+    shard_ids: tuple[int, ...] = ()
+    # REST root and gateway: Discord's by default; a rate-limit proxy (nirn-proxy) or a
+    # local stand-in in tests otherwise.
+    api_base_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    # How long SIGTERM waits for handlers already running before closing anyway.
+    shutdown_grace_seconds: float = Field(5.0, ge=0, le=60)
+
+    @field_validator("api_base_url", "gateway_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        schemes = ("http://", "https://", "ws://", "wss://")
+        if not value.startswith(schemes) or len(value) > 2048:
+            raise ValueError("must be an http(s):// or ws(s):// URL")
+        return value.rstrip("/") if value.startswith("http") else value
+
+    @model_validator(mode="after")
+    def _shards(self) -> DiscordSettings:
+        if self.shard_ids and self.shard_count is None:
+            raise ValueError("shard_ids needs shard_count")
+        if any(not 0 <= s < (self.shard_count or 0) for s in self.shard_ids):
+            raise ValueError(f"shard_ids must be between 0 and shard_count-1 ({self.shard_count})")
+        return self
 
 
 class XpSettings(Section):

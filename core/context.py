@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from core.storage import QuotaManager, StorageManager
     from core.telemetry.events import EventLog
     from core.users import UserService
+    from core.users.privacy import MemberData
 
 T = TypeVar("T")
 
@@ -326,6 +327,26 @@ class AppContext:
             events=self.events,
             model_cache=self.settings.data_dir / "models",
             private_paths=self.private_paths(),
+        )
+
+    @cached_property
+    def privacy(self) -> MemberData:
+        """A member's data: export and erasure across every domain (core.users.privacy)."""
+        from core.users.privacy import MemberData, PseudonymKey
+
+        # The services' own repositories: one wiring of each backend, chosen above.
+        return MemberData(
+            users=self.users._repo,
+            xp=self.xp._repo,
+            bank=self.bank._repo,
+            sessions=self.sessions,
+            session_repo=self.sessions._repo,
+            storage=self.storage,
+            daily=self.quota._daily,
+            documents=lambda: self.rag_documents,
+            key=PseudonymKey(self.settings.data_dir / "pseudonym.key"),
+            events=self.events,
+            now=self.clock.now,
         )
 
     def private_paths(self) -> tuple[Path, ...]:

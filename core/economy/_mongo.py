@@ -187,3 +187,14 @@ class MongoXpRepository(XpRepository):
                 {"$set": {"settings": dict(values), "updated_at": now}},
                 upsert=True,
             )
+
+    # --- a member's data (core.users.privacy) ---------------------------------------------
+
+    def member_totals(self, user_id: str) -> list[tuple[str, int]]:
+        with self._db.errors():
+            docs = self._xp.find({"user_id": user_id}, {"scope": 1, "xp": 1}).sort("scope", 1)
+            return [(doc["scope"], int(doc["xp"])) for doc in docs]
+
+    def erase_member(self, user_id: str, scope: str) -> int:
+        with self._db.errors():
+            return self._xp.delete_one({"_id": _key(scope, user_id)}).deleted_count

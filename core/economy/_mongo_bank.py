@@ -383,3 +383,44 @@ class MongoBankRepository(BankRepository):
         return RecoveryReport(
             rolled_forward=forward, rolled_back=back, markers_cleared=cleared, pending_left=left
         )
+
+    # --- a member's data (core.users.privacy) ---------------------------------------------
+
+    def member_balances(self, user_id: str) -> list[tuple[str, int]]:
+        with self._db.errors():
+            docs = self._accounts.find({"user_id": user_id}, {"scope": 1, "balance": 1})
+            return sorted((doc["scope"], int(doc["balance"])) for doc in docs)
+
+    def pseudonymise_member(self, user_id: str, scope: str, pseudonym: str) -> int:
+        changed = 0
+        with self._db.errors():
+            old = self._accounts.find_one({"_id": _account(scope, user_id)})
+            if old is not None:
+                if old.get("pending"):
+                    raise ServiceUnavailable(
+                        f"a transfer of this member is still being applied in "
+                        f"{_scope_label(scope)}; retry in a minute (abby bank recover)"
+                    )
+                # The _id holds the user id: copy under the pseudonym, then delete. A crash in
+                # between leaves both; the rerun's upsert is then a no-op and the delete runs.
+                fields = {k: v for k, v in old.items() if k != "_id"}
+                self._accounts.update_one(
+                    {"_id": _account(scope, pseudonym)},
+                    {"$setOnInsert": {**fields, "user_id": pseudonym}},
+                    upsert=True,
+                )
+                changed += self._accounts.delete_one({"_id": old["_id"]}).deleted_count
+            for collection, field in (
+                (self._ledger, "user_id"),
+                (self._ledger, "counterparty"),
+                (self._transfers, "from_user"),
+                (self._transfers, "to_user"),
+            ):
+                changed += collection.update_many(
+                    {"scope": scope, field: user_id}, {"$set": {field: pseudonym}}
+                ).modified_count
+        return changed
+
+
+def _scope_label(scope: str) -> str:
+    return "the global scope" if scope == "" else f"guild {scope}"

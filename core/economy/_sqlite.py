@@ -174,3 +174,18 @@ class SqliteXpRepository(XpRepository):
                 " updated_at = excluded.updated_at",
                 (scope, json.dumps(dict(values), sort_keys=True), now.isoformat()),
             )
+
+    # --- a member's data (core.users.privacy) ---------------------------------------------
+
+    def member_totals(self, user_id: str) -> list[tuple[str, int]]:
+        with self._db.errors():
+            rows = self._db.connection().execute(
+                "SELECT scope, xp FROM xp WHERE user_id = ? ORDER BY scope", (user_id,)
+            )
+            return [(row[0], row[1]) for row in rows]
+
+    def erase_member(self, user_id: str, scope: str) -> int:
+        with self._db.errors():
+            return self._db.connection().execute(
+                "DELETE FROM xp WHERE scope = ? AND user_id = ?", (scope, user_id)
+            ).rowcount

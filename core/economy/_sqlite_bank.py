@@ -291,6 +291,39 @@ class SqliteBankRepository(BankRepository):
         # Each movement is one transaction: nothing can be left half-done.
         return RecoveryReport(rolled_forward=0, rolled_back=0, markers_cleared=0, pending_left=0)
 
+    # --- a member's data (core.users.privacy) ---------------------------------------------
+
+    def member_balances(self, user_id: str) -> list[tuple[str, int]]:
+        with self._db.errors():
+            rows = self._db.connection().execute(
+                "SELECT scope, balance FROM bank_accounts WHERE user_id = ? ORDER BY scope",
+                (user_id,),
+            )
+            return [(row[0], row[1]) for row in rows]
+
+    def pseudonymise_member(self, user_id: str, scope: str, pseudonym: str) -> int:
+        names = {"scope": scope, "user_id": user_id, "pseudonym": pseudonym}
+        changed = 0
+        # One transaction: the account and its ledger move together, so an audit never sees
+        # an account whose entries went elsewhere.
+        with self._db.transaction() as conn:
+            for statement in _PSEUDONYMISE:
+                changed += conn.execute(statement, names).rowcount
+        return changed
+
 
 def _scope_name(scope: str) -> str:
     return "the global scope" if scope == "" else f"guild {scope}"
+
+
+# A member's erasure: every place the bank names a user, in one scope.
+_PSEUDONYMISE = tuple(
+    f"UPDATE {table} SET {column} = :pseudonym WHERE scope = :scope AND {column} = :user_id"
+    for table, column in (
+        ("bank_accounts", "user_id"),
+        ("bank_ledger", "user_id"),
+        ("bank_ledger", "counterparty"),
+        ("bank_transfers", "from_user"),
+        ("bank_transfers", "to_user"),
+    )
+)

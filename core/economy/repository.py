@@ -145,6 +145,16 @@ class XpRepository(Portable, ABC):
     def set_settings(self, scope: str, values: Mapping[str, Any], now: datetime) -> None:
         """Replace the stored overrides of a scope."""
 
+    # --- a member's data (core.users.privacy) ---------------------------------------------
+
+    @abstractmethod
+    def member_totals(self, user_id: str) -> list[tuple[str, int]]:
+        """(scope, xp) of every scope where the user has XP, ordered by scope."""
+
+    @abstractmethod
+    def erase_member(self, user_id: str, scope: str) -> int:
+        """Delete the user's XP record in one scope; return rows deleted (0 on a rerun)."""
+
 
 # --- bank ------------------------------------------------------------------------------------
 
@@ -295,6 +305,18 @@ class BankRepository(Portable, ABC):
     def recover(self, older_than: datetime) -> RecoveryReport:
         """Finish or undo movements interrupted before `older_than` (a no-op where a movement
         is one transaction)."""
+
+    # --- a member's data (core.users.privacy) ---------------------------------------------
+
+    @abstractmethod
+    def member_balances(self, user_id: str) -> list[tuple[str, int]]:
+        """(scope, balance) of every account the user holds, ordered by scope."""
+
+    @abstractmethod
+    def pseudonymise_member(self, user_id: str, scope: str, pseudonym: str) -> int:
+        """Replace the user's id by `pseudonym` on their account, ledger rows (as owner and as
+        counterparty) and transfers in one scope, amounts untouched, so the books still
+        balance. Idempotent: a rerun finds nothing left under the id. Returns rows changed."""
 
     @staticmethod
     def check_same(existing: Transfer, request: TransferRequest) -> None:

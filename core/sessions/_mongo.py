@@ -220,6 +220,17 @@ class MongoSessionRepository(SessionRepository):
             _MongoField(self._db, SESSIONS, "summary", "summary_key_id"),
         ]
 
+    # --- a member's data (core.users.privacy) ---------------------------------------------
+
+    def erase_member(self, user_id: str, scope: str) -> tuple[int, int]:
+        match = {"user_id": user_id, "scope": scope}
+        sessions = messages = 0
+        with self._db.errors():
+            for doc in list(self._sessions.find(match, {"_id": 1})):
+                messages += self._messages.delete_many(_of_session(doc["_id"])).deleted_count
+                sessions += self._sessions.delete_one({"_id": doc["_id"]}).deleted_count
+        return sessions, messages
+
 
 class _MongoField(EncryptedField):
     def __init__(self, db: MongoDatabase, collection: str, field: str, key_field: str) -> None:

@@ -270,6 +270,19 @@ class SqliteSessionRepository(SessionRepository):
     def encrypted_fields(self) -> list[EncryptedField]:
         return [_MessageContents(self._db), _Summaries(self._db)]
 
+    # --- a member's data (core.users.privacy) ---------------------------------------------
+
+    def erase_member(self, user_id: str, scope: str) -> tuple[int, int]:
+        owned = "SELECT session_id FROM sessions WHERE user_id = ? AND scope = ?"
+        with self._db.transaction() as conn:
+            messages = conn.execute(
+                f"DELETE FROM session_messages WHERE session_id IN ({owned})", (user_id, scope)
+            ).rowcount
+            sessions = conn.execute(
+                "DELETE FROM sessions WHERE user_id = ? AND scope = ?", (user_id, scope)
+            ).rowcount
+        return sessions, messages
+
 
 class _MessageContents(EncryptedField):
     name = "session_messages.content"

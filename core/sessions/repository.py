@@ -138,3 +138,10 @@ class SessionRepository(Portable, ABC):
     @abstractmethod
     def encrypted_fields(self) -> list[EncryptedField]:
         """Message contents and summaries, for key status and rotation."""
+
+    # --- a member's data (core.users.privacy) ---------------------------------------------
+
+    @abstractmethod
+    def erase_member(self, user_id: str, scope: str) -> tuple[int, int]:
+        """Delete the user's sessions in one scope with their messages (messages first, so
+        a crash leaves no orphan); return (sessions, messages) deleted, (0, 0) on a rerun."""

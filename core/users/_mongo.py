@@ -83,3 +83,30 @@ class MongoUserRepository(UserRepository):
     def count(self) -> int:
         with self._db.errors():
             return self._users.count_documents({})
+
+    # --- a member's data (core.users.privacy) ---------------------------------------------
+
+    def member_profiles(self, user_id: str) -> list[UserProfile]:
+        with self._db.errors():
+            docs = list(self._users.find({"user_id": user_id}, {"_id": 0}).sort("scope", 1))
+        return [self._profile(doc) for doc in docs]
+
+    @staticmethod
+    def _profile(doc: dict[str, Any]) -> UserProfile:
+        return UserProfile(
+            user_id=doc["user_id"],
+            guild_id=guild_of(doc["scope"]),
+            username=doc["username"],
+            discriminator=doc.get("discriminator"),
+            display_name=doc.get("display_name"),
+            bio=doc.get("bio"),
+            timezone=doc.get("timezone"),
+            locale=doc.get("locale"),
+            pronouns=doc.get("pronouns"),
+            created_at=doc["created_at"],
+            updated_at=doc["updated_at"],
+        )
+
+    def erase_member(self, user_id: str, scope: str) -> int:
+        with self._db.errors():
+            return self._users.delete_one({"user_id": user_id, "scope": scope}).deleted_count

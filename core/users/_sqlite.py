@@ -75,19 +75,7 @@ class SqliteUserRepository(UserRepository):
             )
         if row is None:
             return None
-        return UserProfile(
-            user_id=row["user_id"],
-            guild_id=guild_of(row["scope"]),
-            username=row["username"],
-            discriminator=row["discriminator"],
-            display_name=row["display_name"],
-            bio=row["bio"],
-            timezone=row["timezone"],
-            locale=row["locale"],
-            pronouns=row["pronouns"],
-            created_at=datetime.fromisoformat(row["created_at"]),
-            updated_at=datetime.fromisoformat(row["updated_at"]),
-        )
+        return _profile(row)
 
     def update(self, user_id: str, scope: str, fields: Mapping[str, Any], now: datetime) -> bool:
         # Column names come from the service's whitelist, never from the caller directly.
@@ -102,3 +90,37 @@ class SqliteUserRepository(UserRepository):
     def count(self) -> int:
         with self._db.errors():
             return self._db.connection().execute("SELECT COUNT(*) FROM users").fetchone()[0]
+
+    # --- a member's data (core.users.privacy) ---------------------------------------------
+
+    def member_profiles(self, user_id: str) -> list[UserProfile]:
+        with self._db.errors():
+            rows = (
+                self._db.connection()
+                .execute("SELECT * FROM users WHERE user_id = ? ORDER BY scope", (user_id,))
+                .fetchall()
+            )
+        return [_profile(row) for row in rows]
+
+    def erase_member(self, user_id: str, scope: str) -> int:
+        with self._db.errors():
+            cursor = self._db.connection().execute(
+                "DELETE FROM users WHERE user_id = ? AND scope = ?", (user_id, scope)
+            )
+        return cursor.rowcount
+
+
+def _profile(row: Any) -> UserProfile:
+    return UserProfile(
+        user_id=row["user_id"],
+        guild_id=guild_of(row["scope"]),
+        username=row["username"],
+        discriminator=row["discriminator"],
+        display_name=row["display_name"],
+        bio=row["bio"],
+        timezone=row["timezone"],
+        locale=row["locale"],
+        pronouns=row["pronouns"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+    )

@@ -58,3 +58,13 @@ class UserRepository(Portable, ABC):
 
     @abstractmethod
     def count(self) -> int: ...
+
+    # --- a member's data (core.users.privacy) ---------------------------------------------
+
+    @abstractmethod
+    def member_profiles(self, user_id: str) -> list[UserProfile]:
+        """Every profile of one user, in every scope (ordered by scope)."""
+
+    @abstractmethod
+    def erase_member(self, user_id: str, scope: str) -> int:
+        """Delete the user's profile in one scope; return rows deleted (0 on a rerun)."""

@@ -55,15 +55,15 @@ def test_no_token_is_a_config_error() -> None:
 def test_a_refused_token_is_a_config_error_that_never_shows_it(
     refusing_discord: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(discord.http.Route, "BASE", refusing_discord)
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)  # restored after
     with pytest.raises(ConfigError, match="refused the token") as caught:
-        run(_context(token="secret-token-value-123"))
+        run(_context(token="secret-token-value-123", api_base_url=refusing_discord))
     assert "secret-token-value-123" not in str(caught.value)
 
 
 def test_unreachable_discord_is_a_temporary_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(discord.http.Route, "BASE", "http://127.0.0.1:9/api/v10")
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)  # restored after
     with pytest.raises(ServiceUnavailable, match="cannot reach Discord"):
-        run(_context(token="secret-token-value-123"))
+        run(_context(token="secret-token-value-123", api_base_url="http://127.0.0.1:9/api/v10"))

@@ -208,7 +208,7 @@ def test_start_up_refuses_to_sync_a_tree_discord_would_reject(
     monkeypatch.setattr(bot_app, "COGS", (*COGS, "tests.bot.oversized_commands"))
     settings = load_settings(
         environ={"ABBY_DATA_DIR": str(tmp_path / "data")},
-        overrides={"discord": {"token": "stand-in-token"}},
+        overrides={"discord": {"token": "stand-in-token", "api_base_url": standin.base_url}},
     )
     with pytest.raises(ConfigError) as caught:
         run(AppContext(settings))
@@ -228,6 +228,7 @@ def test_abby_bot_run_with_a_bad_tree_is_one_line_and_exit_78(
     monkeypatch.setattr(bot_app, "COGS", (*COGS, "tests.bot.oversized_commands"))
     monkeypatch.setenv("ABBY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ABBY_DISCORD__TOKEN", "stand-in-token-do-not-print")
+    monkeypatch.setenv("ABBY_DISCORD__API_BASE_URL", standin.base_url)
     result = cli("bot", "run")
     assert result.exit_code == 78, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]

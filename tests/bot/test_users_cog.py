@@ -75,8 +75,11 @@ async def test_unexpected_errors_are_logged_and_answered_generically(
     await bot.on_app_command_error(interaction, error)
     args, kwargs = interaction.followup.send.await_args
     assert "secret detail" not in args[0] and kwargs["ephemeral"] is True
-    assert "slash command failed" in caplog.text
-    assert context.events.tail(1)[0]["payload"]["error_type"] == "RuntimeError"
+    event = context.events.tail(1)[0]["payload"]
+    assert event["error_type"] == "RuntimeError"
+    # The member's reference id is in the log line and the ERROR event.
+    assert f"ref `{event['reference']}`" in args[0]
+    assert f"failed (ref {event['reference']})" in caplog.text
 
 
 async def test_every_cog_loads(bot: AbbyBot) -> None:
