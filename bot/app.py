@@ -38,6 +38,10 @@ COGS: tuple[str, ...] = (
     "bot.cogs.economy",
     "bot.cogs.images",
     "bot.cogs.rag",
+    "bot.cogs.admin_xp",
+    "bot.cogs.admin_bank",
+    "bot.cogs.kb",
+    "bot.cogs.status",
 )
 # Events dropped once shutdown began: nothing new starts, what runs may finish.
 _INCOMING = ("message", "interaction", "raw_message")

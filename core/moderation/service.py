@@ -231,7 +231,7 @@ class ModerationService:
         try:
             loaded = loaders.parse(path, loaders.read_bytes(path, max_bytes), budget)
         except loaders.Skip as skip:
-            raise AttachmentRefused(f"{path.name} cannot be ingested: {skip.reason}") from None
+            raise AttachmentRefused(f"the file cannot be ingested: {skip.reason}") from None
         document = rag.ingest_text(
             UPLOAD_SOURCE + path.name,
             loaded.title,

@@ -52,16 +52,19 @@ def check_upload(upload: Upload, *, max_bytes: int) -> str:
     """Refuse what cannot be ingested before downloading it; return the safe file name."""
     name = safe_name(upload.filename)
     suffix = Path(name).suffix.lower()
+    # Messages name no file: a member reads them, and a name could carry anything.
     if suffix not in UPLOAD_SUFFIXES:
-        shown = suffix or "a file without an extension"
+        shown = f"{suffix} files" if suffix else "a file without an extension"
         raise AttachmentRefused(
-            f"cannot ingest {shown}: send one of {', '.join(UPLOAD_SUFFIXES)}", filename=name
+            f"cannot ingest {shown}: send {', '.join(UPLOAD_SUFFIXES[:-1])} or "
+            f"{UPLOAD_SUFFIXES[-1]}",
+            filename=name,
         )
     if upload.size <= 0:
-        raise AttachmentRefused(f"{name} is empty: nothing to ingest", filename=name)
+        raise AttachmentRefused("the file is empty: nothing to ingest", filename=name)
     if upload.size > max_bytes:
         raise AttachmentRefused(
-            f"{name} is {_size(upload.size)}; the limit is {_size(max_bytes)}", filename=name
+            f"the file is {_size(upload.size)}; the limit is {_size(max_bytes)}", filename=name
         )
     return name
 

@@ -127,4 +127,3 @@ def test_status_counts_records_and_is_for_moderators(context: AppContext) -> Non
 def test_bad_role_settings_are_refused(key: str, text: str, error: str) -> None:
     with pytest.raises(InvalidInput, match=error):
         parse_setting(key, text)
-
