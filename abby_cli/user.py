@@ -89,7 +89,8 @@ def forget(
     from abby_cli.keys import actor
 
     where = f" in guild {guild}" if guild else ""
-    output.confirm(f"erase the data of member {user_id}{where}", yes=yes, dry_run=dry_run)
+    if not dry_run:
+        output.confirm(f"erase the data of member {user_id}{where}", yes=yes)
     output.show(
         runtime.context().privacy.forget(
             user_id, guild_id=guild, all_scopes=guild is None, dry_run=dry_run, actor=actor()
