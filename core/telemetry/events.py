@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import math
 import os
 import secrets
 import threading
@@ -103,7 +104,8 @@ class EventLog:
                 "pid": os.getpid(),
                 "payload": self._clean(payload or {}),
             }
-            line = json.dumps(event, ensure_ascii=False, default=str) + "\n"
+            # allow_nan=False: a value _clean missed fails here rather than write bad JSON.
+            line = json.dumps(event, ensure_ascii=False, allow_nan=False) + "\n"
             for secret in self._secrets:
                 line = line.replace(secret, "***")
             self._append(line.encode("utf-8"))
@@ -126,8 +128,22 @@ class EventLog:
             elif isinstance(value, Mapping):
                 clean[str(key)] = self._clean(value)
             else:
-                clean[str(key)] = value
+                clean[str(key)] = self._json_value(value)
         return clean
+
+    def _json_value(self, value: Any) -> Any:  # noqa: ANN401
+        """A value strict JSON can hold: NaN and ±inf (which json.dumps would write as bare
+        `NaN`/`Infinity`, breaking every reader) become null; sequences are cleaned item by
+        item; anything else non-JSON becomes its text."""
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return [
+                self._clean(v) if isinstance(v, Mapping) else self._json_value(v) for v in value
+            ]
+        if value is None or isinstance(value, (str, int, float)):
+            return value
+        return str(value)
 
     def _append(self, data: bytes) -> None:
         with self._lock:
