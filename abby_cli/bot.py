@@ -38,3 +38,35 @@ def run(
         output.show(bot_app.dry_run(context), title="abby bot run --dry-run")
         return
     bot_app.run(context)
+
+
+# --- per-guild bot settings (the permission model of the moderation commands) -------------
+
+
+@app.command()
+def settings(
+    guild: Annotated[str, typer.Option("--guild", "-g", help="The guild (server) id.")],
+    key: Annotated[
+        str | None, typer.Argument(help="admin_role_ids or moderator_role_ids (omit to show).")
+    ] = None,
+    value: Annotated[
+        str | None,
+        typer.Argument(help="Role ids, comma-separated; 'default' goes back to the config's."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show or set which roles run the admin and moderator commands in one guild.
+
+    Stored in the database, over discord.admin_role_ids / discord.moderator_role_ids of the
+    config; Manage Server always counts as admin.
+    """
+    from core.errors import InvalidInput
+    from core.moderation.service import parse_setting
+
+    service = runtime.context().moderation
+    if key is None:
+        output.show(service.access(guild))
+        return
+    if value is None:
+        raise InvalidInput(f"give a VALUE for {key} (or 'default' to use the config's)")
+    output.show(service.update_access({key: parse_setting(key, value)}, guild_id=guild))
