@@ -104,19 +104,15 @@ def rotate(
     """
     keys = runtime.context().keys
     primary = keys.ring().primary_id
-    if not dry_run:
-        output.confirm(f"re-encrypt every record not under key {primary}", yes=yes)
-    with output.progress("re-encrypting" if not dry_run else "counting") as advance:
-        seen = [0]
-
-        def on_progress(done: int, total: int) -> None:
-            advance(done - seen[0], total=total)
-            seen[0] = done
-
-        report = keys.rotate(
-            batch_size=batch_size, dry_run=dry_run, progress=on_progress, actor=actor()
-        )
+    output.confirm(f"re-encrypt every record not under key {primary}", yes=yes, dry_run=dry_run)
+    with output.progress("counting" if dry_run else "re-encrypting", unit="messages") as meter:
+        report = keys.rotate(batch_size=batch_size, dry_run=dry_run, progress=meter, actor=actor())
     output.show(report)
+    if dry_run:
+        output.message(
+            f"dry run: would re-encrypt {report.would_rotate} record(s) under key {primary};"
+            " nothing was changed"
+        )
     if report.unknown_key or report.undecryptable:
         output.warn(
             f"{report.unknown_key} record(s) under keys not in the ring and "
@@ -126,8 +122,13 @@ def rotate(
 
 
 @app.command()
-def retire(key_id: str, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
-    """Remove KEY_ID from the key file; refused (exit 4) while any record still uses it."""
+def retire(
+    key_id: str, dry_run: DryRunOpt = False, yes: YesOpt = False, json_out: JsonOpt = False
+) -> None:
+    """Remove KEY_ID from the key file; refused (exit 4) while any record still uses it.
+
+    --dry-run makes the same checks (and is refused the same way) but keeps the key.
+    """
     keys = runtime.context().keys
-    output.confirm(f"remove key {key_id} from {keys.source.description}", yes=yes)
-    output.show(keys.retire(key_id, actor=actor()))
+    output.confirm(f"remove key {key_id} from {keys.source.description}", yes=yes, dry_run=dry_run)
+    output.show(keys.retire(key_id, actor=actor(), dry_run=dry_run))

@@ -7,7 +7,9 @@ OverflowError (exit 1) instead of a usage error (exit 2).
 
 from __future__ import annotations
 
+import functools
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -75,3 +77,64 @@ YesOpt = Annotated[
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Show what would change and change nothing.")
 ]
+
+
+def _set_plain(value: bool) -> bool:
+    if value:
+        runtime.state.plain = True
+    return value
+
+
+PlainOpt = Annotated[
+    bool,
+    typer.Option(
+        "--plain",
+        help="Print tab-separated lines, nothing truncated (for scripts; --json wins).",
+        callback=_set_plain,
+        is_eager=True,
+    ),
+]
+
+
+@functools.cache
+def _plain_param():  # noqa: ANN202 - a Click parameter
+    """The --plain parameter, built once by Typer itself from PlainOpt."""
+    holder = typer.Typer(add_completion=False)
+
+    @holder.command()
+    def command(plain: PlainOpt = False) -> None:
+        """Holder."""
+
+    (param,) = typer.main.get_command(holder).params
+    param.expose_value = False  # command bodies never see it: the renderer does
+    return param
+
+
+def add_shared_options(command) -> None:  # noqa: ANN001 - a Click command or group
+    """Give every leaf command under `command` --plain beside --json, once.
+
+    Declared here, not in each signature, so every command (also those added later) takes
+    it and no command body branches on it: `abby_cli.output.show` reads the mode.
+    """
+    children = getattr(command, "commands", None)
+    if children is not None:
+        for child in children.values():
+            add_shared_options(child)
+        return
+    names = {param.name for param in command.params}
+    if "json_out" in names and "plain" not in names:
+        command.params.append(_plain_param())
+
+
+
+def check_output_path(path: Path) -> Path:
+    """Refuse an output file (-o) whose folder does not exist, exit 3 as for any missing
+    path: a typo must not silently create a directory tree (or write where nobody looks)."""
+    from core.errors import InvalidInput, UnknownFile
+
+    parent = path.expanduser().parent
+    if not parent.exists():
+        raise UnknownFile(f"no such directory: {parent} (create it first, or pick another -o)")
+    if not parent.is_dir():
+        raise InvalidInput(f"{parent} is not a directory")
+    return path

@@ -91,8 +91,42 @@ def show(
     if runtime.state.json:
         write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
         return
+    if runtime.state.plain:
+        write(plain_text(payload, columns=columns))
+        return
     with _stdout():
         _show_table(payload, title=title, columns=columns, empty=empty)
+
+
+def _plain_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        value = json.dumps(value, ensure_ascii=False)
+    # One record is one line and one value one field, whatever the text holds.
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def plain_text(payload: Any, *, columns: Sequence[str] | None = None) -> str:
+    """--plain: tab-separated, never truncated; a header line, then one line per record
+    (a single record is `key<TAB>value` lines). Nothing for an empty list."""
+    if isinstance(payload, list):
+        rows = [row if isinstance(row, dict) else {"value": row} for row in payload]
+        if not rows:
+            return ""
+        names = list(columns or dict.fromkeys(k for row in rows for k in row))
+        out = ["\t".join(names)]
+        out += ["\t".join(_plain_cell(row.get(name)) for name in names) for row in rows]
+        return "\n".join(out) + "\n"
+    if isinstance(payload, dict):
+        keys = columns or list(payload)
+        return "".join(f"{key}\t{_plain_cell(payload.get(key))}\n" for key in keys)
+    return _plain_cell(payload) + "\n"
+
+
+def is_id_column(name: str) -> bool:
+    """Columns that hold ids people copy into the next command: they never wrap."""
+    return name == "id" or name.endswith("_id")
 
 
 def _show_table(
@@ -108,10 +142,16 @@ def _show_table(
         rows = [row if isinstance(row, dict) else {"value": row} for row in payload]
         names = list(columns or dict.fromkeys(k for row in rows for k in row))
         table = Table(title=title, header_style="bold")
-        for name in names:
-            table.add_column(name, overflow="fold")
-        for row in rows:
-            table.add_row(*(_cell(row.get(name)) for name in names))
+        cells = [[_cell(row.get(name)) for name in names] for row in rows]
+        for index, name in enumerate(names):
+            if is_id_column(name):
+                # Full width, on one line: the other columns give way, never the id.
+                width = max(len(name), *(len(line[index]) for line in cells))
+                table.add_column(name, no_wrap=True, min_width=width, overflow="ignore")
+            else:
+                table.add_column(name, overflow="fold")
+        for line in cells:
+            table.add_row(*line)
         console.print(table)
     elif isinstance(payload, dict):
         table = Table(title=title, show_header=False, box=None, pad_edge=False)
@@ -142,8 +182,8 @@ def stream(record: Any, *, columns: Sequence[str]) -> None:
 
 
 def message(text: str) -> None:
-    """A one-line human message on stdout (suppressed in JSON mode, which prints data only)."""
-    if not runtime.state.json and runtime.state.verbosity >= 0:
+    """A one-line human message on stdout (not with --json or --plain: data only)."""
+    if not (runtime.state.json or runtime.state.plain) and runtime.state.verbosity >= 0:
         with _stdout():
             _console().print(text, markup=False)
 
@@ -182,9 +222,54 @@ def discard_stdout() -> None:
         pass
 
 
+class Meter:
+    """What a command hands the core as its progress callback: `meter(done, total)`.
+
+    The core reports absolute counts of the unit of work (chunks embedded, messages
+    re-encrypted, files checked, records imported) through that one protocol; `second`
+    is an optional second line (ingest's files), `describe()` renames the phase.
+    """
+
+    def __init__(self, bar: Any, task: Any, second_task: Any = None) -> None:
+        self._bar = bar
+        self._task = task
+        self._second_task = second_task
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        self._update(self._task, done, total)
+
+    def second(self, done: int, total: int | None = None) -> None:
+        if self._second_task is not None:
+            self._update(self._second_task, done, total)
+
+    def describe(self, description: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, description=description)
+
+    def _update(self, task: Any, done: int, total: int | None) -> None:
+        if self._bar is None:
+            return
+        fields: dict[str, Any] = {"completed": done}
+        if total is not None:
+            fields["total"] = total
+        self._bar.update(task, **fields)
+
+
+def progress_shown() -> bool:
+    """Bars only for a person watching: not under --json, --plain or -q, nor when stderr is a
+    file or a pipe (cron's log would fill with redraws)."""
+    state = runtime.state
+    return not (state.json or state.plain or state.verbosity < 0) and sys.stderr.isatty()
+
+
 @contextmanager
-def progress(description: str, total: int | None = None) -> Iterator[Any]:
-    """A progress bar on stderr; yields `advance(n=1, total=None, description=None)`."""
+def progress(
+    description: str, *, unit: str = "", second: str | None = None
+) -> Iterator[Meter]:
+    """A progress bar on stderr measuring `unit`; yields the Meter to pass to the core."""
+    if not progress_shown():
+        yield Meter(None, None)
+        return
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -193,45 +278,47 @@ def progress(description: str, total: int | None = None) -> Iterator[Any]:
         TimeElapsedColumn,
     )
 
-    disabled = runtime.state.verbosity < 0 or not sys.stderr.isatty()
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn(unit),
         TimeElapsedColumn(),
         console=_console(stderr=True),
         transient=True,
-        disable=disabled,
     ) as bar:
-        task = bar.add_task(description, total=total)
-
-        def advance(n: int = 1, total: int | None = None, description: str | None = None) -> None:
-            fields: dict[str, Any] = {"advance": n}
-            if total is not None:
-                fields["total"] = total
-            if description is not None:
-                fields["description"] = description
-            bar.update(task, **fields)
-
-        yield advance
+        task = bar.add_task(description, total=None)
+        second_task = bar.add_task(second, total=None) if second else None
+        yield Meter(bar, task, second_task)
 
 
-def confirm(action: str, *, yes: bool) -> None:
-    """Ask before a destructive action; without a terminal, refuse unless --yes was given."""
-    if yes:
+def confirm(action: str, *, yes: bool, dry_run: bool = False) -> None:
+    """The one guard of every destructive command; call it before changing anything.
+
+    A dry run never asks (it changes nothing). --yes goes ahead. Without a terminal (cron,
+    a pipe) or under --json it refuses, exit 2, naming --yes. Answering no is Cancelled,
+    exit 4 with one line: the operator's choice, not a failure of Abby (exit 1).
+    """
+    if yes or dry_run:
         return
-    from core.errors import InvalidInput
+    from core.errors import Cancelled, InvalidInput
 
     if not sys.stdin.isatty() or runtime.state.json:
         raise InvalidInput(f"refusing to {action} without --yes (no terminal to ask)")
     import typer
 
-    if not typer.confirm(f"{action[:1].upper()}{action[1:]}?", default=False, err=True):
-        raise typer.Exit(1)
+    try:
+        agreed = typer.confirm(f"{action[:1].upper()}{action[1:]}?", default=False, err=True)
+    except typer.Abort:
+        agreed = False  # Ctrl-D at the prompt is a no
+    if not agreed:
+        raise Cancelled(f"cancelled: nothing was changed (did not {action})")
 
 
 def lines(items: Iterable[str]) -> None:
-    if not runtime.state.json:
+    if runtime.state.plain:
+        write("".join(f"{item}\n" for item in items))
+    elif not runtime.state.json:
         console = _console()
         with _stdout():
             for item in items:

@@ -56,16 +56,12 @@ def ingest(
     reason and the rest are ingested (exit 0).
     """
     service = runtime.context().rag
-    with output.progress("Ingesting", total=None) as advance:
-        seen = {"files": 0}
+    # Embedding is the work: the bar counts chunks, with the files read as a second line.
+    with output.progress("embedding", unit="chunks", second="reading files") as meter:
 
         def progress(step: Any) -> None:
-            advance(
-                step.files_done - seen["files"],
-                total=step.files_total,
-                description=f"Ingesting ({step.chunks_done:,} chunks embedded)",
-            )
-            seen["files"] = step.files_done
+            meter(step.chunks_done, step.chunks_total)
+            meter.second(step.files_done, step.files_total)
 
         report = service.ingest_paths(
             paths, guild_id=guild, user_id=user, tags=tags, prune=prune, progress=progress
@@ -159,11 +155,13 @@ def delete(
     """Delete a document and its chunks (with --guild, only that guild's own documents)."""
     service = runtime.context().rag
     record = service.get(doc_id, guild_id=guild)
+    output.confirm(
+        f"delete {record.title!r} ({record.chunk_count} chunks)", yes=yes, dry_run=dry_run
+    )
     if dry_run:
         output.message(f"Would delete {record.title!r} ({record.chunk_count} chunks).")
         output.show({"deleted": False, "dry_run": True, "document": record})
         return
-    output.confirm(f"delete {record.title!r} ({record.chunk_count} chunks)", yes=yes)
     service.delete(doc_id, guild_id=guild)
     output.show({"deleted": True, "dry_run": False, "document": record})
 
@@ -185,14 +183,20 @@ def verify(
             "--force", help="Repair even when it would delete more than half of the store."
         ),
     ] = False,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Check that every document's chunks are in the vector store; exit 4 on problems.
 
-    --repair refuses (exit 4) to delete more than half of the vectors or documents: that is
-    a lost database or store, which re-ingesting heals; --force repairs anyway.
+    --repair deletes what cannot be healed, so it asks first (--yes without a terminal);
+    --repair --dry-run lists each problem with the action a repair would take. A repair
+    refuses (exit 4) to delete more than half of the vectors or documents: that is a lost
+    database or store, which re-ingesting heals; --force repairs anyway.
     """
-    report = runtime.context().rag.verify(repair=repair, force=force)
+    if repair:
+        output.confirm("repair the knowledge base (may delete records)", yes=yes, dry_run=dry_run)
+    report = runtime.context().rag.verify(repair=repair, force=force, dry_run=dry_run)
     if runtime.state.json:
         output.show(report)
     else:
@@ -207,24 +211,22 @@ def verify(
         if report.problems:
             output.show(report.problems)
     if report.problems and not report.repaired:
-        if not runtime.state.json:
+        if not runtime.state.json and not dry_run:
             output.warn("run 'abby rag verify --repair' to fix these")
         raise typer.Exit(4)
 
 
 @app.command()
-def reindex(yes: YesOpt = False, json_out: JsonOpt = False) -> None:
-    """Re-embed every chunk with the configured embedding model (after changing it)."""
-    output.confirm("re-embed every chunk with the configured model", yes=yes)
+def reindex(dry_run: DryRunOpt = False, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
+    """Re-embed every chunk with the configured embedding model (after changing it).
+
+    --dry-run says how many chunks and documents it would re-embed, from which model to
+    which, and changes nothing.
+    """
+    output.confirm("re-embed every chunk with the configured model", yes=yes, dry_run=dry_run)
     service = runtime.context().rag
-    with output.progress("Reindexing", total=None) as advance:
-        last = {"done": 0}
-
-        def progress(done: int, total: int) -> None:
-            advance(done - last["done"], total=total)
-            last["done"] = done
-
-        result = service.reindex(progress=progress)
+    with output.progress("re-embedding", unit="chunks") as meter:
+        result = service.reindex(progress=meter, dry_run=dry_run)
     output.show(result)
 
 

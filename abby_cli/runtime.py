@@ -20,6 +20,7 @@ class Runtime:
     config_file: Path | None = None
     verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
     json: bool = False
+    plain: bool = False  # --plain: tab-separated, untruncated (abby_cli.output.plain_text)
     stdout_lost: bool = False  # writing stdout failed (disk full): errors go to stderr
     _settings: Settings | None = field(default=None, repr=False)
     _context: AppContext | None = field(default=None, repr=False)

@@ -15,7 +15,15 @@ import typer
 
 from abby_cli import output, runtime
 from abby_cli.keys import actor
-from abby_cli.options import DryRunOpt, JsonOpt, LimitOpt, UserOpt, YesOpt, parse_duration
+from abby_cli.options import (
+    DryRunOpt,
+    JsonOpt,
+    LimitOpt,
+    UserOpt,
+    YesOpt,
+    check_output_path,
+    parse_duration,
+)
 
 if TYPE_CHECKING:
     from core.sessions import Transcript
@@ -70,10 +78,21 @@ def close(
     summary: Annotated[
         str | None, typer.Option("--summary", help="Summary text, stored encrypted.")
     ] = None,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Close SESSION_ID (active or expired), optionally with an encrypted summary."""
-    output.show(runtime.context().sessions.close(session_id, summary))
+    """Close SESSION_ID (active or expired), optionally with an encrypted summary.
+
+    A closed session takes no more messages: it asks first (--yes without a terminal).
+    """
+    sessions = runtime.context().sessions
+    record = sessions.close(session_id, summary, dry_run=True)  # unknown or closed: say so first
+    output.confirm(f"close session {session_id}", yes=yes, dry_run=dry_run)
+    if dry_run:
+        output.show({"dry_run": True, "would_close": True, "session": record})
+        return
+    output.show(sessions.close(session_id, summary))
 
 
 @app.command()
@@ -84,7 +103,13 @@ def dump(
         typer.Option("--format", "-f", help="json or md (default: md; json with --json)."),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to FILE (mode 0600).")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to FILE (mode 0600); its folder must exist.",
+            callback=lambda path: None if path is None else check_output_path(path),
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -141,8 +166,7 @@ def purge(
     """
     age = parse_duration(older_than) if older_than is not None else None
     sessions = runtime.context().sessions
-    if not dry_run:
-        output.confirm("delete ended sessions and their messages", yes=yes)
+    output.confirm("delete ended sessions and their messages", yes=yes, dry_run=dry_run)
     output.show(sessions.purge(age, dry_run=dry_run, actor=actor()))
 
 
@@ -213,8 +237,7 @@ def _write_private(path: Path, text: str) -> None:
     """Write atomically with mode 0600: a transcript is as sensitive as the keys."""
     import tempfile
 
-    path = path.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_output_path(path.expanduser())  # the folder may have gone meanwhile
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o600)

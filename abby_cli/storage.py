@@ -75,10 +75,10 @@ def delete(
         "bytes": record.bytes if record else path.stat().st_size,
         "dry_run": dry_run,
     }
+    output.confirm(f"delete {path}", yes=yes, dry_run=dry_run)
     if dry_run:
         output.show(target, title="Would delete")
         return
-    output.confirm(f"delete {path}", yes=yes)
     deleted = storage.remove(file)
     output.show({**target, "file_id": deleted.file_id, "bytes": deleted.bytes}, title="Deleted")
 
@@ -117,10 +117,9 @@ def cleanup(dry_run: DryRunOpt = False, yes: YesOpt = False, json_out: JsonOpt =
     records without a file are removed. Exit 0, also when there was nothing to do.
     """
     storage = runtime.context().storage
-    if not dry_run:
-        output.confirm("delete expired and orphaned images", yes=yes)
-    with output.progress("cleaning storage") as advance:
-        report = storage.cleanup(dry_run=dry_run, progress=advance)
+    output.confirm("delete expired and orphaned images", yes=yes, dry_run=dry_run)
+    with output.progress("cleaning storage", unit="files") as meter:
+        report = storage.cleanup(dry_run=dry_run, progress=meter)
     output.show(report, title="Cleanup (dry run)" if dry_run else "Cleanup")
     if not (report.files_deleted or report.orphans_removed):
         output.message("Nothing to clean up.")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from abby_cli import output, runtime
-from abby_cli.options import GuildOpt, JsonOpt, LimitOpt
+from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, LimitOpt, YesOpt
 
 app = typer.Typer(help="XP and levels: show, grant, rank, configure, import.", no_args_is_help=True)
 
@@ -93,13 +94,33 @@ def settings(
     output.show(service.update_settings({key: parse_setting(key, value)}, guild_id=guild))
 
 
+class ImportMode(StrEnum):
+    replace = "replace"
+    max = "max"
+    add = "add"
+
+
 @app.command("import-mee6")
 def import_mee6(
     file: Annotated[Path, typer.Argument(help='MEE6 leaderboard JSON: {"players": [...]}.')],
     guild: Annotated[str, typer.Option("--guild", "-g", help="Guild to import into.")],
+    mode: Annotated[
+        ImportMode,
+        typer.Option(
+            "--mode",
+            help="max keeps the higher total (never lowers XP), replace sets the file's"
+            " total (may lower), add adds it.",
+        ),
+    ] = ImportMode.max,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Set XP totals from a MEE6 leaderboard export (idempotent: re-importing changes nothing)."""
+    """Import XP totals from a MEE6 leaderboard export; usernames become profiles.
+
+    --dry-run reports what would change (and whom replace would lower) and writes nothing.
+    Re-importing the same file with max or replace changes nothing.
+    """
     import json
 
     from core.errors import InvalidInput, UnknownFile
@@ -115,13 +136,26 @@ def import_mee6(
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{file} is not JSON (line {exc.lineno}: {exc.msg})") from None
-    service = runtime.context().xp
-    with output.progress("importing players") as advance:
-        seen = [0]
-
-        def step(done: int, total: int) -> None:
-            advance(done - seen[0], total=total)
-            seen[0] = done
-
-        report = service.import_mee6(data, guild_id=guild, on_progress=step)
+    context = runtime.context()
+    if dry_run or not yes or mode is ImportMode.replace:
+        # A read of every player: what the question (or the dry run) shows, and whom a
+        # replace lowers, which is never silent.
+        preview = context.xp.import_mee6(
+            data, guild_id=guild, mode=mode.value, dry_run=True, users=context.users
+        )
+        if preview.lowered:
+            output.warn(f"--mode replace lowers the XP of {preview.lowered} member(s)")
+        output.confirm(
+            f"import {preview.players} players into guild {guild} (mode {mode.value},"
+            f" {preview.changed} would change)",
+            yes=yes,
+            dry_run=dry_run,
+        )
+    if dry_run:
+        output.show(preview, title="Import (dry run): nothing was changed")
+        return
+    with output.progress("importing", unit="records") as meter:
+        report = context.xp.import_mee6(
+            data, guild_id=guild, mode=mode.value, on_progress=meter, users=context.users
+        )
     output.show(report)

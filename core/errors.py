@@ -11,7 +11,7 @@ AbbyError              1  unexpected / internal
 ├─ NotFound            3  UnknownUser, UnknownSession, UnknownDocument, UnknownFile, UnknownKey,
 │                          UnknownPersona
 ├─ Refused             4  InsufficientFunds, QuotaExceeded, OnCooldown, KeyInUse, AuditFailed,
-│                          SessionClosed
+│                          SessionClosed, Cancelled, LimitExceeded
 ├─ ExternalRefusal     5  ContentModerated, OutOfCredits
 ├─ TemporaryFailure   75  RateLimited, ServiceUnavailable
 │  └─ StorageUnavailable    (a write the file system refused; `storage_error()` builds one)
@@ -154,6 +154,18 @@ class KeyInUse(Refused):
 
 class AuditFailed(Refused):
     code = "audit_failed"
+
+
+class Cancelled(Refused):
+    """The operator answered no at a confirmation: nothing was changed (not a bug, so not 1)."""
+
+    code = "cancelled"
+
+
+class LimitExceeded(Refused):
+    """A value past a hard limit of the books (a balance or XP total over 2^63-1)."""
+
+    code = "limit_exceeded"
 
 
 class ExternalRefusal(AbbyError):

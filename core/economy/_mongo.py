@@ -126,31 +126,57 @@ class MongoXpRepository(XpRepository):
                 return None  # on cooldown: the filter missed and the server refused the insert
         return int(doc["prev_xp"]), int(doc["xp"])
 
-    def set_many(self, scope: str, rows: Sequence[tuple[str, int]], now: datetime) -> int:
+    def set_many(
+        self, scope: str, rows: Sequence[tuple[str, int]], now: datetime, *, mode: str = "replace"
+    ) -> int:
         if not rows:
             return 0
+        # Per row: an upsert that only creates, then one guarded update carrying the mode's
+        # rule in its filter and pipeline (never a read then a write).
         ops: list[UpdateOne] = []
+        lone_upserts: set[int] = set()  # add mode, 0 XP: a created row no update counts
         for user_id, xp in rows:
             key = _key(scope, user_id)
+            initial = Int64(0) if mode == "add" else Int64(xp)
             ops.append(
                 UpdateOne(
                     {"_id": key},
-                    {"$setOnInsert": {"scope": scope, "user_id": user_id, "xp": Int64(xp),
+                    {"$setOnInsert": {"scope": scope, "user_id": user_id, "xp": initial,
                                       "prev_xp": Int64(0), "updated_at": now}},
                     upsert=True,
                 )
             )  # fmt: skip
+            if mode == "add":
+                if xp == 0:
+                    lone_upserts.add(len(ops) - 1)
+                    continue
+                total = {
+                    "$cond": [
+                        {"$gt": ["$xp", Int64(MAX_INT64 - xp)]},
+                        _MAX,
+                        {"$add": ["$xp", Int64(xp)]},
+                    ]
+                }
+                guard: dict[str, Any] = {"_id": key, "xp": {"$lt": _MAX}}
+            else:
+                total = Int64(xp)
+                guard = {"_id": key, "xp": {"$lt": Int64(xp)}}
+                if mode == "replace":
+                    guard = {"_id": key, "$or": [{"xp": {"$lt": Int64(xp)}},
+                                                 {"xp": {"$gt": Int64(xp)}}]}  # fmt: skip
             ops.append(
-                UpdateOne(
-                    {"_id": key, "$or": [{"xp": {"$lt": Int64(xp)}}, {"xp": {"$gt": Int64(xp)}}]},
-                    [{"$set": {"prev_xp": "$xp", "xp": Int64(xp), "updated_at": now}}],
-                )
+                UpdateOne(guard, [{"$set": {"prev_xp": "$xp", "xp": total, "updated_at": now}}])
             )
         changed = 0
         with self._db.errors():
             for start in range(0, len(ops), 2_000):
                 result = self._xp.bulk_write(ops[start : start + 2_000], ordered=True)
-                changed += result.upserted_count + result.modified_count
+                changed += result.modified_count
+                if mode == "add":
+                    # A row created at 0 is counted by the update that adds to it.
+                    changed += sum(1 for i in result.upserted_ids if start + i in lone_upserts)
+                else:
+                    changed += result.upserted_count
         return changed
 
     def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:

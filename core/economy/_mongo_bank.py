@@ -43,7 +43,7 @@ from core.economy.repository import (
     Transfer,
     TransferRequest,
 )
-from core.errors import InsufficientFunds, InvalidAmount, ServiceUnavailable
+from core.errors import InsufficientFunds, InvalidAmount, LimitExceeded, ServiceUnavailable
 from core.ids import guild_of
 
 SCHEMA_VERSION = 1
@@ -175,7 +175,7 @@ class MongoBankRepository(BankRepository):
                     if payer is not None:
                         self._refund(tid, scope, payer, amount)
                     self._fail(doc)
-                    raise InvalidAmount(
+                    raise LimitExceeded(
                         f"refused: {payee}'s balance would pass the maximum {MAX_INT64}"
                     ) from None
                 self._write_ledger(doc, "credit", after_credit)
@@ -365,7 +365,7 @@ class MongoBankRepository(BankRepository):
                 try:
                     self._drive(doc, fresh=False)
                     forward += 1
-                except (InsufficientFunds, InvalidAmount):
+                except (InsufficientFunds, InvalidAmount, LimitExceeded):
                     back += 1
             # Markers left by a crash between "done" and the pull (or by a refund).
             for account in self._accounts.find({"pending.0": {"$exists": True}}, {"pending": 1}):

@@ -75,6 +75,21 @@ ON CONFLICT (scope, user_id) DO UPDATE SET prev_xp = xp, xp = excluded.xp,
     updated_at = excluded.updated_at
 WHERE xp != excluded.xp
 """
+# The import modes other than replace: each keeps its rule inside the one statement.
+_SET_MAX = """
+INSERT INTO xp (scope, user_id, xp, prev_xp, updated_at) VALUES (?, ?, ?, 0, ?)
+ON CONFLICT (scope, user_id) DO UPDATE SET prev_xp = xp, xp = excluded.xp,
+    updated_at = excluded.updated_at
+WHERE excluded.xp > xp
+"""
+_SET_ADD = f"""
+INSERT INTO xp (scope, user_id, xp, prev_xp, updated_at) VALUES (?, ?, ?, 0, ?)
+ON CONFLICT (scope, user_id) DO UPDATE SET prev_xp = xp,
+    xp = CASE WHEN xp > {MAX_INT64} - excluded.xp THEN {MAX_INT64} ELSE xp + excluded.xp END,
+    updated_at = excluded.updated_at
+WHERE excluded.xp > 0 AND xp < {MAX_INT64}
+"""
+_SET_BY_MODE = {"replace": _SET, "max": _SET_MAX, "add": _SET_ADD}
 _RANK = """
 SELECT (SELECT COUNT(*) FROM xp WHERE scope = :scope AND xp > :xp)
      + (SELECT COUNT(*) FROM xp WHERE scope = :scope AND xp = :xp AND user_id < :user_id)
@@ -124,11 +139,14 @@ class SqliteXpRepository(XpRepository):
             rows = self._db.connection().execute(_GRANT, params).fetchall()
         return (rows[0][0], rows[0][1]) if rows else None
 
-    def set_many(self, scope: str, rows: Sequence[tuple[str, int]], now: datetime) -> int:
+    def set_many(
+        self, scope: str, rows: Sequence[tuple[str, int]], now: datetime, *, mode: str = "replace"
+    ) -> int:
         stamp = now.timestamp()
+        statement = _SET_BY_MODE[mode]
         with self._db.errors(), self._db.transaction() as conn:
             before = conn.total_changes
-            conn.executemany(_SET, [(scope, user_id, xp, stamp) for user_id, xp in rows])
+            conn.executemany(statement, [(scope, user_id, xp, stamp) for user_id, xp in rows])
             return conn.total_changes - before
 
     def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:

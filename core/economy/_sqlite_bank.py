@@ -27,7 +27,7 @@ from core.economy.repository import (
     Transfer,
     TransferRequest,
 )
-from core.errors import InsufficientFunds, InvalidAmount
+from core.errors import InsufficientFunds, LimitExceeded
 from core.ids import guild_of
 
 MIGRATIONS = (
@@ -182,7 +182,7 @@ class SqliteBankRepository(BankRepository):
                 ).fetchall()
                 if not rows:
                     # Raising rolls back the debit too.
-                    raise InvalidAmount(
+                    raise LimitExceeded(
                         f"refused: {r.to_user}'s balance would pass the maximum {MAX_INT64}"
                     )
                 after_credit = rows[0][0]

@@ -123,8 +123,13 @@ class XpRepository(Portable, ABC):
         (epoch seconds); the check and the grant are one operation. None when on cooldown."""
 
     @abstractmethod
-    def set_many(self, scope: str, rows: Sequence[tuple[str, int]], now: datetime) -> int:
-        """Set each user's XP to the given total (idempotent import); return rows changed."""
+    def set_many(
+        self, scope: str, rows: Sequence[tuple[str, int]], now: datetime, *, mode: str = "replace"
+    ) -> int:
+        """Import totals, each row one guarded statement; return rows changed (or created).
+
+        mode replace sets the total, max keeps the higher (never lowers), add adds it
+        (capped at 2^63-1)."""
 
     @abstractmethod
     def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.clock import Clock
 from core.config import XpSettings
@@ -29,6 +29,9 @@ from core.economy.repository import (
 )
 from core.errors import InvalidInput
 from core.ids import check_id, guild_of, scope_key
+
+if TYPE_CHECKING:
+    from core.users import UserService
 
 # Keys an operator may set per scope, and how to read each from text (the CLI's VALUE).
 SETTING_KEYS = (
@@ -45,6 +48,9 @@ SETTING_KEYS = (
 MAX_LEADERBOARD = 1_000
 MAX_IMPORT_PLAYERS = 1_000_000
 _IMPORT_BATCH = 5_000
+# How an import meets XP a member already has: replace sets the file's total (may lower),
+# max keeps the higher of the two (never lowers; the default), add adds the file's total.
+IMPORT_MODES = ("replace", "max", "add")
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,10 @@ class ImportReport:
     players: int
     changed: int
     unchanged: int
+    mode: str = "max"
+    dry_run: bool = False
+    lowered: int = 0  # members whose XP the import lowers (only --mode replace can)
+    profiles_created: int = 0  # profiles made from the file's usernames
 
 
 def parse_setting(key: str, text: str) -> Any:
@@ -279,25 +289,63 @@ class XpService:
         data: object,
         *,
         guild_id: str,
+        mode: str = "max",
+        dry_run: bool = False,
         on_progress: Callable[[int, int], object] | None = None,
+        users: UserService | None = None,
     ) -> ImportReport:
-        """Set XP totals from MEE6's leaderboard JSON ({"players": [{"id", "xp", ...}]}).
+        """Import XP totals from MEE6's leaderboard JSON ({"players": [{"id", "xp", ...}]}).
 
         The whole file is validated before anything is written (InvalidInput names the first
-        bad player). Idempotent: importing the same file twice changes nothing the second
-        time. `on_progress(done, total)` is called after each batch.
+        bad player). `mode` is one of IMPORT_MODES; the default, max, never lowers anyone's
+        XP, and replace and max are idempotent. With `users`, a player's `username` makes
+        (or refreshes) their profile in the guild. `dry_run` reports exactly what the import
+        would change and writes nothing. `on_progress(done, total)` counts players.
         """
+        if mode not in IMPORT_MODES:
+            raise InvalidInput(f"mode must be one of {', '.join(IMPORT_MODES)}, not {mode!r}")
         scope = scope_key(check_id(guild_id, "guild id"))
-        rows = _mee6_rows(data)
+        players = _mee6_players(data)
+        rows = [(user_id, xp) for user_id, xp, _, _ in players]
+        lowered = 0
         changed = 0
-        for start in range(0, len(rows), _IMPORT_BATCH):
-            batch = rows[start : start + _IMPORT_BATCH]
-            changed += self._repo.set_many(scope, batch, self._clock.now())
-            if on_progress is not None:
-                on_progress(start + len(batch), len(rows))
-        report = ImportReport(guild_id, len(rows), changed, len(rows) - changed)
-        self._emit("xp_import", {"guild_id": guild_id, "players": len(rows), "changed": changed})
-        return report
+        if dry_run or mode == "replace":
+            # Reads only to report (a replace's lowered count; a dry run's every count).
+            for user_id, xp in rows:
+                current = self._repo.get(user_id, scope)
+                target = _imported(mode, current, xp)
+                lowered += current is not None and target < current
+                changed += current is None or target != current
+        profiles = 0
+        if users is not None:
+            named = [(u, name, d) for u, _, name, d in players if name is not None]
+            profiles = sum(users.get(u, guild_id=guild_id) is None for u, _, _ in named)
+            if not dry_run:
+                for user_id, name, discriminator in named:
+                    users.upsert(user_id, name, discriminator, guild_id=guild_id)
+        if not dry_run:
+            changed = 0
+            for start in range(0, len(rows), _IMPORT_BATCH):
+                batch = rows[start : start + _IMPORT_BATCH]
+                changed += self._repo.set_many(scope, batch, self._clock.now(), mode=mode)
+                if on_progress is not None:
+                    on_progress(start + len(batch), len(rows))
+            self._emit(
+                "xp_import",
+                {"guild_id": guild_id, "players": len(rows), "changed": changed, "mode": mode},
+            )
+        elif on_progress is not None:
+            on_progress(len(rows), len(rows))
+        return ImportReport(
+            guild_id,
+            len(rows),
+            changed,
+            len(rows) - changed,
+            mode=mode,
+            dry_run=dry_run,
+            lowered=lowered,
+            profiles_created=profiles,
+        )
 
     def _emit(self, event_type: str, payload: dict[str, Any]) -> None:
         if self._on_event is not None:
@@ -353,18 +401,38 @@ def _validate(rules: XpGuildSettings) -> None:
             check_id(item, name)
 
 
-def _mee6_rows(data: object) -> list[tuple[str, int]]:
+def _imported(mode: str, current: int | None, xp: int) -> int:
+    """The total a member ends with when `xp` is imported over `current` (None: no row)."""
+    if current is None:
+        return xp
+    if mode == "replace":
+        return xp
+    if mode == "max":
+        return max(current, xp)
+    return min(current + xp, MAX_INT64)
+
+
+def _mee6_players(data: object) -> list[tuple[str, int, str | None, str | None]]:
+    """(id, xp, username, discriminator) per player; the last line for an id wins."""
     if not isinstance(data, Mapping) or not isinstance(data.get("players"), list):
         raise InvalidInput('not a MEE6 leaderboard: expected {"players": [...]}')
     players = data["players"]
     if len(players) > MAX_IMPORT_PLAYERS:
         raise InvalidInput(f"too many players ({len(players)}); the limit is {MAX_IMPORT_PLAYERS}")
-    rows: dict[str, int] = {}
+    rows: dict[str, tuple[str, int, str | None, str | None]] = {}
     for index, player in enumerate(players):
         if not isinstance(player, Mapping) or "id" not in player or "xp" not in player:
             raise InvalidInput(f"player #{index + 1} has no id or xp")
         xp = player["xp"]
         if isinstance(xp, bool) or not isinstance(xp, int) or not 0 <= xp <= MAX_INT64:
             raise InvalidInput(f"player #{index + 1} has an invalid xp value")
-        rows[check_id(player["id"], f"player #{index + 1} id")] = xp
-    return list(rows.items())
+        user_id = check_id(player["id"], f"player #{index + 1} id")
+        name = player.get("username")
+        if not isinstance(name, str) or not name.strip() or any(ord(c) < 32 for c in name):
+            name = None  # a blank or odd username costs the profile, not the import
+        discriminator = player.get("discriminator")
+        discriminator = str(discriminator) if isinstance(discriminator, str | int) else None
+        if discriminator in ("0", "") or (discriminator and len(discriminator) > 8):
+            discriminator = None  # Discord's new usernames have no discriminator
+        rows[user_id] = (user_id, xp, name.strip()[:100] if name else None, discriminator)
+    return list(rows.values())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, UnknownFile
 from core.input_files import read_input_file
 
 MAX_PROMPT_CHARS = 10_000
@@ -113,12 +113,13 @@ def read_image_file(path: Path, max_bytes: int) -> bytes:
     """The bytes of the image file at `path`: a regular file of at most `max_bytes`.
 
     A FIFO, a device or a directory is refused before anything is read (a FIFO used to hang
-    `abby image upscale` for ever). A missing file is InvalidInput too: the path is input.
+    `abby image upscale` for ever). A missing file is UnknownFile (exit 3), as for every
+    input file of every command.
     """
     try:
         return read_input_file(path, max_bytes=max_bytes, what="image")
     except FileNotFoundError:
-        raise InvalidInput(f"{path}: no such file") from None
+        raise UnknownFile(f"{path}: no such file") from None
 
 
 def check_image(data: object, max_bytes: int, what: str = "image") -> str:

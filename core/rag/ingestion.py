@@ -54,9 +54,14 @@ ProgressCallback = Callable[["IngestProgress"], None]
 
 @dataclass(frozen=True)
 class IngestProgress:
+    """Where an ingest stands. Chunks measure the work (embedding is most of it):
+    `chunks_total` counts the chunks of every file read so far, so it grows while files are
+    read and is final once `files_done == files_total`."""
+
     files_done: int
     files_total: int
     chunks_done: int
+    chunks_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ class _Run:
     files_total: int = 0
     files_done: int = 0
     chunks_done: int = 0
+    chunks_queued: int = 0
     counts: dict[str, int] = field(
         default_factory=lambda: {"added": 0, "updated": 0, "unchanged": 0}
     )
@@ -351,6 +357,7 @@ class Ingestor:
     def _queue(self, prepared: _Prepared, *, metadata_only: bool = False) -> None:
         self._batch.append(prepared)
         self._batch_chunks += len(prepared.chunks)
+        self.run.chunks_queued += len(prepared.chunks)
         self._last_record = replace(prepared.record, state=READY)
         if self._batch_chunks >= BATCH_CHUNKS:
             self._flush()
@@ -411,7 +418,12 @@ class Ingestor:
     def _report(self) -> None:
         if self.progress is not None:
             self.progress(
-                IngestProgress(self.run.files_done, self.run.files_total, self.run.chunks_done)
+                IngestProgress(
+                    self.run.files_done,
+                    self.run.files_total,
+                    self.run.chunks_done,
+                    self.run.chunks_queued,
+                )
             )
 
     def _prune(self, roots: Iterable[Path], seen: set[str]) -> int:

@@ -60,8 +60,13 @@ class EvalReport:
     misses: list[dict[str, Any]] = field(default_factory=list)
 
 
-def verify(service: RagService, *, repair: bool = False, force: bool = False) -> VerifyReport:
+def verify(
+    service: RagService, *, repair: bool = False, force: bool = False, dry_run: bool = False
+) -> VerifyReport:
     """Compare records with Chroma's chunks; with repair, fix what can be fixed.
+
+    repair with dry_run makes every check a repair makes (refusing the same way) and
+    lists each problem with the action a repair would take, changing nothing.
 
     Raises Refused, before changing anything, when the repair would delete more than half
     of the vectors or of the ready documents, unless force (see _check_repair_size).
@@ -136,7 +141,7 @@ def verify(service: RagService, *, repair: bool = False, force: bool = False) ->
             ready=ready,
             doomed_ready=sum(1 for r in broken if r.state == READY),
         )
-    if repair and problems:
+    if repair and problems and not dry_run:
         service.repo.mark_ready(complete)
         service.remove_records(broken)
         service.store.delete_documents(orphans)
@@ -149,14 +154,14 @@ def verify(service: RagService, *, repair: bool = False, force: bool = False) ->
         service._event(
             "rag_repair", completed=len(complete), removed=len(broken), orphans=len(orphans)
         )
-    else:
+    elif not (repair and dry_run):
         problems = [replace(p, action=None) for p in problems]
     return VerifyReport(
         ok=not problems,
         documents=len(records),
         vectors=vectors,
         problems=problems,
-        repaired=repair and bool(problems),
+        repaired=repair and bool(problems) and not dry_run,
     )
 
 
@@ -177,12 +182,16 @@ def _check_repair_size(*, vectors: int, doomed_vectors: int, ready: int, doomed_
 
 
 def reindex(
-    service: RagService, *, progress: Callable[[int, int], None] | None = None
+    service: RagService,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Re-embed every chunk with the configured model into a new collection, then swap.
 
     The old collection serves queries until the swap; a crash before the swap leaves it
-    untouched (the next reindex starts over).
+    untouched (the next reindex starts over). `dry_run` reports the chunks and models of
+    the reindex it would run, and changes nothing. `progress(done, total)` counts chunks.
     """
     name = service.settings.collection
     target = service.embedder
@@ -195,6 +204,14 @@ def reindex(
             return {"chunks": 0, "from_model": None, "to_model": target.model_name}
         raise NotFound("there is no knowledge base to reindex yet; run 'abby rag ingest' first")
     from_model, _ = old.stored_model()
+    if dry_run:
+        return {
+            "dry_run": True,
+            "chunks": old.count(),
+            "documents": len(service.repo.find()),
+            "from_model": from_model,
+            "to_model": target.model_name,
+        }
     if temp.exists():
         temp.drop()
     total = old.count()
@@ -235,6 +252,7 @@ def reindex(
     log.info("rag reindex: %d chunks from %s to %s", done, from_model, target.model_name)
     service._event("rag_reindex", chunks=done, documents=updated, model=target.model_name)
     return {
+        "dry_run": False,
         "chunks": done,
         "documents": updated,
         "from_model": from_model,

@@ -381,21 +381,27 @@ class RagService:
 
     # --- maintenance (core.rag.maintenance) ----------------------------------------------
 
-    def verify(self, *, repair: bool = False, force: bool = False) -> VerifyReport:
+    def verify(
+        self, *, repair: bool = False, force: bool = False, dry_run: bool = False
+    ) -> VerifyReport:
         """Reconcile records with Chroma's chunks; with repair, fix what a crash left.
 
         Raises Refused when the repair would delete more than half of the knowledge base,
-        unless force: that is a lost database or store, not an interrupted ingest.
+        unless force: that is a lost database or store, not an interrupted ingest. With
+        dry_run, a repair reports what it would do and changes nothing.
         """
         from core.rag.maintenance import verify
 
-        return verify(self, repair=repair, force=force)
+        return verify(self, repair=repair, force=force, dry_run=dry_run)
 
-    def reindex(self, *, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-        """Rebuild every chunk's vector under the configured embedding model."""
+    def reindex(
+        self, *, progress: Callable[[int, int], None] | None = None, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Rebuild every chunk's vector under the configured embedding model (dry_run: say
+        how many chunks and which models, change nothing)."""
         from core.rag.maintenance import reindex
 
-        return reindex(self, progress=progress)
+        return reindex(self, progress=progress, dry_run=dry_run)
 
     def evaluate(
         self, cases: Iterable[Mapping[str, str]], *, guild_id: str | None = None, k: int = 5

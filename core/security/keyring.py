@@ -254,12 +254,15 @@ class KeySource:
             self._write(keys)
         return keys
 
-    def remove(self, key_id: str, *, in_use: Callable[[], int] | None = None) -> list[Key]:
+    def remove(
+        self, key_id: str, *, in_use: Callable[[], int] | None = None, dry_run: bool = False
+    ) -> list[Key]:
         """Drop `key_id` from the key file; refuse to drop the last key or the primary.
 
         `in_use` counts the records the key still protects; it runs under the lock, so no
         rotation or new primary can slip in between the count and the rewrite. Raises
-        KeyInUse when it is not zero. Return the keys left in the file.
+        KeyInUse when it is not zero. Return the keys left in the file. `dry_run` makes
+        every check (and raises what a real run would) but leaves the file as it is.
         """
         self._refuse_environment(f"remove key {key_id}")
         with self.lock():
@@ -278,7 +281,8 @@ class KeySource:
                     f"key {key_id} is the primary key; generate a new primary and rotate first"
                 )
             left = [k for k in keys if k.id != key_id]
-            self._write(left)
+            if not dry_run:
+                self._write(left)
         return left
 
     def write_file(self, keys: Sequence[Key]) -> None:

@@ -75,6 +75,8 @@ class RotationReport:
     undecryptable: int  # records that did not verify under their key (left as they are)
     fields: list[FieldReport] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # first few refs that did not decrypt
+    # A dry run rotates nothing (rotated == 0); this is what a real run would re-encrypt.
+    would_rotate: int = 0
 
 
 def check_batch_size(batch_size: int) -> int:
@@ -108,6 +110,7 @@ def rotate(
         progress(0, total)
     reports: list[FieldReport] = []
     failures: list[str] = []
+    would = 0
     for encrypted in fields:
         before = counts[encrypted.name]
         rotated = unknown = bad = 0
@@ -121,7 +124,7 @@ def rotate(
                     progress(done, total)
                 continue
             if dry_run:
-                rotated += count
+                would += count
                 done += count
                 if progress:
                     progress(done, total)
@@ -164,6 +167,7 @@ def rotate(
         undecryptable=sum(r.undecryptable for r in reports),
         fields=reports,
         failures=failures,
+        would_rotate=would,
     )
 
 

@@ -45,6 +45,7 @@ class GeneratedKey:
 class RetiredKey:
     id: str
     remaining: tuple[str, ...]
+    dry_run: bool = False
 
 
 class KeyService:
@@ -146,7 +147,9 @@ class KeyService:
         )
         return report
 
-    def retire(self, key_id: str, *, actor: str | None = None) -> RetiredKey:
+    def retire(
+        self, key_id: str, *, actor: str | None = None, dry_run: bool = False
+    ) -> RetiredKey:
         """Remove a key from the key file; KeyInUse while any record still uses it.
 
         The count and the rewrite happen under the key file's lock, and every writer of
@@ -155,10 +158,13 @@ class KeyService:
         """
         if self.source.from_environment:
             self._refuse_in_use(key_id)
-        remaining = self.source.remove(key_id, in_use=lambda: self.counts().get(key_id, 0))
+        remaining = self.source.remove(
+            key_id, in_use=lambda: self.counts().get(key_id, 0), dry_run=dry_run
+        )
         ids = tuple(k.id for k in remaining)
-        self._audit("retire", actor, {"key_id": key_id, "keys_left": len(ids)})
-        return RetiredKey(key_id, ids)
+        if not dry_run:
+            self._audit("retire", actor, {"key_id": key_id, "keys_left": len(ids)})
+        return RetiredKey(key_id, ids, dry_run)
 
     def _refuse_in_use(self, key_id: str) -> None:
         in_use = self.counts().get(key_id, 0)

@@ -168,12 +168,22 @@ class SessionService:
             )
         raise SessionClosed(f"session {session_id} is {record.status}; start a new one")
 
-    def close(self, session_id: str, summary: str | None = None) -> SessionRecord:
+    def close(
+        self, session_id: str, summary: str | None = None, *, dry_run: bool = False
+    ) -> SessionRecord:
         """Close a session (active or expired) with an optional summary, encrypted.
 
-        Raises UnknownSession, SessionClosed when it is already closed.
+        Raises UnknownSession, SessionClosed when it is already closed (also with dry_run,
+        which makes those checks, returns the session as it is, and changes nothing).
         """
         session_id = _session_id(session_id)
+        if dry_run:
+            record = self.require(session_id)
+            if record.status == "closed":
+                raise SessionClosed(f"session {session_id} is already closed")
+            if summary is not None:
+                to_plaintext(summary, "summary")  # the same check a real close makes
+            return record
         stored: NewMessage | None = None
         with self._key_guard():
             if summary is not None:

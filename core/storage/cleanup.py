@@ -28,7 +28,10 @@ from core.storage.repository import FileRepository
 
 # An in-flight temp file is never older than this; one that is was left by a crash.
 TEMP_GRACE_SECONDS = 3600
-Progress = Callable[[int, int | None, str | None], None]
+# The one progress protocol of the core: (files done, files in all), absolute counts.
+Progress = Callable[[int, int], None]
+# Report every this many files walked: a bar that moves without a call per file.
+PROGRESS_EVERY = 500
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class CleanupReport:
     stale_temp_files: int
 
 
-def _noop(n: int = 1, total: int | None = None, description: str | None = None) -> None:
+def _noop(done: int, total: int) -> None:
     return None
 
 
@@ -76,8 +79,13 @@ def sweep(
     seen: set[str] = set()
     orphan_files: list[tuple[Path, int]] = []
     stale_temps: list[tuple[Path, int]] = []
-    advance(0, len(records), "scanning storage")
+    # Files checked: every recorded one is walked once, orphans add to the total as found.
+    walked = 0
+    advance(0, len(records))
     for path, stat, is_temp in _walk_files(root):
+        walked += 1
+        if walked % PROGRESS_EVERY == 0:
+            advance(walked, max(walked, len(records)))
         age = now_ts - stat.st_mtime
         if is_temp:
             if age > TEMP_GRACE_SECONDS:
@@ -86,8 +94,6 @@ def sweep(
         relative = path.relative_to(root).as_posix()
         if relative in records:
             seen.add(relative)
-            if len(seen) % 1000 == 0:
-                advance(1000, None, None)
         elif age > orphan_grace_seconds and _holds_stored_type(path):
             orphan_files.append((path, stat.st_size))
     # A record whose file the walk did not see is an orphan only if its file is really gone
@@ -102,11 +108,16 @@ def sweep(
     bytes_freed = sum(item.bytes for item in expired if item.path in seen)
     bytes_freed += sum(size for _, size in orphan_files) + sum(s for _, s in stale_temps)
     deleted = len(expired)
+    checked = max(walked, len(records))
+    # The work left is one unlink per file to delete: the same bar goes on counting files.
+    total = checked if dry_run else checked + len(expired) + len(orphan_files) + len(stale_temps)
+    advance(checked, total)
     if not dry_run:
-        advance(0, None, "deleting")
         ids = [item.file_id for item in expired]
         deleted = repo.delete_many(ids)
-        for item in expired:
+        for done, item in enumerate(expired, checked + 1):
+            if done % PROGRESS_EVERY == 0:
+                advance(done, total)
             target = root / item.path
             # Records come from our own writes; still, never unlink outside the root.
             if item.path in seen and is_within(root, Path(os.path.realpath(target))):
@@ -114,6 +125,7 @@ def sweep(
         for target, _ in orphan_files + stale_temps:
             target.unlink(missing_ok=True)
         repo.delete_many(orphan_records)
+        advance(total, total)
     report = CleanupReport(
         files_deleted=deleted,
         bytes_freed=bytes_freed,

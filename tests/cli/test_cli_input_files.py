@@ -44,8 +44,9 @@ def test_a_fifo_device_or_directory_as_input_file_is_refused_without_hanging(
     assert len(result.stderr.strip().splitlines()) == 1, result.output
 
 
-def test_a_missing_input_file_keeps_its_exit_code(tmp_path: Path) -> None:
+def test_a_missing_input_file_is_exit_3_for_every_command(tmp_path: Path) -> None:
     env = {"ABBY_DATA_DIR": str(tmp_path / "data")}
     assert run_abby("xp", "import-mee6", "nope.json", "--guild", "g1", env=env).exit_code == 3
     assert run_abby("rag", "eval", "nope.jsonl", env=env).exit_code == 3
-    assert run_abby("image", "upscale", "nope.png", "--user", "u1", env=env).exit_code == 2
+    assert run_abby("image", "upscale", "nope.png", "--user", "u1", env=env).exit_code == 3
+    assert run_abby("image", "edit", "nope.png", "a cat", "-u", "u1", env=env).exit_code == 3

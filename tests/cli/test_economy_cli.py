@@ -66,10 +66,11 @@ def test_mee6_import_reports_counts_and_is_idempotent(abby, tmp_path: Path) -> N
         {"id": "1", "xp": 4675, "level": 10, "username": "a"},
         {"id": "2", "xp": 1899250, "level": 100},
     ]}))  # fmt: skip
-    first = abby("xp", "import-mee6", str(export), "--guild", "g", "--json")
+    first = abby("xp", "import-mee6", str(export), "--guild", "g", "--yes", "--json")
     assert first.exit_code == 0, first.output
     assert (first.json()["players"], first.json()["changed"]) == (2, 2)
-    assert abby("xp", "import-mee6", str(export), "--guild", "g", "--json").json()["changed"] == 0
+    again = abby("xp", "import-mee6", str(export), "--guild", "g", "--yes", "--json")
+    assert again.json()["changed"] == 0, again.output
     assert abby("xp", "get", "2", "-g", "g", "--json").json()["level"] == 100
 
 

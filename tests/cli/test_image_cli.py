@@ -183,13 +183,15 @@ def test_bad_input_fails_before_any_request_and_costs_nothing(
         ),
         (("image", "edit", str(text), "a cat", "--user", "u1"), "not a PNG, JPEG or WEBP"),
         (("image", "edit", str(huge), "a cat", "--user", "u1"), "20.0 MiB"),
-        (("image", "upscale", str(tmp_path / "missing.png"), "--user", "u1"), "no such file"),
     ]
     for args, message in cases:
         result = cli(*args)
         assert result.exit_code == 2, result.output
         assert message in result.stderr, result.output
         assert len(result.stderr.strip().splitlines()) == 1, result.output
+    # A missing input file is 3 (not found), as for every command's input file.
+    missing = cli("image", "upscale", str(tmp_path / "missing.png"), "--user", "u1")
+    assert missing.exit_code == 3 and "no such file" in missing.stderr, missing.output
     assert stability.requests == []
     assert store.quota.get_quota_status("u1")["daily"]["used"] == 0
 

@@ -74,11 +74,12 @@ def test_rotate_then_retire_through_the_cli(cli, backend_env, context: AppContex
     assert done.exit_code == 0 and done.json()["rotated"] == 2, done.output
     retired = cli("keys", "retire", old, "--yes", "--json")
     assert retired.exit_code == 0, retired.output
-    assert retired.json() == {"id": old, "remaining": [new]}
+    assert retired.json() == {"id": old, "remaining": [new], "dry_run": False}
     events = [json.loads(line) for line in (data_dir / "telemetry" / "events.jsonl").open()]
     kinds = [e["type"] for e in events]
     assert "governance.keys.rotate" in kinds and "governance.keys.retire" in kinds
-    rotate_event = next(e for e in events if e["type"] == "governance.keys.rotate")
+    rotations = [e for e in events if e["type"] == "governance.keys.rotate"]
+    rotate_event = next(e for e in rotations if not e["payload"]["dry_run"])
     assert rotate_event["payload"]["rotated"] == 2 and rotate_event["payload"]["via"] == "cli"
     assert rotate_event["payload"]["actor"]
 

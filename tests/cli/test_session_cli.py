@@ -58,7 +58,7 @@ def test_dump_json_has_the_documented_shape_and_is_audited(
 ) -> None:
     sid = keyed.sessions.create("u1", "c1", "g1")
     keyed.sessions.append_many(sid, [("user", "hello"), ("assistant", "hi there")])
-    closed = cli("session", "close", sid, "--summary", "a greeting", "--json")
+    closed = cli("session", "close", sid, "--summary", "a greeting", "--yes", "--json")
     assert closed.exit_code == 0 and closed.json()["status"] == "closed", closed.output
     assert "a greeting" not in closed.stdout
     result = cli("session", "dump", sid, "--format", "json")
@@ -80,6 +80,10 @@ def test_dump_markdown_to_a_private_file(cli, keyed: AppContext, tmp_path: Path)
     sid = keyed.sessions.create("u1", "c1", "g1")
     keyed.sessions.append(sid, "user", "written to disk")
     target = tmp_path / "out" / "t.md"
+    refused = cli("session", "dump", sid, "-o", str(target))
+    assert refused.exit_code == 3 and "no such directory" in refused.stderr, refused.output
+    assert not (tmp_path / "out").exists()  # a typo never creates a directory tree
+    (tmp_path / "out").mkdir()
     result = cli("session", "dump", sid, "-o", str(target))
     assert result.exit_code == 0, result.output
     assert "written to disk" not in result.stdout

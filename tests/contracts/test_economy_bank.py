@@ -7,7 +7,7 @@ import pytest
 from core import economy
 from core.context import AppContext
 from core.economy.levels import MAX_INT64
-from core.errors import IdempotencyConflict, InsufficientFunds, InvalidAmount, InvalidInput
+from core.errors import IdempotencyConflict, InsufficientFunds, InvalidInput, LimitExceeded
 
 
 def _total(context: AppContext, users: str, guild: str | None = None) -> int:
@@ -125,10 +125,10 @@ def test_a_failed_key_stays_failed_even_after_funding(context: AppContext) -> No
 
 def test_balances_are_capped_at_int64_and_never_wrap(context: AppContext) -> None:
     context.bank.add("rich", MAX_INT64)
-    with pytest.raises(InvalidAmount):
+    with pytest.raises(LimitExceeded):  # refused by a rule: exit 4, not a usage error
         context.bank.add("rich", 1)
     context.bank.add("a", 10)
-    with pytest.raises(InvalidAmount):
+    with pytest.raises(LimitExceeded):
         context.bank.transfer("a", "rich", 1)
     assert context.bank.balance("rich").balance == MAX_INT64
     assert context.bank.balance("a").balance == 10

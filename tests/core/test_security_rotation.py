@@ -42,7 +42,7 @@ def test_rotation_moves_everything_to_the_new_key_and_only_then_allows_retiring_
         context.keys.retire(key_a.id)
 
     preview = context.keys.rotate(dry_run=True)
-    assert (preview.to_rotate, preview.rotated) == (18, 18)
+    assert (preview.to_rotate, preview.would_rotate, preview.rotated) == (18, 18, 0)
     assert context.keys.counts() == {key_a.id: 18}  # a dry run changes nothing
 
     seen: list[tuple[int, int]] = []
