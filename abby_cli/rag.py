@@ -18,6 +18,16 @@ app = typer.Typer(
 
 SNIPPET_CHARS = 160
 
+PerDocumentOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--per-document", min=1, max=100, help="At most N passages of one document (default 1)."
+    ),
+]
+PassagesOpt = Annotated[
+    bool, typer.Option("--passages", help="Rank raw passages, several of one document allowed.")
+]
+
 
 def _shown(source: str) -> str:
     """A source path relative to the current directory when it lies inside it."""
@@ -91,10 +101,23 @@ def query(
         float | None,
         typer.Option("--min-score", help="Drop results below this cosine similarity (-1..1)."),
     ] = None,
+    per_document: PerDocumentOpt = None,
+    passages: PassagesOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Search the knowledge base; a guild sees its own documents and global ones."""
-    results = runtime.context().rag.query(text, guild_id=guild, top_k=top_k, min_score=min_score)
+    """Search the knowledge base; a guild sees its own documents and global ones.
+
+    Returns the best passage of each of the best documents (--per-document N allows more of
+    one document; --passages ranks raw passages).
+    """
+    results = runtime.context().rag.query(
+        text,
+        guild_id=guild,
+        top_k=top_k,
+        min_score=min_score,
+        per_document=per_document,
+        passages=passages,
+    )
     if runtime.state.json:
         output.show(results)
         return
@@ -232,21 +255,36 @@ def reindex(dry_run: DryRunOpt = False, yes: YesOpt = False, json_out: JsonOpt =
 
 @app.command("eval")
 def evaluate(
-    file: Annotated[Path, typer.Argument(help='JSON lines: {"query": ..., "expected": ...}.')],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help='JSON lines: {"query": q, "expected": text} or {"query": q, "source": file}.'
+        ),
+    ],
     guild: GuildOpt = None,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="Results per query.")] = 5,
+    per_document: PerDocumentOpt = None,
+    passages: PassagesOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Measure retrieval: recall@k and MRR over questions with an expected source or title."""
+    """Measure retrieval: recall@k, MRR and nDCG@k over questions with an expected source."""
     from core.rag.maintenance import read_eval_file
 
     cases = read_eval_file(file)
-    report = runtime.context().rag.evaluate(cases, guild_id=guild, k=k)
+    report = runtime.context().rag.evaluate(
+        cases, guild_id=guild, k=k, per_document=per_document, passages=passages
+    )
     if runtime.state.json:
         output.show(report)
         return
     output.show(
-        {"recall_at_k": report.recall_at_k, "mrr": report.mrr, "k": report.k, "n": report.n}
+        {
+            "recall_at_k": report.recall_at_k,
+            "mrr": report.mrr,
+            "ndcg_at_k": report.ndcg_at_k,
+            "k": report.k,
+            "n": report.n,
+        }
     )
     if report.misses:
         output.show(report.misses, title="Misses")

@@ -193,6 +193,10 @@ class RagSettings(Section):
     top_k: int = Field(5, ge=1, le=100)
     min_score: float = Field(0.0, ge=-1.0, le=1.0)
     max_query_chars: int = Field(2_000, ge=1)
+    # Ranking by source: at most this many passages of one document in a query's top k.
+    per_document: int = Field(1, ge=1, le=100)
+    # Fuse a word index (FTS5 / MongoDB text index) with the vectors by reciprocal rank.
+    hybrid: bool = False
 
 
 class LlmSettings(Section):

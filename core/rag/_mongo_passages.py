@@ -10,7 +10,6 @@ and a guild's query asks for two scopes, its own and the global one.)
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from pymongo import DeleteMany, ReplaceOne
 from pymongo.database import Database
@@ -86,20 +85,29 @@ class MongoPassageIndex(PassageIndex):
             )
 
     def search(self, query: LexicalQuery, *, scopes: Sequence[str], limit: int) -> list[LexicalHit]:
-        search = query.text_search()
-        if not search or not scopes:
+        searches = query.text_searches()
+        if not searches or not scopes:
             return []
-        score: dict[str, Any] = {"$meta": "textScore"}
+        docs: dict[str, str] = {}
+        # Sorted by textScore without projecting it (MongoDB 4.4+): fusion needs the order
+        # only. No projection at all: with $text, the test stand-in returns only _id for
+        # any projection; a few hundred passages of text cost little.
         with self._db.errors():
-            cursor = (
-                self._passages.find(
-                    {"$text": {"$search": search}, "scope": {"$in": list(scopes)}},
-                    {"doc_id": 1, "score": score},
+            for search in searches:
+                cursor = (
+                    self._passages.find(
+                        {"$text": {"$search": search}, "scope": {"$in": list(scopes)}}
+                    )
+                    .sort([("score", {"$meta": "textScore"})])
+                    .limit(limit)
                 )
-                .sort([("score", score)])
-                .limit(limit)
-            )
-            return [LexicalHit(doc["_id"], doc["doc_id"], float(doc["score"])) for doc in cursor]
+                for doc in cursor:
+                    docs.setdefault(doc["_id"], doc["doc_id"])
+        found = list(docs.items())[:limit]
+        return [
+            LexicalHit(chunk_id, doc_id, float(len(found) - rank))
+            for rank, (chunk_id, doc_id) in enumerate(found)
+        ]
 
     def counts(self) -> dict[str, int]:
         pipeline = [{"$group": {"_id": "$doc_id", "n": {"$sum": 1}}}]

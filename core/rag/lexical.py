@@ -48,6 +48,7 @@ class LexicalQuery:
 
     terms: tuple[str, ...]
     phrases: tuple[tuple[str, ...], ...]
+    identifiers: tuple[str, ...] = ()  # as written: a server tokenizes them its own way
 
     def __bool__(self) -> bool:
         return bool(self.terms or self.phrases)
@@ -62,22 +63,29 @@ class LexicalQuery:
         parts += [_quote(term) for term in self.terms]
         return " OR ".join(parts)
 
-    def text_search(self) -> str:
-        """MongoDB `$text.$search`: the terms, space-separated (any may match).
+    def text_searches(self) -> list[str]:
+        """MongoDB `$text.$search` strings, most specific first.
 
-        Phrases are left out on purpose: MongoDB requires every quoted phrase to match, so one
-        misspelt identifier would empty the lexical side; its words are among the terms.
+        One per identifier, quoted: a phrase MongoDB must match, split by the server as it
+        split the indexed text, so only passages holding that name match. Then one of every
+        identifier and term unquoted (any may match). MongoDB's text score counts matches
+        without weighing rare words over common ones, hence the separate exact searches,
+        whose hits rank first. Quotes and a leading "-" (negation) come out of user text.
         """
-        return " ".join(self.terms)
+        names = [i.strip("-").replace('"', "") for i in self.identifiers]
+        broad = " ".join([*names, *(t.replace('"', "") for t in self.terms)]).strip()
+        return [f'"{name}"' for name in names if name] + ([broad] if broad else [])
 
 
 def parse_query(text: str) -> LexicalQuery:
     """Terms and identifier phrases of a query, bounded (MAX_TERMS, MAX_PHRASES)."""
     phrases: list[tuple[str, ...]] = []
+    identifiers: list[str] = []
     for match in _IDENTIFIER.finditer(text):
         words = tuple(w.casefold() for w in _WORD.findall(match.group(0)))
         if len(words) > 1 and words not in phrases:
             phrases.append(words)
+            identifiers.append(match.group(0))
         if len(phrases) >= MAX_PHRASES:
             break
     terms: list[str] = []
@@ -88,7 +96,7 @@ def parse_query(text: str) -> LexicalQuery:
         terms.append(term)
         if len(terms) >= MAX_TERMS:
             break
-    return LexicalQuery(tuple(terms), tuple(phrases))
+    return LexicalQuery(tuple(terms), tuple(phrases), tuple(identifiers))
 
 
 def fuse(*rankings: Sequence[str], k: int = RRF_K) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -55,6 +56,7 @@ class VerifyReport:
 class EvalReport:
     recall_at_k: float
     mrr: float
+    ndcg_at_k: float
     k: int
     n: int
     misses: list[dict[str, Any]] = field(default_factory=list)
@@ -121,6 +123,10 @@ def verify(
         Problem(doc_id, "orphan_vectors", f"{counts[doc_id]} chunks without a record", "removed")
         for doc_id in orphans
     )
+    lexical = (
+        [] if missing else _lexical_problems(service, records, counts, {r.doc_id for r in broken})
+    )
+    problems.extend(lexical)
     ready = sum(1 for r in records.values() if r.state == READY)
     if ready and not vectors:
         where = "is missing" if missing else "holds no vectors"
@@ -145,6 +151,7 @@ def verify(
         service.repo.mark_ready(complete)
         service.remove_records(broken)
         service.store.delete_documents(orphans)
+        _repair_lexical(service, lexical)
         log.info(
             "rag repair: %d completed, %d removed, %d orphan documents' chunks removed",
             len(complete),
@@ -163,6 +170,59 @@ def verify(
         problems=problems,
         repaired=repair and bool(problems) and not dry_run,
     )
+
+
+def _lexical_problems(
+    service: RagService,
+    records: Mapping[str, Any],
+    counts: Mapping[str, int],
+    removed: set[str],
+) -> list[Problem]:
+    """Where the word index (core.rag.lexical) is out of step with the vectors.
+
+    Derived data, so a repair never loses anything here: it rebuilds a document's passages
+    from its chunks in the vector store, or drops passages that belong to no document.
+    """
+    have = service.repo.passages().counts()
+    if not have and counts:
+        return [
+            Problem(
+                "",
+                "lexical_missing",
+                f"the word index holds none of the {sum(counts.values()):,} chunks "
+                "(a store from before it existed)",
+                "built from the vector store",
+            )
+        ]
+    problems = [
+        Problem(
+            doc_id,
+            "lexical_mismatch",
+            f"the word index has {have.get(doc_id, 0)} of its {n} chunks",
+            "rebuilt from the vector store",
+        )
+        for doc_id, n in sorted(counts.items())
+        if doc_id in records and doc_id not in removed and have.get(doc_id, 0) != n
+    ]
+    problems += [
+        Problem(doc_id, "lexical_orphan", f"{n} passages without a document", "removed")
+        for doc_id, n in sorted(have.items())
+        if doc_id not in records and doc_id not in counts  # orphan vectors take theirs along
+    ]
+    return problems
+
+
+def _repair_lexical(service: RagService, problems: list[Problem]) -> None:
+    from core.rag.search import rebuild_passages
+
+    index = service.repo.passages()
+    if any(p.kind == "lexical_missing" for p in problems):
+        rebuild_passages(service.store.vectors, index)
+        return
+    stale = {p.doc_id for p in problems if p.kind == "lexical_mismatch"}
+    if stale:
+        rebuild_passages(service.store.vectors, index, stale)
+    index.delete_documents([p.doc_id for p in problems if p.kind == "lexical_orphan"])
 
 
 def _check_repair_size(*, vectors: int, doomed_vectors: int, ready: int, doomed_ready: int) -> None:
@@ -260,8 +320,13 @@ def reindex(
     }
 
 
-def read_eval_file(path: Path) -> list[dict[str, str]]:
-    """Read JSON lines of {"query", "expected"}; raise InvalidInput naming a bad line."""
+def read_eval_file(path: Path) -> list[dict[str, Any]]:
+    """Read JSON lines of questions; raise InvalidInput naming a bad line.
+
+    Each line is {"query": ..., "expected": ...} (a substring of the expected source path or
+    title) or {"query": ..., "source": ...} (the expected file's name, compared exactly with
+    the name of each result's source; a list when several documents answer).
+    """
     try:
         # A regular file only: a FIFO given here used to hang the command.
         data = read_input_file(path, max_bytes=64 * 1024 * 1024, what="eval file")
@@ -270,7 +335,7 @@ def read_eval_file(path: Path) -> list[dict[str, str]]:
         raise NotFound(f"eval file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read eval file {path}: {exc}") from None
-    cases = []
+    cases: list[dict[str, Any]] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -278,54 +343,90 @@ def read_eval_file(path: Path) -> list[dict[str, str]]:
             case = json.loads(line)
         except json.JSONDecodeError:
             raise InvalidInput(f"{path}:{number}: not a JSON object") from None
-        if not isinstance(case, dict) or not all(
-            isinstance(case.get(key), str) and case[key].strip() for key in ("query", "expected")
-        ):
-            raise InvalidInput(f'{path}:{number}: needs "query" and "expected" strings')
-        cases.append({"query": case["query"], "expected": case["expected"]})
+        if not isinstance(case, dict) or not _text(case.get("query")):
+            raise InvalidInput(f'{path}:{number}: needs a "query" string')
+        sources = case.get("source")
+        if isinstance(sources, str):
+            sources = [sources]
+        if sources is not None:
+            if not isinstance(sources, list) or not sources or not all(map(_text, sources)):
+                raise InvalidInput(f'{path}:{number}: "source" must be a file name or a list')
+            cases.append({"query": case["query"], "source": sources})
+        elif _text(case.get("expected")):
+            cases.append({"query": case["query"], "expected": case["expected"]})
+        else:
+            raise InvalidInput(f'{path}:{number}: needs an "expected" or a "source" string')
     if not cases:
         raise InvalidInput(f"eval file {path} holds no questions")
     return cases
 
 
+def _text(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _relevant(case: Mapping[str, Any]) -> tuple[Callable[[Any], str | None], int]:
+    """A function naming the relevant document a result is (None if not), and how many exist."""
+    if "source" in case:
+        names = {str(name).casefold() for name in case["source"]}
+        return (lambda r: n if (n := Path(r.source).name.casefold()) in names else None), len(names)
+    expected = str(case["expected"]).casefold()
+
+    def match(r: Any) -> str | None:
+        hit = expected in r.source.casefold() or expected in r.title.casefold()
+        return r.doc_id if hit else None
+
+    return match, 1
+
+
 def evaluate(
     service: RagService,
-    cases: Iterable[Mapping[str, str]],
+    cases: Iterable[Mapping[str, Any]],
     *,
     guild_id: str | None = None,
     k: int = 5,
+    **query_options: Any,
 ) -> EvalReport:
-    """Recall@k and MRR: a hit is a result whose source or title contains `expected`."""
+    """Recall@k, MRR and nDCG@k of the first k results (query_options go to query()).
+
+    Relevance is binary and counted once per relevant document, at the rank of its first
+    result: with --passages a document's second chunk neither helps nor hurts. nDCG@k is
+    DCG (sum of 1/log2(rank + 1) over relevant documents found) over the best possible DCG.
+    """
     hits = 0
     reciprocal = 0.0
+    gain = 0.0
     misses: list[dict[str, Any]] = []
     n = 0
     for case in cases:
         n += 1
-        expected = case["expected"].casefold()
-        results = service.query(case["query"], guild_id=guild_id, top_k=k, min_score=-1.0)
-        rank = next(
-            (
-                i
-                for i, r in enumerate(results, 1)
-                if expected in r.source.casefold() or expected in r.title.casefold()
-            ),
-            None,
-        )
-        if rank is None:
+        relevant, total = _relevant(case)
+        results = service.query(
+            case["query"], guild_id=guild_id, top_k=k, min_score=-1.0, **query_options
+        )[:k]
+        found: dict[str, int] = {}
+        for rank, result in enumerate(results, 1):
+            name = relevant(result)
+            if name is not None and name not in found:
+                found[name] = rank
+        if not found:
             misses.append(
                 {
                     "query": case["query"],
-                    "expected": case["expected"],
+                    "expected": case.get("expected") or ", ".join(case["source"]),
                     "got": [Path(r.source).name or r.title for r in results],
                 }
             )
-        else:
-            hits += 1
-            reciprocal += 1.0 / rank
+            continue
+        hits += 1
+        reciprocal += 1.0 / min(found.values())
+        ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(total, k) + 1))
+        ranks = sorted(found.values())[:total]  # a substring may match several documents
+        gain += sum(1.0 / math.log2(rank + 1) for rank in ranks) / ideal
     return EvalReport(
         recall_at_k=round(hits / n, 4) if n else 0.0,
         mrr=round(reciprocal / n, 4) if n else 0.0,
+        ndcg_at_k=round(gain / n, 4) if n else 0.0,
         k=k,
         n=n,
         misses=misses,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +27,13 @@ from core.rag.ingestion import (
     ProgressCallback,
     clean_tags,
 )
-from core.rag.repository import DocumentRecord, DocumentRepository
+from core.rag.repository import DocumentRecord, DocumentRepository, PassageIndex
 
 if TYPE_CHECKING:
     from core.config import EmbeddingSettings, RagSettings
     from core.rag.embedding import Embedder
     from core.rag.maintenance import EvalReport, VerifyReport
+    from core.rag.search import IndexedStore
     from core.rag.store import VectorStore
     from core.telemetry.events import EventLog
 
@@ -83,7 +85,8 @@ class RagService:
         self.private_paths = tuple(
             Path(p) for p in (chroma_path, *([model_cache] if model_cache else []), *private_paths)
         )
-        self._store: VectorStore | None = None
+        self._store: IndexedStore | None = None
+        self._passages_checked = False
         self._lock = threading.RLock()
         # Tests set this to interrupt a write at a named point ("after_vectors").
         self.crash_hook: Callable[[str], None] | None = None
@@ -130,10 +133,15 @@ class RagService:
         return name.removeprefix("sentence-transformers/")
 
     @property
-    def store(self) -> VectorStore:
+    def store(self) -> IndexedStore:
         with self._lock:
             if self._store is None:
-                self._store = self.open_store(self.settings.collection)
+                from core.rag.search import IndexedStore
+
+                # Every write to the vectors also updates the lexical index (core.rag.search).
+                self._store = IndexedStore(
+                    self.open_store(self.settings.collection), lambda: self.repo.passages()
+                )
             return self._store
 
     def open_store(self, collection: str, *, check_model: bool = True) -> VectorStore:
@@ -238,25 +246,56 @@ class RagService:
         user_id: str | None = None,
         top_k: int | None = None,
         min_score: float | None = None,
+        per_document: int | None = None,
+        passages: bool = False,
+        hybrid: bool | None = None,
     ) -> list[QueryResult]:
-        """The top_k chunks closest to text that guild_id may see (its own and global).
+        """The best passages for text among those guild_id may see (its own and global).
 
+        By default the best passage of each of the top_k documents (`per_document` allows
+        more of one document; `passages=True` ranks raw chunks). With hybrid (default: the
+        rag.hybrid setting) a word index is fused with the vectors by reciprocal rank. The
+        score is always the chunk's cosine similarity, so min_score means the same either way.
         user_id is accepted for the seed's signature and auditing; it does not filter.
-        Raises InvalidInput for an empty or over-long query or an out-of-range top_k/min_score.
+        Raises InvalidInput for an empty or over-long query or an out-of-range option.
         """
+        from core.rag.lexical import parse_query
+        from core.rag.search import Ranking, candidates, select
+
         text = self._check_query(text)
         top_k = self.settings.top_k if top_k is None else top_k
         min_score = self.settings.min_score if min_score is None else min_score
+        per_document = self.settings.per_document if per_document is None else per_document
+        hybrid = self.settings.hybrid if hybrid is None else hybrid
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 100:
             raise InvalidInput(f"top_k must be an integer from 1 to 100, not {top_k!r}")
         if not isinstance(min_score, int | float) or not -1.0 <= float(min_score) <= 1.0:
             raise InvalidInput(f"min_score must be a number from -1 to 1, not {min_score!r}")
+        if (
+            isinstance(per_document, bool)
+            or not isinstance(per_document, int)
+            or not 1 <= per_document <= 100
+        ):
+            raise InvalidInput(
+                f"per_document must be an integer from 1 to 100, not {per_document!r}"
+            )
         scope = scope_key(guild_id)
         if user_id is not None:
             _user(user_id)
+        ranking = Ranking(
+            top_k=top_k, per_document=None if passages else per_document, hybrid=hybrid
+        )
+        lexical = parse_query(text)
         vector = self._embed_query(text)
-        where: dict[str, Any] = {"scope": {"$in": [scope, ""]}} if scope else {"scope": ""}
-        hits = self.store.query(vector, where=where, top_k=top_k)
+        index = self.passage_index() if hybrid and lexical else None
+        hits = candidates(
+            self.store,
+            index,
+            vector,
+            lexical,
+            scopes=[scope, ""] if scope else [""],
+            ranking=ranking,
+        )
         if not hits:
             self._check_vectors_present()
         return [
@@ -270,9 +309,28 @@ class RagService:
                 guild_id=str(hit.metadata["scope"]) if hit.metadata.get("scope") else None,
                 heading=str(hit.metadata.get("heading", "")),
             )
-            for hit in hits
-            if hit.score >= min_score
+            for hit in select([h for h in hits if h.score >= min_score], ranking)
         ]
+
+    def passage_index(self) -> PassageIndex:
+        """The lexical index, built from the vector store's chunks the first time it is
+        found empty while vectors exist (a store made before it existed)."""
+        index = self.repo.passages()
+        if not self._passages_checked:
+            with self._lock:
+                if not self._passages_checked:
+                    if index.empty() and self.store.count():
+                        from core.rag.search import rebuild_passages
+
+                        started = time.perf_counter()
+                        written = rebuild_passages(self.store.vectors, index)
+                        log.info(
+                            "rag: built the lexical index of %d chunks in %.1f s",
+                            written,
+                            time.perf_counter() - started,
+                        )
+                    self._passages_checked = True
+        return index
 
     def _embed_query(self, text: str) -> Any:
         embedder = self.embedder
@@ -404,14 +462,19 @@ class RagService:
         return reindex(self, progress=progress, dry_run=dry_run)
 
     def evaluate(
-        self, cases: Iterable[Mapping[str, str]], *, guild_id: str | None = None, k: int = 5
+        self,
+        cases: Iterable[Mapping[str, Any]],
+        *,
+        guild_id: str | None = None,
+        k: int = 5,
+        **query_options: Any,
     ) -> EvalReport:
-        """Recall@k and MRR of the given {"query", "expected"} cases."""
+        """Recall@k, MRR and nDCG@k of the given cases (see maintenance.read_eval_file)."""
         from core.rag.maintenance import evaluate
 
         if not 1 <= k <= 100:
             raise InvalidInput(f"k must be from 1 to 100, not {k}")
-        return evaluate(self, cases, guild_id=guild_id, k=k)
+        return evaluate(self, cases, guild_id=guild_id, k=k, **query_options)
 
     def _event(self, event_type: str, **payload: object) -> None:
         if self.events is not None:

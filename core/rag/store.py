@@ -146,6 +146,44 @@ class VectorStore:
             for i, chunk_id in enumerate(ids)
         ]
 
+    def score_ids(
+        self,
+        embedding: Sequence[float] | Any,
+        chunk_ids: Sequence[str],
+        *,
+        where: Mapping[str, Any],
+    ) -> list[Hit]:
+        """These chunks, if they match `where`, scored by cosine similarity to embedding.
+
+        For chunks another index found (the lexical one): their score is the same cosine a
+        vector query gives, so results of both stay comparable. Missing ids are left out.
+        """
+        if not chunk_ids:
+            return []
+        import numpy as np
+
+        with self._reading() as collection:
+            page = collection.get(
+                ids=list(chunk_ids),
+                where=dict(where),
+                include=["embeddings", "documents", "metadatas"],
+            )
+        if not page["ids"]:
+            return []
+        query = np.asarray(embedding, dtype=np.float32)
+        vectors = np.asarray(page["embeddings"], dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(query) or 1.0)
+        scores = vectors @ query / np.where(norms == 0, 1.0, norms)
+        return [
+            Hit(
+                chunk_id=chunk_id,
+                text=page["documents"][i] or "",
+                score=float(scores[i]),
+                metadata=page["metadatas"][i] or {},
+            )
+            for i, chunk_id in enumerate(page["ids"])
+        ]
+
     def count(self) -> int:
         with self._reading() as collection:
             return int(collection.count())

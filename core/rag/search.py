@@ -1,0 +1,185 @@
+"""Search: the vector store and the lexical index together, ranked by source.
+
+`IndexedStore` is the vector store with the lexical index (core.rag.lexical) kept in step on
+every write: passages are written before their vectors and deleted after them, so a crash in
+between leaves a pending record (ingest) or passages without vectors (delete), both of which
+`verify --repair` and the query side tolerate. Nothing else writes chunks, so ingest,
+delete, prune, re-ingest and repair keep both indexes consistent without knowing of them.
+
+`rank` turns the candidates into results:
+- dense only: by cosine similarity; hybrid: by reciprocal-rank fusion of the dense and the
+  lexical rankings, each result keeping its own cosine as its score;
+- by source (the default): at most `per_document` passages of one document, so one page
+  with many similar chunks cannot fill the top k; `passages=True` ranks raw chunks.
+Candidates: FETCH_FACTOR x top_k from each side (a document's best chunk is usually among
+them), bounded by MAX_FETCH.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from core.rag.lexical import LexicalQuery, fuse
+from core.rag.repository import Passage, PassageIndex
+
+if TYPE_CHECKING:
+    from core.rag.store import Hit, VectorStore
+
+log = logging.getLogger(__name__)
+
+FETCH_FACTOR = 8
+MAX_FETCH = 400
+REBUILD_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """How to rank: per_document passages of a document at most (None: raw chunks)."""
+
+    top_k: int
+    per_document: int | None = 1
+    hybrid: bool = False
+
+    @property
+    def depth(self) -> int:
+        """Candidates fetched from each index."""
+        if self.per_document is None and not self.hybrid:
+            return self.top_k  # raw dense chunks: exactly today's vector query
+        return min(MAX_FETCH, max(self.top_k * FETCH_FACTOR, self.top_k + 20))
+
+
+class IndexedStore:
+    """A VectorStore whose writes also update the lexical index; reads pass through."""
+
+    def __init__(self, vectors: VectorStore, passages: Callable[[], PassageIndex]) -> None:
+        self.vectors = vectors
+        self._passages = passages
+
+    @property
+    def passages(self) -> PassageIndex:
+        return self._passages()
+
+    def add(
+        self,
+        ids: Sequence[str],
+        embeddings: Any,
+        documents: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]],
+    ) -> None:
+        self.passages.put(passages_of(ids, documents, metadatas))
+        self.vectors.add(ids, embeddings, documents, metadatas)
+
+    def delete_documents(self, doc_ids: Sequence[str]) -> None:
+        self.vectors.delete_documents(doc_ids)
+        self.passages.delete_documents(doc_ids)
+
+    def delete_ids(self, chunk_ids: Sequence[str]) -> None:
+        self.vectors.delete_ids(chunk_ids)
+        self.passages.delete_ids(chunk_ids)
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (query, scan, count, stored_model, drop ...) is the vector store's.
+        return getattr(self.vectors, name)
+
+
+def passages_of(
+    ids: Sequence[str], documents: Sequence[str], metadatas: Sequence[Mapping[str, Any]]
+) -> list[Passage]:
+    return [
+        Passage(
+            chunk_id=chunk_id,
+            doc_id=str(meta.get("doc_id", "")),
+            scope=str(meta.get("scope", "")),
+            title=str(meta.get("title", "")),
+            heading=str(meta.get("heading", "")),
+            text=text,
+        )
+        for chunk_id, text, meta in zip(ids, documents, metadatas, strict=True)
+    ]
+
+
+def rebuild_passages(
+    vectors: VectorStore, passages: PassageIndex, doc_ids: set[str] | None = None
+) -> int:
+    """Write the passages of every chunk in the vector store (or of these documents).
+
+    The migration of a store made before the lexical index existed, and the repair of one
+    out of step; idempotent (passages are replaced by chunk id). Returns passages written.
+    """
+    if doc_ids is not None:
+        passages.delete_documents(sorted(doc_ids))
+    written = 0
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        nonlocal written
+        passages.put(
+            passages_of(
+                [r["id"] for r in batch],
+                [r["document"] for r in batch],
+                [r["metadata"] for r in batch],
+            )
+        )
+        written += len(batch)
+        batch.clear()
+
+    for row in vectors.scan(documents=True):
+        if doc_ids is None or str(row["metadata"].get("doc_id", "")) in doc_ids:
+            batch.append(row)
+            if len(batch) >= REBUILD_BATCH:
+                flush()
+    if batch:
+        flush()
+    return written
+
+
+def candidates(
+    store: IndexedStore | VectorStore,
+    passages: PassageIndex | None,
+    vector: Any,
+    lexical: LexicalQuery,
+    *,
+    scopes: Sequence[str],
+    ranking: Ranking,
+) -> list[Hit]:
+    """Dense hits, fused with lexical ones when hybrid (each with its cosine score)."""
+    where: dict[str, Any] = (
+        {"scope": {"$in": list(scopes)}} if len(scopes) > 1 else {"scope": scopes[0]}
+    )
+    dense = store.query(vector, where=where, top_k=ranking.depth)
+    if not ranking.hybrid or passages is None or not lexical:
+        return dense
+    found = passages.search(lexical, scopes=scopes, limit=ranking.depth)
+    if not found:
+        return dense
+    by_id = {hit.chunk_id: hit for hit in dense}
+    extra = [h.chunk_id for h in found if h.chunk_id not in by_id]
+    # The same `where`: a stale passage of another scope could never come back from here.
+    by_id.update((hit.chunk_id, hit) for hit in store.score_ids(vector, extra, where=where))
+    order = fuse(
+        [hit.chunk_id for hit in dense], [h.chunk_id for h in found if h.chunk_id in by_id]
+    )
+    return [by_id[chunk_id] for chunk_id in order]
+
+
+def select(hits: Sequence[Hit], ranking: Ranking) -> list[Hit]:
+    """The first top_k hits, at most per_document of each document (None: no limit)."""
+    if ranking.per_document is None:
+        return list(hits[: ranking.top_k])
+    taken: dict[str, int] = {}
+    chosen: list[Hit] = []
+    for hit in hits:
+        doc_id = str(hit.metadata.get("doc_id", hit.chunk_id))
+        if taken.get(doc_id, 0) >= ranking.per_document:
+            continue
+        taken[doc_id] = taken.get(doc_id, 0) + 1
+        chosen.append(hit)
+        if len(chosen) >= ranking.top_k:
+            break
+    return chosen
+
+
+__all__ = ["IndexedStore", "Ranking", "candidates", "rebuild_passages", "select"]
