@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from abby_cli import (
     ask,
+    backup,
     bank,
     bot,
     config,
@@ -24,7 +25,6 @@ from abby_cli import (
     doctor,
     image,
     keys,
-    options,
     output,
     persona,
     rag,
@@ -67,10 +67,7 @@ class _LazyGroups(TyperGroup):
             for command in (group, *group.commands.values()):
                 command.rich_markup_mode = None  # the same plain, fast help as the root
             self.commands[cmd_name] = group
-        found = self.commands.get(cmd_name)
-        if found is not None:
-            options.add_shared_options(found)  # --plain beside --json, on every command
-        return found
+        return self.commands.get(cmd_name)
 
     def format_commands(self, ctx: typer.Context, formatter) -> None:  # noqa: ANN001
         from typer._click.utils import make_default_short_help
@@ -98,6 +95,8 @@ app = typer.Typer(
 )
 app.command("doctor")(doctor.doctor)
 app.command("ask")(ask.ask)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 
 
 def _version(value: bool) -> None:

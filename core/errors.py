@@ -7,11 +7,13 @@ AbbyError              1  unexpected / internal
 │  │  └─ AmountNotInteger   (a float, bool or string amount: also a TypeError)
 │  ├─ UnsafePath            (path escapes its root)
 │  ├─ IdempotencyConflict   (same key, different transfer)
-│  └─ Undecryptable         (tampered ciphertext, or made by a key not in the ring)
+│  ├─ Undecryptable         (tampered ciphertext, or made by a key not in the ring)
+│  ├─ BackupInvalid         (truncated or edited backup archive)
+│  └─ BackupTooNew          (a backup from a newer record schema)
 ├─ NotFound            3  UnknownUser, UnknownSession, UnknownDocument, UnknownFile, UnknownKey,
 │                          UnknownPersona
 ├─ Refused             4  InsufficientFunds, QuotaExceeded, OnCooldown, KeyInUse, AuditFailed,
-│                          SessionClosed, Cancelled, LimitExceeded
+│                          SessionClosed
 ├─ ExternalRefusal     5  ContentModerated, OutOfCredits
 ├─ TemporaryFailure   75  RateLimited, ServiceUnavailable
 │  └─ StorageUnavailable    (a write the file system refused; `storage_error()` builds one)
@@ -156,18 +158,6 @@ class AuditFailed(Refused):
     code = "audit_failed"
 
 
-class Cancelled(Refused):
-    """The operator answered no at a confirmation: nothing was changed (not a bug, so not 1)."""
-
-    code = "cancelled"
-
-
-class LimitExceeded(Refused):
-    """A value past a hard limit of the books (a balance or XP total over 2^63-1)."""
-
-    code = "limit_exceeded"
-
-
 class ExternalRefusal(AbbyError):
     exit_code = ExitCode.EXTERNAL_REFUSAL
     code = "external_refusal"
@@ -271,3 +261,21 @@ class AttachmentRefused(Refused):
     """An upload refused by its rules: an unsupported type, empty, or over the size limit."""
 
     code = "attachment_refused"
+
+class BackupInvalid(InvalidInput):
+    """An archive that is not a complete, unedited Abby backup (truncated, a file whose
+    checksum differs, an unexpected member); nothing was changed."""
+
+    code = "backup_invalid"
+
+
+class BackupTooNew(InvalidInput):
+    """A backup written by a newer Abby, with a record schema this version cannot read."""
+
+    code = "backup_too_new"
+
+
+class RestoreTargetNotEmpty(Refused):
+    """A restore onto a data dir or database that already holds data, without --yes."""
+
+    code = "restore_target_not_empty"

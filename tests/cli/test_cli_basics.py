@@ -240,7 +240,7 @@ def test_unexpected_failure_shows_traceback_only_when_verbose(tmp_path: Path) ->
 
 def test_shell_completion_reaches_the_lazily_built_groups(tmp_path: Path) -> None:
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "_ABBY_COMPLETE": "complete_bash"}
-    for words, cword, expected in (("abby ba", "1", "bank"), ("abby xp lea", "2", "leaderboard")):
+    for words, cword, expected in (("abby ban", "1", "bank"), ("abby xp lea", "2", "leaderboard")):
         result = subprocess.run(
             [sys.executable, "-m", "abby_cli.main"],
             env={**env, "COMP_WORDS": words, "COMP_CWORD": cword},
