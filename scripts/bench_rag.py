@@ -8,7 +8,9 @@ Figures (issue #4), all measured in one run so machine load affects them alike:
   alternating in rounds of 256 chunks so that other processes' load falls on both alike;
 - reingest_speedup: first ingest time / re-ingest of the unchanged corpus;
 - query_p50_ms: in-process queries (query embedding included) against 10,000 chunks; the
-  corpus's real vectors plus 8,000 noisy copies spread over other guilds and the global scope;
+  corpus's real vectors plus 8,000 noisy copies spread over other guilds and the global scope
+  (their passages in the word index too); query_hybrid_p50_ms with the word index fused in,
+  query_passages_p50_ms ranking raw chunks (the query before ranking by source);
 - cli_query_s: `abby rag query` as a separate process, whole-command wall time (median).
 
 Run: python scripts/bench_rag.py [--chunks 2048] [--queries 60]
@@ -156,12 +158,18 @@ def main() -> None:
     ]
     for q in questions[:5]:
         service.query(q, guild_id="g1")
-    latencies = []
+    # Interleaved, so load falls on each mode alike: the default (best passage per document,
+    # rag.hybrid as configured), hybrid forced on (dense + word index fused), raw passages.
+    modes = {"default": {}, "hybrid": {"hybrid": True}, "passages": {"passages": True}}
+    service.query(questions[0], guild_id="g1", hybrid=True)  # warm-up (ingest wrote the index)
+    timings: dict[str, list[float]] = {mode: [] for mode in modes}
     for q in questions[5:]:
-        started = time.perf_counter()
-        results = service.query(q, guild_id="g1", top_k=5, min_score=-1.0)
-        latencies.append(time.perf_counter() - started)
-        assert len(results) == 5 and all(r.guild_id in ("g1", None) for r in results)
+        for mode, options in modes.items():
+            started = time.perf_counter()
+            results = service.query(q, guild_id="g1", top_k=5, min_score=-1.0, **options)
+            timings[mode].append(time.perf_counter() - started)
+            assert len(results) == 5 and all(r.guild_id in ("g1", None) for r in results)
+    latencies = timings["default"]
     context.close()
 
     cli_env = {k: v for k, v in os.environ.items() if not k.startswith("ABBY_")}
@@ -201,6 +209,8 @@ def main() -> None:
                 "query_chunks": total,
                 "query_p50_ms": round(statistics.median(latencies) * 1000, 2),
                 "query_p95_ms": round(sorted(latencies)[int(len(latencies) * 0.95)] * 1000, 2),
+                "query_hybrid_p50_ms": round(statistics.median(timings["hybrid"]) * 1000, 2),
+                "query_passages_p50_ms": round(statistics.median(timings["passages"]) * 1000, 2),
                 "cli_query_s": round(statistics.median(cli_times), 3),
                 "cli_query_min_s": round(min(cli_times), 3),
                 "abby_version_s": round(version_s, 3),
