@@ -1,6 +1,8 @@
-"""`abby db`: create the schema and report on the document database."""
+"""`abby db`: create the schema, report on the document database, copy it elsewhere."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
@@ -31,3 +33,49 @@ def status(json_out: JsonOpt = False) -> None:
         [{"table": name, "records": count} for name, count in report["tables"].items()],
         empty="No tables yet (run 'abby db init').",
     )
+
+
+@app.command()
+def copy(
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="The target: mongodb://..., mongodb+srv://... or sqlite:///absolute/path.db",
+            show_default=False,
+        ),
+    ],
+    merge: Annotated[
+        bool,
+        typer.Option("--merge", help="Copy into a target that already holds records."),
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Copy every record of this database to another (SQLite <-> MongoDB), in batches.
+
+    Resumable: after a crash or Ctrl-C, run it again; it continues and never duplicates.
+    A target that already holds records is refused unless --merge (existing records are
+    kept; differing ones are reported, exit 4). Ends with the bank audit and the record
+    counts of both sides. Stop the bot first; then point database.uri at the target.
+    Knowledge-base vectors stay in Chroma: run `abby rag reindex` against the new database,
+    or keep the same Chroma store.
+    """
+    from core.db.transfer import copy_database
+
+    context = runtime.context()
+    with output.progress("copying records") as meter:
+        report = copy_database(context, to, merge=merge, progress=meter)
+    if runtime.state.json:
+        output.show(report.to_dict())
+    else:
+        summary = report.to_dict()
+        output.show(
+            [d.to_dict() for d in report.domains],
+            columns=["domain", "source_records", "target_records", "inserted", "unchanged",
+                     "conflicts"],
+        )  # fmt: skip
+        output.show({k: summary[k] for k in ("source", "target", "records", "seconds", "audit")})
+    if report.conflicts:
+        output.warn(f"{report.conflicts} record(s) differ on the target and were left as they are")
+    if not report.ok:
+        raise typer.Exit(4)

@@ -448,7 +448,9 @@ def repositories_of(database: SqliteDatabase | MongoDatabase) -> dict[str, Porta
     return opened
 
 
-def open_database(uri: str, settings: Settings) -> SqliteDatabase | MongoDatabase:
+def open_database(
+    uri: str, settings: Settings, *, server_selection_timeout_ms: int | None = None
+) -> SqliteDatabase | MongoDatabase:
     """A database from a URI: `sqlite:///absolute/path/abby.db` or `mongodb://...`.
 
     Nothing is created or contacted yet; the first repository opened does that (an
@@ -467,7 +469,8 @@ def open_database(uri: str, settings: Settings) -> SqliteDatabase | MongoDatabas
         return MongoDatabase(
             uri,
             name=name or settings.database.name,
-            server_selection_timeout_ms=settings.database.server_selection_timeout_ms,
+            server_selection_timeout_ms=server_selection_timeout_ms
+            or settings.database.server_selection_timeout_ms,
         )
     if uri.startswith("sqlite:///"):
         from pathlib import Path

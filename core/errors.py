@@ -158,6 +158,12 @@ class AuditFailed(Refused):
     code = "audit_failed"
 
 
+class CopyTargetNotEmpty(Refused):
+    """`abby db copy` to a database that already holds records, without --merge."""
+
+    code = "copy_target_not_empty"
+
+
 class ExternalRefusal(AbbyError):
     exit_code = ExitCode.EXTERNAL_REFUSAL
     code = "external_refusal"

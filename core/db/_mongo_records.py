@@ -27,7 +27,9 @@ from core.db.records import (
 )
 from core.errors import InvalidInput
 
-BATCH = 1_000
+BATCH = 500
+# Ids or keys per lookup query: mongoeco (the tests' stand-in) refuses an $in of ~1,000.
+_LOOKUP = 200
 _DUPLICATE_KEY = 11000
 
 
@@ -127,15 +129,18 @@ class _Importer:
 
     def _compare(self, table: Table, collection: Any, rows: list[tuple[Any, ...]]) -> None:
         found: dict[Any, Mapping[str, Any]] = {}
-        if "_id" in rows[0][1]:
-            ids = [sel["_id"] for _, sel, _ in rows]
-            for doc in collection.find({"_id": {"$in": ids}}):
-                found[doc["_id"]] = doc
-            lookup: Callable[[Mapping[str, Any]], Any] = lambda sel: sel["_id"]  # noqa: E731
-        else:
-            for doc in collection.find({"$or": [dict(sel) for _, sel, _ in rows]}):
-                found[tuple(doc.get(k) for k in table.key)] = doc
-            lookup = lambda sel: tuple(sel[k] for k in table.key)  # noqa: E731
+        by_id = "_id" in rows[0][1]
+        for start in range(0, len(rows), _LOOKUP):
+            selectors = [sel for _, sel, _ in rows[start : start + _LOOKUP]]
+            if by_id:
+                query = {"_id": {"$in": [sel["_id"] for sel in selectors]}}
+            else:
+                query = {"$or": [dict(sel) for sel in selectors]}
+            for doc in collection.find(query):
+                found[doc["_id"] if by_id else tuple(doc.get(k) for k in table.key)] = doc
+        lookup: Callable[[Mapping[str, Any]], Any] = (
+            (lambda sel: sel["_id"]) if by_id else (lambda sel: tuple(sel[k] for k in table.key))
+        )
         for record, sel, rest in rows:
             existing = found.get(lookup(sel))
             if existing is not None and _from_doc(table, existing) == _canonical(table, sel, rest):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import groupby
 from typing import Any
 
 from core.db.records import (
@@ -19,16 +20,28 @@ from core.db.records import (
     ImportReport,
     Record,
     Table,
+    canonical_time,
+    fast_time_text,
     neutral,
     parse_time,
     route,
-    time_text,
 )
 from core.db.sqlite import SqliteDatabase
 from core.errors import InvalidInput
 
 _FETCH = 2_000
 BATCH = 5_000
+
+
+def _readers(table: Table) -> list[tuple[str, Callable[[Any], Any]]]:
+    """(field, conversion) for the fields whose stored value is not already the record's."""
+    readers: list[tuple[str, Callable[[Any], Any]]] = []
+    for f in table.fields:
+        if f.kind == "time":
+            readers.append((f.name, fast_time_text))
+        elif f.kind in ("json", "bool"):
+            readers.append((f.name, lambda v, kind=f.kind: neutral(kind, v)))
+    return readers
 
 
 def export_tables(db: SqliteDatabase, tables: Sequence[Table]) -> Iterator[Record]:
@@ -40,57 +53,71 @@ def export_tables(db: SqliteDatabase, tables: Sequence[Table]) -> Iterator[Recor
             conn.execute("BEGIN")
         try:
             for table in tables:
-                cols = table.columns
                 order = table.sqlite_order or ", ".join(table.key)
-                sql = f"SELECT {', '.join(cols)} FROM {table.name} ORDER BY {order}"
-                cursor = conn.execute(sql)
-                readers = [(f.name, f.kind) for f in table.fields]
+                cursor = conn.cursor()
+                cursor.row_factory = None  # plain tuples: a copy reads millions of rows
+                cursor.execute(
+                    f"SELECT {', '.join(table.columns)} FROM {table.name} ORDER BY {order}"
+                )
+                head = {"record": table.name, "v": SCHEMA_VERSION}
+                names = table.columns
+                readers = _readers(table)
                 while rows := cursor.fetchmany(_FETCH):
                     for row in rows:
-                        record: Record = {"record": table.name, "v": SCHEMA_VERSION}
-                        for (name, kind), value in zip(readers, row, strict=True):
-                            record[name] = neutral(kind, value)
+                        record = {**head, **dict(zip(names, row, strict=True))}
+                        for name, read in readers:
+                            value = record[name]
+                            if value is not None:
+                                record[name] = read(value)
                         yield record
         finally:
+            # Also when the stream is dropped unfinished (a failed import on the other side).
             if own and conn.in_transaction:
                 conn.execute("ROLLBACK")
 
 
-def _converter(table: Table, f: Field) -> Callable[[Any], Any]:
+def _converter(table: Table, f: Field) -> Callable[[Any], Any] | None:
+    """How a record's value becomes the stored one; None where it is stored as it is."""
     where = f"{table.name}.{f.name}"
     if f.kind == "time" and f.sqlite == "epoch":
-        return lambda v: None if v is None else parse_time(v, where).timestamp()  # type: ignore[union-attr]
+        return lambda v: parse_time(v, where).timestamp()  # type: ignore[union-attr]
     if f.kind == "time":
-        return lambda v: time_text(parse_time(v, where))
+        return lambda v: canonical_time(v, where)
     if f.kind == "json":
-        return lambda v: None if v is None else json.dumps(v, sort_keys=True, ensure_ascii=False)
+        return lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False)
     if f.kind == "bool":
-        return lambda v: None if v is None else int(bool(v))
-    return _number if f.kind in ("int", "float") else _text
+        return lambda v: int(bool(v))
+    return None
+
+
+_PLAIN_TYPES: dict[str, tuple[type, ...]] = {"text": (str,), "int": (int,), "float": (int, float)}
 
 
 def _writer(table: Table) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """A function from a record to the row tuple SQLite stores (fill columns appended)."""
-    converters = [(f.name, _converter(table, f)) for f in table.fields]
+    """A function from a record to the row tuple SQLite stores (fill columns appended).
+
+    Raises InvalidInput for a value of the wrong type (SQLite would store it anyway)."""
+    names = table.columns
+    converted = [(i, conv) for i, f in enumerate(table.fields) if (conv := _converter(table, f))]
+    checked = [(i, f.name, _PLAIN_TYPES[f.kind], "text" if f.kind == "text" else "a number")
+               for i, f in enumerate(table.fields) if f.kind in _PLAIN_TYPES]  # fmt: skip
     fills = list(table.sqlite_fill.values())
 
     def write(record: Mapping[str, Any]) -> tuple[Any, ...]:
-        row = [conv(record.get(name)) for name, conv in converters]
-        return (*row, *(fill() for fill in fills))
+        row = [record.get(name) for name in names]
+        for i, name, types, expected in checked:
+            value = row[i]
+            # The exact class: a bool is no number here, and SQLite would store either.
+            if value is not None and value.__class__ not in types:
+                raise InvalidInput(f"{name}: {value!r} is not {expected}")
+        for i, conv in converted:
+            if row[i] is not None:
+                row[i] = conv(row[i])
+        if fills:
+            row.extend(fill() for fill in fills)
+        return tuple(row)
 
     return write
-
-
-def _number(value: Any) -> Any:
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
-        return value
-    raise InvalidInput(f"{value!r} is not a number")
-
-
-def _text(value: Any) -> Any:
-    if value is None or isinstance(value, str):
-        return value
-    raise InvalidInput(f"{value!r} is not text")
 
 
 def _stored(table: Table, row: Sequence[Any]) -> Record:
@@ -128,43 +155,78 @@ class _Importer:
             self._rowids[table.name] = {tuple(row[:-1]): row[-1] for row in cursor}
         return self._rowids[table.name]
 
+    def _rows(self, table: Table, records: list[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        write = self._writers.get(table.name)
+        if write is None:
+            write = self._writers[table.name] = _writer(table)
+        rows = []
+        for record in records:
+            try:
+                rows.append(write(record))
+            except InvalidInput as exc:
+                raise InvalidInput(f"{table.key_text(record)}: {exc}") from exc
+        return rows
+
     def flush(self, batch: list[tuple[Table, Mapping[str, Any]]]) -> None:
-        if not batch:
-            return
-        report = self._report
         with self._db.transaction() as conn:
-            for table, record in batch:
-                write = self._writers.get(table.name)
-                if write is None:
-                    write = self._writers[table.name] = _writer(table)
-                try:
-                    row = write(record)
-                except InvalidInput as exc:
-                    raise InvalidInput(f"{table.key_text(record)}: {exc}") from exc
-                insert, select = self._statements(table)
-                key = tuple(record.get(k) for k in table.key)
+            for table, pairs in groupby(batch, key=lambda pair: pair[0]):
+                records = [record for _, record in pairs]
+                rows = self._rows(table, records)
                 if table.sqlite_unique:
-                    if _insert(conn, insert, row, table, record) == 1:
-                        report.inserted += 1
-                        continue
-                    existing = conn.execute(select, key).fetchone()
+                    self._unique(conn, table, records, rows)
                 else:
-                    known = self._keyed_rows(conn, table)
-                    rowid = known.get(key)
-                    if rowid is None:
-                        known[key] = _insert(conn, insert, row, table, record, rowid=True)
-                        report.inserted += 1
-                        continue
-                    existing = conn.execute(
-                        f"SELECT {', '.join(table.columns)} FROM {table.name} WHERE rowid = ?",
-                        (rowid,),
-                    ).fetchone()
-                incoming = _stored(table, row)
-                # None: another unique field (a path, a source) is held by a different record.
-                if existing is not None and _stored(table, existing) == incoming:
-                    report.unchanged += 1
-                else:
-                    report.conflict(table.key_text(record))
+                    self._numbered(conn, table, records, rows)
+
+    def _unique(
+        self,
+        conn: sqlite3.Connection,
+        table: Table,
+        records: list[Mapping[str, Any]],
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """One executemany; only when some rows were not inserted, find out which."""
+        insert, select = self._statements(table)
+        try:
+            inserted = conn.executemany(insert, rows).rowcount
+        except (sqlite3.IntegrityError, sqlite3.InterfaceError):
+            # Name the bad record: the rows before it are already in (DO NOTHING for them).
+            pairs = zip(rows, records, strict=True)
+            inserted = sum(_insert(conn, insert, row, table, record) for row, record in pairs)
+        self._report.inserted += inserted
+        if inserted == len(rows):
+            return
+        conflicts = 0
+        for record, row in zip(records, rows, strict=True):
+            existing = conn.execute(select, tuple(record.get(k) for k in table.key)).fetchone()
+            # None: another unique field (a path, a source) is held by a different record.
+            if existing is None or _stored(table, existing) != _stored(table, row):
+                conflicts += 1
+                self._report.conflict(table.key_text(record))
+        self._report.unchanged += len(rows) - inserted - conflicts
+
+    def _numbered(
+        self,
+        conn: sqlite3.Connection,
+        table: Table,
+        records: list[Mapping[str, Any]],
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """A table whose identity is no SQLite constraint (the ledger): look keys up."""
+        insert, _ = self._statements(table)
+        known = self._keyed_rows(conn, table)
+        by_rowid = f"SELECT {', '.join(table.columns)} FROM {table.name} WHERE rowid = ?"
+        for record, row in zip(records, rows, strict=True):
+            key = tuple(record.get(k) for k in table.key)
+            rowid = known.get(key)
+            if rowid is None:
+                known[key] = _insert(conn, insert, row, table, record, rowid=True)
+                self._report.inserted += 1
+                continue
+            existing = conn.execute(by_rowid, (rowid,)).fetchone()
+            if _stored(table, existing) == _stored(table, row):
+                self._report.unchanged += 1
+            else:
+                self._report.conflict(table.key_text(record))
 
 
 def _insert(

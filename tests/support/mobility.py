@@ -69,3 +69,20 @@ def snapshot(ctx: AppContext) -> dict[str, list[dict[str, Any]]]:
 def keyed(records: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, Any]]:
     """Records by (type, every field but the mutable order), to compare as sets."""
     return {(r["record"], *sorted((k, str(v)) for k, v in r.items())): r for r in records}
+
+
+def bulk(ctx: AppContext, members: int) -> None:
+    """Add `members` profiles and XP records fast (through import_, not one call each)."""
+    stamp = "2026-03-04T05:06:07.089+00:00"
+    repos = ctx.repositories()
+    repos["users"].import_(
+        {"record": "users", "v": 1, "user_id": f"m{n:07d}", "scope": "g1", "username": f"m{n}",
+         "discriminator": None, "display_name": None, "bio": None, "timezone": None,
+         "locale": None, "pronouns": None, "created_at": stamp, "updated_at": stamp}
+        for n in range(members)
+    )  # fmt: skip
+    repos["xp"].import_(
+        {"record": "xp", "v": 1, "scope": "g1", "user_id": f"m{n:07d}", "xp": n, "prev_xp": 0,
+         "last_grant_at": None, "updated_at": stamp}
+        for n in range(members)
+    )  # fmt: skip

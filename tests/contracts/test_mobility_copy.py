@@ -1,0 +1,199 @@
+"""`abby db copy --to URI`: every domain, resumable after SIGKILL, refusals, fast failure.
+
+The copies run as real `abby` processes. MongoDB is the mongoeco stand-in, which writes a few
+hundred documents a second and slows with size, so its copies are small (same code path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.config import load_settings
+from core.context import AppContext, open_database, repositories_of
+from tests.conftest import ROOT, run_abby
+from tests.support.mobility import bulk, populate, snapshot
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Iterator[tuple[AppContext, dict[str, str]]]:
+    env = {"ABBY_DATA_DIR": str(tmp_path / "source")}
+    ctx = AppContext(load_settings(environ=env))
+    populate(ctx)
+    yield ctx, env
+    ctx.close()
+
+
+def _sorted(records: list[dict]) -> list[dict]:
+    return sorted(records, key=json.dumps)
+
+
+def _target_snapshot(uri: str, tmp_path: Path) -> dict[str, list[dict]]:
+    settings = load_settings(environ={"ABBY_DATA_DIR": str(tmp_path / "unused")})
+    db = open_database(uri, settings)
+    try:
+        return {d: list(r.export()) for d, r in repositories_of(db).items()}
+    finally:
+        db.close()
+
+
+def _assert_same(source: AppContext, uri: str, tmp_path: Path) -> None:
+    expected = snapshot(source)
+    found = _target_snapshot(uri, tmp_path)
+    for domain, records in expected.items():
+        assert _sorted(found[domain]) == _sorted(records), domain
+
+
+@pytest.fixture
+def mongo_target(mongo_uri: str) -> Iterator[str]:
+    name = f"t{uuid.uuid4().hex[:16]}"
+    base, _, query = mongo_uri.partition("?")
+    uri = f"{base.rstrip('/')}/{name}" + (f"?{query}" if query else "")
+    yield uri
+    from pymongo import MongoClient
+
+    with MongoClient(mongo_uri) as client:
+        client.drop_database(name)
+
+
+def test_copy_to_sqlite_then_mongodb_reports_counts_and_a_balanced_audit(
+    source: tuple[AppContext, dict[str, str]], tmp_path: Path, mongo_target: str
+) -> None:
+    ctx, env = source
+    for uri in (f"sqlite:///{tmp_path / 'copy' / 'abby.db'}", mongo_target):
+        result = run_abby("db", "copy", "--to", uri, "--json", env=env)
+        assert result.exit_code == 0, result.output
+        report = result.json()
+        assert report["ok"] and report["audit"] == {
+            "source_ok": True, "target_ok": True, "problems": []
+        }  # fmt: skip
+        assert "PASSWORD" not in result.stdout
+        for domain in report["domains"]:
+            assert domain["source_records"] == domain["target_records"] == domain["inserted"] > 0
+        _assert_same(ctx, uri, tmp_path)
+
+
+def test_a_non_empty_target_is_refused_without_merge_and_left_as_it_was(
+    source: tuple[AppContext, dict[str, str]], tmp_path: Path
+) -> None:
+    ctx, env = source
+    uri = f"sqlite:///{tmp_path / 'copy' / 'abby.db'}"
+    assert run_abby("db", "copy", "--to", uri, env=env).exit_code == 0
+    ctx.bank.add("u1", 5, reason="after the copy", guild_id="g1")
+    refused = run_abby("db", "copy", "--to", uri, env=env)
+    assert refused.exit_code == 4, refused.output
+    assert refused.stderr.count("\n") == 1 and "--merge" in refused.stderr
+    found = _target_snapshot(uri, tmp_path)
+    assert len(found["bank"]) == len(snapshot(ctx)["bank"]) - 2  # the new mint is not there
+
+    merged = run_abby("db", "copy", "--to", uri, "--merge", "--json", env=env)
+    # The new mint's ledger row and transfer went in; its account is a conflict, not overwritten.
+    assert merged.exit_code == 4, merged.output
+    report = merged.json()
+    bank = next(d for d in report["domains"] if d["domain"] == "bank")
+    assert (bank["inserted"], bank["conflicts"]) == (2, 1)
+    assert bank["conflict_keys"] == ["bank_accounts:g1/u1"]
+    assert report["ok"] is False
+
+
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        ("postgres://db/abby", "must be mongodb://"),
+        ("sqlite:///relative/../x.db", "absolute file path"),
+        ("mongodb://[bad", "not a valid MongoDB URI"),
+    ],
+)
+def test_a_bad_target_uri_is_one_line_and_exit_2(
+    source: tuple[AppContext, dict[str, str]], uri: str, message: str
+) -> None:
+    result = run_abby("db", "copy", "--to", uri, env=source[1])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_the_source_itself_is_refused(source: tuple[AppContext, dict[str, str]]) -> None:
+    ctx, env = source
+    result = run_abby("db", "copy", "--to", f"sqlite:///{ctx.settings.sqlite_path}", env=env)
+    assert result.exit_code == 2 and "is the source database itself" in result.stderr
+
+
+def test_an_unreachable_target_is_exit_75_within_5_seconds(
+    source: tuple[AppContext, dict[str, str]],
+) -> None:
+    started = time.monotonic()
+    result = run_abby(
+        "db", "copy", "--to", "mongodb://abby:PASSWORD@127.0.0.1:9/abby", "--json", env=source[1]
+    )
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 75, result.output
+    assert result.json()["error"]["code"] == "service_unavailable"
+    assert "PASSWORD" not in result.stdout + result.stderr
+    assert elapsed < 5, elapsed
+
+
+def _sqlite_rows(path: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.1) as conn:
+            return conn.execute("SELECT COUNT(*) FROM xp").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _checkpoint(ctx: AppContext) -> dict:
+    (path,) = (ctx.settings.data_dir / "copies").glob("*.json")
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("target", [pytest.param("sqlite", marks=pytest.mark.slow), "mongo"])
+def test_sigkill_during_a_copy_then_the_rerun_completes_without_duplicates(
+    source: tuple[AppContext, dict[str, str]],
+    tmp_path: Path,
+    target: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    ctx, env = source
+    if target == "sqlite":
+        bulk(ctx, 60_000)
+        path = tmp_path / "copy" / "abby.db"
+        uri = f"sqlite:///{path}"
+        started = lambda: _sqlite_rows(path) > 0  # noqa: E731 - mid-way through the XP
+    else:
+        uri = request.getfixturevalue("mongo_target")
+        copies = ctx.settings.data_dir / "copies"
+        started = lambda: any(  # noqa: E731 - after the first domain, during the next ones
+            "users" in json.loads(p.read_text()).get("done", []) for p in copies.glob("*.json")
+        )
+    full = {k: v for k, v in os.environ.items() if not k.startswith("ABBY_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "abby_cli.main", "db", "copy", "--to", uri, "--json"],
+        env={**full, **env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not started() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the copy finished before it could be killed"
+    assert _checkpoint(ctx)["finished"] is False
+
+    rerun = run_abby("db", "copy", "--to", uri, "--json", env=env, timeout=300)
+    assert rerun.exit_code == 0, rerun.output
+    report = rerun.json()
+    assert report["resumed"] is True and report["conflicts"] == 0
+    for domain in report["domains"]:
+        assert domain["target_records"] == domain["source_records"], domain
+    _assert_same(ctx, uri, tmp_path)
+    assert _checkpoint(ctx)["finished"] is True
