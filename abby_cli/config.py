@@ -15,10 +15,17 @@ def show(json_out: JsonOpt = False) -> None:
     """Print the effective configuration, every secret (and URL credential) masked."""
     settings = runtime.settings()
     data = _mask_urls(settings.model_dump(mode="json"))  # SecretStr dumps as '**********'
+    sources = {"config_file": settings.config_source, "data_dir": settings.data_dir_source}
     if runtime.state.json:
-        output.show(data)
+        output.show({**data, "sources": sources})
         return
-    output.lines(_flatten(data, settings))
+    output.lines(
+        [
+            *_flatten(data, settings),
+            f"# config_file from: {sources['config_file']}",
+            f"# data_dir from: {sources['data_dir']}",
+        ]
+    )
 
 
 @app.command()
@@ -26,7 +33,15 @@ def validate(json_out: JsonOpt = False) -> None:
     """Load the configuration and report whether it is valid (exit 78 if not)."""
     settings = runtime.settings()
     source = str(settings.config_file) if settings.config_file else "defaults and environment"
-    output.show({"valid": True, "source": source, "data_dir": str(settings.data_dir)})
+    output.show(
+        {
+            "valid": True,
+            "source": source,
+            "config_source": settings.config_source,
+            "data_dir": str(settings.data_dir),
+            "data_dir_source": settings.data_dir_source,
+        }
+    )
 
 
 def _mask_urls(value: object) -> object:

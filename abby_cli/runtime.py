@@ -28,6 +28,42 @@ class Runtime:
 
 state = Runtime()
 
+# The commands that may create a new store where none exists (the data dir, abby.db, a new
+# MongoDB database). Every other command only reads or maintains: with no Abby data where
+# the settings point it exits 78 naming the place, rather than auditing, cleaning or
+# reporting on an empty store it just made (cron once "passed" an audit that way).
+CREATES_STORE = frozenset(
+    {
+        "init",
+        "db init",
+        "user set",
+        "xp add",
+        "xp import-mee6",
+        "xp settings",
+        "bank add",
+        "bank transfer",
+        "rag ingest",
+        "keys generate",
+        "image generate",
+        "image edit",
+        "image upscale",
+        "ask",
+        "bot run",
+        "bot settings",
+    }
+)
+
+
+def _may_create_store() -> bool:
+    """Whether the command being run is in CREATES_STORE (True outside a command)."""
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return True
+    words = ctx.command_path.split()[1:]  # drop the program name
+    return " ".join(words) in CREATES_STORE
+
 
 def settings() -> Settings:
     """Load (once) the settings from the global options, environment and files."""
@@ -41,19 +77,36 @@ def settings() -> Settings:
 def context() -> AppContext:
     """Open (once) the core application context: stores, services, logging."""
     if state._context is None:
-        from core.context import open_context
+        from core.context import has_existing_data, open_context
         from core.telemetry import setup_logging
 
         current_settings = settings()
+        create_store = _may_create_store()
+        log_dir = current_settings.log_dir
+        if not create_store and current_settings.logging.dir is None:
+            # A reader where there is no store logs to the console only: the log file would
+            # create the data dir. It exits 78 when it reaches the database (after its
+            # arguments were checked, so bad input is still exit 2).
+            if not has_existing_data(current_settings):
+                log_dir = None
         level = {-1: "ERROR", 0: None, 1: "INFO"}.get(state.verbosity, "DEBUG")
         setup_logging(
             level or current_settings.logging.level,
-            current_settings.log_dir,
+            log_dir,
             settings=current_settings,
             console_level=level or "WARNING",
         )
-        state._context = open_context(current_settings)
+        state._context = open_context(current_settings, create_store=create_store)
     return state._context
+
+
+def require_data(*found_if: Path) -> None:
+    """For a reader that skips the stores (telemetry tail): exit 78 where no Abby data is,
+    unless one of the files it reads (`found_if`) exists."""
+    from core.context import require_existing_data
+
+    if not any(path.exists() for path in found_if):
+        require_existing_data(settings())
 
 
 def close() -> None:

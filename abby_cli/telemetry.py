@@ -30,6 +30,8 @@ def tail(
     """Show the last N events; with --follow, keep printing new ones (JSON lines with --json)."""
     from core.telemetry.events import EventLog
 
+    # "No events yet." read from the wrong data dir would mislead: say where it looked.
+    runtime.require_data(runtime.settings().events_path)
     events = EventLog.from_settings(runtime.settings())
     if not follow:
         output.show(events.tail(n, event_type=event_type), columns=COLUMNS, empty="No events yet.")

@@ -1,9 +1,14 @@
 """Settings: one immutable, validated model built once at the edge and passed down.
 
 Sources, later wins: built-in defaults < YAML file (``--config``, then ``ABBY_CONFIG``, then
-``./config.yaml``) < ``ABBY_*`` environment variables (nested with ``__``, e.g.
-``ABBY_DATABASE__URI``) < explicit overrides (command-line flags). Unknown keys are errors.
-Secrets are ``SecretStr`` so that neither ``repr`` nor a dump shows them.
+``./config.yaml``, then the user config dir) < ``ABBY_*`` environment variables (nested with
+``__``, e.g. ``ABBY_DATABASE__URI``) < explicit overrides (command-line flags). Unknown keys are
+errors. Secrets are ``SecretStr`` so that neither ``repr`` nor a dump shows them.
+
+The data dir is the one exception to "later wins": the config's ``data_dir``, else
+``ABBY_DATA_DIR``, else the user data dir. A shell, cron and systemd that read the same config
+file then use the same data, whatever their environment and working directory; nothing falls
+back to the current directory.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -27,6 +33,7 @@ from pydantic import (
 from core.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "config.yaml"
+APP_NAME = "abby"  # the folder name under the user config and data dirs
 ENV_PREFIX = "ABBY_"
 # ABBY_* variables that are not settings keys.
 RESERVED_ENV = frozenset(
@@ -278,6 +285,9 @@ class Settings(Section):
 
     data_dir: Path = Path("data")
     config_file: Path | None = None  # the YAML file these settings came from, if any
+    # Which rule chose the config file and the data dir, for doctor, `config show` and the
+    # "no Abby data" error (set by load_settings; not a setting anyone writes).
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
     database: DatabaseSettings = DatabaseSettings()
     logging: LoggingSettings = LoggingSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
@@ -293,6 +303,16 @@ class Settings(Section):
     quota: QuotaSettings = QuotaSettings()
     images: ImageSettings = ImageSettings()
     persona: PersonaSettings = PersonaSettings()
+
+    @property
+    def config_source(self) -> str:
+        """How the config file was found, e.g. '--config' or 'the user config dir'."""
+        return self._sources.get("config", "no config file")
+
+    @property
+    def data_dir_source(self) -> str:
+        """How the data dir was chosen, e.g. 'ABBY_DATA_DIR' or 'the user data dir'."""
+        return self._sources.get("data_dir", "built-in default")
 
     # Derived locations: every embedded store lives under data_dir.
     @property
@@ -335,22 +355,81 @@ class Settings(Section):
         return found
 
 
+def user_config_file() -> Path:
+    """`config.yaml` in the user config dir (platformdirs: ~/.config/abby on Linux)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME)) / DEFAULT_CONFIG_NAME
+
+
+def user_data_dir() -> Path:
+    """The user data dir (platformdirs: ~/.local/share/abby on Linux)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def locate_config_file(
+    explicit: str | os.PathLike[str] | None, environ: Mapping[str, str]
+) -> tuple[Path | None, str]:
+    """The YAML file to read and the rule that chose it.
+
+    `--config`, then ABBY_CONFIG (both must exist), then ./config.yaml, then the user config
+    dir. Raises ConfigError for a named file that does not exist.
+    """
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        return path, "--config"
+    if environ.get("ABBY_CONFIG"):
+        path = Path(environ["ABBY_CONFIG"]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"ABBY_CONFIG points to {path}, which does not exist")
+        return path, "ABBY_CONFIG"
+    default = Path(DEFAULT_CONFIG_NAME)
+    if default.is_file():
+        return default, "./config.yaml in the current directory"
+    user = user_config_file()
+    if user.is_file():
+        return user, "the user config dir"
+    return None, f"no config file (looked for ./{DEFAULT_CONFIG_NAME} and {user})"
+
+
 def find_config_file(
     explicit: str | os.PathLike[str] | None, environ: Mapping[str, str]
 ) -> Path | None:
-    """Return the YAML file to read: the explicit one, then ABBY_CONFIG, then ./config.yaml."""
-    if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        return path
-    if environ.get("ABBY_CONFIG"):
-        path = Path(environ["ABBY_CONFIG"])
-        if not path.is_file():
-            raise ConfigError(f"ABBY_CONFIG points to {path}, which does not exist")
-        return path
-    default = Path(DEFAULT_CONFIG_NAME)
-    return default if default.is_file() else None
+    """Return the YAML file to read (see :func:`locate_config_file`), or None."""
+    return locate_config_file(explicit, environ)[0]
+
+
+def resolve_data_dir(
+    file_layer: Mapping[str, Any],
+    config_file: Path | None,
+    environ: Mapping[str, str],
+    overrides: Mapping[str, Any] | None,
+) -> tuple[Path, str]:
+    """The data dir and the rule that chose it (an absolute path; nothing is created).
+
+    An override (a flag) wins; then the config file's `data_dir` (relative to that file); then
+    ABBY_DATA_DIR (relative to the current directory, as a shell user expects); then the user
+    data dir. Never the current directory by default: cron and systemd start elsewhere.
+    """
+    if (overrides or {}).get("data_dir"):
+        raw, anchor, source = overrides["data_dir"], Path.cwd(), "the command line"  # type: ignore[index]
+    elif file_layer.get("data_dir"):
+        assert config_file is not None
+        raw, anchor = file_layer["data_dir"], config_file.parent.resolve()
+        source = f"data_dir in {config_file.resolve()}"
+    elif environ.get("ABBY_DATA_DIR"):
+        raw, anchor, source = environ["ABBY_DATA_DIR"], Path.cwd(), "ABBY_DATA_DIR"
+    else:
+        return user_data_dir(), "the user data dir"
+    if not isinstance(raw, str | os.PathLike):
+        raise ConfigError(f"data_dir: invalid value {raw!r}: must be a path")
+    path = Path(raw).expanduser()
+    # normpath, not resolve: '..' folded for the messages, symbolic links left as given.
+    return Path(os.path.normpath(path if path.is_absolute() else anchor / path)), source
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -443,25 +522,20 @@ def load_settings(
 ) -> Settings:
     """Build the settings from every source; raise ConfigError with one line on bad input."""
     environ = os.environ if environ is None else environ
-    path = find_config_file(config_file, environ)
+    path, config_source = locate_config_file(config_file, environ)
     layers: dict[str, Any] = {}
+    file_layer: dict[str, Any] = {}
     if path is not None:
         file_layer = _read_yaml(path)
         if "config_file" in file_layer:
             raise ConfigError(f"config file {path}: unknown key config_file")
+        check_secret_file_mode(path, file_layer)
         layers = _merge(layers, file_layer)
     layers = _merge(layers, _env_layer(environ))
     if overrides:
         layers = _merge(layers, overrides)
 
-    # A relative data_dir from the file (or the default "data") is relative to the config file
-    # in use, or to the current directory when there is none; one from the environment or a
-    # flag is relative to the current directory, as a shell user expects.
-    from_outside = bool(environ.get("ABBY_DATA_DIR") or (overrides or {}).get("data_dir"))
-    anchor = Path.cwd() if from_outside or path is None else path.parent.resolve()
-    data_dir = Path(layers.get("data_dir") or "data").expanduser()
-    if not data_dir.is_absolute():
-        data_dir = anchor / data_dir
+    data_dir, data_dir_source = resolve_data_dir(file_layer, path, environ, overrides)
     layers["data_dir"] = data_dir
     layers["config_file"] = path.resolve() if path is not None else None
     try:
@@ -471,8 +545,46 @@ def load_settings(
         where = f"config file {path}" if path else "configuration"
         extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{where}: {_describe(first)}{extra}") from None
+    settings._sources.update(config=config_source, data_dir=data_dir_source)
     check_storage_root(settings)
     return settings
+
+
+def _secret_keys(layer: Mapping[str, Any], model: type[BaseModel], prefix: str = "") -> list[str]:
+    """The dotted keys of `layer` that hold a non-empty secret (a SecretStr field)."""
+    found: list[str] = []
+    for name, value in layer.items():
+        field = model.model_fields.get(name) if isinstance(name, str) else None
+        if field is None or value in (None, ""):
+            continue
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if isinstance(value, Mapping):
+                found.extend(_secret_keys(value, annotation, f"{prefix}{name}."))
+            continue
+        if SecretStr in (annotation, *getattr(annotation, "__args__", ())):
+            # A MongoDB URI is a secret only when it carries credentials.
+            if name == "uri" and "@" not in str(value):
+                continue
+            found.append(f"{prefix}{name}")
+    return found
+
+
+def check_secret_file_mode(path: Path, file_layer: Mapping[str, Any]) -> None:
+    """Refuse a config file that holds a secret and that group or others can read.
+
+    As ssh refuses a private key others can read: the secret may already have leaked, and
+    running on would hide that. Raises ConfigError naming the chmod to run.
+    """
+    secrets = _secret_keys(file_layer, Settings)
+    if not secrets:
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"config file {path} holds a secret ({', '.join(secrets)}) and has mode {mode:04o}, "
+            f"readable by others; make it owner-only: chmod 600 {path.resolve()}"
+        )
 
 
 def check_storage_root(settings: Settings) -> None:

@@ -1,6 +1,9 @@
 """The application context: opens the stores once from settings and builds the services.
 
 The CLI and the bot open one context at start-up; tests open one on a temporary data dir.
+A context opened with ``create_store=False`` (the CLI's read-only and maintenance commands)
+never creates a store: with no Abby data where the settings point, it raises ConfigError
+naming the place and the rule that chose it, instead of starting an empty store there.
 The seed's module-level functions (`core.economy.add_xp(...)`, `core.db.upsert_user(...)`)
 use `current()`, which opens a context from the environment on first use, so they work in a
 fresh process where only ABBY_DATA_DIR (or ABBY_DATABASE__URI) is set.
@@ -59,9 +62,12 @@ class AppContext:
         "moderation",
     )
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, create_store: bool = True
+    ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        self.create_store = create_store
         self._lock = threading.RLock()
         # Before any store opens: SQLite, Chroma and the model cache create files Abby cannot
         # pass a mode to, and they hold what no other local user may read (core.permissions).
@@ -88,17 +94,30 @@ class AppContext:
             if db_settings.uri is None:
                 from core.db.sqlite import SqliteDatabase
 
+                if not self.create_store:
+                    require_existing_data(self.settings)
                 self.ensure_data_dir()
                 return SqliteDatabase(
                     self.settings.sqlite_path, busy_timeout_ms=db_settings.busy_timeout_ms
                 )
             from core.db.mongo import MongoDatabase
 
-            return MongoDatabase(
+            mongo = MongoDatabase(
                 db_settings.uri.get_secret_value(),
                 name=db_settings.name,
                 server_selection_timeout_ms=db_settings.server_selection_timeout_ms,
             )
+            # No schema record: this database was never set up (a typo in its name, say);
+            # reading it would report an empty community as healthy.
+            if not self.create_store and not mongo.schema_versions():
+                from core.urls import mask_url
+
+                mongo.close()
+                raise ConfigError(
+                    f"no Abby data in MongoDB at {mask_url(mongo.location)} (database.uri and "
+                    "database.name; run `abby db init` or `abby init` to set it up)"
+                )
+            return mongo
 
     def mongo(self) -> MongoDatabase:
         """The MongoDB backend, or ConfigError on the embedded one (seed's get_collection)."""
@@ -308,6 +327,9 @@ class AppContext:
         """The knowledge base; the records, Chroma and the model open on first use."""
         from core.rag.service import RagService
 
+        if not self.create_store:  # a query opens Chroma and the model before the records
+            require_existing_data(self.settings)
+
         def sqlite(db: Any) -> Any:
             from core.rag._sqlite import SqliteDocumentRepository
 
@@ -409,6 +431,30 @@ class AppContext:
             del self.__dict__["database"]
 
 
+def has_existing_data(settings: Settings) -> bool:
+    """Whether Abby's data is where settings point: the embedded database, the marker of a
+    lost one, or the key file (`abby keys generate --write` may come before any database)."""
+    from core.db.sqlite import MARKER_SUFFIX
+
+    db = settings.sqlite_path
+    marker = db.with_name(db.name + MARKER_SUFFIX)
+    return db.is_file() or marker.exists() or settings.key_file.is_file()
+
+
+def require_existing_data(settings: Settings) -> None:
+    """Refuse (ConfigError, exit 78) when the embedded store does not exist; create nothing.
+
+    The MongoDB backend is checked on the server when the database opens. A missing
+    database whose marker survives is left to the SQLite backend's DatabaseLost.
+    """
+    if settings.database.uri is not None or has_existing_data(settings):
+        return
+    raise ConfigError(
+        f"no Abby data in {settings.data_dir} ({settings.data_dir_source}; set ABBY_DATA_DIR "
+        "or data_dir in the config, or run `abby init`)"
+    )
+
+
 # Every domain's repositories (SQLite, MongoDB) as "module:class", in the order a copy moves
 # them: the bank's transfers before anything that refers to them.
 _PORTABLE: dict[str, tuple[str, str]] = {
@@ -490,10 +536,15 @@ _current: AppContext | None = None
 _current_lock = threading.Lock()
 
 
-def open_context(settings: Settings | None = None, *, clock: Clock | None = None) -> AppContext:
-    """Open a context and make it the current one for the seed's shortcut functions."""
+def open_context(
+    settings: Settings | None = None, *, clock: Clock | None = None, create_store: bool = True
+) -> AppContext:
+    """Open a context and make it the current one for the seed's shortcut functions.
+
+    `create_store=False` is for commands that only read or maintain: see AppContext.
+    """
     global _current
-    context = AppContext(settings or load_settings(), clock=clock)
+    context = AppContext(settings or load_settings(), clock=clock, create_store=create_store)
     with _current_lock:
         _current = context
     return context

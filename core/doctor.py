@@ -17,7 +17,7 @@ from typing import Literal
 
 from core.config import Settings
 from core.errors import AbbyError
-from core.permissions import PRIVATE_DIR, LoosePath, loose_paths, tighten
+from core.permissions import LoosePath, loose_paths, tighten
 from core.urls import mask_url
 
 Status = Literal["ok", "warn", "fail"]
@@ -33,19 +33,29 @@ class Check:
 
 
 def check_config(settings: Settings) -> Check:
-    source = str(settings.config_file) if settings.config_file else "defaults and environment"
-    return Check("config", "ok", f"valid ({source})")
+    """Which config file is in use and the rule that chose it (it loaded, so it is valid)."""
+    if settings.config_file is None:
+        return Check("config", "ok", f"valid: defaults and environment, {settings.config_source}")
+    return Check("config", "ok", f"valid: {settings.config_file} ({settings.config_source})")
 
 
 def check_data_dir(settings: Settings) -> Check:
+    """Which data dir is in use and why; writable? Never creates it (doctor only looks)."""
     path = settings.data_dir
+    why = settings.data_dir_source
+    if not path.exists():
+        if settings.database.uri is not None:  # documents on the server; files come later
+            return Check("data_dir", "warn", f"{path} ({why}) does not exist yet")
+        return Check(
+            "data_dir", "fail", f"{path} ({why}) does not exist: run `abby init`, or point "
+            "ABBY_DATA_DIR or data_dir in the config at your data",
+        )
     try:
-        path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-", delete=True):
             pass
     except OSError as exc:
-        return Check("data_dir", "fail", f"{path} is not writable: {exc.strerror}")
-    return Check("data_dir", "ok", f"{path} is writable")
+        return Check("data_dir", "fail", f"{path} ({why}) is not writable: {exc.strerror}")
+    return Check("data_dir", "ok", f"{path} ({why}) is writable")
 
 
 def check_database(context: object) -> Check:

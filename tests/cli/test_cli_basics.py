@@ -66,6 +66,7 @@ def test_usage_error_with_json_is_an_error_document(cli) -> None:
 
 
 def test_doctor_json_reports_each_check(cli, backend_env) -> None:
+    assert cli("db", "init").exit_code == 0  # doctor checks a set-up; it never makes one
     result = cli("doctor", "--json")
     assert result.exit_code == 0, result.output
     checks = {c["name"]: c for c in result.json()}
@@ -78,6 +79,7 @@ def test_doctor_json_reports_each_check(cli, backend_env) -> None:
 def test_doctor_reports_an_unreachable_configured_service(cli, tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("rag:\n  chroma_url: http://127.0.0.1:9\n")
+    assert cli("--config", str(config), "db", "init").exit_code == 0
     result = cli("--config", str(config), "doctor", "--json")
     assert result.exit_code == 0, result.output
     chroma = next(c for c in result.json() if c["name"] == "chroma_server")
@@ -106,6 +108,7 @@ def test_user_set_refuses_a_field_outside_the_whitelist(cli, backend_env) -> Non
 
 
 def test_unknown_user_is_exit_3_and_json_error(cli, backend_env) -> None:
+    assert cli("db", "init").exit_code == 0
     result = cli("user", "show", "404", "--json")
     assert result.exit_code == 3
     assert result.json() == {

@@ -11,6 +11,7 @@ import pytest
 
 @pytest.fixture
 def abby(cli, backend_env):  # noqa: ANN001, ANN201 - the CLI on the test's backend
+    assert cli("db", "init").exit_code == 0  # readers need a set-up store (no new empty one)
     return cli
 
 

@@ -89,6 +89,7 @@ def test_keys_from_the_environment_cannot_be_edited_by_the_cli(
 ) -> None:
     a, b = generate_key().decode(), generate_key().decode()
     monkeypatch.setenv("ABBY_ENCRYPTION_KEYS", f"{a},{b}")
+    assert cli("db", "init").exit_code == 0  # `keys status` reads a set-up store
     status = cli("keys", "status", "--json")
     assert status.exit_code == 0 and len(status.json()["keys"]) == 2, status.output
     assert a not in status.stdout and b not in status.stdout
@@ -112,6 +113,7 @@ def test_bad_key_configuration_is_one_line_exit_78_and_changes_nothing(
     cli, data_dir: Path, monkeypatch: pytest.MonkeyPatch, setup: str, expected: str
 ) -> None:
     data_dir.mkdir(parents=True)
+    assert cli("db", "init").exit_code == 0  # a set-up store whose keys are wrong
     path = data_dir / "keys"
     if setup == "mode-0644":
         path.write_text(generate_key().decode() + "\n")

@@ -118,6 +118,7 @@ def test_bad_input_gives_one_clear_line_and_the_exit_code(
         content = blank_pdf() if content == "PDF" else content
         path = root / name
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    assert cli("db", "init").exit_code == 0  # bad input on a set-up, not a missing one
     result = cli(*[a.replace("{root}", str(root)) for a in args])
     assert result.exit_code == code, result.output
     assert message in result.stderr

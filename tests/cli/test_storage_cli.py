@@ -19,6 +19,7 @@ def seeded(backend, backend_env) -> Iterator[AppContext]:  # noqa: ANN001
     """A context on the CLI's store whose clock stands ten days in the past."""
     clock = FrozenClock(datetime.now(UTC) - timedelta(days=10))
     context = AppContext(backend.settings(), clock=clock)
+    context.init_schema()  # readers such as `storage quota` never create a store
     yield context
     if context.settings.database.uri is not None:
         context.database.client.drop_database(context.settings.database.name)

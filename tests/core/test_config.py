@@ -21,19 +21,24 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def test_defaults_put_the_data_dir_in_the_current_directory(tmp_path: Path) -> None:
+def test_defaults_put_the_data_dir_in_the_user_data_dir_not_the_current_one(
+    tmp_path: Path,
+) -> None:
     settings = load_settings(environ={})
-    assert settings.data_dir == tmp_path / "data"
+    user_data = tmp_path / "home" / ".local" / "share" / "abby"  # HOME is tmp_path/home
+    assert settings.data_dir == user_data
+    assert settings.data_dir_source == "the user data dir"
     assert settings.database.backend == "sqlite"
-    assert settings.sqlite_path == tmp_path / "data" / "abby.db"
-    assert not settings.data_dir.exists(), "loading settings must not create anything"
+    assert settings.sqlite_path == user_data / "abby.db"
+    assert not (tmp_path / "home").exists(), "loading settings must not create anything"
 
 
-def test_data_dir_defaults_beside_the_config_file(tmp_path: Path) -> None:
+def test_a_config_file_without_data_dir_does_not_put_data_beside_itself(tmp_path: Path) -> None:
     config = write(tmp_path / "etc" / "abby.yaml", "xp:\n  cooldown_seconds: 5\n")
     settings = load_settings(config, environ={})
-    assert settings.data_dir == tmp_path / "etc" / "data"
+    assert settings.data_dir == tmp_path / "home" / ".local" / "share" / "abby"
     assert settings.config_file == config
+    assert settings.config_source == "--config"
 
 
 def test_later_sources_win(tmp_path: Path) -> None:
