@@ -336,3 +336,19 @@ def test_a_backup_taken_while_four_processes_transfer_restores_to_balanced_books
         assert total == 400_000
     finally:
         ctx.close()
+
+
+def test_the_archive_holds_the_settings_with_secrets_masked(backend, tmp_path: Path) -> None:
+    secret = "sk-bench-secret-value-0123456789"
+    settings = _settings({**backend.env, "ABBY_LLM__API_KEY": secret})
+    with keyed_context(settings, START) as (ctx, _clock):
+        populate(ctx)
+        archive = tmp_path / "b.tar"
+        create_backup(ctx, archive)
+    with tarfile.open(archive) as tar:
+        config = json.loads(tar.extractfile("config.json").read())
+        everything = b"".join(tar.extractfile(m).read() for m in tar if m.isfile())
+    assert config["llm"]["api_key"] == "**********"
+    assert secret.encode() not in everything
+    if backend.name == "mongo":
+        assert b"mongodb://" not in json.dumps(config).encode()
