@@ -24,6 +24,7 @@ from abby_cli import (
     db,
     doctor,
     image,
+    init,
     keys,
     output,
     persona,
@@ -93,6 +94,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)
 app.command("ask")(ask.ask)
 app.command("backup")(backup.backup)
