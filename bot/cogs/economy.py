@@ -35,7 +35,9 @@ class Economy(commands.Cog):
         if message.author.bot or message.guild is None:
             return
         roles = [str(role.id) for role in getattr(message.author, "roles", ())]
-        change = await self.bot.run_core(
+        # The grant writer batches this with other messages' grants: the event loop never
+        # waits on the database, and slash commands never queue behind a burst.
+        change = await self.bot.write(
             self.xp.grant_message,
             str(message.author.id),
             guild_id=str(message.guild.id),

@@ -43,7 +43,7 @@ class Users(commands.Cog):
         if message.author.bot:
             return
         guild_id = str(message.guild.id) if message.guild else None
-        await self.bot.run_core(
+        await self.bot.write(
             self.users.upsert,
             str(message.author.id),
             message.author.name,

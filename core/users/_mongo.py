@@ -40,16 +40,27 @@ class MongoUserRepository(UserRepository):
         self, user_id: str, scope: str, username: str, discriminator: str | None, now: datetime
     ) -> None:
         with self._db.errors():
+            # The bot refreshes a profile on every message: an unchanged name keeps the
+            # document as it is (a no-op update), so updated_at says when it last changed.
+            # Names are $literal: a member called "$username" is text, not a field path.
+            same = {
+                "$and": [
+                    {"$eq": ["$username", {"$literal": username}]},
+                    {"$eq": ["$discriminator", {"$literal": discriminator}]},
+                ]
+            }
             self._users.update_one(
                 {"user_id": user_id, "scope": scope},
-                {
-                    "$set": {
-                        "username": username,
-                        "discriminator": discriminator,
-                        "updated_at": now,
-                    },
-                    "$setOnInsert": {"created_at": now},
-                },
+                [
+                    {
+                        "$set": {
+                            "username": {"$literal": username},
+                            "discriminator": {"$literal": discriminator},
+                            "updated_at": {"$cond": [same, "$updated_at", now]},
+                            "created_at": {"$ifNull": ["$created_at", now]},
+                        }
+                    }
+                ],
                 upsert=True,
             )
 

@@ -41,7 +41,9 @@ ON CONFLICT (user_id, scope) DO UPDATE SET
     username = excluded.username,
     discriminator = excluded.discriminator,
     updated_at = excluded.updated_at
+WHERE username IS NOT excluded.username OR discriminator IS NOT excluded.discriminator
 """
+# ^ The bot refreshes a profile on every message: rewrite it only when the name changed.
 
 
 class SqliteUserRepository(UserRepository):

@@ -78,3 +78,15 @@ def test_get_collection_matches_the_backend(context: AppContext) -> None:
         context.users.upsert("1", "m")
         assert seed_db.get_collection("users").count_documents({"user_id": "1"}) == 1
         assert seed_db.connect_to_mongodb().admin.command("ping")["ok"] == 1
+
+
+def test_an_unchanged_refresh_rewrites_nothing_and_a_rename_does(context: AppContext) -> None:
+    """The bot refreshes the author's profile on every message (issue #11)."""
+    context.users.upsert("8", "same", "0", guild_id="g")
+    first = context.users.get("8", guild_id="g")
+    context.users.upsert("8", "same", "0", guild_id="g")
+    assert context.users.get("8", guild_id="g").updated_at == first.updated_at
+    context.users.upsert("8", "$username", "0", guild_id="g")  # text, never a field path
+    renamed = context.users.get("8", guild_id="g")
+    assert renamed.username == "$username" and renamed.updated_at > first.updated_at
+    assert renamed.created_at == first.created_at

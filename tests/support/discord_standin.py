@@ -118,6 +118,17 @@ class Interaction:
 
         return self.standin.wait_for(visible, timeout, f"a reply to /{self.name}")
 
+    def wait_settled(self, timeout: float = 10.0) -> Reply | None:
+        """The first visible reply, or None once Discord refused an answer (10062, 40060)."""
+
+        def settled() -> tuple[Reply | None] | None:
+            reply = next((r for r in self.replies if r.type not in (5, 6)), None)
+            if reply is not None or self.errors:
+                return (reply,)
+            return None
+
+        return self.standin.wait_for(settled, timeout, f"an outcome of /{self.name}")[0]
+
     def wait_acknowledged(self, timeout: float = 10.0) -> Reply:
         return self.standin.wait_for(
             lambda: next((r for r in self.replies if r.kind == "callback"), None),
