@@ -13,7 +13,7 @@ AbbyError              1  unexpected / internal
 ├─ NotFound            3  UnknownUser, UnknownSession, UnknownDocument, UnknownFile, UnknownKey,
 │                          UnknownPersona
 ├─ Refused             4  InsufficientFunds, QuotaExceeded, OnCooldown, KeyInUse, AuditFailed,
-│                          SessionClosed
+│                          SessionClosed, Cancelled, LimitExceeded
 ├─ ExternalRefusal     5  ContentModerated, OutOfCredits
 ├─ TemporaryFailure   75  RateLimited, ServiceUnavailable
 │  └─ StorageUnavailable    (a write the file system refused; `storage_error()` builds one)
@@ -23,6 +23,7 @@ AbbyError              1  unexpected / internal
 │     └─ ResponseTooLarge  (its body passed the endpoint's size cap)
 └─ ConfigError        78  bad or unknown key, missing secret, backend unavailable
    ├─ DatabaseLost          (abby.db missing or emptied after a schema was created)
+   ├─ DatabaseCorrupt       (abby.db is not a SQLite database, or is damaged)
    └─ MissingKey            (no encryption key configured)
 ```
 
@@ -158,6 +159,18 @@ class AuditFailed(Refused):
     code = "audit_failed"
 
 
+class Cancelled(Refused):
+    """The operator answered no at a confirmation: nothing was changed (not a bug, so not 1)."""
+
+    code = "cancelled"
+
+
+class LimitExceeded(Refused):
+    """A value past a hard limit of the books (a balance or XP total over 2^63-1)."""
+
+    code = "limit_exceeded"
+
+
 class CopyTargetNotEmpty(Refused):
     """`abby db copy` to a database that already holds records, without --merge."""
 
@@ -251,6 +264,13 @@ class DatabaseLost(ConfigError):
     the operator must resolve (restore a backup), never a silent fresh start."""
 
     code = "database_lost"
+
+
+class DatabaseCorrupt(ConfigError):
+    """The database file is not a SQLite database or is damaged: restore it from a backup
+    (nothing a retry fixes, and nothing Abby may overwrite)."""
+
+    code = "database_corrupt"
 
 
 class MissingKey(ConfigError):
