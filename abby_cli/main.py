@@ -26,6 +26,7 @@ from abby_cli import (
     image,
     init,
     keys,
+    options,
     output,
     persona,
     rag,
@@ -68,7 +69,10 @@ class _LazyGroups(TyperGroup):
             for command in (group, *group.commands.values()):
                 command.rich_markup_mode = None  # the same plain, fast help as the root
             self.commands[cmd_name] = group
-        return self.commands.get(cmd_name)
+        found = self.commands.get(cmd_name)
+        if found is not None:
+            options.add_shared_options(found)  # --plain beside --json, on every command
+        return found
 
     def format_commands(self, ctx: typer.Context, formatter) -> None:  # noqa: ANN001
         from typer._click.utils import make_default_short_help
