@@ -63,7 +63,7 @@ def copy(
     from core.db.transfer import copy_database
 
     context = runtime.context()
-    with output.progress("copying records") as meter:
+    with output.progress("copying", unit="records") as meter:
         report = copy_database(context, to, merge=merge, progress=meter)
     if runtime.state.json:
         output.show(report.to_dict())

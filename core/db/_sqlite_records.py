@@ -135,6 +135,7 @@ class _Importer:
         self._sql: dict[str, tuple[str, str]] = {}
         # Tables whose neutral key is no SQLite constraint: key -> rowid, loaded once.
         self._rowids: dict[str, dict[tuple[Any, ...], int]] = {}
+        self._top: dict[str, int] = {}  # the largest rowid when the map was last right
 
     def _statements(self, table: Table) -> tuple[str, str]:
         if table.name not in self._sql:
@@ -150,10 +151,15 @@ class _Importer:
         return self._sql[table.name]
 
     def _keyed_rows(self, conn: sqlite3.Connection, table: Table) -> dict[tuple[Any, ...], int]:
-        if table.name not in self._rowids:
+        """key -> rowid of every row, reloaded whenever another writer added rows since: the
+        key is no constraint here, so only this map stops a second insert of a record."""
+        top = conn.execute(f"SELECT max(rowid) FROM {table.name}").fetchone()[0] or 0
+        cached = self._rowids.get(table.name)
+        if cached is None or self._top.get(table.name) != top:
             cursor = conn.execute(f"SELECT {', '.join(table.key)}, rowid FROM {table.name}")
-            self._rowids[table.name] = {tuple(row[:-1]): row[-1] for row in cursor}
-        return self._rowids[table.name]
+            cached = self._rowids[table.name] = {tuple(row[:-1]): row[-1] for row in cursor}
+        self._top[table.name] = top
+        return cached
 
     def _rows(self, table: Table, records: list[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         write = self._writers.get(table.name)
@@ -219,7 +225,9 @@ class _Importer:
             key = tuple(record.get(k) for k in table.key)
             rowid = known.get(key)
             if rowid is None:
-                known[key] = _insert(conn, insert, row, table, record, rowid=True)
+                known[key] = self._top[table.name] = _insert(
+                    conn, insert, row, table, record, rowid=True
+                )
                 self._report.inserted += 1
                 continue
             existing = conn.execute(by_rowid, (rowid,)).fetchone()

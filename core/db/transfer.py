@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.db.records import ImportReport, Portable, Record
-from core.errors import CopyTargetNotEmpty, InvalidInput
+from core.errors import CopyTargetNotEmpty, DatabaseCorrupt, InvalidInput
 from core.paths import atomic_write
 
 if TYPE_CHECKING:
@@ -172,7 +173,12 @@ def copy_database(
     try:
         if _same_place(source.database, target_db):
             raise InvalidInput(f"the target {target_db.location} is the source database itself")
-        target_repos = repositories_of(target_db)  # creates the schema; first, to fail fast
+        try:
+            target_repos = repositories_of(target_db)  # creates the schema; first, fails fast
+        except (sqlite3.DatabaseError, DatabaseCorrupt) as exc:
+            raise InvalidInput(
+                f"the target {target_db.location} is not an SQLite database; name a new file"
+            ) from exc
         source.bank.recover()  # finish movements a dead process left pending (MongoDB)
         source_repos = source.repositories()
         checkpoint = _Checkpoint(

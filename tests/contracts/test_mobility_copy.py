@@ -22,7 +22,7 @@ import pytest
 from core.config import load_settings
 from core.context import AppContext, open_database, repositories_of
 from tests.conftest import ROOT, run_abby
-from tests.support.mobility import bulk, populate, snapshot
+from tests.support.mobility import bulk, bulk_ledger, populate, snapshot
 
 
 @pytest.fixture
@@ -122,6 +122,17 @@ def test_a_bad_target_uri_is_one_line_and_exit_2(
     assert message in result.stderr and result.stderr.count("\n") == 1
 
 
+def test_a_target_file_that_is_no_database_is_refused_and_left_as_it_was(
+    source: tuple[AppContext, dict[str, str]], tmp_path: Path
+) -> None:
+    target = tmp_path / "notes.db"
+    target.write_text("my notes")
+    result = run_abby("db", "copy", "--to", f"sqlite:///{target}", env=source[1])
+    assert result.exit_code == 2, result.output
+    assert "is not an SQLite database" in result.stderr
+    assert target.read_text() == "my notes"
+
+
 def test_the_source_itself_is_refused(source: tuple[AppContext, dict[str, str]]) -> None:
     ctx, env = source
     result = run_abby("db", "copy", "--to", f"sqlite:///{ctx.settings.sqlite_path}", env=env)
@@ -197,3 +208,35 @@ def test_sigkill_during_a_copy_then_the_rerun_completes_without_duplicates(
         assert domain["target_records"] == domain["source_records"], domain
     _assert_same(ctx, uri, tmp_path)
     assert _checkpoint(ctx)["finished"] is True
+
+
+@pytest.mark.slow
+def test_two_copies_into_one_sqlite_target_at_once_write_every_ledger_row_once(
+    source: tuple[AppContext, dict[str, str]], tmp_path: Path
+) -> None:
+    """The ledger's identity (transfer, side) is no SQLite constraint: only the importer's
+    key map, refreshed inside each write transaction, keeps a concurrent copy from
+    inserting a row twice."""
+    ctx, env = source
+    bulk_ledger(ctx, 30_000)
+    uri = f"sqlite:///{tmp_path / 'copy' / 'abby.db'}"
+    full = {k: v for k, v in os.environ.items() if not k.startswith("ABBY_")}
+    copies = [
+        subprocess.Popen(
+            [sys.executable, "-m", "abby_cli.main", "db", "copy", "--to", uri, "--merge",
+             "--json"],
+            env={**full, **env, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    for process in copies:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, out + err
+    with sqlite3.connect(tmp_path / "copy" / "abby.db") as conn:
+        rows, distinct = conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT transfer_id || '/' || side) FROM bank_ledger"
+        ).fetchone()
+    assert rows == distinct == len([r for r in snapshot(ctx)["bank"]
+                                    if r["record"] == "bank_ledger"])  # fmt: skip
+    _assert_same(ctx, uri, tmp_path)

@@ -86,3 +86,25 @@ def bulk(ctx: AppContext, members: int) -> None:
          "last_grant_at": None, "updated_at": stamp}
         for n in range(members)
     )  # fmt: skip
+
+
+def bulk_ledger(ctx: AppContext, mints: int) -> None:
+    """Add `mints` mints of 1 to one account (transfers, ledger rows, the balance) fast."""
+    stamp = "2026-03-04T05:06:07.089+00:00"
+    records: list[dict[str, Any]] = []
+    for n in range(mints):
+        tid = f"bulk{n:07d}"
+        records.append(
+            {"record": "bank_transfers", "v": 1, "transfer_id": tid, "scope": "g9", "kind": "mint",
+             "from_user": None, "to_user": "rich", "amount": 1, "status": "done",
+             "reason": "bulk", "keyed": False, "created_at": stamp}
+        )  # fmt: skip
+        records.append(
+            {"record": "bank_ledger", "v": 1, "transfer_id": tid, "side": "credit", "scope": "g9",
+             "user_id": "rich", "amount": 1, "balance_after": n + 1, "counterparty": None,
+             "reason": "bulk", "at": stamp}
+        )  # fmt: skip
+    records.append(
+        {"record": "bank_accounts", "v": 1, "scope": "g9", "user_id": "rich", "balance": mints}
+    )
+    ctx.repositories()["bank"].import_(records)
