@@ -480,6 +480,10 @@ _PORTABLE: dict[str, tuple[str, str]] = {
         "core.rag._sqlite:SqliteDocumentRepository",
         "core.rag._mongo:MongoDocumentRepository",
     ),
+    "moderation": (
+        "core.moderation._sqlite:SqliteGuildSettingsRepository",
+        "core.moderation._mongo:MongoGuildSettingsRepository",
+    ),
 }
 
 

@@ -8,7 +8,9 @@ from typing import Any
 
 from pymongo.database import Database
 
+from core.db._mongo_records import export_tables, import_tables
 from core.db.mongo import MongoDatabase
+from core.db.records import ImportReport, Records, RecordStream
 from core.moderation.repository import GuildSettingsRepository
 
 SCHEMA_VERSION = 1
@@ -24,6 +26,14 @@ class MongoGuildSettingsRepository(GuildSettingsRepository):
         self._db = db
         self._settings = db.collection(SETTINGS)
         db.ensure("moderation", SCHEMA_VERSION, _setup)
+
+    # --- moving data between backends (core.db.records) ----------------------------------
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)
 
     def get(self, guild_id: str) -> dict[str, Any]:
         with self._db.errors():

@@ -8,8 +8,19 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from core.db.records import Field, Portable, Table
 
-class GuildSettingsRepository(ABC):
+
+class GuildSettingsRepository(Portable, ABC):
+    TABLES = (
+        Table(
+            "bot_guild_settings",
+            key=("guild_id",),
+            fields=(Field("guild_id"), Field("settings", "json"), Field("updated_at", "time")),
+            id_field="guild_id",
+        ),
+    )
+
     @abstractmethod
     def get(self, guild_id: str) -> dict[str, Any]:
         """The stored overrides of a guild ({} when none)."""

@@ -62,6 +62,7 @@ def test_every_domain_round_trips_sqlite_to_mongodb_to_sqlite_identically(
     assert kinds >= {
         "users", "xp", "xp_settings", "bank_transfers", "bank_ledger", "bank_accounts",
         "sessions", "session_messages", "storage_files", "quota_daily", "rag_documents",
+        "bot_guild_settings",
     }  # fmt: skip
 
     into_mongo = _copy(original, mongo_target)
@@ -94,6 +95,7 @@ def test_the_copy_serves_the_app_with_balanced_books_and_readable_sessions(
     assert target.bank.balance("u1", guild_id="g1") == source.bank.balance("u1", guild_id="g1")
     assert target.xp.get("u3", guild_id="g1") == source.xp.get("u3", guild_id="g1")
     assert target.xp.settings_for("g1").curve == "power"
+    assert target.moderation.access("g1") == source.moderation.access("g1")
     (closed,) = [s for s in target.sessions.list(user_id="u1") if s.status == "closed"]
     text = [m.content for m in target.sessions.transcript(closed.session_id).messages]
     assert text == ["secret question", "answer ✓"]

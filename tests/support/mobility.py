@@ -25,6 +25,7 @@ def populate(ctx: AppContext, *, members: int = 6) -> None:
         ctx.xp.grant_message(user, guild_id="g1")
     ctx.users.update("u1", {"bio": "héllo ✓", "pronouns": "they"}, guild_id="g1")
     ctx.xp.update_settings({"curve": "power"}, guild_id="g1")
+    ctx.moderation.update_access({"admin_role_ids": ["111", "222"]}, guild_id="g1")
     for n in range(members - 1):
         key = f"k{n}"
         payer, payee = f"u{n}", f"u{n + 1}"
