@@ -41,9 +41,16 @@ def _shown(source: str) -> str:
     return source
 
 
-def _snippet(text: str) -> str:
+def _snippet(text: str, full: bool = False) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= SNIPPET_CHARS else flat[: SNIPPET_CHARS - 1] + "…"
+    if full or len(flat) <= SNIPPET_CHARS:
+        return flat
+    return flat[: SNIPPET_CHARS - 1] + "…"
+
+
+FullOpt = Annotated[
+    bool, typer.Option("--full", help="Show each passage whole, not cut at 160 characters.")
+]
 
 
 @app.command()
@@ -103,12 +110,14 @@ def query(
     ] = None,
     per_document: PerDocumentOpt = None,
     passages: PassagesOpt = False,
+    full: FullOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Search the knowledge base; a guild sees its own documents and global ones.
 
     Returns the best passage of each of the best documents (--per-document N allows more of
-    one document; --passages ranks raw passages).
+    one document; --passages ranks raw passages). Hits whose cosine similarity is below
+    the calibrated floor (core.rag.relevance, 0.3) are marked weak: probably not an answer.
     """
     results = runtime.context().rag.query(
         text,
@@ -118,22 +127,30 @@ def query(
         per_document=per_document,
         passages=passages,
     )
+    from core.rag.relevance import WEAK_BELOW, is_weak
+
     if runtime.state.json:
-        output.show(results)
+        output.show([{**output.to_jsonable(r), "weak": is_weak(r.score)} for r in results])
         return
     output.show(
         [
             {
                 "#": rank,
-                "score": f"{r.score:.3f}",
+                "score": f"{r.score:.3f}" + (" weak" if is_weak(r.score) else ""),
                 "title": r.title + (f" › {r.heading}" if r.heading else ""),
                 "source": _shown(r.source),
-                "snippet": _snippet(r.text),
+                "snippet": _snippet(r.text, full),
             }
             for rank, r in enumerate(results, 1)
         ],
         empty="No results. Ingest documents first (abby rag ingest PATH), or lower --min-score.",
     )
+    weak = sum(is_weak(r.score) for r in results)
+    if weak:
+        output.warn(
+            f"{weak} of {len(results)} hit(s) score below {WEAK_BELOW} (marked weak): probably"
+            " not an answer; the knowledge base may not cover this question"
+        )
 
 
 @app.command("list")

@@ -29,8 +29,23 @@ def quota(
 ) -> None:
     """Show USER_ID's storage and daily generation quota."""
     role_list = [r for r in (roles or "").split(",") if r.strip()]
-    status = runtime.context().quota.status(user_id, guild, role_list, level)
-    output.show(status.as_dict(), title=f"Quota of {user_id}")
+    status = runtime.context().quota.status(user_id, guild, role_list, level).as_dict()
+    if runtime.state.json:
+        output.show(status)  # the seed's shape
+        return
+    g, u, d = status["global"], status["user"], status["daily"]
+    output.show(
+        [
+            {"quota": "storage (all users)", "used": f"{g['used_mb']} MB",
+             "limit": f"{g['total_mb']} MB", "percent": g["percentage"], "status": g["status"]},
+            {"quota": f"storage ({user_id})", "used": f"{u['used_mb']} MB",
+             "limit": f"{u['limit_mb']} MB", "percent": u["percentage"], "status": u["status"]},
+            {"quota": "images today", "used": d["used"], "limit": d["limit"],
+             "percent": round(100 * d["used"] / d["limit"], 1) if d["limit"] else None,
+             "status": f"{d['remaining']} left, resets in {d['reset_hours']} h"},
+        ],
+        title=f"Quota of {user_id}",
+    )  # fmt: skip
 
 
 @app.command("list")
@@ -93,19 +108,24 @@ def usage(
     found = context.storage.usage(top)
     limit_mb = context.settings.quota.global_mb
     total_mb = found.total_bytes / MB
+    report = {
+        "total_mb": round(total_mb, 3),
+        "total_files": found.total_files,
+        "global_limit_mb": limit_mb,
+        "percentage": round(100 * total_mb / limit_mb, 2),
+        "top_users": [
+            {"user_id": u.owner, "mb": round(u.bytes / MB, 3), "files": u.files}
+            for u in found.users
+        ],
+    }
+    if runtime.state.json:
+        output.show(report)
+        return
     output.show(
-        {
-            "total_mb": round(total_mb, 3),
-            "total_files": found.total_files,
-            "global_limit_mb": limit_mb,
-            "percentage": round(100 * total_mb / limit_mb, 2),
-            "top_users": [
-                {"user_id": u.owner, "mb": round(u.bytes / MB, 3), "files": u.files}
-                for u in found.users
-            ],
-        },
+        {k: v for k, v in report.items() if k != "top_users"},
         title="Storage usage",
     )
+    output.show(report["top_users"], title="Biggest users", empty="No stored files yet.")
 
 
 @app.command()

@@ -19,16 +19,36 @@ def show(user_id: str, guild: GuildOpt = None, json_out: JsonOpt = False) -> Non
     output.show(runtime.context().users.require(user_id, guild_id=guild))
 
 
+@app.command()
+def add(
+    user_id: str,
+    name: Annotated[str, typer.Option("--name", "-n", help="The member's username.")],
+    guild: GuildOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create USER_ID's profile (in a guild, or the global scope); exit 2 if it exists."""
+    output.show(runtime.context().users.add(user_id, name, guild_id=guild))
+
+
 @app.command("set")
 def set_field(
     user_id: str,
     field: str,
-    value: str,
+    value: Annotated[str | None, typer.Argument(help="The new value (omit with --unset).")] = None,
+    unset: Annotated[
+        bool, typer.Option("--unset", help="Clear FIELD instead (not username).")
+    ] = False,
     guild: GuildOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Set one profile FIELD (display_name, bio, timezone, locale, pronouns, username)."""
-    output.show(runtime.context().users.update(user_id, {field: value}, guild_id=guild))
+    """Set (or --unset) one profile FIELD: display_name, bio, timezone, locale, pronouns,
+    username. A user without a profile gets one."""
+    from core.errors import InvalidInput
+
+    if unset == (value is not None):
+        raise InvalidInput("give either a VALUE or --unset, not both nor neither")
+    users = runtime.context().users
+    output.show(users.update(user_id, {field: value}, guild_id=guild, create=not unset))
 
 
 # --- a member's data (core.users.privacy) -------------------------------------------------

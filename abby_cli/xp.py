@@ -62,10 +62,12 @@ def leaderboard(
     json_out: JsonOpt = False,
 ) -> None:
     """Top users by XP (ties broken by user id) with rank and level."""
-    rows = runtime.context().xp.leaderboard(guild_id=guild, limit=min(limit, 1_000))
+    context = runtime.context()
+    rows = context.xp.leaderboard(guild_id=guild, limit=min(limit, 1_000))
+    names = context.users.names([row.user_id for row in rows], guild_id=guild)
     output.show(
-        rows,
-        columns=["rank", "user_id", "xp", "level", "xp_into_level", "xp_for_next"],
+        [{**output.to_jsonable(row), "name": names.get(row.user_id)} for row in rows],
+        columns=["rank", "user_id", "name", "xp", "level", "xp_into_level", "xp_for_next"],
         empty="No XP recorded in this scope yet.",
     )
 

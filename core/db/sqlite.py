@@ -22,6 +22,7 @@ from pathlib import Path
 
 from core.errors import (
     ConfigError,
+    DatabaseCorrupt,
     DatabaseLost,
     DiskFull,
     ReadOnlyStorage,
@@ -101,6 +102,12 @@ def _translate(exc: sqlite3.Error, path: Path) -> Exception:
             return ReadOnlyStorage(
                 f"cannot write the database {path}: it is read-only (check its permissions)"
             )
+    if "file is not a database" in text or "database disk image is malformed" in text:
+        return DatabaseCorrupt(
+            f"the database {path} is damaged or not a SQLite database ({text}): restore it"
+            " from a backup",
+            path=str(path),
+        )
     if isinstance(exc, sqlite3.OperationalError):
         if "locked" in text or "busy" in text:
             return ServiceUnavailable(f"the database {path} stayed locked by another process")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -58,16 +58,53 @@ class UserService:
         return profile
 
     def update(
-        self, user_id: str, updates: Mapping[str, Any], *, guild_id: str | None = None
+        self,
+        user_id: str,
+        updates: Mapping[str, Any],
+        *,
+        guild_id: str | None = None,
+        create: bool = False,
     ) -> UserProfile:
-        """Set whitelisted fields (None clears one). Raise InvalidInput or UnknownUser."""
+        """Set whitelisted fields (None clears one). Raise InvalidInput or UnknownUser.
+
+        With create, a missing profile is made first, its username the one in `updates`
+        or else the user id (a Discord username is refreshed when the member is next seen).
+        """
         user_id = check_id(user_id, "user id")
         if not isinstance(updates, Mapping) or not updates:
             raise InvalidInput("updates must be a non-empty mapping of field to value")
         clean = {name: _validate_field(name, value) for name, value in updates.items()}
-        if not self._repo.update(user_id, scope_key(guild_id), clean, self._clock.now()):
+        scope = scope_key(guild_id)
+        if create and self._repo.get(user_id, scope) is None:
+            username = clean.get("username") or user_id
+            self._repo.upsert(user_id, scope, username, None, self._clock.now())
+        if not self._repo.update(user_id, scope, clean, self._clock.now()):
             raise UnknownUser(f"no profile for user {user_id} in {_scope_name(guild_id)}")
         return self.require(user_id, guild_id=guild_id)
+
+    def add(self, user_id: str, name: str, *, guild_id: str | None = None) -> UserProfile:
+        """Create USER_ID's profile named `name`; InvalidInput when it exists already."""
+        user_id = check_id(user_id, "user id")
+        name = _text("name", name, UPDATABLE_FIELDS["username"])
+        if self.get(user_id, guild_id=guild_id) is not None:
+            raise InvalidInput(
+                f"user {user_id} already has a profile in {_scope_name(guild_id)};"
+                " change it with `abby user set`"
+            )
+        self._repo.upsert(user_id, scope_key(guild_id), name, None, self._clock.now())
+        return self.require(user_id, guild_id=guild_id)
+
+    def names(self, user_ids: Iterable[str], *, guild_id: str | None = None) -> dict[str, str]:
+        """The name to show beside each id that has a profile: the guild's profile, else the
+        global one; its display name, else its username. Ids without a profile are absent."""
+        found: dict[str, str] = {}
+        for user_id in user_ids:
+            profile = self.get(user_id, guild_id=guild_id)
+            if profile is None and guild_id is not None:
+                profile = self.get(user_id)
+            if profile is not None:
+                found[user_id] = profile.display_name or profile.username
+        return found
 
     def count(self) -> int:
         return self._repo.count()
@@ -94,7 +131,9 @@ def _validate_field(name: object, value: object) -> str | None:
     if name not in UPDATABLE_FIELDS:
         allowed = ", ".join(sorted(UPDATABLE_FIELDS))
         raise InvalidInput(f"field {name!r} cannot be updated; updatable fields: {allowed}")
-    if value is None and name != "username":
+    if value is None and name == "username":
+        raise InvalidInput("username cannot be cleared: every profile has one")
+    if value is None:
         return None
     text = _text(str(name), value, UPDATABLE_FIELDS[str(name)])
     if name == "timezone":

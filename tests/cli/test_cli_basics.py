@@ -228,16 +228,21 @@ def test_unwritable_log_dir_is_exit_78(tmp_path: Path) -> None:
     _one_clear_line(result, 78, "cannot write logs")
 
 
-def test_unexpected_failure_shows_traceback_only_when_verbose(tmp_path: Path) -> None:
-    # A sqlite file that is not a database: an unexpected error, exit 1.
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "abby.db").write_bytes(b"this is not a database" * 100)
-    env = {"ABBY_DATA_DIR": str(data)}
-    quiet = run_abby("db", "status", env=env)
+def test_unexpected_failure_shows_traceback_only_when_verbose(
+    cli, backend_env, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    # A bug (not a typed error) inside a command: exit 1, one line, the traceback on -v.
+    # (A corrupt abby.db used to be the example; it is a typed error now, exit 78.)
+    assert cli("db", "init").exit_code == 0
+
+    def broken(self: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("core.context.AppContext.status", broken)
+    quiet = cli("db", "status")
     assert quiet.exit_code == 1, quiet.output
-    assert "Traceback" not in quiet.stderr
-    loud = run_abby("-v", "db", "status", env=env)
+    assert "unexpected RuntimeError: a bug" in quiet.stderr and "Traceback" not in quiet.stderr
+    loud = cli("-v", "db", "status")
     assert loud.exit_code == 1 and "Traceback" in loud.stderr
 
 
