@@ -157,8 +157,8 @@ def candidates(
         return dense
     by_id = {hit.chunk_id: hit for hit in dense}
     extra = [h.chunk_id for h in found if h.chunk_id not in by_id]
-    # The same `where`: a stale passage of another scope could never come back from here.
-    by_id.update((hit.chunk_id, hit) for hit in store.score_ids(vector, extra, where=where))
+    # Scope checked again on the vectors' metadata: a stale passage never leaks a scope.
+    by_id.update((hit.chunk_id, hit) for hit in store.score_ids(vector, extra, scopes=scopes))
     order = fuse(
         [hit.chunk_id for hit in dense], [h.chunk_id for h in found if h.chunk_id in by_id]
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import InvalidInput
+from core.rag.repository import Passage
 from core.rag.service import RagService
 from tests.core.rag_support import embedder, rag
 
@@ -106,3 +107,16 @@ def test_a_query_over_the_limit_or_a_bad_option_says_why(rag: RagService) -> Non
     for bad in (0, 101, True, "2"):
         with pytest.raises(InvalidInput, match="per_document"):
             rag.query("refunds", per_document=bad)  # type: ignore[arg-type]
+
+
+def test_a_stale_passage_cannot_carry_another_guilds_chunk_in(rag: RagService) -> None:
+    """The word index says a chunk is guild A's; its vector says B's: B's text stays out."""
+    rag.ingest_text("b:secret", "Secret", "The vault code is heron-42.", guild_id="guild-b")
+    rag.ingest_text("a:notes", "Notes", "Our notes mention nothing secret.", guild_id="guild-a")
+    secret = next(row for row in rag.store.scan() if row["metadata"]["scope"] == "guild-b")
+    rag.repo.passages().put(
+        [Passage(secret["id"], "a-doc", "guild-a", "Secret", "", "vault code heron-42")]
+    )
+    seen = rag.query("vault code heron-42", guild_id="guild-a", hybrid=True, min_score=-1.0)
+    assert seen and all(r.guild_id in ("guild-a", None) for r in seen)
+    assert all("heron" not in r.text for r in seen)
