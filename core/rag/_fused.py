@@ -5,7 +5,13 @@ separate MatMul, Softmax and masking nodes that onnxruntime cannot fuse, which c
 95 sentences/s on two cores. This module reads its weights (dequantised once: int8 x scale)
 and writes the same BERT encoder with onnxruntime's fused CPU kernels (EmbedLayerNormalization,
 Attention, SkipLayerNormalization, BiasGelu). The maths is the same model; the graph is
-built at load time and never written to disk.
+built once into the data dir's models/ (`cached_fused_model`).
+
+`cached_int8_model` quantises that fused graph's MatMul and Attention weights to int8 with one
+scale per output channel (onnxruntime's dynamic quantisation, activations quantised per
+batch at run time). Measured for issue #12: 1.6-1.8x faster than the fused fp32 graph,
+vectors at mean cosine 0.994 to it, the same recall on the external evaluation; per-tensor
+scales (one per matrix) were rejected earlier at cosine 0.81.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ LAYER_NORM_EPSILON = 1e-12
 MS_DOMAIN = "com.microsoft"
 # Part of the cached file's name: bump it when the graph built here changes.
 GRAPH_VERSION = 1
+INT8_VERSION = 1
+QUANTISED_OPS = ("MatMul", "Attention")
 
 
 def _tensors(model: Any) -> dict[str, np.ndarray]:
@@ -184,6 +192,58 @@ def build_fused_model(int8_model_path: Path) -> bytes:
         producer_name="abby",
     )
     return model.SerializeToString()
+
+
+def build_int8_model(fused_model_path: Path, target: Path) -> None:
+    """Write the per-channel int8 quantisation of the fused graph to target."""
+    import logging
+
+    from onnx import TensorProto
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # The quantiser logs a pre-processing hint at WARNING on every call; it does not apply
+    # to a graph already fused and shape-inferred by construction.
+    quiet = logging.getLogger()
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(
+            str(fused_model_path),
+            str(target),
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=list(QUANTISED_OPS),
+            # Shape inference cannot type the outputs of com.microsoft nodes; they are float.
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},
+        )
+    finally:
+        quiet.setLevel(level)
+
+
+def cached_int8_model(source: Path, cache_dir: Path) -> Path:
+    """The per-channel int8 model for `source`, built once into `cache_dir` (0600, atomic)."""
+    import hashlib
+    import os
+    import tempfile
+
+    fused = cached_fused_model(source, cache_dir)
+    identity = f"{INT8_VERSION}:{QUANTISED_OPS}:{fused.name}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    target = cache_dir / f"all-MiniLM-L6-v2-int8pc-{digest}.onnx"
+    if target.exists():
+        return target
+    fd, temporary = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".onnx")
+    os.close(fd)  # mkstemp made it 0600; the quantiser rewrites it in place
+    try:
+        build_int8_model(fused, Path(temporary))
+        os.chmod(temporary, 0o600)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def cached_fused_model(source: Path, cache_dir: Path) -> Path:

@@ -82,6 +82,9 @@ class IngestReport:
     chunks: int
     skipped: list[Skipped]
     seconds: float
+    # Why the knowledge base wants `abby rag reindex` ("" when it does not): documents this
+    # run did not touch that an older chunker cut or another model embedded.
+    reindex_needed: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,11 +133,13 @@ def doc_id_for(scope: str, source: str) -> str:
 
 
 def content_hash(data: bytes, *, chunk_tokens: int, overlap_tokens: int, title: str = "") -> str:
-    digest = hashlib.sha256(f"v{CHUNKER_VERSION}:{chunk_tokens}:{overlap_tokens}:".encode())
+    """`c<chunker version>-<digest of the parameters, title and bytes>`: the prefix says which
+    chunker cut the document (core.rag.migration), the digest whether its content changed."""
+    digest = hashlib.sha256(f"{chunk_tokens}:{overlap_tokens}:".encode())
     digest.update(title.encode())
     digest.update(b"\0")
     digest.update(data)
-    return digest.hexdigest()
+    return f"c{CHUNKER_VERSION}-{digest.hexdigest()}"
 
 
 class Ingestor:
@@ -218,7 +223,14 @@ class Ingestor:
             chunks=self.run.chunks_done,
             skipped=skipped,
             seconds=round(time.perf_counter() - started, 3),
+            reindex_needed=self._reindex_needed(),
         )
+
+    def _reindex_needed(self) -> str:
+        from core.rag.migration import index_status
+
+        status = index_status(self.service)
+        return "" if status.current else f"{status.reason}: run 'abby rag reindex'"
 
     def ingest_text(self, source: str, title: str, text: str) -> IngestedDocument:
         self.run.files_total = 1

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import InvalidInput, NotFound, Refused
 from core.input_files import read_input_file
-from core.rag.chunking import embedding_text
 from core.rag.repository import PENDING, READY
 
 if TYPE_CHECKING:
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REINDEX_SUFFIX = "-reindex"
-REINDEX_BATCH = 512
 
 
 @dataclass(frozen=True)
@@ -247,12 +245,18 @@ def reindex(
     progress: Callable[[int, int], None] | None = None,
     dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Re-embed every chunk with the configured model into a new collection, then swap.
+    """Re-chunk and re-embed every document with the current chunker and configured model
+    into a new collection, then swap (core.rag.migration).
 
     The old collection serves queries until the swap; a crash before the swap leaves it
-    untouched (the next reindex starts over). `dry_run` reports the chunks and models of
-    the reindex it would run, and changes nothing. `progress(done, total)` counts chunks.
+    untouched (the next reindex starts over). The new records are written just before the
+    swap, so a crash between the two is healed by the recovery below. `dry_run` reports the
+    chunks and models of the reindex it would run, and changes nothing. `progress(done,
+    total)` counts the old store's chunks.
     """
+    from core.rag.migration import index_status, rebuild
+    from core.rag.search import rebuild_passages
+
     name = service.settings.collection
     target = service.embedder
     old = service.open_store(name, check_model=False)
@@ -260,10 +264,12 @@ def reindex(
     if not old.exists():
         if temp.exists():  # a crash between dropping the old and renaming the new one
             temp.rename_to(name)
-            service.repo.set_model(target.model_name)
+            service.close()
+            rebuild_passages(service.store.vectors, service.repo.passages())
             return {"chunks": 0, "from_model": None, "to_model": target.model_name}
         raise NotFound("there is no knowledge base to reindex yet; run 'abby rag ingest' first")
     from_model, _ = old.stored_model()
+    status = index_status(service)
     if dry_run:
         return {
             "dry_run": True,
@@ -271,52 +277,41 @@ def reindex(
             "documents": len(service.repo.find()),
             "from_model": from_model,
             "to_model": target.model_name,
+            "reason": status.reason,
         }
     if temp.exists():
         temp.drop()
-    total = old.count()
-    done = 0
-    buffer: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        nonlocal done
-        texts = [
-            embedding_text(
-                str(row["metadata"].get("title", "")),
-                str(row["metadata"].get("heading", "")),
-                row["document"],
-            )
-            for row in buffer
-        ]
-        temp.add(
-            [row["id"] for row in buffer],
-            target.embed(texts),
-            [row["document"] for row in buffer],
-            [row["metadata"] for row in buffer],
-        )
-        done += len(buffer)
-        buffer.clear()
-        if progress is not None:
-            progress(done, total)
-
-    for row in old.scan(documents=True):
-        buffer.append(row)
-        if len(buffer) >= REINDEX_BATCH:
-            flush()
-    if buffer:
-        flush()
+    before = old.count()
+    records = rebuild(service, old, temp, progress=progress)
+    kept = {r.doc_id for r in records}
+    empty = [r for r in service.repo.find() if r.doc_id not in kept]
+    service.repo.put_pending(records)
+    service.repo.mark_ready([r.doc_id for r in records])
+    service.repo.delete([r.doc_id for r in empty])  # no text left to index
     old.drop()
     temp.rename_to(name)
     service.close()  # the service's handle pointed at the dropped collection
-    updated = service.repo.set_model(target.model_name)
-    log.info("rag reindex: %d chunks from %s to %s", done, from_model, target.model_name)
-    service._event("rag_reindex", chunks=done, documents=updated, model=target.model_name)
+    index = service.repo.passages()
+    index.delete_documents([r.doc_id for r in records])
+    rebuild_passages(service.store.vectors, index)
+    chunks = sum(r.chunk_count for r in records)
+    log.info(
+        "rag reindex: %d documents, %d chunks (were %d) from %s to %s",
+        len(records),
+        chunks,
+        before,
+        from_model,
+        target.model_name,
+    )
+    service._event("rag_reindex", chunks=chunks, documents=len(records), model=target.model_name)
     return {
         "dry_run": False,
-        "chunks": done,
-        "documents": updated,
+        "chunks": chunks,
+        "chunks_before": before,
+        "documents": len(records),
         "from_model": from_model,
         "to_model": target.model_name,
+        "reason": status.reason,
     }
 
 

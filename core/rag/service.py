@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from core.config import EmbeddingSettings, RagSettings
     from core.rag.embedding import Embedder
     from core.rag.maintenance import EvalReport, VerifyReport
+    from core.rag.migration import IndexStatus
     from core.rag.search import IndexedStore
     from core.rag.store import VectorStore
     from core.telemetry.events import EventLog
@@ -253,8 +254,9 @@ class RagService:
         """The best passages for text among those guild_id may see (its own and global).
 
         By default the best passage of each of the top_k documents (`per_document` allows
-        more of one document; `passages=True` ranks raw chunks). With hybrid (default: the
-        rag.hybrid setting) a word index is fused with the vectors by reciprocal rank. The
+        more of one document; `passages=True` ranks raw chunks). With hybrid a word index is
+        fused with the vectors by reciprocal rank; by default (None) when rag.hybrid is on, or
+        when rag.exact_names is and the query names something exactly (storage.root). The
         score is always the chunk's cosine similarity, so min_score means the same either way.
         user_id is accepted for the seed's signature and auditing; it does not filter.
         Raises InvalidInput for an empty or over-long query or an out-of-range option.
@@ -266,7 +268,6 @@ class RagService:
         top_k = self.settings.top_k if top_k is None else top_k
         min_score = self.settings.min_score if min_score is None else min_score
         per_document = self.settings.per_document if per_document is None else per_document
-        hybrid = self.settings.hybrid if hybrid is None else hybrid
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 100:
             raise InvalidInput(f"top_k must be an integer from 1 to 100, not {top_k!r}")
         if not isinstance(min_score, int | float) or not -1.0 <= float(min_score) <= 1.0:
@@ -286,6 +287,8 @@ class RagService:
             top_k=top_k, per_document=None if passages else per_document, hybrid=hybrid
         )
         lexical = parse_query(text)
+        if hybrid is None:  # the settings: always, or only for exact names
+            hybrid = self.settings.hybrid or (self.settings.exact_names and lexical.exact)
         vector = self._embed_query(text)
         index = self.passage_index() if hybrid and lexical else None
         hits = candidates(
@@ -435,7 +438,14 @@ class RagService:
             "dimension": dimension,
             "collection": store.name,
             "store": store.location,
+            "reindex_needed": self.index_status().reason or None,
         }
+
+    def index_status(self) -> IndexStatus:
+        """Whether documents were cut by an older chunker or embedded by another model."""
+        from core.rag.migration import index_status
+
+        return index_status(self)
 
     # --- maintenance (core.rag.maintenance) ----------------------------------------------
 

@@ -208,6 +208,24 @@ class VectorStore:
                     counts[doc_id] += 1
         return counts
 
+    def chunks_of(self, doc_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """{"id", "metadata", "document"} of each chunk of these documents, in chunk order."""
+        found: dict[str, list[dict[str, Any]]] = {doc_id: [] for doc_id in doc_ids}
+        for start in range(0, len(doc_ids), 200):
+            where = {"doc_id": {"$in": list(doc_ids[start : start + 200])}}
+            with self._reading() as collection:
+                page = collection.get(where=where, include=["metadatas", "documents"])
+            for i, chunk_id in enumerate(page["ids"]):
+                meta = page["metadatas"][i] or {}
+                rows = found.get(str(meta.get("doc_id", "")))
+                if rows is not None:
+                    rows.append(
+                        {"id": chunk_id, "metadata": meta, "document": page["documents"][i] or ""}
+                    )
+        for rows in found.values():
+            rows.sort(key=lambda row: int(row["metadata"].get("chunk", 0)))
+        return found
+
     def scan(self, *, batch: int = 5000, documents: bool = False) -> Iterator[dict[str, Any]]:
         """Yield {"id", "metadata"[, "document"]} for every chunk, a page at a time."""
         include = ["metadatas", "documents"] if documents else ["metadatas"]
@@ -389,7 +407,11 @@ class VectorStore:
         )
         meta = collection.metadata or {}
         built = (meta.get("embedding_model"), meta.get("embedding_dimension"))
-        if self._check_model and built != (self.model, self.dimension):
+        if (
+            self._check_model
+            and built != (self.model, self.dimension)
+            and not _interchangeable(built, (self.model, self.dimension))
+        ):
             raise ConfigError(
                 f"the knowledge base was built with {built[0]} ({built[1]} dimensions) but "
                 f"embeddings.model is {self.model} ({self.dimension}); run 'abby rag reindex' "
@@ -410,6 +432,13 @@ class VectorStore:
             if translated is None:
                 raise
             raise translated from exc
+
+
+def _interchangeable(built: tuple[Any, Any], wanted: tuple[str, int]) -> bool:
+    """Two variants of the local model: the store answers (and says it wants a reindex)."""
+    from core.rag.embedding import LOCAL_MODEL_FAMILY
+
+    return built[1] == wanted[1] and {built[0], wanted[0]} <= LOCAL_MODEL_FAMILY
 
 
 def _translate(exc: Exception, where: str) -> Exception | None:

@@ -36,7 +36,9 @@ def test_ingest_query_list_delete_round_trip(cli, backend_env, docs: Path) -> No
         "chunks",
         "skipped",
         "seconds",
+        "reindex_needed",
     }
+    assert report["reindex_needed"] == ""
     assert (report["documents"], report["added"], report["chunks"]) == (3, 3, 3)
 
     again = cli("rag", "ingest", str(docs), "--guild", "g1", "--tags", "faq,help", "--json")
