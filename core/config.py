@@ -204,6 +204,8 @@ class RagSettings(Section):
     per_document: int = Field(1, ge=1, le=100)
     # Fuse a word index (FTS5 / MongoDB text index) with the vectors by reciprocal rank.
     hybrid: bool = False
+    # Fuse it anyway for a query naming something exactly (storage.root, ABBY_DATA_DIR, --flag).
+    exact_names: bool = True
 
 
 class LlmSettings(Section):

@@ -8,7 +8,9 @@ chunk; `parse_query` turns a question into its terms, and `fuse` merges the two 
 reciprocal rank (Cormack et al., 2009), which needs no score calibration between them.
 
 A query of stop words only, of emoji or punctuation has no terms: the lexical side is then
-skipped and the dense side answers alone.
+skipped and the dense side answers alone. With hybrid search off (the default), a query that
+names something exactly (`LexicalQuery.exact`) is still fused with the word index: paraphrased
+questions stay dense-only, where fusion costs MRR, and names are found by their spelling.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ RRF_K = 60
 _WORD = re.compile(r"[^\W_]+")
 # An identifier: words joined by . _ - : / (storage.root, ABBY_DATA_DIR, --older-than).
 _IDENTIFIER = re.compile(r"(?:--?)?[^\W_]+(?:[._\-:/]+[^\W_]+)+|--[^\W_]+")
+
+_EXACT = re.compile(r"^--[^\W\d_]|[^\W\d_][._][^\W_]|[^\W_][._][^\W\d_]")
 
 STOP_WORDS = frozenset(
     """
@@ -49,6 +53,13 @@ class LexicalQuery:
     terms: tuple[str, ...]
     phrases: tuple[tuple[str, ...], ...]
     identifiers: tuple[str, ...] = ()  # as written: a server tokenizes them its own way
+
+    @property
+    def exact(self) -> bool:
+        """Whether the query names something exactly: a word joined to another by "." or
+        "_" (storage.root, ABBY_DATA_DIR) or a "--flag". Hyphenated words (real-time) and
+        "1.5" do not count: paraphrases hold them too."""
+        return any(_EXACT.search(name) for name in self.identifiers)
 
     def __bool__(self) -> bool:
         return bool(self.terms or self.phrases)
