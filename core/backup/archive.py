@@ -2,7 +2,8 @@
 
 Layout (every name relative, every member a regular file):
 
-    documents/<domain>.jsonl.gz   each domain's export() records, one JSON object a line
+    database/abby.db              SQLite backends only: the online-backup copy of the database
+    documents/<domain>.jsonl.gz   each domain's export() records (from that same copy on SQLite)
     chroma/...                    the embedded vector store, copied under its write lock
     storage/...                   the stored files (images), as they are on disk
     keys, pseudonym.key           only with --include-keys
@@ -28,12 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from core.errors import BackupInvalid
+from core.errors import BackupInvalid, UnknownFile
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 # The only top-level names an archive may hold.
-_ROOTS = {"documents", "chroma", "storage", "keys", "pseudonym.key", "config.json", MANIFEST}
+_ROOTS = {
+    "database", "documents", "chroma", "storage", "keys", "pseudonym.key", "config.json", MANIFEST
+}
 _CHUNK = 1 << 20
 # A manifest is small; anything bigger is not ours (and must not be read into memory).
 _MANIFEST_LIMIT = 64 << 20
@@ -48,6 +51,7 @@ class Manifest:
     counts: dict[str, int] = field(default_factory=dict)
     vectors: int | None = None
     includes_keys: bool = False
+    database: str | None = None  # the member holding a SQLite copy, when the source had one
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     format: int = FORMAT
 
@@ -154,6 +158,8 @@ def verify(path: Path, progress: Callable[[int, int | None], None] | None = None
     manifest does not list (or lists but the archive lacks), or a truncated archive.
     """
     where = str(path)
+    if not path.exists():  # a missing input file is 3 for every command (the exit table)
+        raise UnknownFile(f"no such file: {where}")
     if not path.is_file():
         raise BackupInvalid(f"{where} is not a file")
     total = path.stat().st_size

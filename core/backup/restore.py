@@ -6,9 +6,10 @@ Phases (each safe to interrupt; a rerun of the same command finishes the job):
              before anything is written. A bad archive changes nothing.
 2. extract — into `.<data dir name>.restoring` beside the data dir (a stale one from a crash
              is discarded and rebuilt).
-3. import  — the documents through each domain's `import_()`: into a new SQLite file inside
-             the staging dir, or into the configured MongoDB database (which must be empty;
-             the import is idempotent, so a rerun after a crash continues it).
+3. import  — a SQLite target takes the archive's verified database copy when it has one
+             (a SQLite source); otherwise the documents go through each domain's `import_()`
+             into a new SQLite file in the staging dir or into the configured MongoDB
+             database (which must be empty; the import is idempotent, so a rerun continues).
 4. complete — a marker in the staging dir says the new copy is whole.
 5. swap    — the current data dir is renamed aside (`<name>.before-restore-<UTC time>`, never
              deleted), the staging dir renamed into its place.
@@ -140,15 +141,25 @@ def restore_backup(
             step("keys")
             report.keys = _place_keys(manifest, settings, data_dir, staging)
             step("import")
-            report.imported = _import(settings, staging, progress).to_dict()
+            copy = staging / manifest.database if manifest.database else None
+            if copy is not None and settings.database.uri is None:
+                # SQLite to SQLite: the verified copy is the database (the same snapshot as
+                # the documents); importing it record by record would only be slower.
+                os.replace(copy, staging / settings.sqlite_path.name)
+                report.imported = {"database_file": manifest.database}
+            else:
+                report.imported = _import(settings, staging, progress).to_dict()
             shutil.rmtree(staging / "documents", ignore_errors=True)
+            shutil.rmtree(staging / "database", ignore_errors=True)
             step("complete")
             _write(staging / COMPLETE, identity)
         else:
             report.keys = "resumed a restore whose new copy was already complete"
         step("swap")
         if data_dir.exists():
-            os.rename(data_dir, aside or data_dir.with_name(f"{data_dir.name}.before-{stamp}"))
+            aside = _free_name(aside or data_dir.with_name(f"{data_dir.name}.before-{stamp}"))
+            os.rename(data_dir, aside)
+            report.replaces = str(aside)
         step("moved-aside")  # a crash here leaves no data dir; the rerun renames the new one in
         os.rename(staging, data_dir)
         (data_dir / COMPLETE).unlink(missing_ok=True)
@@ -333,6 +344,15 @@ def _audit(settings: Settings, manifest: Manifest) -> tuple[bool, bool]:
 
 
 # --- small files ------------------------------------------------------------------------------
+
+
+def _free_name(path: Path) -> Path:
+    """`path`, or `path-2`, `path-3`... when a restore in the same second took it."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
 
 
 def _read(path: Path) -> str | None:

@@ -111,6 +111,8 @@ def create_backup(
             for name, path in _export_documents(ctx, work, manifest.counts, tick):
                 writer.add_file(name, path)
                 path.unlink()
+                if name.startswith("database/"):
+                    manifest.database = name
             step("vectors")
             if settings.rag.chroma_url is None and settings.chroma_path.is_dir():
                 copy = work / "chroma"
@@ -166,13 +168,31 @@ def _export_documents(
     """Each domain's records gzipped into work/, all from one snapshot on SQLite."""
     from core.context import repositories_of
 
-    db = ctx.database
-    repos = repositories_of(db)  # opens (and migrates) before the snapshot starts
+    db: Any = ctx.database
     written: list[tuple[str, Path]] = []
+    snapshot = None
+    if db.backend == "sqlite":
+        # One consistent copy through the online backup API; the documents are exported from
+        # it, so the file and the documents are the same snapshot by construction. A SQLite
+        # restore then takes the file as it is (no import), a MongoDB one the documents.
+        from core.db.sqlite import SqliteDatabase
+
+        repositories_of(db)  # every domain's tables exist in the copy too
+        path = work / "abby.db"
+        target = sqlite3.connect(path)
+        try:
+            with db.errors():
+                db.connection().backup(target)
+        finally:
+            target.close()
+        os.chmod(path, 0o600)
+        snapshot = db = SqliteDatabase(path)
+        written.append(("database/abby.db", path))
+    repos = repositories_of(db)
     done = 0
     conn = db.connection() if db.backend == "sqlite" else None
     if conn is not None:
-        with db.errors():  # type: ignore[union-attr]
+        with db.errors():
             conn.execute("BEGIN")
             # The first read fixes the snapshot every export below then sees.
             conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()
@@ -191,6 +211,8 @@ def _export_documents(
     finally:
         if conn is not None and conn.in_transaction:
             conn.execute("ROLLBACK")
+        if snapshot is not None:
+            snapshot.close()
     tick(done, done)
     return written
 
