@@ -53,6 +53,9 @@ def export_tables(db: SqliteDatabase, tables: Sequence[Table]) -> Iterator[Recor
             conn.execute("BEGIN")
         try:
             for table in tables:
+                if table.sqlite_rows_of is not None:
+                    yield from _export_grouped(conn, table)
+                    continue
                 order = table.sqlite_order or ", ".join(table.key)
                 cursor = conn.cursor()
                 cursor.row_factory = None  # plain tuples: a copy reads millions of rows
@@ -74,6 +77,47 @@ def export_tables(db: SqliteDatabase, tables: Sequence[Table]) -> Iterator[Recor
             # Also when the stream is dropped unfinished (a failed import on the other side).
             if own and conn.in_transaction:
                 conn.execute("ROLLBACK")
+
+
+def count_records(db: SqliteDatabase, tables: Sequence[Table]) -> int:
+    """How many records export() would yield (0 for a table not created yet)."""
+    existing = db.tables()
+    total = 0
+    with db.errors():
+        for table in tables:
+            if table.sqlite_rows_of is not None and existing.get(table.name):
+                keys = ", ".join(table.key)
+                sql = f"SELECT COUNT(*) FROM (SELECT DISTINCT {keys} FROM {table.name})"
+                total += db.connection().execute(sql).fetchone()[0]
+            else:
+                total += existing.get(table.name, 0)
+    return total
+
+
+def _grouped_columns(table: Table) -> tuple[list[str], str, str]:
+    assert table.sqlite_rows_of is not None
+    field_name, column = table.sqlite_rows_of
+    return [n for n in table.columns if n != field_name], field_name, column
+
+
+def _export_grouped(conn: sqlite3.Connection, table: Table) -> Iterator[Record]:
+    """One record per key from a table that keeps one row per item of a list field."""
+    others, field_name, column = _grouped_columns(table)
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    order = ", ".join([*table.key, column])
+    cursor.execute(f"SELECT {', '.join(others)}, {column} FROM {table.name} ORDER BY {order}")
+    head = {"record": table.name, "v": SCHEMA_VERSION}
+    current: Record | None = None
+    for row in cursor:
+        values = dict(zip(others, row[:-1], strict=True))
+        if current is None or any(current[k] != values[k] for k in table.key):
+            if current is not None:
+                yield current
+            current = {**head, **values, field_name: []}
+        current[field_name].append(row[-1])
+    if current is not None:
+        yield current
 
 
 def _converter(table: Table, f: Field) -> Callable[[Any], Any] | None:
@@ -177,6 +221,9 @@ class _Importer:
         with self._db.transaction() as conn:
             for table, pairs in groupby(batch, key=lambda pair: pair[0]):
                 records = [record for _, record in pairs]
+                if table.sqlite_rows_of is not None:
+                    self._grouped(conn, table, records)
+                    continue
                 rows = self._rows(table, records)
                 if table.sqlite_unique:
                     self._unique(conn, table, records, rows)
@@ -209,6 +256,34 @@ class _Importer:
                 conflicts += 1
                 self._report.conflict(table.key_text(record))
         self._report.unchanged += len(rows) - inserted - conflicts
+
+    def _grouped(
+        self, conn: sqlite3.Connection, table: Table, records: list[Mapping[str, Any]]
+    ) -> None:
+        """A list field kept as rows: insert a key's rows when it has none; equal when the
+        stored set is the same; otherwise a conflict."""
+        others, field_name, column = _grouped_columns(table)
+        cols = [*others, column]
+        marks = ", ".join("?" * len(cols))
+        insert = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})"
+        where = " AND ".join(f"{k} = ?" for k in table.key)
+        select = f"SELECT {column} FROM {table.name} WHERE {where}"
+        for record in records:
+            items = record.get(field_name)
+            values = [record.get(n) for n in others]
+            if not isinstance(items, list) or any(
+                v.__class__ is not str for v in [*items, *values] if v is not None
+            ):
+                raise InvalidInput(f"{table.key_text(record)} is not a valid record")
+            key = tuple(record.get(k) for k in table.key)
+            stored = {row[0] for row in conn.execute(select, key)}
+            if not stored:
+                conn.executemany(insert, [(*values, item) for item in set(items)])
+                self._report.inserted += 1
+            elif stored == set(items):
+                self._report.unchanged += 1
+            else:
+                self._report.conflict(table.key_text(record))
 
     def _numbered(
         self,

@@ -66,6 +66,8 @@ class Table:
     sqlite_unique: bool = True
     # NOT NULL SQLite columns the neutral record leaves out, filled at import.
     sqlite_fill: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
+    # (list field, column): SQLite stores that list as one row per item, in that column.
+    sqlite_rows_of: tuple[str, str] | None = None
     # MongoDB fields the neutral record leaves out, derived from the document at import.
     mongo_fill: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
 

@@ -47,8 +47,8 @@ class DocumentRecord:
 class DocumentRepository(Portable, ABC):
     """Document records keyed by doc id; (scope, source) is unique too."""
 
-    # The vectors live in Chroma and are not in these records (`abby rag reindex` rebuilds
-    # them on a new document database, or copy the Chroma store).
+    # The vectors live in Chroma and are not in these records (keep the Chroma store, or
+    # re-ingest); the lexical index is derived from them (`abby rag verify --repair`).
     TABLES = (
         Table(
             "rag_documents",
@@ -63,6 +63,14 @@ class DocumentRepository(Portable, ABC):
                 Field("state"),
             ),
             id_field="doc_id",
+        ),
+        # Each document's line keys (core.rag.boilerplate): one record per document.
+        Table(
+            "rag_lines",
+            key=("doc_id",),
+            fields=(Field("doc_id"), Field("scope"), Field("lines", "json")),
+            id_field="doc_id",
+            sqlite_rows_of=("lines", "line"),
         ),
     )
 

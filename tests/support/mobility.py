@@ -60,6 +60,7 @@ def populate(ctx: AppContext, *, members: int = 6) -> None:
     ]
     repo.put_pending(records)
     repo.mark_ready([r.doc_id for r in records])
+    repo.put_lines("g1", {"d1": ["key-a", "key-b"]})
 
 
 def snapshot(ctx: AppContext) -> dict[str, list[dict[str, Any]]]:
