@@ -80,4 +80,64 @@ def embed(
     card = discord.Embed(title=title, description=description, color=COLOR_OK)
     for name, value in fields.items():
         card.add_field(name=name, value=str(value) if value not in (None, "") else "-", inline=True)
+    return fit_embed(card)
+
+
+# Discord's message limits (a message over one is refused with 400 Invalid Form Body).
+CONTENT_LIMIT = 2000
+EMBED_TOTAL = 6000
+EMBED_FIELDS = 25
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, an ellipsis marking a cut."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def fit_content(text: str) -> str:
+    return clip(text, CONTENT_LIMIT)
+
+
+def embed_size(card: discord.Embed) -> int:
+    """The characters Discord counts toward an embed's 6,000."""
+    size = len(card.title or "") + len(card.description or "")
+    size += len(card.footer.text or "") + len(card.author.name or "")
+    return size + sum(len(f.name or "") + len(f.value or "") for f in card.fields)
+
+
+def fit_embed(card: discord.Embed) -> discord.Embed:
+    """Cut an embed down to every Discord limit: each part to its own, then the longest
+    field values (then the description) until the whole fits in 6,000."""
+    if card.title:
+        card.title = clip(card.title, TITLE_LIMIT)
+    if card.description:
+        card.description = clip(card.description, DESCRIPTION_LIMIT)
+    if card.footer.text:
+        card.set_footer(text=clip(card.footer.text, FOOTER_LIMIT), icon_url=card.footer.icon_url)
+    fields = [
+        (clip(f.name or "-", FIELD_NAME_LIMIT), clip(f.value or "-", FIELD_VALUE_LIMIT), f.inline)
+        for f in card.fields[:EMBED_FIELDS]
+    ]
+    card.clear_fields()
+    for name, value, inline in fields:
+        card.add_field(name=name, value=value, inline=inline)
+    while (excess := embed_size(card) - EMBED_TOTAL) > 0:
+        longest = max(
+            range(len(card.fields)), key=lambda i: len(card.fields[i].value), default=None
+        )
+        if longest is not None and len(card.fields[longest].value) > 40:
+            field = card.fields[longest]
+            keep = max(40, len(field.value) - excess)
+            card.set_field_at(
+                longest, name=field.name, value=clip(field.value, keep), inline=field.inline
+            )
+        elif card.description and len(card.description) > 40:
+            card.description = clip(card.description, max(40, len(card.description) - excess))
+        else:
+            card.remove_field(len(card.fields) - 1)
     return card

@@ -10,10 +10,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.render import NO_PINGS, defused
+from bot.render import NO_PINGS, defused, fit_content
 from core.llm.answer import build_prompt
-
-DISCORD_MESSAGE_LIMIT = 2000
 
 
 class Chat(commands.Cog):
@@ -53,10 +51,9 @@ class Chat(commands.Cog):
             context.conversations.append_message, user_id, "assistant", reply, **where
         )
         # The reply is the model's, steered by the member and by documents: it never pings.
-        shown = defused(reply)
-        if len(shown) > DISCORD_MESSAGE_LIMIT:
-            shown = shown[: DISCORD_MESSAGE_LIMIT - 1] + "…"
-        await interaction.followup.send(shown or "…", allowed_mentions=NO_PINGS)
+        await interaction.followup.send(
+            fit_content(defused(reply)) or "…", allowed_mentions=NO_PINGS
+        )
 
     def _persona(self):  # noqa: ANN202 - PersonalityConfig
         from core.persona import load_persona

@@ -9,6 +9,7 @@ from discord.ext import commands
 
 from bot.limits import MAX_INTEGER
 from bot.render import NO_PINGS, defused, embed, pinging
+from core.errors import InvalidInput
 
 # The bank holds up to 2**63-1, but Discord refuses an integer option beyond ±(2**53-1).
 MAX_AMOUNT = MAX_INTEGER
@@ -109,6 +110,8 @@ class Economy(commands.Cog):
         amount: app_commands.Range[int, 1, MAX_AMOUNT],
         reason: str | None = None,
     ) -> None:
+        if member.bot:
+            raise InvalidInput("bots cannot hold currency; pick a member")
         # The interaction id is the idempotency key: a redelivered interaction pays once.
         movement = await self.bot.run_core(
             self.bank.transfer,

@@ -8,21 +8,18 @@ as a follow-up file. `/quota` shows the caller's limits. Errors reach the bot's 
 from __future__ import annotations
 
 import io
-import logging
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.render import NO_PINGS, embed, error_text
-from core.errors import AbbyError
-from core.images.validation import ASPECT_RATIOS, STYLE_PRESETS
+from bot.failures import answer_failure
+from bot.render import NO_PINGS, embed
+from core.images.validation import ASPECT_RATIOS, STYLE_PRESETS, check_prompt
 
 if TYPE_CHECKING:
     from core.images.generation import GenerationResult, Requester
-
-log = logging.getLogger(__name__)
 
 STYLE_CHOICES = [app_commands.Choice(name=s, value=s) for s in STYLE_PRESETS]
 ASPECT_CHOICES = [app_commands.Choice(name=a, value=a) for a in ASPECT_RATIOS]
@@ -60,15 +57,7 @@ class ImageView(discord.ui.View):
     async def on_error(
         self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item
     ) -> None:
-        if isinstance(error, AbbyError):
-            text = error_text(error)
-        else:
-            log.exception("image button failed", exc_info=error)
-            text = "Something went wrong on my side; the operators have been told."
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
-        else:
-            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await answer_failure(self.cog.bot.context, interaction, error, "button")
 
     @discord.ui.button(label="Upscale", style=discord.ButtonStyle.primary, emoji="🔍")
     async def upscale(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
@@ -129,6 +118,9 @@ class Images(commands.Cog):
         style: app_commands.Choice[str] | None = None,
         aspect: app_commands.Choice[str] | None = None,
     ) -> None:
+        # A prompt the core refuses (blank, too long) is answered privately before deferring:
+        # after a public defer the first follow-up would be public too.
+        check_prompt(prompt)
         await interaction.response.defer(thinking=True)
         who = await self.requester_for(interaction)
         result = await self.images.generate(

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.render import COLOR_OK, NO_PINGS, defused
+from bot.render import COLOR_OK, NO_PINGS, defused, fit_embed
 
 # Discord limits: 25 fields, 256-character field names, 1,024-character field values.
 SNIPPET_CHARS = 300
@@ -35,7 +35,8 @@ def results_embed(query: str, results: list) -> discord.Embed:  # noqa: ANN001 -
         source = os.path.basename(result.source) or result.source
         value = f"{text}\n-# {source} · score {result.score:.2f}"
         card.add_field(name=name, value=value[:1024], inline=False)
-    return card
+    # Ten long results came to 6,104 characters; Discord refuses more than 6,000 in total.
+    return fit_embed(card)
 
 
 class Rag(commands.Cog):

@@ -7,6 +7,8 @@
 - `live_bot`: one bot process per test module and backend (sqlite, mongo), already identified
   on its stand-in: `live_bot.standin`, `live_bot.env` (to open the same store from the test
   with `live_bot.context()`), `live_bot.process`. Tests sharing it use their own member ids.
+  A module may override the module-scoped `bot_env` fixture (extra ABBY_* variables) and
+  define `prepare_store(context)` (keys, documents...) run before the bot starts.
 - `start_bot(env=None, args=())`: a bot process of the test's own (for shutdown tests).
 """
 
@@ -46,6 +48,12 @@ def backend_env(name: str, data_dir: Path, request: pytest.FixtureRequest) -> di
     return env
 
 
+@pytest.fixture(scope="module")
+def bot_env() -> dict[str, str]:
+    """Extra ABBY_* variables for the module's bot (override in a test module)."""
+    return {}
+
+
 @pytest.fixture
 def discord_standin() -> Iterator[DiscordStandIn]:
     with DiscordStandIn() as running:
@@ -57,7 +65,14 @@ def live_bot(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveBot]:
     env = backend_env(request.param, tmp_path_factory.mktemp("bot") / "data", request)
-    env.update(getattr(request.module, "BOT_ENV", {}))
+    env.update(request.getfixturevalue("bot_env"))
+    prepare = getattr(request.module, "prepare_store", None)
+    if prepare is not None:  # a module's set-up of the store before the bot starts
+        context = AppContext(load_settings(environ=env))
+        try:
+            prepare(context)
+        finally:
+            context.close()
     with DiscordStandIn() as standin, BotProcess(standin, env) as process:
         ready = process.wait_ready()
         yield LiveBot(standin, process, env, ready)

@@ -45,8 +45,8 @@ def _interaction(user: int = 1, guild: int | None = 99, interaction_id: int = 50
     return interaction
 
 
-def _member(user: int) -> SimpleNamespace:
-    return SimpleNamespace(id=user, display_name=f"user{user}", mention=f"<@{user}>")
+def _member(user: int, *, bot: bool = False) -> SimpleNamespace:
+    return SimpleNamespace(id=user, display_name=f"user{user}", mention=f"<@{user}>", bot=bot)
 
 
 async def test_messages_earn_xp_once_per_cooldown(cog: Economy, context: AppContext) -> None:

@@ -114,7 +114,9 @@ class Interaction:
         """The first visible message: a type-4/7 callback, or the follow-up/edit after a defer."""
 
         def visible() -> Reply | None:
-            return next((r for r in self.replies if r.type != 5 and r.type != 6), None)
+            return next(
+                (r for r in self.replies if r.type not in (5, 6) and r.kind != "delete"), None
+            )
 
         return self.standin.wait_for(visible, timeout, f"a reply to /{self.name}")
 
@@ -122,7 +124,9 @@ class Interaction:
         """The first visible reply, or None once Discord refused an answer (10062, 40060)."""
 
         def settled() -> tuple[Reply | None] | None:
-            reply = next((r for r in self.replies if r.type not in (5, 6)), None)
+            reply = next(
+                (r for r in self.replies if r.type not in (5, 6) and r.kind != "delete"), None
+            )
             if reply is not None or self.errors:
                 return (reply,)
             return None
@@ -414,9 +418,11 @@ class DiscordStandIn:
         members: dict[int, dict[str, Any]] | None = None,
         interaction_id: str | None = None,
         subcommand: str | None = None,
+        age: float = 0.0,
     ) -> Interaction:
         """INTERACTION_CREATE for slash command `name`; a USER option takes a member id
-        (resolved for the bot as Discord does). `interaction_id` redelivers a known one."""
+        (resolved for the bot as Discord does). `interaction_id` redelivers a known one;
+        `age` backdates it (over 3 s: Discord refuses any answer with 10062)."""
         command = self.commands.get(name)
         if command is None:
             raise KeyError(f"/{name} was not synced; synced: {sorted(self.commands)}")
@@ -431,7 +437,9 @@ class DiscordStandIn:
         token = f"token-{interaction_id}"
         record = self.interactions.get(interaction_id)
         if record is None:
-            record = Interaction(interaction_id, token, name, user, time.monotonic(), self)
+            # `age`: as if Discord had created it that many seconds ago (past 3 s: expired).
+            sent_at = time.monotonic() - age
+            record = Interaction(interaction_id, token, name, user, sent_at, self)
             with self._cond:
                 self.interactions[interaction_id] = record
         channel_id = str(channel or self.channel_ids[0])
@@ -643,6 +651,12 @@ class DiscordStandIn:
             return self._refuse(record, 400, 50035, json.dumps(error))
         asked = bool(int(payload.get("flags") or 0) & EPHEMERAL)
         if original:
+            if method == "DELETE":
+                # The deferred message is gone: later follow-ups are new messages with
+                # their own flags (how a bot turns a public defer into a private error).
+                record.deferred_ephemeral = None
+                self._reply(record, Reply("delete", None, "", [], False, {}, time.monotonic()))
+                return 204, None
             if method != "PATCH":
                 return 200, _message({})
             # Editing the original keeps the visibility of the response it edits.
