@@ -48,6 +48,7 @@ Progress = Callable[[int, int | None], None]
 Phase = Callable[[str], None]
 PHASES = ("verify", "extract", "keys", "import", "complete", "swap", "moved-aside", "audit")
 COMPLETE = ".restore-complete"
+STARTED = ".restore-import-started"
 _KEY_SAMPLE = 20
 
 
@@ -99,9 +100,12 @@ def restore_backup(
     staging = data_dir.with_name(f".{data_dir.name}.restoring")
     identity = f"{manifest.created_at} {manifest.files.get('config.json', {}).get('sha256')}"
     resumable = _read(staging / COMPLETE) == identity
+    # An import of this same archive into MongoDB that a crash interrupted: its records are
+    # ours, and the idempotent import continues it.
+    imported_before = _read(staging / STARTED) == identity
     holds = _holds_data(settings, data_dir)
     backend = "sqlite" if settings.database.uri is None else "mongo"
-    if backend == "mongo" and not resumable and _mongo_holds_data(settings):
+    if backend == "mongo" and not (resumable or imported_before) and _mongo_holds_data(settings):
         raise RestoreTargetNotEmpty(
             f"the MongoDB database {settings.database.name!r} already holds Abby data: restore "
             "into an empty database (set database.name to a new one), then switch to it"
@@ -141,6 +145,7 @@ def restore_backup(
             step("keys")
             report.keys = _place_keys(manifest, settings, data_dir, staging)
             step("import")
+            _write(staging / STARTED, identity)
             copy = staging / manifest.database if manifest.database else None
             if copy is not None and settings.database.uri is None:
                 # SQLite to SQLite: the verified copy is the database (the same snapshot as
@@ -163,6 +168,7 @@ def restore_backup(
         step("moved-aside")  # a crash here leaves no data dir; the rerun renames the new one in
         os.rename(staging, data_dir)
         (data_dir / COMPLETE).unlink(missing_ok=True)
+        (data_dir / STARTED).unlink(missing_ok=True)
         _fsync_dir(data_dir.parent)
     step("audit")
     report.audit_ok, report.counts_match = _audit(settings, manifest)

@@ -267,6 +267,29 @@ def test_restore_killed_at_each_phase_leaves_the_original_and_a_rerun_completes(
     assert any(name.startswith(f"{data_dir.name}.before-") for name in siblings)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["import", "complete", "swap"])
+def test_a_restore_into_mongodb_killed_midway_is_finished_by_a_rerun(
+    archive: Path, backend, tmp_path: Path, phase: str
+) -> None:
+    if backend.name != "mongo":
+        pytest.skip("the MongoDB import path (a SQLite target takes the database copy)")
+    restored = target(backend, tmp_path)
+    env = {**backend.env, "ABBY_DATA_DIR": str(restored.data_dir),
+           "ABBY_DATABASE__NAME": restored.database.name}
+    killed = run_python(_RESTORE.format(phase=phase, archive=str(archive)), env)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    rerun = run_python(_RESTORE.format(phase="", archive=str(archive)), env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "AUDIT True True" in rerun.stdout, rerun.stdout
+    ctx = AppContext(restored)
+    try:
+        assert ctx.users.get("u1", guild_id="g1") is not None
+    finally:
+        ctx.database.client.drop_database(restored.database.name)
+        ctx.close()
+
+
 def test_a_killed_backup_leaves_no_archive(source: AppContext, backend, tmp_path: Path) -> None:
     out = tmp_path / "killed.tar"
     code = (
