@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -41,7 +42,8 @@ def copy(
         str,
         typer.Option(
             "--to",
-            help="The target: mongodb://..., mongodb+srv://... or sqlite:///absolute/path.db",
+            help="The target: mongodb://..., mongodb+srv://... or sqlite:///absolute/path.db;"
+            " '-' reads it from stdin (keeps a password out of the process list).",
             show_default=False,
         ),
     ],
@@ -62,6 +64,8 @@ def copy(
     """
     from core.db.transfer import copy_database
 
+    if to == "-":
+        to = sys.stdin.readline(4096).strip()
     context = runtime.context()
     with output.progress("copying", unit="records") as meter:
         report = copy_database(context, to, merge=merge, progress=meter)

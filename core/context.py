@@ -527,7 +527,8 @@ def open_database(
 
         from core.db.sqlite import SqliteDatabase
 
-        path = Path(uri.removeprefix("sqlite://"))
+        # sqlite:////srv/abby.db (a slash too many) is the same file; POSIX keeps a leading "//".
+        path = Path("/" + uri.removeprefix("sqlite://").lstrip("/"))
         if not path.is_absolute() or ".." in path.parts or path.name in ("", "."):
             raise InvalidInput(f"{uri} must name an absolute file path: sqlite:///srv/abby.db")
         return SqliteDatabase(path, busy_timeout_ms=settings.database.busy_timeout_ms)

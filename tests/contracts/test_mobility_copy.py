@@ -133,6 +133,22 @@ def test_a_target_file_that_is_no_database_is_refused_and_left_as_it_was(
     assert target.read_text() == "my notes"
 
 
+def test_the_target_uri_can_come_from_stdin_out_of_the_process_list(
+    source: tuple[AppContext, dict[str, str]], tmp_path: Path
+) -> None:
+    ctx, env = source
+    uri = f"sqlite:///{tmp_path / 'copy' / 'abby.db'}"
+    full = {k: v for k, v in os.environ.items() if not k.startswith("ABBY_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "abby_cli.main", "db", "copy", "--to", "-", "--json"],
+        input=uri + "\n", env={**full, **env, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["target"] == str(tmp_path / "copy" / "abby.db")
+    _assert_same(ctx, uri, tmp_path)
+
+
 def test_the_source_itself_is_refused(source: tuple[AppContext, dict[str, str]]) -> None:
     ctx, env = source
     result = run_abby("db", "copy", "--to", f"sqlite:///{ctx.settings.sqlite_path}", env=env)
