@@ -234,6 +234,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(exc.format_message() + "\n")
         code = ExitCode.USAGE
     except ClickException as exc:  # usage errors: bad option, missing argument, bad value
+        # Parsing stopped before --json's callback ran: the error is JSON all the same.
+        runtime.state.json = runtime.state.json or "--json" in args
         hint = ""
         ctx = getattr(exc, "ctx", None)
         if ctx is not None:

@@ -410,8 +410,10 @@ class AppContext:
             applied = sorted(db.applied_migrations())
             schema: dict[str, Any] = {}
             for name in applied:
-                domain = name.split("_", 1)[0]
-                schema[domain] = max(schema.get(domain, 0), int(name.split("_")[1]))
+                # "xp_0001_create", "rag_passages_0001_fts5": the domain, then a number.
+                domain, *rest = name.split("_")
+                number = next((int(part) for part in rest if part.isdigit()), 0)
+                schema[domain] = max(schema.get(domain, 0), number)
         else:
             schema = db.schema_versions()
         return {
