@@ -13,11 +13,13 @@ baseline beside it:
 - passages: today's ingest, raw chunk ranking (the query before ranking by source);
 - per_document: today's ingest, the best passage of each of the top k documents;
 - hybrid_passages: today's ingest, dense + lexical fused by reciprocal rank, raw chunks;
-- all: per_document and hybrid together (the default query).
+- all: per_document and hybrid together;
+- default: the query as configured (by source; the word index only for exact names).
 
 To add a variant: a setup in SETUPS (a function making a queryable from the corpus, e.g.
 the real pipeline under other settings) and a line in VARIANTS. Output per variant:
-recall@k, MRR, nDCG@k, query p50 ms; per setup: chunks and ingest seconds.
+recall@k, MRR, nDCG@k, query p50 ms, and the same on scripts/external_eval/names.jsonl (30
+questions naming an option or variable exactly) as "names"; per setup: chunks and ingest s.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 QUESTIONS = ROOT / "scripts" / "external_eval" / "questions.jsonl"
+# Questions naming an option or variable exactly ("what does --apparent-size do?"): where a
+# word index should help, reported beside the paraphrases as "names".
+NAMES = ROOT / "scripts" / "external_eval" / "names.jsonl"
 GUILD = "1"
 WINDOW_WORDS = 150
 
@@ -56,6 +61,7 @@ VARIANTS: dict[str, Variant] = {
     "per_document": Variant("pipeline", {"passages": False, "hybrid": False}),
     "hybrid_passages": Variant("pipeline", {"passages": True, "hybrid": True}),
     "all": Variant("pipeline", {"passages": False, "hybrid": True}),
+    "default": Variant("pipeline", {}),  # the settings: by source, word index for exact names
 }
 
 
@@ -134,6 +140,50 @@ SETUPS: dict[str, Callable[[Path, Path, Any], tuple[Any, int]]] = {
 }
 
 
+# Issue #12 items 1, 2 and 5 one at a time against "default": the pipeline with the int8
+# per-channel model (queries too), without the lead in front of chunks, and without dropping
+# template lines.
+def int8_setup(corpus: Path, work: Path, embedder: Any) -> tuple[Any, int]:
+    from core.rag.embedding import LOCAL_INT8_MODEL_NAME, LocalEmbedder
+
+    int8 = LocalEmbedder(model_name=LOCAL_INT8_MODEL_NAME, cache_dir=work / "models")
+    return pipeline_setup()(corpus, work, int8)
+
+
+def patched_setup(target: str, value: Any) -> Callable[[Path, Path, Any], tuple[Any, int]]:
+    """The pipeline ingested with module attribute `target` replaced by value."""
+
+    def setup(corpus: Path, work: Path, embedder: Any) -> tuple[Any, int]:
+        import importlib
+
+        module_name, attribute = target.rsplit(".", 1)
+        module = importlib.import_module(module_name)
+        saved = getattr(module, attribute)
+        setattr(module, attribute, value)
+        try:
+            return pipeline_setup()(corpus, work, embedder)
+        finally:
+            setattr(module, attribute, saved)
+
+    return setup
+
+
+SETUPS.update(
+    {
+        "pipeline_int8": int8_setup,
+        "no_lead": patched_setup("core.rag.chunking.document_lead", lambda text: ""),
+        "no_template": patched_setup("core.rag.boilerplate.threshold", lambda documents: 10**9),
+    }
+)
+VARIANTS.update(
+    {
+        "int8": Variant("pipeline_int8", {}),
+        "no_lead": Variant("no_lead", {}),
+        "no_template": Variant("no_template", {}),
+    }
+)
+
+
 def evaluate(queryable: Any, cases: list[dict[str, Any]], k: int, options: dict[str, Any]) -> dict:
     """recall@k, MRR, nDCG@k (single relevant page per question) and query p50."""
     hits = 0
@@ -181,8 +231,9 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
     cases = [c for c in read_eval_file(args.questions) if "source" in c]
-    names = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [n for n in names if n not in VARIANTS]
+    names = [c for c in read_eval_file(NAMES) if "source" in c]
+    chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [n for n in chosen if n not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     embedder = LocalEmbedder()
@@ -191,7 +242,7 @@ def main() -> None:
     setups: dict[str, dict[str, Any]] = {}
     out: dict[str, Any] = {"k": args.k, "questions": len(cases)}
     out["pages"] = len(list(corpus.glob("*.md")))
-    for name in names:
+    for name in chosen:
         variant = VARIANTS[name]
         if variant.setup not in built:
             started = time.perf_counter()
@@ -199,6 +250,7 @@ def main() -> None:
             seconds = time.perf_counter() - started
             setups[variant.setup] = {"chunks": chunks, "ingest_s": round(seconds, 1)}
         out[name] = evaluate(built[variant.setup], cases, args.k, variant.query)
+        out[name]["names"] = evaluate(built[variant.setup], names, args.k, variant.query)
     out["setups"] = setups
     out["load_avg_1m"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out))

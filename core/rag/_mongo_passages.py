@@ -98,7 +98,7 @@ class MongoPassageIndex(PassageIndex):
                     self._passages.find(
                         {"$text": {"$search": search}, "scope": {"$in": list(scopes)}}
                     )
-                    .sort([("score", {"$meta": "textScore"})])
+                    .sort([("score", {"$meta": "textScore"}), ("_id", 1)])  # ties: stable
                     .limit(limit)
                 )
                 for doc in cursor:

@@ -283,12 +283,12 @@ class RagService:
         scope = scope_key(guild_id)
         if user_id is not None:
             _user(user_id)
-        ranking = Ranking(
-            top_k=top_k, per_document=None if passages else per_document, hybrid=hybrid
-        )
         lexical = parse_query(text)
         if hybrid is None:  # the settings: always, or only for exact names
             hybrid = self.settings.hybrid or (self.settings.exact_names and lexical.exact)
+        ranking = Ranking(
+            top_k=top_k, per_document=None if passages else per_document, hybrid=bool(hybrid)
+        )
         vector = self._embed_query(text)
         index = self.passage_index() if hybrid and lexical else None
         hits = candidates(

@@ -163,3 +163,17 @@ def test_an_exact_identifier_finds_its_definition(
         rag.ingest_text(f"d:{i}", f"Notes {i}", f"Storage, data and folders: note {i} on disks.")
     top = rag.query(question, top_k=3, hybrid=True)
     assert top[0].title == title, [r.title for r in top]
+
+
+def test_by_default_only_a_query_naming_something_exactly_uses_the_word_index(
+    rag: RagService, tmp_path: Path
+) -> None:
+    rag.ingest_paths([_corpus(tmp_path / "docs")])
+    for i in range(6):
+        rag.ingest_text(f"d:{i}", f"Notes {i}", f"Storage, data and folders: note {i} on disks.")
+    assert not rag.settings.hybrid and rag.settings.exact_names
+    named = rag.query("ABBY_DATA_DIR", top_k=3)
+    assert named == rag.query("ABBY_DATA_DIR", top_k=3, hybrid=True)
+    assert named[0].title == "Installation"
+    paraphrase = "where do the pictures end up on disk?"
+    assert rag.query(paraphrase, top_k=3) == rag.query(paraphrase, top_k=3, hybrid=False)
