@@ -177,3 +177,11 @@ def test_by_default_only_a_query_naming_something_exactly_uses_the_word_index(
     assert named[0].title == "Installation"
     paraphrase = "where do the pictures end up on disk?"
     assert rag.query(paraphrase, top_k=3) == rag.query(paraphrase, top_k=3, hybrid=False)
+
+
+def test_the_index_stays_in_step_through_a_reindex(rag: RagService, tmp_path: Path) -> None:
+    rag.ingest_paths([_corpus(tmp_path / "docs")])
+    before = _in_step(rag)
+    rag.reindex()
+    assert _in_step(rag) == before
+    assert rag.query("--older-than", top_k=1)[0].title == "Storage"
