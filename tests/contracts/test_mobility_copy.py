@@ -256,3 +256,26 @@ def test_two_copies_into_one_sqlite_target_at_once_write_every_ledger_row_once(
     assert rows == distinct == len([r for r in snapshot(ctx)["bank"]
                                     if r["record"] == "bank_ledger"])  # fmt: skip
     _assert_same(ctx, uri, tmp_path)
+
+
+def test_copy_back_from_mongodb_to_sqlite_with_the_command(
+    mongo_target: str, tmp_path: Path
+) -> None:
+    """The way back: a community on MongoDB moves to one machine with the same command."""
+    base, _, query = mongo_target.partition("?")
+    name = base.rsplit("/", 1)[1]
+    env = {
+        "ABBY_DATA_DIR": str(tmp_path / "on-mongo"),
+        "ABBY_DATABASE__URI": base.rsplit("/", 1)[0] + "/" + (f"?{query}" if query else ""),
+        "ABBY_DATABASE__NAME": name,
+    }
+    ctx = AppContext(load_settings(environ=env))
+    try:
+        populate(ctx, members=3)
+        uri = f"sqlite:///{tmp_path / 'back' / 'abby.db'}"
+        result = run_abby("db", "copy", "--to", uri, "--json", env=env)
+        assert result.exit_code == 0, result.output
+        assert result.json()["audit"]["target_ok"] is True
+        _assert_same(ctx, uri, tmp_path)
+    finally:
+        ctx.close()
