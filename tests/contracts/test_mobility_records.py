@@ -160,3 +160,23 @@ def test_a_record_this_version_cannot_read_is_refused_and_nothing_is_written(
         users.import_([good, record])
     assert list(users.export()) == []  # the batch in flight is rolled back whole
     db.close()
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", "mongo"])
+def test_a_record_holding_another_records_unique_path_is_a_conflict_not_a_second_file(
+    source: AppContext, tmp_path: Path, backend_name: str, request: pytest.FixtureRequest
+) -> None:
+    """Keys are not the only identity: a file's path and a document's source are unique too."""
+    if backend_name == "mongo":
+        target = request.getfixturevalue("mongo_target")
+    else:
+        target = open_database(f"sqlite:///{tmp_path / 't' / 'abby.db'}", _settings(tmp_path))
+    original = snapshot(source)
+    _copy(original, target)
+    files = repositories_of(target)["storage"]  # type: ignore[arg-type]
+    first = original["storage"][0]
+    twin = {**first, "file_id": "another-id"}
+    report = files.import_([twin])
+    assert (report.inserted, report.conflicts) == (0, 1), report
+    assert report.conflict_keys == ["storage_files:another-id"]
+    assert len(list(files.export())) == len(original["storage"])
