@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Literal
 from core.errors import InvalidInput
 
 SCHEMA_VERSION = 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 Record = dict[str, Any]
 RecordStream = Iterator[Record]  # what export() yields
@@ -233,6 +234,11 @@ def check(table: Table, record: Mapping[str, Any]) -> None:
     for name in table.key:
         if record.get(name) is None:
             raise InvalidInput(f"{table.name} record lacks its key field {name!r}")
+    for f in table.fields:
+        value = record.get(f.name)
+        # Both stores hold 64-bit integers; a larger one would fail deep in a driver.
+        if f.kind == "int" and value.__class__ is int and not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidInput(f"{table.key_text(record)}: {f.name} {value} is out of range")
 
 
 def route(
@@ -241,6 +247,8 @@ def route(
     """Pair each record with its table; an unknown record type is invalid input."""
     by_name = {t.name: t for t in tables}
     for record in records:
+        if not isinstance(record, Mapping):
+            raise InvalidInput(f"a record must be an object, not {type(record).__name__}")
         table = by_name.get(record.get("record"))  # type: ignore[arg-type]
         if table is None:
             raise InvalidInput(

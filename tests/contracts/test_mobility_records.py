@@ -146,10 +146,11 @@ def test_reimport_changes_nothing_and_a_different_record_is_reported_not_overwri
           "updated_at": "2026-01-01T00:00:00.000+00:00"}, "is not text"),
         ({"record": "users", "v": 1, "user_id": "u", "scope": "", "username": "x",
           "created_at": "yesterday", "updated_at": None}, "not an ISO timestamp"),
+        (["users", 1], "must be an object"),
     ],
 )  # fmt: skip
 def test_a_record_this_version_cannot_read_is_refused_and_nothing_is_written(
-    tmp_path: Path, record: dict, message: str
+    tmp_path: Path, record: object, message: str
 ) -> None:
     db = open_database(f"sqlite:///{tmp_path / 'abby.db'}", _settings(tmp_path))
     users = repositories_of(db)["users"]
@@ -180,3 +181,16 @@ def test_a_record_holding_another_records_unique_path_is_a_conflict_not_a_second
     assert (report.inserted, report.conflicts) == (0, 1), report
     assert report.conflict_keys == ["storage_files:another-id"]
     assert len(list(files.export())) == len(original["storage"])
+
+
+def test_an_integer_past_64_bits_is_refused_on_both_backends(
+    tmp_path: Path, mongo_target: object
+) -> None:
+    record = {"record": "bank_accounts", "v": 1, "scope": "", "user_id": "u", "balance": 2**63}
+    sqlite = open_database(f"sqlite:///{tmp_path / 'abby.db'}", _settings(tmp_path))
+    for db in (sqlite, mongo_target):
+        bank = repositories_of(db)["bank"]  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="out of range"):
+            bank.import_([record])
+        assert list(bank.export()) == []
+    sqlite.close()
