@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, ClassVar, Literal
 
 from core.errors import InvalidInput
@@ -72,9 +73,13 @@ class Table:
     # MongoDB fields the neutral record leaves out, derived from the document at import.
     mongo_fill: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
 
-    @property
+    @cached_property
     def columns(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
+
+    @cached_property
+    def integers(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.kind == "int")
 
     def key_text(self, record: Mapping[str, Any]) -> str:
         return f"{self.name}:" + "/".join(str(record.get(k)) for k in self.key)
@@ -234,11 +239,11 @@ def check(table: Table, record: Mapping[str, Any]) -> None:
     for name in table.key:
         if record.get(name) is None:
             raise InvalidInput(f"{table.name} record lacks its key field {name!r}")
-    for f in table.fields:
-        value = record.get(f.name)
+    for name in table.integers:
+        value = record.get(name)
         # Both stores hold 64-bit integers; a larger one would fail deep in a driver.
-        if f.kind == "int" and value.__class__ is int and not INT64_MIN <= value <= INT64_MAX:
-            raise InvalidInput(f"{table.key_text(record)}: {f.name} {value} is out of range")
+        if value.__class__ is int and not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidInput(f"{table.key_text(record)}: {name} {value} is out of range")
 
 
 def route(
