@@ -197,8 +197,10 @@ def copy_database(
                 "add --merge to copy into it (existing records are kept, differing ones "
                 "are reported)"
             )
-        done = checkpoint.done()
         sizes = counts(source.database, source_repos)
+        # Trust the checkpoint only where the target still holds the domain (it may have been
+        # emptied or swapped since): anything else is imported again, which is harmless.
+        done = {d for d in checkpoint.done() if before.get(d, 0) >= sizes.get(d, 0)}
         total = sum(n for d, n in sizes.items() if d not in done)
         copies = [DomainCopy(d, sizes[d], skipped=d in done) for d in source_repos]
         moved = 0

@@ -279,3 +279,21 @@ def test_copy_back_from_mongodb_to_sqlite_with_the_command(
         _assert_same(ctx, uri, tmp_path)
     finally:
         ctx.close()
+
+
+def test_a_checkpoint_is_not_trusted_for_a_target_that_lost_its_records(
+    source: tuple[AppContext, dict[str, str]], tmp_path: Path
+) -> None:
+    """An interrupted copy's target, removed and started afresh: the rerun copies it all."""
+    ctx, env = source
+    path = tmp_path / "copy" / "abby.db"
+    assert run_abby("db", "copy", "--to", f"sqlite:///{path}", env=env).exit_code == 0
+    (checkpoint,) = (ctx.settings.data_dir / "copies").glob("*.json")
+    state = json.loads(checkpoint.read_text())
+    checkpoint.write_text(json.dumps({**state, "finished": False}))
+    for leftover in path.parent.iterdir():
+        leftover.unlink()
+    rerun = run_abby("db", "copy", "--to", f"sqlite:///{path}", "--json", env=env)
+    assert rerun.exit_code == 0, rerun.output
+    assert not any(d["skipped"] for d in rerun.json()["domains"])
+    _assert_same(ctx, f"sqlite:///{path}", tmp_path)
