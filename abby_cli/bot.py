@@ -70,3 +70,38 @@ def settings(
     if value is None:
         raise InvalidInput(f"give a VALUE for {key} (or 'default' to use the config's)")
     output.show(service.update_access({key: parse_setting(key, value)}, guild_id=guild))
+
+
+@app.command()
+def sync(
+    guild: Annotated[
+        int | None,
+        typer.Option("--guild", min=1, max=2**63 - 1, help="Sync to this guild only (instant)."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Sync the slash commands with Discord and print what changed."""
+    context = runtime.context()
+    from bot import app as bot_app
+
+    output.show(bot_app.sync(context, guild), title="slash commands", empty="No commands.")
+
+
+@app.command("invite-url")
+def invite_url(
+    client_id: Annotated[
+        int | None,
+        typer.Option(
+            "--client-id",
+            min=1,
+            max=2**63 - 1,
+            help="The application id (default: read from the token).",
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print the URL that adds the bot to a server, with the permissions its cogs need."""
+    context = runtime.context()
+    from bot import app as bot_app
+
+    output.show({"url": bot_app.invite_url(context, client_id)})

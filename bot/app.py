@@ -63,6 +63,7 @@ class _AbbyMixin:
         self.context = context
         self.started = time.monotonic()
         self.draining = False
+        self.rest_only = False
         self._writer: GrantWriter | None = None
         self._lag_ms: collections.deque[float] = collections.deque(maxlen=100_000)
         # MESSAGE_CREATE frames wait in an inbox instead of being parsed where they arrive:
@@ -76,6 +77,8 @@ class _AbbyMixin:
         self.tree.on_error = self.on_app_command_error  # type: ignore[attr-defined]
 
     async def setup_hook(self) -> None:
+        if self.rest_only:  # `abby bot sync`: log in over REST, no stores, no gateway
+            return
         await self.load_cogs()
         await self.sync_commands()
         heartbeat = self.heartbeat  # type: ignore[attr-defined]
@@ -335,6 +338,13 @@ class DryRun:
     token: str  # "set" or "missing (...)"
 
 
+async def _close_unstarted(bot: AbbyBot | ShardedAbbyBot) -> None:
+    """Close a bot that never connected (the sharded close expects running shards)."""
+    for extension in tuple(bot.extensions):
+        await bot.unload_extension(extension)
+    await bot.http.close()
+
+
 def dry_run(context: AppContext) -> DryRun:
     """Boot everything short of logging in: config, database and migrations, the RAG store,
     the persona, every cog and the command tree (validated as Discord would)."""
@@ -352,8 +362,7 @@ def dry_run(context: AppContext) -> DryRun:
         names = sorted(c.qualified_name for c in bot.tree.walk_commands())
         guilds = [str(g) for g in context.settings.discord.sync_guilds] or ["global"]
         token = "set" if context.settings.discord.token else f"missing ({TOKEN_HINT})"
-        await bot.close()
-        return DryRun(
+        report = DryRun(
             type(bot).__name__,
             context.settings.database.backend,
             sorted(bot.cogs),
@@ -361,6 +370,8 @@ def dry_run(context: AppContext) -> DryRun:
             guilds,
             token,
         )
+        await _close_unstarted(bot)
+        return report
 
     return asyncio.run(boot())
 
@@ -421,3 +432,123 @@ async def _serve(bot: AbbyBot | ShardedAbbyBot, token: str) -> None:
         await bot.close()
         await asyncio.to_thread(bot.close_writer, grace)
         log.info("bot stopped in %.2f s (%d handlers cut short)", time.monotonic() - began, left)
+
+
+# --- operator commands: sync and invite URL --------------------------------------------
+
+# Every bot reads the messages it grants XP for; cogs add what they need (`bot_permissions`).
+BASE_PERMISSIONS = discord.Permissions(view_channel=True)
+
+
+@dataclass(frozen=True)
+class CommandChange:
+    name: str
+    change: str  # "added", "changed", "removed" or "unchanged"
+
+
+def sync(context: AppContext, guild_id: int | None = None) -> list[CommandChange]:
+    """Log in over REST (no gateway), sync the command tree globally or to one guild, and
+    say what changed. Raises ConfigError for a missing or refused token."""
+    from core.errors import ConfigError
+
+    token = context.settings.discord.token
+    if token is None:
+        raise ConfigError(f"no Discord token: {TOKEN_HINT}")
+
+    async def go() -> list[CommandChange]:
+        bot = build_bot(context)
+        bot.rest_only = True
+        try:
+            await bot.login(token.get_secret_value())
+        except discord.LoginFailure as exc:
+            raise ConfigError("Discord refused the token (ABBY_DISCORD__TOKEN)") from exc
+        try:
+            for extension in COGS:
+                await bot.load_extension(extension)
+            guild = discord.Object(id=guild_id) if guild_id else None
+            if guild is not None:
+                bot.tree.copy_global_to(guild=guild)
+            require_valid_tree(bot.tree, guild=guild)
+            # Raw JSON both sides: Discord's copy as it returns it, ours as sync sends it.
+            app_id = bot.application_id
+            if guild is None:
+                stored = await bot.http.get_global_commands(app_id)
+            else:
+                stored = await bot.http.get_guild_commands(app_id, guild.id)
+            before = {c["name"]: c for c in stored}
+            local = bot.tree.get_commands(guild=guild)
+            after = {c["name"]: c for c in (command.to_dict(bot.tree) for command in local)}
+            await bot.tree.sync(guild=guild)
+        finally:
+            await bot.close()
+        return _changes(before, after)
+
+    return asyncio.run(go())
+
+
+def _changes(
+    before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]
+) -> list[CommandChange]:
+    # Discord adds ids, versions and defaults to what it stores: compare what we send.
+    def same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+        return all(
+            old.get(key) == value
+            for key, value in new.items()
+            if key not in ("nsfw", "integration_types", "contexts", "dm_permission")
+        )
+
+    changes = [
+        CommandChange(
+            name,
+            "added"
+            if name not in before
+            else "unchanged"
+            if same(before[name], after[name])
+            else "changed",
+        )
+        for name in sorted(after)
+    ]
+    changes += [CommandChange(name, "removed") for name in sorted(set(before) - set(after))]
+    return changes
+
+
+def invite_url(context: AppContext, client_id: int | None = None) -> str:
+    """The OAuth2 URL adding the bot with scopes bot + applications.commands and exactly the
+    permissions the loaded cogs declare (`bot_permissions`). The application id comes from
+    `client_id`, else from the token (its first part encodes it); nothing goes online."""
+    from core.errors import ConfigError
+
+    app_id = client_id or _id_from_token(context)
+    if app_id is None:
+        raise ConfigError(f"no application id: pass --client-id or {TOKEN_HINT}")
+
+    async def permissions() -> discord.Permissions:
+        bot = build_bot(context)
+        for extension in COGS:
+            await bot.load_extension(extension)
+        needed = discord.Permissions(BASE_PERMISSIONS.value)
+        for cog in bot.cogs.values():
+            needed |= getattr(cog, "bot_permissions", discord.Permissions.none())
+        await _close_unstarted(bot)
+        return needed
+
+    return discord.utils.oauth_url(
+        app_id,
+        permissions=asyncio.run(permissions()),
+        scopes=("bot", "applications.commands"),
+    )
+
+
+def _id_from_token(context: AppContext) -> int | None:
+    import base64
+    import binascii
+
+    token = context.settings.discord.token
+    if token is None:
+        return None
+    first = token.get_secret_value().split(".", 1)[0]
+    try:
+        decoded = base64.b64decode(first + "=" * (-len(first) % 4), validate=False).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return int(decoded) if decoded.isdigit() else None

@@ -20,6 +20,9 @@ def _guild(interaction: discord.Interaction) -> str | None:
 
 
 class Economy(commands.Cog):
+    # Level-up announcements are channel messages (slash replies need no permission).
+    bot_permissions = discord.Permissions(send_messages=True)
+
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
 
