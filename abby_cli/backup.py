@@ -11,13 +11,18 @@ from typing import Annotated, Any
 import typer
 
 from abby_cli import output, runtime
-from abby_cli.options import DryRunOpt, JsonOpt, YesOpt
+from abby_cli.options import DryRunOpt, JsonOpt, YesOpt, output_path_option
 
 
 def backup(
     out: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Archive to write (default: abby-<UTC time>.tar)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Archive to write (default: abby-<UTC time>.tar).",
+            callback=output_path_option,
+        ),
     ] = None,
     include_keys: Annotated[
         bool,

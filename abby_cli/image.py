@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from abby_cli import output, runtime
-from abby_cli.options import MAX_LEVEL, GuildOpt, JsonOpt, check_output_path
+from abby_cli.options import MAX_LEVEL, GuildOpt, JsonOpt, output_path_option
 
 app = typer.Typer(help="Generate, edit and upscale images (Stability AI).", no_args_is_help=True)
 
@@ -18,15 +18,10 @@ RolesOpt = Annotated[
     str | None, typer.Option("--roles", help="Comma-separated role names (raise the limit).")
 ]
 LevelOpt = Annotated[int, typer.Option("--level", min=0, max=MAX_LEVEL, help="The member's level.")]
-def _check_out(path: Path | None) -> Path | None:
-    # At parse time: a -o into a missing folder is refused before a generation is spent.
-    return None if path is None else check_output_path(path)
-
-
 OutOpt = Annotated[
     Path | None,
     typer.Option(
-        "--output", "-o", help="Also write a copy of the image here.", callback=_check_out
+        "--output", "-o", help="Also write a copy of the image here.", callback=output_path_option
     ),
 ]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="0-4294967294; omit for random.")]

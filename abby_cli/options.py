@@ -138,3 +138,9 @@ def check_output_path(path: Path) -> Path:
     if not parent.is_dir():
         raise InvalidInput(f"{parent} is not a directory")
     return path
+
+
+def output_path_option(path: Path | None) -> Path | None:
+    """The callback of every -o/--output option: check_output_path at parse time, before
+    any work is done (or a governance event recorded) for a file that cannot be written."""
+    return None if path is None else check_output_path(path)

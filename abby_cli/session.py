@@ -22,6 +22,7 @@ from abby_cli.options import (
     UserOpt,
     YesOpt,
     check_output_path,
+    output_path_option,
     parse_duration,
 )
 
@@ -108,7 +109,7 @@ def dump(
             "--output",
             "-o",
             help="Write to FILE (mode 0600); its folder must exist.",
-            callback=lambda path: None if path is None else check_output_path(path),
+            callback=output_path_option,
         ),
     ] = None,
     json_out: JsonOpt = False,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from abby_cli import output, runtime
-from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, YesOpt
+from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, YesOpt, output_path_option
 
 app = typer.Typer(help="Show and edit user profiles.", no_args_is_help=True)
 
@@ -64,7 +64,10 @@ def export_member(
     user_id: str,
     guild: PrivacyGuildOpt = None,
     out: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to FILE (mode 0600).")
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write to FILE (mode 0600).", callback=output_path_option
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:

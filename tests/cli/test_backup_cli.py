@@ -14,6 +14,7 @@ def test_backup_then_restore_through_the_cli(cli, backend_env, context: AppConte
     assert cli("keys", "generate", "--write").exit_code == 0
     populate(context)
     archive = tmp_path / "out" / "abby.tar"
+    archive.parent.mkdir(exist_ok=True)
     made = cli("backup", "-o", str(archive), "--include-keys", "--json")
     assert made.exit_code == 0, made.output
     assert made.json()["counts"]["session_messages"] == 3

@@ -223,3 +223,35 @@ def test_every_command_refuses_bad_input_with_the_code_of_the_table(
         if as_json.exit_code != code or not error.get("message"):
             problems.append(f"{name}: with --json, exit {as_json.exit_code}\n{as_json.output}")
     assert not problems, "\n\n".join(problems)
+
+
+def _command(name: str):  # noqa: ANN202 - a Click command
+    from typer.main import get_command
+
+    from abby_cli.main import app
+
+    command = get_command(app)
+    for word in name.split():
+        command = command.get_command(None, word)
+    return command
+
+
+@pytest.mark.slow
+def test_every_output_option_refuses_a_folder_that_does_not_exist(
+    cli, store: dict[str, str], tmp_path: Path
+) -> None:  # noqa: ANN001
+    """-o into a missing folder is exit 3 and creates nothing, for every command with -o."""
+    with_output = [
+        name
+        for name in CASES
+        if any("--output" in param.opts for param in _command(name).params)
+    ]
+    assert {"session dump", "backup", "user export", "image generate"} <= set(with_output)
+    problems = []
+    for name in with_output:
+        target = tmp_path / "missing" / name.replace(" ", "-") / "out"
+        result = cli(*_argv(CASES[name][0], store), "-o", str(target))
+        if result.exit_code != NOT_FOUND or "no such directory" not in result.stderr:
+            problems.append(f"{name}: exit {result.exit_code}\n{result.output}")
+    assert not (tmp_path / "missing").exists()
+    assert not problems, "\n\n".join(problems)

@@ -28,6 +28,8 @@ def test_export_prints_one_json_document_with_the_decrypted_session(cli, member)
 
 def test_export_to_a_file_is_owner_only(cli, member, tmp_path: Path) -> None:
     target = tmp_path / "out" / "u1.json"
+    target.parent.mkdir(exist_ok=True)
+    target.parent.mkdir(exist_ok=True)  # -o never creates folders (exit 3)
     result = cli("user", "export", "u1", "--guild", "g1", "-o", str(target), "--json")
     assert result.exit_code == 0, result.output
     assert result.json() == {"user_id": "u1", "written": str(target)}

@@ -1,0 +1,103 @@
+"""Progress that measures the work: one (done, total) protocol from the core, counting
+chunks for ingest, files for cleanup, records for imports; drawn only for a person."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from abby_cli import output, runtime
+from core.clock import FrozenClock
+from core.context import AppContext
+from tests.support.stability_server import make_png
+
+
+@pytest.mark.slow
+def test_ingest_progress_counts_chunks_embedded_with_files_as_a_second_line(
+    context: AppContext, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(4):
+        paragraphs = "\n\n".join(f"Paragraph {j} of file {i}: " + "words " * 60 for j in range(6))
+        (docs / f"f{i}.md").write_text(f"# File {i}\n\n{paragraphs}")
+    steps = []
+    report = context.rag.ingest_paths([docs], progress=steps.append)
+    assert report.chunks > 4  # several chunks per file: chunks, not files, are the unit
+    last = steps[-1]
+    assert (last.chunks_done, last.chunks_total) == (report.chunks, report.chunks)
+    assert (last.files_done, last.files_total) == (4, 4)
+    done = [s.chunks_done for s in steps]
+    totals = [s.chunks_total for s in steps]
+    assert done == sorted(done) and totals == sorted(totals)
+    assert all(s.chunks_done <= s.chunks_total for s in steps)
+
+
+def test_cleanup_progress_counts_files_checked_then_deleted(
+    backend, context: AppContext
+) -> None:  # noqa: ANN001
+    long_ago = FrozenClock(datetime.now(UTC) - timedelta(days=400))
+    past = AppContext(backend.settings(), clock=long_ago)
+    try:
+        records = [past.storage.save("u1", make_png(2, 2)) for _ in range(2)]
+    finally:
+        past.close()
+    records.append(context.storage.save("u1", make_png(2, 2)))
+    stamp = (datetime.now(UTC) - timedelta(days=400)).timestamp()
+    for record in records[:2]:
+        os.utime(context.storage.absolute(record), (stamp, stamp))
+    dry: list[tuple[int, int]] = []
+    context.storage.cleanup(dry_run=True, progress=lambda d, t: dry.append((d, t)))
+    assert dry[0] == (0, 3) and dry[-1] == (3, 3)  # three files checked, none deleted
+    seen: list[tuple[int, int]] = []
+    report = context.storage.cleanup(progress=lambda d, t: seen.append((d, t)))
+    assert report.files_deleted == 2
+    assert seen[-1] == (5, 5)  # three checked + two deleted: the bar ends full
+    assert all(done <= total for done, total in seen)
+
+
+def test_import_progress_counts_records(context: AppContext) -> None:
+    data = {"players": [{"id": str(i), "xp": i} for i in range(7)]}
+    seen: list[tuple[int, int]] = []
+    context.xp.import_mee6(data, guild_id="g", on_progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (7, 7)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("mode", "shown"), [("none", True), ("json", False), ("plain", False), ("quiet", False)]
+)
+def test_bars_are_drawn_on_a_terminal_only_and_never_with_json_plain_or_quiet(
+    monkeypatch: pytest.MonkeyPatch, mode: str, shown: bool
+) -> None:
+    runtime.reset()
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    runtime.state.json = mode == "json"
+    runtime.state.plain = mode == "plain"
+    runtime.state.verbosity = -1 if mode == "quiet" else 0
+    try:
+        assert output.progress_shown() is shown
+        with output.progress("embedding", unit="chunks", second="reading files") as meter:
+            meter(0, 10)
+            meter(10, 10)
+            meter.second(2, 2)
+        assert (meter._bar is not None) is shown
+    finally:
+        runtime.reset()
+
+
+def test_no_bar_when_stderr_is_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime.reset()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # cron's log
+    with output.progress("cleaning storage", unit="files") as meter:
+        meter(5, 5)
+    assert meter._bar is None and sys.stderr.getvalue() == ""
