@@ -14,11 +14,14 @@ from abby_cli.options import JsonOpt
 
 
 def abby_command() -> str:
-    """How cron and systemd should start this Abby: the venv's `abby`, by absolute path."""
+    """How cron and systemd should start this Abby: the venv's `abby`, by absolute path
+    (quoted for a shell when it holds a space)."""
+    import shlex
+
     beside = Path(sys.executable).parent / "abby"  # not resolved: the venv's bin, not /usr/bin
     if beside.is_file() and os.access(beside, os.X_OK):
-        return str(Path(os.path.abspath(beside)))
-    return f"{os.path.abspath(sys.executable)} -m abby_cli.main"
+        return shlex.quote(os.path.abspath(beside))
+    return f"{shlex.quote(os.path.abspath(sys.executable))} -m abby_cli.main"
 
 
 def init(
@@ -40,8 +43,6 @@ def init(
         str | None,
         typer.Option(
             "--discord-token",
-            envvar="ABBY_DISCORD__TOKEN",
-            show_envvar=False,
             help="Bot token to keep in the (0600) config; or set ABBY_DISCORD__TOKEN later.",
         ),
     ] = None,

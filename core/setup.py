@@ -10,6 +10,7 @@ place: a set-up that fails half-way leaves no config pointing at it.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,9 @@ def plan_setup(request: SetupRequest) -> SetupRequest:
         raise InvalidInput(f"the data dir {data_dir} exists and is not a directory")
     if config_path in (data_dir, data_dir / "abby.db", data_dir / "keys"):
         raise InvalidInput(f"the config file {config_path} would overwrite Abby's own data")
+    for what, path in (("config file", config_path), ("data dir", data_dir),
+                       ("docs folder", docs_dir), ("cron log", cron_log)):  # fmt: skip
+        _check_printable(what, str(path))
     found = existing_setup(config_path, data_dir)
     if found and not request.force:
         raise Refused(
@@ -106,6 +110,13 @@ def plan_setup(request: SetupRequest) -> SetupRequest:
         build_model=request.build_model,
         force=request.force,
     )
+
+
+def _check_printable(what: str, path: str) -> None:
+    """Refuse a path the printed cron line or unit would mangle: cron turns `%` into a
+    newline, systemd expands `%` specifiers, and a control character ends either line."""
+    if "%" in path or any(ord(char) < 32 or ord(char) == 127 for char in path):
+        raise InvalidInput(f"the {what} path {path!r} holds a % or a control character")
 
 
 def existing_setup(config_path: Path, data_dir: Path) -> list[str]:
@@ -150,17 +161,21 @@ def render_config(request: SetupRequest) -> str:
 def cron_lines(abby: str, config_file: Path, docs_dir: Path, log: Path) -> list[str]:
     """The crontab lines for this machine: absolute paths, so cron's empty environment and
     working directory change nothing; each appends its JSON result (or error) to `log`."""
-    run = f"{abby} --config {config_file}"
+    # Quoted for /bin/sh, which cron runs the command with (a path may hold a space).
+    run = f"{abby} --config {shlex.quote(str(config_file))}"
+    out = f">> {shlex.quote(str(log))} 2>&1"
     return [
-        f"0 4 * * *    {run} storage cleanup --yes --json >> {log} 2>&1",
-        f"30 4 * * *   {run} session purge --yes --json >> {log} 2>&1",
-        f"0 5 * * *    {run} bank audit --json >> {log} 2>&1",
-        f"*/15 * * * * {run} rag ingest {docs_dir} --prune --json >> {log} 2>&1",
+        f"0 4 * * *    {run} storage cleanup --yes --json {out}",
+        f"30 4 * * *   {run} session purge --yes --json {out}",
+        f"0 5 * * *    {run} bank audit --json {out}",
+        f"*/15 * * * * {run} rag ingest {shlex.quote(str(docs_dir))} --prune --json {out}",
     ]
 
 
 def systemd_unit(abby: str, config_file: Path) -> str:
     """A systemd user unit running the bot on this config (~/.config/systemd/user/abby.service)."""
+    # systemd splits ExecStart on spaces but honours double quotes (paths hold no % or ").
+    config = f'"{config_file}"' if " " in str(config_file) else str(config_file)
     return "\n".join(
         [
             "[Unit]",
@@ -169,7 +184,7 @@ def systemd_unit(abby: str, config_file: Path) -> str:
             "Wants=network-online.target",
             "",
             "[Service]",
-            f"ExecStart={abby} --config {config_file} bot run",
+            f"ExecStart={abby} --config {config} bot run",
             "Restart=on-failure",
             "RestartSec=5",
             "UMask=0077",
@@ -202,6 +217,7 @@ def run_setup(
 
     step = on_step or (lambda index, name: None)
     step(0, STEPS[0])
+    _check_printable("abby executable", abby)
     request = plan_setup(request)
     if request.mongodb_uri:
         check_mongodb(request.mongodb_uri, request.database_name)
@@ -214,6 +230,7 @@ def run_setup(
     try:
         settings = load_settings(staging, environ=environ)  # its data_dir wins over the env
         context = AppContext(settings)
+        context.ensure_data_dir()  # not writable: one line, exit 78, before any key is made
         key_file: Path | None = settings.key_file
         key_created = False
         step(1, STEPS[1])

@@ -78,6 +78,7 @@ def test_no_prompt_writes_an_owner_only_config_key_and_schema_in_the_user_dirs(
     }
 
 
+@pytest.mark.slow
 def test_a_second_init_is_refused_without_force_and_force_keeps_the_key(
     home: Path, tmp_path: Path
 ) -> None:
@@ -181,6 +182,8 @@ def test_an_unreachable_mongodb_is_exit_75_quickly_and_writes_nothing(
     [
         (["--mongodb-uri", "postgres://x"], "mongodb://"),
         (["--data-dir", str(ROOT / "README.md")], "not a directory"),
+        (["--data-dir", "/tmp/100%-abby"], "holds a % or a control character"),
+        (["--docs", "/srv/docs\n* * * * * rm -rf ~"], "holds a % or a control character"),
     ],
 )
 def test_bad_init_input_is_exit_2_in_one_line(
@@ -211,3 +214,25 @@ def test_init_then_the_readme_quick_start_works_offline_from_a_bare_environment(
         assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
     assert "docs/keys.md" in done.stdout, done.stdout
     assert (home / ".local" / "share" / "abby" / "models").is_dir()
+
+
+def test_paths_with_spaces_are_quoted_so_the_printed_cron_line_still_works(
+    home: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "my config" / "abby.yaml"
+    done = _abby(
+        "--config", str(config), "init", "--no-prompt", "--skip-model", "--json",
+        "--data-dir", str(tmp_path / "my data"), home=home, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    audit_line = result["cron"][2]
+    assert f"--config '{config}'" in audit_line
+    assert f'--config "{config}" bot run' in result["systemd_unit"]
+    command = audit_line.split(None, 5)[5]
+    ran = subprocess.run(
+        ["/usr/bin/env", "-i", f"HOME={home}", "PATH=/usr/bin:/bin", "/bin/sh", "-c", command],
+        cwd=home, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert '"ok": true' in (home / "abby-cron.log").read_text()

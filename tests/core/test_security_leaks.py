@@ -96,6 +96,7 @@ def test_keys_from_the_environment_stay_out_of_logs(
 
     key = generate_key().decode()
     monkeypatch.setenv("ABBY_ENCRYPTION_KEYS", key)
+    context.init_schema()  # `keys status` reads a set-up store; it never creates one
     status = cli("-vv", "keys", "status", "--json")
     assert status.exit_code == 0 and key not in status.stdout
     bad = f"{key[:20]}-broken-{key[20:]}"
