@@ -52,6 +52,7 @@ class Manifest:
     vectors: int | None = None
     includes_keys: bool = False
     database: str | None = None  # the member holding a SQLite copy, when the source had one
+    tables: dict[str, int] | None = None  # that copy's row count per table
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     format: int = FORMAT
 
@@ -160,8 +161,10 @@ def verify(path: Path, progress: Callable[[int, int | None], None] | None = None
     where = str(path)
     if not path.exists():  # a missing input file is 3 for every command (the exit table)
         raise UnknownFile(f"no such file: {where}")
+    if not path.exists():
+        raise UnknownFile(f"no such file: {where}")
     if not path.is_file():
-        raise BackupInvalid(f"{where} is not a file")
+        raise BackupInvalid(f"{where} is not a regular file; give the archive abby backup wrote")
     total = path.stat().st_size
     seen: dict[str, tuple[str, int]] = {}
     manifest_data: bytes | None = None

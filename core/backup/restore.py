@@ -49,6 +49,7 @@ Phase = Callable[[str], None]
 PHASES = ("verify", "extract", "keys", "import", "complete", "swap", "moved-aside", "audit")
 COMPLETE = ".restore-complete"
 STARTED = ".restore-import-started"
+IMPORTED = ".restore-imported.json"
 _KEY_SAMPLE = 20
 
 
@@ -157,9 +158,11 @@ def restore_backup(
             shutil.rmtree(staging / "documents", ignore_errors=True)
             shutil.rmtree(staging / "database", ignore_errors=True)
             step("complete")
+            _write(staging / IMPORTED, json.dumps(report.imported))
             _write(staging / COMPLETE, identity)
         else:
             report.keys = "resumed a restore whose new copy was already complete"
+            report.imported = json.loads(_read(staging / IMPORTED) or "{}")
         step("swap")
         if data_dir.exists():
             aside = _free_name(aside or data_dir.with_name(f"{data_dir.name}.before-{stamp}"))
@@ -169,9 +172,10 @@ def restore_backup(
         os.rename(staging, data_dir)
         (data_dir / COMPLETE).unlink(missing_ok=True)
         (data_dir / STARTED).unlink(missing_ok=True)
+        (data_dir / IMPORTED).unlink(missing_ok=True)
         _fsync_dir(data_dir.parent)
     step("audit")
-    report.audit_ok, report.counts_match = _audit(settings, manifest)
+    report.audit_ok, report.counts_match = _audit(settings, manifest, report.imported)
     report.vectors = vector_count(data_dir / "chroma") if (data_dir / "chroma").is_dir() else None
     log.info("restored %s into %s", archive, data_dir)
     return report
@@ -336,15 +340,28 @@ def _import(settings: Settings, staging: Path, progress: Progress | None) -> Imp
     return total
 
 
-def _audit(settings: Settings, manifest: Manifest) -> tuple[bool, bool]:
+def _audit(
+    settings: Settings, manifest: Manifest, imported: dict[str, Any]
+) -> tuple[bool, bool | None]:
+    """The restored bank's audit, and whether every record arrived: the database copy's row
+    counts per table, or every exported record inserted by the import, none in conflict.
+    (None after a resumed restore, whose import report is gone.)"""
     from core.context import AppContext
 
     ctx = AppContext(settings)
     try:
         audit = ctx.bank.audit()
-        # Record types are table (collection) names on both backends.
-        tables = ctx.database.tables()
-        return audit.ok, {name: tables.get(name, 0) for name in manifest.counts} == manifest.counts
+        if "database_file" in imported and manifest.tables is not None:
+            tables = ctx.database.tables()
+            arrived = {name: tables.get(name, 0) for name in manifest.tables} == manifest.tables
+        elif "inserted" in imported:
+            arrived = (
+                imported["inserted"] + imported["unchanged"] == sum(manifest.counts.values())
+                and imported["conflicts"] == 0
+            )
+        else:
+            arrived = None
+        return audit.ok, arrived
     finally:
         ctx.close()
 

@@ -108,11 +108,12 @@ def create_backup(
             work = Path(work_dir)
             writer = ArchiveWriter(handle, manifest)
             step("documents")
-            for name, path in _export_documents(ctx, work, manifest.counts, tick):
+            tables: dict[str, int] = {}
+            for name, path in _export_documents(ctx, work, manifest.counts, tables, tick):
                 writer.add_file(name, path)
                 path.unlink()
                 if name.startswith("database/"):
-                    manifest.database = name
+                    manifest.database, manifest.tables = name, tables
             step("vectors")
             if settings.rag.chroma_url is None and settings.chroma_path.is_dir():
                 copy = work / "chroma"
@@ -163,7 +164,7 @@ def create_backup(
 
 
 def _export_documents(
-    ctx: AppContext, work: Path, counts: dict[str, int], tick: Progress
+    ctx: AppContext, work: Path, counts: dict[str, int], tables: dict[str, int], tick: Progress
 ) -> list[tuple[str, Path]]:
     """Each domain's records gzipped into work/, all from one snapshot on SQLite."""
     from core.context import repositories_of
@@ -188,6 +189,7 @@ def _export_documents(
         os.chmod(path, 0o600)
         snapshot = db = SqliteDatabase(path)
         written.append(("database/abby.db", path))
+        tables.update(snapshot.tables())
     repos = repositories_of(db)
     done = 0
     conn = db.connection() if db.backend == "sqlite" else None

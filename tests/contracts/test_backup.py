@@ -177,7 +177,7 @@ def test_bad_archives_are_refused_before_anything_is_touched(
         (truncated, 2, "truncated"),
         (edited, 2, "does not match its checksum"),
         (newer, 2, "record schema 99"),
-        (tmp_path / "missing.tar", 2, "is not a file"),
+        (tmp_path / "missing.tar", 3, "no such file"),
     ]
     for path, code, needle in cases:
         result = cli("restore", str(path), "--yes")
