@@ -108,6 +108,9 @@ CASES: dict[str, tuple[list[str], set[int], list[str], int]] = {
                       NOT_FOUND),
     "telemetry tail": (["telemetry", "tail"], {OK}, ["telemetry", "tail", "-n", "0"], USAGE),
     "bot run": (["bot", "run", "--dry-run"], {OK, CONFIG}, ["bot", "run", "extra"], USAGE),
+    "bot sync": (["bot", "sync"], {CONFIG}, ["bot", "sync", "--guild", "0"], USAGE),
+    "bot invite-url": (["bot", "invite-url", "--client-id", "123"], {OK},
+                       ["bot", "invite-url", "--client-id", "0"], USAGE),
     "bot settings": (["bot", "settings", "-g", "g1"], {OK},
                      ["bot", "settings", "colour", "red", "-g", "g1"], USAGE),
     # Last: it writes a config into the user config dir, which later commands would read.
