@@ -36,6 +36,7 @@ CREATES_STORE = frozenset(
     {
         "init",
         "db init",
+        "user add",
         "user set",
         "xp add",
         "xp import-mee6",
