@@ -426,7 +426,9 @@ def resolve_data_dir(
     elif environ.get("ABBY_DATA_DIR"):
         raw, anchor, source = environ["ABBY_DATA_DIR"], Path.cwd(), "ABBY_DATA_DIR"
     else:
-        return user_data_dir(), "the user data dir"
+        chosen = user_data_dir()
+        _refuse_legacy_data_dir(chosen, config_file)
+        return chosen, "the user data dir"
     if not isinstance(raw, str | os.PathLike):
         raise ConfigError(f"data_dir: invalid value {raw!r}: must be a path")
     path = Path(raw).expanduser()
@@ -514,6 +516,26 @@ def _describe(error: Mapping[str, Any]) -> str:
 
 def _looks_secret(key: str) -> bool:
     return any(word in key for word in ("token", "key", "uri", "password", "secret"))
+
+
+def _refuse_legacy_data_dir(chosen: Path, config_file: Path | None) -> None:
+    """Refuse to move silently off data kept where the data dir used to default to.
+
+    Before the user data dir, the default was ./data beside the config file (or in the
+    current directory). An upgraded set-up without `data_dir` would otherwise start a new,
+    empty store in the user data dir: the bot on fresh books, cron auditing nothing.
+    """
+    sqlite_name = DatabaseSettings().sqlite_file
+    if (chosen / sqlite_name).exists():
+        return
+    anchor = config_file.parent if config_file is not None else Path(".")
+    legacy = Path(os.path.abspath(anchor / "data"))
+    if (legacy / sqlite_name).is_file():
+        where = f"data_dir: {legacy} in {config_file}" if config_file else f"ABBY_DATA_DIR={legacy}"
+        raise ConfigError(
+            f"Abby data is in {legacy}, the old default data dir, but the data dir is now "
+            f"{chosen} (the user data dir): set {where} to keep using it, or move it there"
+        )
 
 
 def load_settings(

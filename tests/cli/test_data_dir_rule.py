@@ -202,3 +202,26 @@ def test_the_list_of_commands_that_may_create_a_store_names_real_commands() -> N
     assert CREATES_STORE <= known, CREATES_STORE - known
     assert "bank audit" not in CREATES_STORE and "storage cleanup" not in CREATES_STORE
     assert app is not None
+
+
+@pytest.mark.parametrize("with_config", [False, True], ids=["cwd", "beside-config"])
+def test_data_in_the_old_default_place_is_refused_not_silently_left_behind(
+    cli, tmp_path: Path, with_config: bool
+) -> None:
+    """An upgrade must not start empty books in the user data dir beside the real ones."""
+    args: list[str] = []
+    if with_config:
+        config = tmp_path / "etc" / "abby.yaml"
+        config.parent.mkdir()
+        config.write_text("rag:\n  top_k: 4\n")
+        args = ["--config", str(config)]
+        legacy = tmp_path / "etc" / "data"
+    else:
+        legacy = tmp_path / "data"
+    legacy.mkdir()
+    (legacy / "abby.db").write_bytes(b"")
+    for command in (["bank", "audit"], ["xp", "add", "u1", "5"]):
+        result = cli(*args, *command)
+        assert result.exit_code == 78, result.output
+        assert f"Abby data is in {legacy}, the old default data dir" in result.stderr
+    assert not (_user_data(tmp_path) / "abby.db").exists(), "no second, empty store"
