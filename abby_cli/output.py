@@ -264,9 +264,10 @@ def progress_shown() -> bool:
 
 @contextmanager
 def progress(
-    description: str, *, unit: str = "", second: str | None = None
+    description: str, *, unit: str = "", second: str | None = None, second_unit: str = ""
 ) -> Iterator[Meter]:
-    """A progress bar on stderr measuring `unit`; yields the Meter to pass to the core."""
+    """A progress bar on stderr measuring `unit` (and a `second` line measuring
+    `second_unit`); yields the Meter to pass to the core."""
     if not progress_shown():
         yield Meter(None, None)
         return
@@ -282,13 +283,13 @@ def progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn(unit),
+        TextColumn("{task.fields[unit]}"),
         TimeElapsedColumn(),
         console=_console(stderr=True),
         transient=True,
     ) as bar:
-        task = bar.add_task(description, total=None)
-        second_task = bar.add_task(second, total=None) if second else None
+        task = bar.add_task(description, total=None, unit=unit)
+        second_task = bar.add_task(second, total=None, unit=second_unit) if second else None
         yield Meter(bar, task, second_task)
 
 

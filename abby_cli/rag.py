@@ -74,7 +74,9 @@ def ingest(
     """
     service = runtime.context().rag
     # Embedding is the work: the bar counts chunks, with the files read as a second line.
-    with output.progress("embedding", unit="chunks", second="reading files") as meter:
+    with output.progress(
+        "embedding", unit="chunks", second="reading files", second_unit="files"
+    ) as meter:
 
         def progress(step: Any) -> None:
             meter(step.chunks_done, step.chunks_total)

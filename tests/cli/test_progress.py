@@ -86,11 +86,21 @@ def test_bars_are_drawn_on_a_terminal_only_and_never_with_json_plain_or_quiet(
     runtime.state.verbosity = -1 if mode == "quiet" else 0
     try:
         assert output.progress_shown() is shown
-        with output.progress("embedding", unit="chunks", second="reading files") as meter:
+        with output.progress(
+            "embedding", unit="chunks", second="reading files", second_unit="files"
+        ) as meter:
             meter(0, 10)
             meter(10, 10)
             meter.second(2, 2)
+            if meter._bar is not None:
+                meter._bar.refresh()  # draw now, not on the refresh thread's next tick
         assert (meter._bar is not None) is shown
+        drawn = sys.stderr.getvalue()
+        if shown:  # each line names its own unit
+            assert "10/10" in drawn and "chunks" in drawn
+            assert "2/2" in drawn and "files" in drawn
+        else:
+            assert drawn == ""
     finally:
         runtime.reset()
 
