@@ -138,17 +138,31 @@ def test_stdout_redirected_to_a_full_disk_is_exit_75_in_one_line(
 def test_a_crash_with_the_log_on_a_full_disk_prints_no_logging_traceback(
     tiny_fs: Path, tmp_path: Path
 ) -> None:
-    # An unexpected failure (a file that is not a database) is logged with its traceback to
+    # An unexpected failure (a bug injected into `db status`; a corrupt abby.db used to be
+    # the example, but it is a typed error now, exit 78) is logged with its traceback to
     # abby.log; with the log on a full disk, logging used to dump its own traceback instead.
     data = tmp_path / "data"
-    data.mkdir()
-    (data / "abby.db").write_bytes(b"this is not a database" * 100)
     logs = tiny_fs / "logs"
     logs.mkdir()
+    env = {"ABBY_DATA_DIR": str(data), "ABBY_LOGGING__DIR": str(logs)}
+    assert run_abby("db", "init", env=env).exit_code == 0
     (logs / "abby.log").write_bytes(b"x" * 4095 + b"\n")  # one whole page: the next needs one
     _fill(tiny_fs)
-    env = {"ABBY_DATA_DIR": str(data), "ABBY_LOGGING__DIR": str(logs)}
-    result = run_abby("db", "status", env=env)
+    script = (
+        "import core.context\n"
+        "def broken(self):\n    raise RuntimeError('a bug')\n"
+        "core.context.AppContext.status = broken\n"
+        "from abby_cli.main import main\nmain(['db', 'status'])\n"
+    )
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ABBY_")}
+    process = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**full_env, **env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    result = CliResult(process.returncode, process.stdout, process.stderr)
     assert result.exit_code == 1, result.output
     assert "Logging error" not in result.stderr and "Traceback" not in result.stderr, result.output
     lines = result.stderr.strip().splitlines()
