@@ -180,7 +180,7 @@ class BankSettings(Section):
 
 class EmbeddingSettings(Section):
     provider: Literal["local", "openai"] = "local"
-    model: str = "all-MiniLM-L6-v2"
+    model: str = "all-MiniLM-L6-v2-int8pc"  # int8 per-channel; "all-MiniLM-L6-v2" for fp32
     base_url: str | None = None  # OpenAI-compatible /v1 root for provider=openai
     api_key: SecretStr | None = None
     batch_size: int = Field(32, ge=1, le=2048)
