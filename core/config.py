@@ -40,6 +40,13 @@ RESERVED_ENV = frozenset(
     {"ABBY_CONFIG", "ABBY_DEBUG", "ABBY_TEST_MONGODB_URI", "ABBY_DATA_DIR", "ABBY_ENCRYPTION_KEYS"}
 )
 MIB = 1024 * 1024
+# Upper bounds for every number a setting takes: far past any real use, but short of the
+# values that overflow a datetime or a timedelta (`retention_days: 99999999999999`).
+GIB = 1024 * MIB
+DAY = 86_400
+YEAR = 365 * DAY
+MAX_DAYS = 36_500
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class Section(BaseModel):
@@ -51,8 +58,8 @@ class DatabaseSettings(Section):
     uri: SecretStr | None = None
     name: str = "abby"
     sqlite_file: str = "abby.db"
-    busy_timeout_ms: int = Field(10_000, ge=0)
-    server_selection_timeout_ms: int = Field(4_000, ge=100)
+    busy_timeout_ms: int = Field(10_000, ge=0, le=600_000)
+    server_selection_timeout_ms: int = Field(4_000, ge=100, le=600_000)
 
     @field_validator("uri")
     @classmethod
@@ -73,8 +80,8 @@ class DatabaseSettings(Section):
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     dir: Path | None = None  # None = <data dir>/logs
-    max_bytes: int = Field(10 * MIB, ge=4096)
-    backup_count: int = Field(5, ge=0)
+    max_bytes: int = Field(10 * MIB, ge=4096, le=100 * GIB)
+    backup_count: int = Field(5, ge=0, le=1_000)
 
     @field_validator("level", mode="before")
     @classmethod
@@ -85,9 +92,9 @@ class LoggingSettings(Section):
 class TelemetrySettings(Section):
     enabled: bool = True
     events_file: Path | None = None  # None = <data dir>/telemetry/events.jsonl
-    max_bytes: int = Field(10 * MIB, ge=4096)
-    backup_count: int = Field(5, ge=0)
-    heartbeat_seconds: int = Field(60, ge=1)
+    max_bytes: int = Field(10 * MIB, ge=4096, le=100 * GIB)
+    backup_count: int = Field(5, ge=0, le=1_000)
+    heartbeat_seconds: int = Field(60, ge=1, le=DAY)
 
 
 class DiscordSettings(Section):
@@ -123,7 +130,7 @@ class DiscordSettings(Section):
                     raise ValueError(f"guild {guild}: role id {shown!r} is not a Discord id")
             roles[str(guild)] = tuple(str(role) for role in listed)
         return roles
-    shard_count: int | None = Field(None, ge=1)
+    shard_count: int | None = Field(None, ge=1, le=100_000)
     # The shards this process runs (needs shard_count); empty = all of them.
     shard_ids: tuple[int, ...] = ()
     # REST root and gateway: Discord's by default; a rate-limit proxy (nirn-proxy) or a
@@ -154,14 +161,14 @@ class XpSettings(Section):
     # Defaults for every guild; `abby xp settings --guild G KEY VALUE` overrides one guild.
     min_grant: int = Field(15, ge=0, le=1_000_000)
     max_grant: int = Field(25, ge=0, le=1_000_000)
-    cooldown_seconds: int = Field(60, ge=0)
+    cooldown_seconds: int = Field(60, ge=0, le=YEAR)
     curve: Literal["mee6", "power"] = "mee6"
-    power_base: float = Field(100.0, gt=0)
+    power_base: float = Field(100.0, gt=0, le=1e12)
     power_exponent: float = Field(2.0, gt=0, le=10)
     announce_level_ups: bool = True
     # How long a process trusts the per-guild settings it read (the cooldown itself is
     # always checked in the database).
-    settings_cache_seconds: float = Field(10.0, ge=0)
+    settings_cache_seconds: float = Field(10.0, ge=0, le=DAY)
 
     @model_validator(mode="after")
     def _grant_range(self) -> XpSettings:
@@ -172,10 +179,10 @@ class XpSettings(Section):
 
 class BankSettings(Section):
     currency_name: str = "coins"
-    daily_amount: int = Field(100, ge=0)
+    daily_amount: int = Field(100, ge=0, le=MAX_SAFE_INTEGER)
     # MongoDB only: a movement left pending this long is finished or undone by recovery
     # (its own process is presumed dead); younger ones may still be in flight.
-    recover_grace_seconds: float = Field(30.0, ge=0)
+    recover_grace_seconds: float = Field(30.0, ge=0, le=YEAR)
 
 
 class EmbeddingSettings(Section):
@@ -184,7 +191,7 @@ class EmbeddingSettings(Section):
     base_url: str | None = None  # OpenAI-compatible /v1 root for provider=openai
     api_key: SecretStr | None = None
     batch_size: int = Field(32, ge=1, le=2048)
-    timeout_seconds: float = Field(30.0, gt=0)
+    timeout_seconds: float = Field(30.0, gt=0, le=DAY)
 
 
 class RagSettings(Section):
@@ -192,14 +199,14 @@ class RagSettings(Section):
     collection: str = "abby_docs"
     chunk_tokens: int = Field(200, ge=32, le=256)
     chunk_overlap_tokens: int = Field(32, ge=0, le=128)
-    max_file_bytes: int = Field(10 * MIB, ge=1)
+    max_file_bytes: int = Field(10 * MIB, ge=1, le=100 * GIB)
     # Each PDF is read in a child process under these budgets; over one, it is skipped.
-    max_pdf_pages: int = Field(1000, ge=1)
+    max_pdf_pages: int = Field(1000, ge=1, le=1_000_000)
     pdf_timeout_seconds: float = Field(60.0, gt=0, le=3600)
-    max_pdf_decompressed_bytes: int = Field(64 * MIB, ge=MIB)
+    max_pdf_decompressed_bytes: int = Field(64 * MIB, ge=MIB, le=100 * GIB)
     top_k: int = Field(5, ge=1, le=100)
     min_score: float = Field(0.0, ge=-1.0, le=1.0)
-    max_query_chars: int = Field(2_000, ge=1)
+    max_query_chars: int = Field(2_000, ge=1, le=1_000_000)
     # Ranking by source: at most this many passages of one document in a query's top k.
     per_document: int = Field(1, ge=1, le=100)
     # Fuse a word index (FTS5 / MongoDB text index) with the vectors by reciprocal rank.
@@ -214,10 +221,10 @@ class LlmSettings(Section):
     api_key: SecretStr | None = None
     model: str = "gpt-4o-mini"
     temperature: float = Field(0.7, ge=0, le=2)
-    max_tokens: int = Field(512, ge=1)
-    timeout_seconds: float = Field(60.0, gt=0)
+    max_tokens: int = Field(512, ge=1, le=10_000_000)
+    timeout_seconds: float = Field(60.0, gt=0, le=DAY)
     system_prompt: str = "You are Abby, a friendly assistant for this Discord community."
-    max_history: int = Field(20, ge=0)
+    max_history: int = Field(20, ge=0, le=100_000)
 
 
 class SecuritySettings(Section):
@@ -228,36 +235,38 @@ class SecuritySettings(Section):
 
 
 class SessionSettings(Section):
-    idle_minutes: int = Field(30, ge=1)  # an active session with no message this long expires
-    retention_days: int = Field(30, ge=0)  # `abby session purge` default; 0 = keep forever
+    # an active session with no message this long expires
+    idle_minutes: int = Field(30, ge=1, le=YEAR // 60)
+    # `abby session purge` default; 0 = keep forever
+    retention_days: int = Field(30, ge=0, le=MAX_DAYS)
 
 
 class StorageSettings(Section):
     root: Path | None = None  # None = <data dir>/storage
-    temp_retention_days: int = Field(7, ge=0)
-    kept_retention_days: int = Field(0, ge=0)  # 0 = forever
-    max_image_bytes: int = Field(10 * MIB, ge=1)
+    temp_retention_days: int = Field(7, ge=0, le=MAX_DAYS)
+    kept_retention_days: int = Field(0, ge=0, le=MAX_DAYS)  # 0 = forever
+    max_image_bytes: int = Field(10 * MIB, ge=1, le=100 * GIB)
     # Cleanup treats an unrecorded file as an orphan only once it is this old, so a save in
     # flight (file renamed, record not yet inserted) is never taken.
-    orphan_grace_seconds: int = Field(600, ge=0)
+    orphan_grace_seconds: int = Field(600, ge=0, le=YEAR)
 
 
 class GuildQuotaSettings(Section):
     """One guild's overrides of the quota defaults (unset = the global value)."""
 
-    user_mb: float | None = Field(None, gt=0)
-    daily_generations: int | None = Field(None, ge=0)
+    user_mb: float | None = Field(None, gt=0, le=1e12)
+    daily_generations: int | None = Field(None, ge=0, le=MAX_SAFE_INTEGER)
     role_limits: dict[str, int] = Field(default_factory=dict)
 
 
 class QuotaSettings(Section):
-    global_mb: float = Field(5_000, gt=0)
-    user_mb: float = Field(500, gt=0)
-    daily_generations: int = Field(5, ge=0)
+    global_mb: float = Field(5_000, gt=0, le=1e12)
+    user_mb: float = Field(500, gt=0, le=1e12)
+    daily_generations: int = Field(5, ge=0, le=MAX_SAFE_INTEGER)
     # Raise (never lower) the daily limit: role name -> limit, level floor -> limit.
     role_limits: dict[str, int] = Field(default_factory=dict)
     level_bands: dict[int, int] = Field(default_factory=lambda: {1: 10, 5: 25, 10: 50})
-    owner_limit: int = Field(1_000, ge=0)
+    owner_limit: int = Field(1_000, ge=0, le=MAX_SAFE_INTEGER)
     owner_ids: tuple[str, ...] = ()
     # Per-guild overrides by guild id: {"123": {"daily_generations": 8, "role_limits": {...}}}.
     guilds: dict[str, GuildQuotaSettings] = Field(default_factory=dict)
@@ -268,14 +277,16 @@ class ImageSettings(Section):
     base_url: str = "https://api.stability.ai"
     model: Literal["core", "ultra", "sd3"] = "core"
     output_format: Literal["png", "jpeg", "webp"] = "png"
-    timeout_seconds: float = Field(60.0, gt=0)
-    max_retries: int = Field(3, ge=0)
-    rate_limit_requests: int = Field(150, ge=1)
-    rate_limit_window_seconds: float = Field(10.0, gt=0)
-    poll_deadline_seconds: float = Field(300.0, gt=0)
-    poll_interval_seconds: float = Field(10.0, gt=0)  # Stability asks for >= 10 s between polls
-    lockout_seconds: float = Field(60.0, ge=0)  # Stability blocks a client this long after 429
-    retry_backoff_seconds: float = Field(1.0, ge=0)  # first 5xx retry; doubles each time
+    timeout_seconds: float = Field(60.0, gt=0, le=DAY)
+    max_retries: int = Field(3, ge=0, le=100)
+    rate_limit_requests: int = Field(150, ge=1, le=MAX_SAFE_INTEGER)
+    rate_limit_window_seconds: float = Field(10.0, gt=0, le=DAY)
+    poll_deadline_seconds: float = Field(300.0, gt=0, le=DAY)
+    # Stability asks for >= 10 s between polls
+    poll_interval_seconds: float = Field(10.0, gt=0, le=DAY)
+    # Stability blocks a client this long after 429
+    lockout_seconds: float = Field(60.0, ge=0, le=DAY)
+    retry_backoff_seconds: float = Field(1.0, ge=0, le=DAY)  # first 5xx retry; doubles each time
 
 
 class PersonaSettings(Section):

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import NoneType, UnionType
+from typing import Union, get_args, get_origin
 
 import pytest
 
@@ -118,3 +120,52 @@ def test_config_example_documents_every_key_and_is_current() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     settings = load_settings(ROOT / "config.example.yaml", environ={})
     assert settings.data_dir == ROOT / "data"
+
+
+def _numeric_fields(model: type, prefix: str = "") -> list[tuple[str, object]]:
+    """Every int or float setting of the tree, as (dotted key, field info)."""
+    from pydantic import BaseModel
+
+    found: list[tuple[str, object]] = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += _numeric_fields(annotation, f"{prefix}{name}.")
+        elif annotation in (int, float) or (
+            get_origin(annotation) in (Union, UnionType)
+            and set(get_args(annotation)) in ({int, NoneType}, {float, NoneType})
+        ):
+            found.append((f"{prefix}{name}", info))
+    return found
+
+
+def test_every_numeric_setting_has_an_upper_bound() -> None:
+    """A number without one overflowed a datetime far from the config load (issue #9)."""
+    from annotated_types import Le, Lt
+
+    from core.config import Settings
+
+    fields = _numeric_fields(Settings)
+    assert len(fields) > 30
+    unbounded = [key for key, info in fields
+                 if not any(isinstance(m, Le | Lt) for m in info.metadata)]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize(
+    "variable,value",
+    [
+        ("ABBY_SESSIONS__RETENTION_DAYS", "99999999999999"),
+        ("ABBY_BANK__RECOVER_GRACE_SECONDS", "1e300"),
+        ("ABBY_XP__COOLDOWN_SECONDS", "99999999999999999999"),
+        ("ABBY_STORAGE__TEMP_RETENTION_DAYS", "1e20"),
+        ("ABBY_IMAGES__TIMEOUT_SECONDS", "inf"),
+        ("ABBY_LLM__TIMEOUT_SECONDS", "nan"),
+    ],
+)
+def test_a_huge_setting_is_one_line_and_exit_78(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={variable: value})
+    key = variable.removeprefix("ABBY_").lower().replace("__", ".")
+    assert key in str(caught.value) and "\n" not in str(caught.value)
+    assert caught.value.exit_code == ExitCode.CONFIG
