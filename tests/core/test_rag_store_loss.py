@@ -45,17 +45,17 @@ def test_repair_refuses_to_delete_most_of_the_store_without_force(
     finally:
         context.close()
 
-    refused = cli("rag", "verify", "--repair")
+    refused = cli("rag", "verify", "--repair", "--yes")
     assert refused.exit_code == 4, refused.output
     assert "repair refused" in refused.stderr and "--force" in refused.stderr
     assert "3 of 3 vectors" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1, refused.output
     assert cli("rag", "stats", "--json").json()["vectors"] == 3  # nothing was deleted
 
-    as_json = cli("rag", "verify", "--repair", "--json")
+    as_json = cli("rag", "verify", "--repair", "--yes", "--json")
     assert as_json.exit_code == 4 and as_json.json()["error"]["code"] == "refused"
 
-    forced = cli("rag", "verify", "--repair", "--force", "--json")
+    forced = cli("rag", "verify", "--repair", "--yes", "--force", "--json")
     assert forced.exit_code == 0, forced.output
     assert forced.json()["repaired"] is True
     assert cli("rag", "stats", "--json").json()["vectors"] == 0
@@ -135,7 +135,7 @@ def test_a_deleted_chroma_folder_is_reported_and_healed_by_reingest(tmp_path: Pa
     assert "holds no vectors but 3 documents" in query.stderr
     assert len(query.stderr.strip().splitlines()) == 1, query.output
 
-    refused = run_abby("rag", "verify", "--repair", env=env)
+    refused = run_abby("rag", "verify", "--repair", "--yes", env=env)
     assert refused.exit_code == 4 and "repair refused" in refused.stderr, refused.output
 
     healed = run_abby("rag", "ingest", str(docs), "--json", env=env)
