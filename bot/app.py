@@ -50,6 +50,8 @@ _INCOMING = ("message", "interaction", "raw_message")
 _LAG_TICK = 0.02
 _INBOX_LIMIT = 20_000
 _READ_SLICE = 0.002
+_INBOX_SLICE = 10
+_INBOX_PAUSE = 0.002
 # Names of the tasks discord.py runs handlers in (listeners, app commands, views).
 _HANDLER_TASKS = ("discord.py: on_", "CommandTree-invoker", "discord-ui-view-dispatch")
 
@@ -168,13 +170,21 @@ class _AbbyMixin:
     async def _drain_inbox(self) -> None:
         """Parse and dispatch queued messages, yielding between them so interactions read
         meanwhile (and the handlers of earlier messages) run in between."""
+        parsed = 0
         while self._inbox:
             data = self._inbox.popleft()
             try:
                 self._parse_message(data)
             except Exception as exc:  # noqa: BLE001 - one bad payload must not stop the rest
                 await record_unexpected(self.context, exc, "listener", "MESSAGE_CREATE")
-            await asyncio.sleep(0)
+            parsed += 1
+            # sleep(0) alone queues each message's handler tasks faster than they finish, and
+            # one loop turn then runs thousands of them while a slash command waits behind.
+            # A real pause every few messages lets the turn finish short.
+            if parsed % _INBOX_SLICE == 0:
+                await asyncio.sleep(_INBOX_PAUSE)
+            else:
+                await asyncio.sleep(0)
 
     async def on_message(self, message: discord.Message) -> None:
         """No prefix commands: cogs' listeners do the work (no CommandNotFound noise)."""
