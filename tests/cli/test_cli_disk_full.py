@@ -19,41 +19,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, CliResult, run_abby
+from tests.support.tiny_fs import fill, mounted_tiny_fs
 
 
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs mounted for this test (needs root: skipped otherwise)."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1M,mode=0700", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    try:
+    with mounted_tiny_fs(tmp_path / "tiny") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-
-
-def _fill(mount: Path) -> Path:
-    """Write until the file system says ENOSPC, to its last block; return the filler file."""
-    filler = mount / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        for size in (65536, 4096, 512, 1):
-            try:
-                while True:
-                    os.write(fd, b"\0" * size)
-            except OSError:
-                pass
-    finally:
-        os.close(fd)
-    assert os.statvfs(mount).f_bavail == 0
-    return filler
 
 
 def _state(env: dict[str, str]) -> tuple[int, int, int]:
@@ -92,7 +65,7 @@ WRITES = [
 def test_a_full_disk_is_exit_75_in_one_line_and_loses_nothing(tiny_fs: Path) -> None:
     env = {"ABBY_DATA_DIR": str(tiny_fs / "data")}
     before = _seed(env)
-    filler = _fill(tiny_fs)
+    filler = fill(tiny_fs)
     for args in WRITES:
         result = run_abby(*args, env=env)
         _refused_in_one_line(result)
@@ -113,7 +86,7 @@ def test_stdout_redirected_to_a_full_disk_is_exit_75_in_one_line(
     """Cron's `abby ... --json >> /var/log/abby-cron.log` with that disk full."""
     env = {"ABBY_DATA_DIR": str(tmp_path / "data")}
     assert run_abby("bank", "add", "u1", "5", "-r", "seed", env=env).exit_code == 0
-    _fill(tiny_fs)
+    fill(tiny_fs)
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ABBY_")}
     full_env.update(env, PYTHONPATH=str(ROOT))
     args = ["bank", "balance", "u1", *(["--json"] if json_mode else [])]
@@ -147,7 +120,7 @@ def test_a_crash_with_the_log_on_a_full_disk_prints_no_logging_traceback(
     env = {"ABBY_DATA_DIR": str(data), "ABBY_LOGGING__DIR": str(logs)}
     assert run_abby("db", "init", env=env).exit_code == 0
     (logs / "abby.log").write_bytes(b"x" * 4095 + b"\n")  # one whole page: the next needs one
-    _fill(tiny_fs)
+    fill(tiny_fs)
     script = (
         "import core.context\n"
         "def broken(self):\n    raise RuntimeError('a bug')\n"
@@ -230,7 +203,7 @@ def test_rag_on_a_full_disk_is_exit_75_in_one_line(tmp_path: Path) -> None:
         (docs / "keys.md").write_text("# Keys\n\nRotate the encryption keys with abby keys.\n")
         env = {"ABBY_DATA_DIR": str(mount / "data")}
         assert run_abby("rag", "ingest", str(docs), env=env).exit_code == 0
-        _fill(mount)
+        fill(mount)
         for args in (("rag", "query", "rotate keys"), ("rag", "ingest", str(docs), "--prune")):
             result = run_abby(*args, env=env)
             _refused_in_one_line(result)

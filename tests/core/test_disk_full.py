@@ -24,6 +24,7 @@ from core.errors import (
     storage_error,
 )
 from tests.conftest import ROOT
+from tests.support.tiny_fs import fill, mounted_tiny_fs
 
 
 @pytest.mark.parametrize(
@@ -55,29 +56,9 @@ def test_other_os_errors_are_not_storage_errors() -> None:
 
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    command = ["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    try:
+    """A 1 MiB tmpfs mounted for this test (needs root: skipped otherwise)."""
+    with mounted_tiny_fs(tmp_path / "tiny") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-
-
-def _fill(mount: Path) -> None:
-    fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        for size in (65536, 4096, 512, 1):
-            try:
-                while True:
-                    os.write(fd, b"\0" * size)
-            except OSError:
-                pass
-    finally:
-        os.close(fd)
 
 
 def _database(path: Path):  # noqa: ANN202
@@ -93,7 +74,7 @@ def test_sqlite_on_a_full_disk_raises_disk_full_and_keeps_its_rows(tiny_fs: Path
     db = _database(tiny_fs / "abby.db")
     with db.transaction() as conn:
         conn.execute("INSERT INTO t VALUES (x'01')")
-    _fill(tiny_fs)
+    fill(tiny_fs)
     with pytest.raises(DiskFull, match="disk full") as caught:
         with db.transaction() as conn:
             for _ in range(50):
@@ -126,7 +107,7 @@ def test_atomic_write_on_a_full_disk_raises_disk_full_and_keeps_the_old_file(
 
     target = tiny_fs / "keys"
     atomic_write(target, b"old")
-    _fill(tiny_fs)
+    fill(tiny_fs)
     with pytest.raises(DiskFull, match="disk full") as caught:
         atomic_write(target, b"new" * 100_000)
     assert str(target) in str(caught.value)
