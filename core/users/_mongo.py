@@ -69,19 +69,7 @@ class MongoUserRepository(UserRepository):
             doc = self._users.find_one({"user_id": user_id, "scope": scope})
         if doc is None:
             return None
-        return UserProfile(
-            user_id=doc["user_id"],
-            guild_id=guild_of(doc["scope"]),
-            username=doc["username"],
-            discriminator=doc.get("discriminator"),
-            display_name=doc.get("display_name"),
-            bio=doc.get("bio"),
-            timezone=doc.get("timezone"),
-            locale=doc.get("locale"),
-            pronouns=doc.get("pronouns"),
-            created_at=doc["created_at"],
-            updated_at=doc["updated_at"],
-        )
+        return self._profile(doc)
 
     def update(self, user_id: str, scope: str, fields: Mapping[str, Any], now: datetime) -> bool:
         with self._db.errors():
