@@ -38,6 +38,7 @@ COGS: tuple[str, ...] = (
     "bot.cogs.users",
     "bot.cogs.chat",
     "bot.cogs.economy",
+    "bot.cogs.bank",
     "bot.cogs.images",
     "bot.cogs.rag",
     "bot.cogs.admin_xp",

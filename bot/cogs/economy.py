@@ -1,5 +1,6 @@
-"""Economy in Discord: message XP with level-up announcements, /rank, /leaderboard,
-/balance and /pay. Every rule (cooldown, ignored channels and roles, funds) is the core's."""
+"""Levels in Discord: message XP with level-up announcements, /rank and /leaderboard.
+Every rule (cooldown, ignored channels and roles, curve) is the core's; the bank's commands
+are `bot.cogs.bank`."""
 
 from __future__ import annotations
 
@@ -7,12 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.limits import MAX_INTEGER
-from bot.render import NO_PINGS, defused, embed, pinging
-from core.errors import InvalidInput
-
-# The bank holds up to 2**63-1, but Discord refuses an integer option beyond ±(2**53-1).
-MAX_AMOUNT = MAX_INTEGER
+from bot.render import NO_PINGS, embed, pinging
 
 
 def _guild(interaction: discord.Interaction) -> str | None:
@@ -29,10 +25,6 @@ class Economy(commands.Cog):
     @property
     def xp(self):  # noqa: ANN201
         return self.bot.context.xp
-
-    @property
-    def bank(self):  # noqa: ANN201
-        return self.bot.context.bank
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -86,49 +78,6 @@ class Economy(commands.Cog):
         await interaction.response.send_message(
             embed=embed("Leaderboard", {}, description="\n".join(lines) or "No XP yet."),
             allowed_mentions=NO_PINGS,
-        )
-
-    @app_commands.command(name="balance", description="Show a member's balance.")
-    @app_commands.describe(member="Whose balance (default: yours)")
-    async def balance(
-        self, interaction: discord.Interaction, member: discord.Member | None = None
-    ) -> None:
-        target = member or interaction.user
-        result = await self.bot.run_core(
-            self.bank.balance, str(target.id), guild_id=_guild(interaction)
-        )
-        currency = self.bot.context.settings.bank.currency_name
-        await interaction.response.send_message(
-            f"{defused(target.display_name)} has {result.balance:,} {currency}.",
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
-        )
-
-    @app_commands.command(name="pay", description="Give some of your currency to a member.")
-    @app_commands.describe(member="Who receives it", amount="How much", reason="What for")
-    async def pay(
-        self,
-        interaction: discord.Interaction,
-        member: discord.Member,
-        amount: app_commands.Range[int, 1, MAX_AMOUNT],
-        reason: str | None = None,
-    ) -> None:
-        if member.bot:
-            raise InvalidInput("bots cannot hold currency; pick a member")
-        # The interaction id is the idempotency key: a redelivered interaction pays once.
-        movement = await self.bot.run_core(
-            self.bank.transfer,
-            str(interaction.user.id),
-            str(member.id),
-            amount,
-            guild_id=_guild(interaction),
-            idempotency_key=f"discord-{interaction.id}",
-            reason=reason,
-        )
-        currency = self.bot.context.settings.bank.currency_name
-        await interaction.response.send_message(
-            f"{interaction.user.mention} paid {member.mention} {movement.amount:,} {currency}.",
-            allowed_mentions=pinging(member),
         )
 
 

@@ -187,6 +187,7 @@ async def test_every_reply_of_every_cog_pings_at_most_the_member_it_addresses(
     bot: AbbyBot, standin: DiscordStandIn, context: AppContext
 ) -> None:
     users, economy, images = bot.get_cog("Users"), bot.get_cog("Economy"), bot.get_cog("Images")
+    bank = bot.get_cog("Bank")
     context.users.upsert(str(MEMBER), "kim", guild_id="99")
     context.users.update(str(MEMBER), {"bio": f"hi {PINGS}"}, guild_id="99")
     context.bank.add(str(MEMBER), 100, guild_id="99")
@@ -196,8 +197,8 @@ async def test_every_reply_of_every_cog_pings_at_most_the_member_it_addresses(
     await users.profile.callback(users, interaction(bot), None)
     await economy.rank.callback(economy, interaction(bot), None)
     await economy.leaderboard.callback(economy, interaction(bot), 10)
-    await economy.balance.callback(economy, interaction(bot), None)
-    await economy.pay.callback(economy, interaction(bot), friend, 10, PINGS)
+    await bank.balance.callback(bank, interaction(bot), None)
+    await bank.pay.callback(bank, interaction(bot), friend, 10, PINGS)
     author = a_member(bot, MEMBER)
     channel = bot.get_partial_messageable(CHANNEL, guild_id=GUILD)
     message = SimpleNamespace(

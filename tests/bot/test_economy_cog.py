@@ -11,6 +11,7 @@ import discord
 import pytest
 
 from bot.app import AbbyBot
+from bot.cogs.bank import Bank
 from bot.cogs.economy import Economy
 from core.context import AppContext
 from core.errors import InsufficientFunds
@@ -22,6 +23,11 @@ START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 async def cog(context: AppContext) -> Economy:
     bot = AbbyBot(context)
     return Economy(bot)
+
+
+@pytest.fixture
+async def bank_cog(context: AppContext) -> Bank:
+    return Bank(AbbyBot(context))
 
 
 def _message(user: int = 1, *, channel: int = 10, roles: tuple[int, ...] = (), at=START, bot=False):  # noqa: ANN001, ANN202
@@ -111,8 +117,9 @@ async def test_leaderboard_lists_the_top_members(cog: Economy, context: AppConte
 
 
 async def test_balance_and_pay_move_money_once_per_interaction(
-    cog: Economy, context: AppContext
+    bank_cog: Bank, context: AppContext
 ) -> None:
+    cog = bank_cog
     context.bank.add("1", 100, guild_id="99")
     pay = _interaction(user=1, interaction_id=777)
     await cog.pay.callback(cog, pay, member=_member(2), amount=40, reason="thanks")
@@ -124,8 +131,9 @@ async def test_balance_and_pay_move_money_once_per_interaction(
 
 
 async def test_pay_without_funds_raises_for_the_error_handler_and_changes_nothing(
-    cog: Economy, context: AppContext
+    bank_cog: Bank, context: AppContext
 ) -> None:
+    cog = bank_cog
     with pytest.raises(InsufficientFunds):
         await cog.pay.callback(cog, _interaction(user=1), member=_member(2), amount=5)
     assert context.bank.balance("2", guild_id="99").balance == 0
