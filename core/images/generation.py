@@ -15,17 +15,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import AbbyError
+from core.errors import AbbyError, InvalidInput
 from core.ids import check_id
-from core.images.stability import GeneratedImage, PreparedRequest, StabilityClient
+from core.images.stability import (
+    FAST_UPSCALE_FACTOR,
+    GENERATE_PATHS,
+    GeneratedImage,
+    PreparedRequest,
+    StabilityClient,
+)
+from core.images.validation import MAX_SEED
 from core.storage.files import StorageManager
 from core.storage.quota import QuotaManager
+from core.storage.repository import FileRecord
 
 log = logging.getLogger(__name__)
+
+# How far a variation may move from its source: 0 keeps it, 1 ignores it.
+VARY_STRENGTH = 0.6
 
 
 @dataclass(frozen=True)
@@ -120,9 +132,63 @@ class GenerationService:
     async def upscale_stored(
         self, requester: Requester, file_id: str, *, mode: str = "fast"
     ) -> GenerationResult:
-        """Upscale one of the requester's stored files (the bot's button)."""
-        data = await asyncio.to_thread(self.storage.read, file_id, requester.user_id)
-        return await self.upscale(requester, data, mode=mode, source_file_id=file_id)
+        """Upscale one of the requester's stored files (the bot's button); the result keeps
+        the source's prompt, so it can be regenerated and shown in the gallery."""
+        source, data = await asyncio.to_thread(self._source, requester, file_id)
+        request = self.client.prepare_upscale(data, mode=mode)
+        meta = {
+            **_prompt_of(source),
+            "scale": FAST_UPSCALE_FACTOR if mode == "fast" else None,
+            "mode": mode,
+            "source_file_id": source.file_id,
+        }
+        return await self._run(requester, request, meta)
+
+    async def regenerate(self, requester: Requester, file_id: str) -> GenerationResult:
+        """Text to image again from one of the requester's stored images: same prompt, style
+        and aspect ratio, a new seed. Charged like `generate`. Raises UnknownFile for a file
+        that is not the requester's, InvalidInput for one without a prompt (an upload)."""
+        source = await asyncio.to_thread(self.storage.owned, file_id, requester.user_id)
+        meta = source.metadata
+        prompt = meta.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InvalidInput("this image has no prompt to generate it again from")
+        model = meta.get("model")
+        return await self.generate(
+            requester,
+            prompt,
+            style=meta.get("style"),
+            aspect_ratio=meta.get("aspect_ratio"),
+            seed=new_seed(meta.get("seed")),
+            model=model if model in GENERATE_PATHS else None,
+        )
+
+    async def vary(
+        self, requester: Requester, file_id: str, *, strength: float = VARY_STRENGTH
+    ) -> GenerationResult:
+        """Image to image from one of the requester's stored images, by its own prompt and a
+        new seed. Charged like `edit`. Raises UnknownFile, InvalidInput (no prompt)."""
+        source, data = await asyncio.to_thread(self._source, requester, file_id)
+        prompt = source.metadata.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InvalidInput("this image has no prompt to vary it by")
+        request = self.client.prepare_edit(
+            prompt,
+            data,
+            strength=strength,
+            seed=new_seed(source.metadata.get("seed")),
+            style_preset=source.metadata.get("style"),
+        )
+        meta = {
+            **_prompt_of(source),
+            "strength": strength,
+            "source_file_id": source.file_id,
+        }
+        return await self._run(requester, request, meta)
+
+    def _source(self, requester: Requester, file_id: str) -> tuple[FileRecord, bytes]:
+        record = self.storage.owned(file_id, requester.user_id)
+        return record, self.storage.read(record.file_id, requester.user_id)
 
     async def _run(
         self, requester: Requester, request: PreparedRequest, meta: dict[str, Any]
@@ -166,6 +232,19 @@ class GenerationService:
             content_type=image.content_type,
             quota=status.as_dict(),
         )
+
+
+def new_seed(old: object = None) -> int:
+    """A random seed other than `old`, so a regeneration is never the same picture."""
+    while True:
+        seed = secrets.randbelow(MAX_SEED + 1)
+        if seed != old:
+            return seed
+
+
+def _prompt_of(source: FileRecord) -> dict[str, Any]:
+    """What a derived image inherits from its source: its prompt and how it was asked for."""
+    return {k: source.metadata.get(k) for k in ("prompt", "style", "aspect_ratio")}
 
 
 def requester(

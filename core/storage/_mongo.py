@@ -29,7 +29,7 @@ from core.storage.repository import (
     Usage,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the gallery index on kept files
 FILES = "storage_files"
 DAILY = "quota_daily"
 
@@ -38,6 +38,7 @@ def _setup(db: Database) -> None:
     db[FILES].create_index(ascending("user_id", "scope", "created_at"), name="user_scope_time")
     db[FILES].create_index(ascending("path"), unique=True, name="path")
     db[FILES].create_index(ascending("kept", "created_at"), name="expiry")
+    db[FILES].create_index(ascending("user_id", "kept", "created_at"), name="user_kept_time")
     db[DAILY].create_index(ascending("user_id", "day"), unique=True, name="user_day")
 
 
@@ -122,6 +123,35 @@ class MongoFileRepository(FileRepository):
         with self._db.errors():
             doc = self._files.find_one_and_delete({"_id": file_id})
         return None if doc is None else _record(doc)
+
+    def delete_owned(self, file_id: str, user_id: str) -> FileRecord | None:
+        with self._db.errors():
+            doc = self._files.find_one_and_delete({"_id": file_id, "user_id": user_id})
+        return None if doc is None else _record(doc)
+
+    def set_kept(self, file_id: str, user_id: str, kept: bool) -> FileRecord | None:
+        with self._db.errors():
+            doc = self._files.find_one_and_update(
+                {"_id": file_id, "user_id": user_id},
+                {"$set": {"kept": bool(kept)}},
+                return_document=ReturnDocument.AFTER,
+            )
+        return None if doc is None else _record(doc)
+
+    def kept_for_user(
+        self, user_id: str, scope: str | None, offset: int, limit: int
+    ) -> list[FileRecord]:
+        query: dict[str, Any] = {"user_id": user_id, "kept": True}
+        if scope is not None:
+            query["scope"] = scope
+        with self._db.errors():
+            cursor = (
+                self._files.find(query)
+                .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+                .skip(offset)
+                .limit(limit)
+            )
+            return [_record(doc) for doc in cursor]
 
     def delete_many(self, file_ids: Sequence[str]) -> int:
         deleted = 0

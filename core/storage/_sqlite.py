@@ -69,6 +69,11 @@ MIGRATIONS = (
         ) WITHOUT ROWID;
         """,
     ),
+    # The gallery reads a member's kept files newest first.
+    Migration(
+        "storage_0002_kept_index",
+        "CREATE INDEX storage_files_kept ON storage_files (user_id, kept, created_at);",
+    ),
 )
 
 _COLUMNS = "file_id, user_id, scope, path, bytes, sha256, content_type, kept, created_at, metadata"
@@ -184,6 +189,45 @@ class SqliteFileRepository(FileRepository):
                 .fetchone()
             )
         return None if row is None else _record(row)
+
+    def delete_owned(self, file_id: str, user_id: str) -> FileRecord | None:
+        with self._db.errors():
+            row = (
+                self._conn()
+                .execute(
+                    "DELETE FROM storage_files WHERE file_id = ? AND user_id = ?"
+                    f" RETURNING {_COLUMNS}",
+                    (file_id, user_id),
+                )
+                .fetchone()
+            )
+        return None if row is None else _record(row)
+
+    def set_kept(self, file_id: str, user_id: str, kept: bool) -> FileRecord | None:
+        with self._db.errors():
+            row = (
+                self._conn()
+                .execute(
+                    "UPDATE storage_files SET kept = ? WHERE file_id = ? AND user_id = ?"
+                    f" RETURNING {_COLUMNS}",
+                    (int(kept), file_id, user_id),
+                )
+                .fetchone()
+            )
+        return None if row is None else _record(row)
+
+    def kept_for_user(
+        self, user_id: str, scope: str | None, offset: int, limit: int
+    ) -> list[FileRecord]:
+        sql = f"SELECT {_COLUMNS} FROM storage_files WHERE user_id = ? AND kept = 1"
+        params: list[Any] = [user_id]
+        if scope is not None:
+            sql += " AND scope = ?"
+            params.append(scope)
+        sql += " ORDER BY created_at DESC, file_id DESC LIMIT ? OFFSET ?"
+        params += [limit, offset]
+        with self._db.errors():
+            return [_record(row) for row in self._conn().execute(sql, params)]
 
     def delete_many(self, file_ids: Sequence[str]) -> int:
         deleted = 0

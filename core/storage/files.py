@@ -152,6 +152,50 @@ class StorageManager:
         scope = None if all_scopes else scope_key(guild_id)
         return self._repo.list_for_user(user_id, scope, limit)
 
+    def owned(self, file_id: str, user_id: str) -> FileRecord:
+        """One of `user_id`'s files. Raises UnknownFile for a missing file and for someone
+        else's (never saying which: a file id is not proof of ownership)."""
+        record = self._repo.get(str(file_id))
+        if record is None or record.user_id != user_id:
+            raise UnknownFile(f"no file with id {str(file_id)[:40]!r} for this user")
+        return record
+
+    def keep(self, file_id: str, user_id: str, *, kept: bool = True) -> FileRecord:
+        """Move one of a user's files to kept retention (`kept=False`: back to temporary).
+
+        Kept files outlive storage.temp_retention_days and follow kept_retention_days
+        (0 = forever). Idempotent. Raises UnknownFile when the user has no such file.
+        """
+        user_id = check_id(user_id, "user id")
+        record = self._repo.set_kept(str(file_id), user_id, kept)
+        if record is None:
+            raise UnknownFile(f"no file with id {str(file_id)[:40]!r} for this user")
+        log.info("file %s of user %s is now %s", record.file_id, user_id, _kind(record))
+        self._event("storage_keep", {"file_id": record.file_id, "kept": record.kept})
+        return record
+
+    def kept_files(
+        self, user_id: str, guild_id: str | None = None, *, offset: int = 0, limit: int = 10
+    ) -> list[FileRecord]:
+        """A user's kept files in one scope, newest first (the gallery's pages)."""
+        user_id = check_id(user_id, "user id")
+        if offset < 0 or not 1 <= limit <= 100:
+            raise InvalidInput("offset must be >= 0 and limit 1-100")
+        return self._repo.kept_for_user(user_id, scope_key(guild_id), offset, limit)
+
+    def remove_owned(self, file_id: str, user_id: str) -> DeletedFile:
+        """Delete one of a user's files and its record (the owner is in the delete's guard,
+        so someone else's id deletes nothing). Raises UnknownFile."""
+        user_id = check_id(user_id, "user id")
+        root = self.real_root()
+        removed = self._repo.delete_owned(str(file_id), user_id)
+        if removed is None:
+            raise UnknownFile(f"no file with id {str(file_id)[:40]!r} for this user")
+        resolve_inside(root, removed.path).unlink(missing_ok=True)
+        log.info("deleted file %s of user %s", removed.file_id, user_id)
+        self._event("storage_delete", {"file_id": removed.file_id, "bytes": removed.bytes})
+        return DeletedFile(removed.file_id, removed.path, removed.bytes)
+
     def remove(self, ref: str | os.PathLike[str]) -> DeletedFile:
         """Delete a file by id or by path (absolute inside the root, or root-relative).
 
@@ -287,6 +331,10 @@ def _private_dirs(root: Path, directory: Path) -> None:
         directory = directory.parent
     for path in reversed(missing):
         path.mkdir(mode=0o700, exist_ok=True)
+
+
+def _kind(record: FileRecord) -> str:
+    return "kept" if record.kept else "temporary"
 
 
 def _looks_like_id(text: str) -> bool:

@@ -96,6 +96,24 @@ class FileRepository(Portable, ABC):
         """Remove one record and return it (None when it was not there)."""
 
     @abstractmethod
+    def delete_owned(self, file_id: str, user_id: str) -> FileRecord | None:
+        """Remove one record only if `user_id` owns it (the owner is in the statement's
+        guard); return it, or None when that user has no such file."""
+
+    @abstractmethod
+    def set_kept(self, file_id: str, user_id: str, kept: bool) -> FileRecord | None:
+        """Move one of a user's files to kept (or back to temporary) retention: one guarded
+        update with the owner in its filter. Returns the record after the change, or None
+        when that user has no such file."""
+
+    @abstractmethod
+    def kept_for_user(
+        self, user_id: str, scope: str | None, offset: int, limit: int
+    ) -> list[FileRecord]:
+        """A user's kept files, newest first, `limit` of them after skipping `offset`;
+        scope None = every scope of the user."""
+
+    @abstractmethod
     def delete_many(self, file_ids: Sequence[str]) -> int: ...
 
     @abstractmethod
