@@ -80,15 +80,16 @@ def export_member(
 
     from abby_cli.keys import actor
     from core.paths import atomic_write
+    from core.users.privacy import export_json
 
     document = runtime.context().privacy.export(
         user_id, guild_id=guild, all_scopes=guild is None, actor=actor()
     )
-    text = json.dumps(output.to_jsonable(document), ensure_ascii=False, indent=2) + "\n"
+    data = export_json(document)  # the same file a member gets from the bot's /privacy export
     if out is None:
-        output.write(text)
+        output.write(data.decode("utf-8"))
         return
-    atomic_write(out.expanduser(), text.encode("utf-8"), mode=0o600)
+    atomic_write(out.expanduser(), data, mode=0o600)
     if runtime.state.json:
         output.write(json.dumps({"user_id": user_id, "written": str(out)}) + "\n")
     else:

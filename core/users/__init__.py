@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from core.clock import Clock
-from core.errors import InvalidInput, UnknownUser
+from core.errors import ConfigError, InvalidInput, UnknownUser
 from core.ids import check_id, scope_key
 from core.users.repository import UserProfile, UserRepository
 
-__all__ = ["UPDATABLE_FIELDS", "UserProfile", "UserRepository", "UserService"]
+__all__ = [
+    "MEMBER_FIELDS",
+    "UPDATABLE_FIELDS",
+    "UserProfile",
+    "UserRepository",
+    "UserService",
+]
 
 # Field -> longest accepted value. Anything else is refused: ids, timestamps and XP are not
 # profile fields a caller may set.
@@ -24,6 +33,17 @@ UPDATABLE_FIELDS: dict[str, int] = {
     "locale": 16,
     "pronouns": 40,
 }
+# What a member may set about themselves from Discord (the bot's `/profile set`).
+MEMBER_FIELDS = ("bio", "pronouns", "timezone")
+# Only a bio may span lines; every other field is shown on one line.
+_MULTILINE = frozenset({"bio"})
+# Bidirectional overrides and isolates reorder the text around them: a name or bio could
+# show as something it is not (a classic spoofing trick), so they are refused like controls.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Names under the zone database that are not places: the server's own zone, tzdata's
+# placeholder and a build artefact.
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+_ZONE_LIKE = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)?")
 _LOCALE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
 
 
@@ -64,20 +84,26 @@ class UserService:
         *,
         guild_id: str | None = None,
         create: bool = False,
+        name: str | None = None,
     ) -> UserProfile:
         """Set whitelisted fields (None clears one). Raise InvalidInput or UnknownUser.
 
-        With create, a missing profile is made first, its username the one in `updates`
-        or else the user id (a Discord username is refreshed when the member is next seen).
+        Every front end sets profile fields through here, so the rules are one: length
+        limits, no control or bidirectional-override characters, an IANA zone name. With
+        create, a missing profile is made first (one insert-if-absent, so a profile another
+        process created meanwhile is kept), its username the one in `updates`, else `name`
+        (the bot passes the member's Discord name), else the user id.
         """
         user_id = check_id(user_id, "user id")
         if not isinstance(updates, Mapping) or not updates:
             raise InvalidInput("updates must be a non-empty mapping of field to value")
-        clean = {name: _validate_field(name, value) for name, value in updates.items()}
+        clean = {field: _validate_field(field, value) for field, value in updates.items()}
         scope = scope_key(guild_id)
-        if create and self._repo.get(user_id, scope) is None:
-            username = clean.get("username") or user_id
-            self._repo.upsert(user_id, scope, username, None, self._clock.now())
+        if create:
+            username = clean.get("username") or (
+                _text("username", name, UPDATABLE_FIELDS["username"]) if name else user_id
+            )
+            self._repo.create(user_id, scope, username, self._clock.now())
         if not self._repo.update(user_id, scope, clean, self._clock.now()):
             raise UnknownUser(f"no profile for user {user_id} in {_scope_name(guild_id)}")
         return self.require(user_id, guild_id=guild_id)
@@ -109,6 +135,12 @@ class UserService:
     def count(self) -> int:
         return self._repo.count()
 
+    def local_time(self, profile: UserProfile) -> datetime | None:
+        """The time now where the member lives, or None without a (still known) timezone."""
+        if not profile.timezone or profile.timezone not in _zones():
+            return None
+        return self._clock.now().astimezone(ZoneInfo(profile.timezone))
+
 
 def _scope_name(guild_id: str | None) -> str:
     return "the global scope" if guild_id is None else f"guild {guild_id}"
@@ -117,14 +149,41 @@ def _scope_name(guild_id: str | None) -> str:
 def _text(name: str, value: object, limit: int) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"{name} must be text")
-    value = value.strip()
+    value = value.replace("\r\n", "\n").strip()
     if not value:
         raise InvalidInput(f"{name} must not be empty")
     if len(value) > limit:
         raise InvalidInput(f"{name} is {len(value)} characters; the limit is {limit}")
-    if any(ord(c) < 32 and c not in "\n\t" for c in value):
+    allowed = "\n\t" if name in _MULTILINE else "\t"
+    if "\n" in value and name not in _MULTILINE:
+        raise InvalidInput(f"{name} must be one line")
+    if any(
+        c in _BIDI or (unicodedata.category(c) == "Cc" and c not in allowed) for c in value
+    ):
         raise InvalidInput(f"{name} contains control characters")
     return value
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    """The IANA zone names this machine knows (system zoneinfo, else the tzdata package);
+    read once: the set only changes with a tzdata upgrade, and a restart picks that up."""
+    return frozenset(available_timezones()) - _NOT_ZONES
+
+
+def _zone(text: str) -> str:
+    """`text` if it names an IANA zone. A name is looked up in the known set rather than
+    opened: ZoneInfo would read any file under the zone directory it is given."""
+    zones = _zones()
+    if not zones:
+        raise ConfigError("no time zone database found; install the tzdata package")
+    if text in zones:
+        return text
+    near = next((z for z in sorted(zones) if z.lower() == text.lower()), None)
+    hint = f"; did you mean {near}?" if near else ""
+    # Echo only what looks like a zone name: a path such as ../../etc/passwd is not repeated.
+    shown = repr(text) if _ZONE_LIKE.fullmatch(text) else "that"
+    raise InvalidInput(f"timezone {shown} is not an IANA zone name such as Europe/Paris{hint}")
 
 
 def _validate_field(name: object, value: object) -> str | None:
@@ -137,12 +196,7 @@ def _validate_field(name: object, value: object) -> str | None:
         return None
     text = _text(str(name), value, UPDATABLE_FIELDS[str(name)])
     if name == "timezone":
-        try:
-            ZoneInfo(text)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidInput(
-                f"timezone {text!r} is not an IANA zone such as Europe/Paris"
-            ) from None
+        return _zone(text)
     if name == "locale" and not _LOCALE.fullmatch(text):
         raise InvalidInput(f"locale {text!r} is not a language tag such as en-US")
     return text

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from core.db._mongo_records import export_tables, import_tables
 from core.db.mongo import MongoDatabase, ascending
@@ -63,6 +64,27 @@ class MongoUserRepository(UserRepository):
                 ],
                 upsert=True,
             )
+
+    def create(self, user_id: str, scope: str, username: str, now: datetime) -> bool:
+        with self._db.errors():
+            # $setOnInsert on an upsert: an existing profile matches and nothing is written;
+            # the unique (user_id, scope) index makes two racing creates one document.
+            try:
+                result = self._users.update_one(
+                    {"user_id": user_id, "scope": scope},
+                    {
+                        "$setOnInsert": {
+                            "username": username,
+                            "discriminator": None,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    },
+                    upsert=True,
+                )
+            except DuplicateKeyError:  # the other create won the race: the profile exists
+                return False
+        return result.upserted_id is not None
 
     def get(self, user_id: str, scope: str) -> UserProfile | None:
         with self._db.errors():

@@ -68,6 +68,16 @@ class SqliteUserRepository(UserRepository):
                 _UPSERT, (user_id, scope, username, discriminator, stamp, stamp)
             )
 
+    def create(self, user_id: str, scope: str, username: str, now: datetime) -> bool:
+        stamp = now.isoformat()
+        with self._db.errors():
+            cursor = self._db.connection().execute(
+                "INSERT INTO users (user_id, scope, username, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, scope) DO NOTHING",
+                (user_id, scope, username, stamp, stamp),
+            )
+        return cursor.rowcount == 1
+
     def get(self, user_id: str, scope: str) -> UserProfile | None:
         with self._db.errors():
             row = (

@@ -15,14 +15,16 @@ duplicate it but never lose it.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
+import json
 import logging
 import os
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -282,6 +284,27 @@ class MemberData:
             counts["profiles"] += self._users.erase_member(user_id, scope)
         log.info("forgot a member in %d scope(s) as %s", len(scopes), pseudonym)
         return ForgetReport(**base, **counts)
+
+
+def export_json(document: dict[str, Any]) -> bytes:
+    """An export as the file a member receives (UTF-8 JSON, indented, one trailing newline):
+    the same bytes whether the CLI writes it or the bot sends it."""
+    text = json.dumps(document, ensure_ascii=False, indent=2, default=_json_value)
+    return (text + "\n").encode("utf-8")
+
+
+def _json_value(value: Any) -> Any:  # noqa: ANN401
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"an export cannot hold a {type(value).__name__}")
 
 
 def _where(guild_id: str | None, all_scopes: bool) -> str:

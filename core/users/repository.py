@@ -50,6 +50,11 @@ class UserRepository(Portable, ABC):
         """Create the profile, or refresh its username and discriminator, in one operation."""
 
     @abstractmethod
+    def create(self, user_id: str, scope: str, username: str, now: datetime) -> bool:
+        """Create the profile unless it exists (then leave it as it is), in one operation;
+        True when this call created it."""
+
+    @abstractmethod
     def get(self, user_id: str, scope: str) -> UserProfile | None: ...
 
     @abstractmethod
