@@ -35,39 +35,50 @@ Usage (see tests/bot/conftest.py for the fixtures that also start the bot proces
 from __future__ import annotations
 
 import asyncio
-import email.parser
-import email.policy
 import itertools
 import json
+import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-APPLICATION_ID = 900000000000000001
+from tests.support.discord_messages import (
+    APPLICATION_ID,
+    BOT_USER,
+    EPHEMERAL,
+    LOADING,
+    File,
+    SentMessage,
+    limits,
+    parse_body,
+    snowflake,
+    too_large,
+)
+
+__all__ = ["APPLICATION_ID", "BOT_USER", "EPHEMERAL", "DiscordStandIn", "snowflake"]
+
 GUILD_ID = 800000000000000001
 CHANNEL_IDS = tuple(810000000000000000 + n for n in range(10))
-BOT_USER = {
-    "id": str(APPLICATION_ID),
-    "username": "abby",
-    "discriminator": "0",
-    "global_name": None,
-    "avatar": None,
-    "bot": True,
-}
-EPHEMERAL = 1 << 6
+VOICE_CHANNEL_IDS = tuple(830000000000000000 + n for n in range(3))
+AFK_CHANNEL_ID = 830000000000000099
+BOT_ROLE_ID = 840000000000000001
+BOT_ROLE_POSITION = 50
 INTERACTION_DEADLINE = 3.0
+TOKEN_LIFETIME = 15 * 60.0  # an interaction token's follow-ups and edits work this long
 ALL_PERMISSIONS = str((1 << 50) - 1)
 MEMBER_PERMISSIONS = str(0x400 | 0x800 | 0x4000 | 0x8000 | 0x10000 | 0x80000000)  # view, send...
-_ids = itertools.count(910000000000000000)
-
-
-def snowflake() -> str:
-    return str(next(_ids))
+MANAGE_ROLES = 1 << 28
+ADMINISTRATOR = 1 << 3
+BOT_PERMISSIONS = int(MEMBER_PERMISSIONS) | MANAGE_ROLES
+# Discord does not publish the edit limit; 5 per 5 s per channel is what bots observe.
+EDITS_PER_WINDOW, EDIT_WINDOW = 5, 5.0
+INTENT_GUILD_MEMBERS, INTENT_VOICE_STATES = 1 << 1, 1 << 7
 
 
 @dataclass
@@ -91,13 +102,15 @@ class Reply:
     payload: dict[str, Any]
     at: float
     status: int = 200
+    message_id: str | None = None  # the message this reply created or changed
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # filename, size, data
 
 
 @dataclass
 class Interaction:
     id: str
     token: str
-    name: str
+    name: str  # the command, or "press:<custom_id>" for a button press
     user_id: int
     sent_at: float
     standin: DiscordStandIn
@@ -105,6 +118,9 @@ class Interaction:
     errors: list[tuple[int, int]] = field(default_factory=list)  # (status, Discord code)
     deferred_ephemeral: bool | None = None
     followups: int = 0
+    channel_id: str = ""
+    target: str | None = None  # a press: the message whose component was pressed
+    original: str | None = None  # the message "@original" names once answered
 
     @property
     def acknowledged(self) -> bool:
@@ -142,9 +158,37 @@ class Interaction:
 
 
 class DiscordStandIn:
-    def __init__(self, *, guild_id: int = GUILD_ID, channel_ids: tuple[int, ...] = CHANNEL_IDS):
+    def __init__(
+        self,
+        *,
+        guild_id: int = GUILD_ID,
+        channel_ids: tuple[int, ...] = CHANNEL_IDS,
+        roles: dict[str, int] | None = None,
+        voice: dict[int, int] | None = None,
+        bot_permissions: int = BOT_PERMISSIONS,
+    ):
+        """`roles`: name -> id of extra guild roles (below the bot's own role); `voice`:
+        member -> voice channel at connect time (in GUILD_CREATE's voice_states);
+        `bot_permissions`: the bot's role permissions (without MANAGE_ROLES role edits 403)."""
         self.guild_id = guild_id
         self.channel_ids = channel_ids
+        self.voice_channel_ids = VOICE_CHANNEL_IDS
+        self.afk_channel_id = AFK_CHANNEL_ID
+        self.bot_role_id = BOT_ROLE_ID
+        self.bot_permissions = bot_permissions
+        self.roles: dict[int, dict[str, Any]] = {}
+        for position, (name, role_id) in enumerate((roles or {}).items(), start=1):
+            self.roles[role_id] = _role(role_id, name, position)
+        self._member_roles: dict[int, set[int]] = {}
+        self.voice_states: dict[int, dict[str, Any]] = {}
+        for user_id, channel_id in (voice or {}).items():
+            self.voice_states[user_id] = self._voice_state(user_id, channel_id)
+        self._messages: dict[str, SentMessage] = {}
+        self._dm_channels: dict[int, str] = {}  # member -> DM channel id
+        self.dms_closed: set[int] = set()  # members who do not accept DMs (403, 50007)
+        self._edit_times: dict[str, deque[float]] = {}  # channel -> recent edit times
+        self.rate_limited: list[tuple[str, float]] = []  # (path, retry_after) of each 429
+        self._pending: list[tuple[str, dict[str, Any]]] = []  # events a REST call causes
         self.requests: list[Recorded] = []
         self.interactions: dict[str, Interaction] = {}
         self.commands: dict[str, dict[str, Any]] = {}  # name -> synced command (with id)
@@ -179,6 +223,7 @@ class DiscordStandIn:
         asyncio.set_event_loop(loop)
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{message}/{attachment}/{name}", self._attachment)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app, access_log=None)
         loop.run_until_complete(self._runner.setup())
@@ -198,6 +243,10 @@ class DiscordStandIn:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/v10"
+
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def gateway_url(self) -> str:
@@ -295,24 +344,26 @@ class DiscordStandIn:
         return ready
 
     def _guild(self) -> dict[str, Any]:
+        everyone = {**_role(self.guild_id, "@everyone", 0), "permissions": MEMBER_PERMISSIONS}
+        bot_role = {
+            **_role(self.bot_role_id, "Abby", BOT_ROLE_POSITION),
+            "permissions": str(self.bot_permissions),
+            "managed": True,
+            "tags": {"bot_id": str(APPLICATION_ID)},
+        }
+        voice = [(c, f"voice-{n}") for n, c in enumerate(self.voice_channel_ids)] + [
+            (self.afk_channel_id, "afk")
+        ]
+        # Without the members intent Discord still lists the bot and the members in voice.
+        members = [{**self.member(APPLICATION_ID), "user": BOT_USER}] + [
+            {**self.member(user_id), "user": self.user(user_id)} for user_id in self.voice_states
+        ]
         return {
             "id": str(self.guild_id),
             "name": "Stand-in guild",
             "icon": None,
             "owner_id": "1",
-            "roles": [
-                {
-                    "id": str(self.guild_id),
-                    "name": "@everyone",
-                    "permissions": MEMBER_PERMISSIONS,
-                    "position": 0,
-                    "color": 0,
-                    "hoist": False,
-                    "managed": False,
-                    "mentionable": False,
-                    "flags": 0,
-                },
-            ],
+            "roles": [everyone, bot_role, *self.roles.values()],
             "channels": [
                 {
                     "id": str(c),
@@ -323,14 +374,34 @@ class DiscordStandIn:
                     "guild_id": str(self.guild_id),
                 }
                 for n, c in enumerate(self.channel_ids)
+            ]
+            + [
+                {
+                    "id": str(c),
+                    "type": 2,
+                    "name": name,
+                    "position": n,
+                    "permission_overwrites": [],
+                    "guild_id": str(self.guild_id),
+                    "bitrate": 64000,
+                    "user_limit": 0,
+                    "rtc_region": None,
+                }
+                for n, (c, name) in enumerate(voice)
             ],
-            "members": [],
+            "afk_channel_id": str(self.afk_channel_id),
+            "afk_timeout": 300,
+            "members": members,
             "member_count": 1000,
             "features": [],
             "emojis": [],
             "stickers": [],
             "threads": [],
-            "voice_states": [],
+            # GUILD_CREATE's voice states are partial: no guild_id, no member.
+            "voice_states": [
+                {k: v for k, v in state.items() if k not in ("guild_id", "member")}
+                for state in self.voice_states.values()
+            ],
             "presences": [],
             "stage_instances": [],
             "guild_scheduled_events": [],
@@ -360,8 +431,12 @@ class DiscordStandIn:
         }
 
     def member(self, user_id: int, roles: tuple[int, ...] = ()) -> dict[str, Any]:
+        """A member object without `user`; its roles are `roles` plus those given by REST."""
+        held = set(roles) | self._member_roles.get(user_id, set())
+        if user_id == APPLICATION_ID:
+            held.add(self.bot_role_id)
         return {
-            "roles": [str(r) for r in roles],
+            "roles": [str(r) for r in sorted(held)],
             "joined_at": "2026-01-01T00:00:00+00:00",
             "deaf": False,
             "mute": False,
@@ -406,6 +481,90 @@ class DiscordStandIn:
         self.dispatch("MESSAGE_CREATE", event)
         return event
 
+    def add_role(self, name: str, *, above_bot: bool = False) -> int:
+        """A new guild role (GUILD_ROLE_CREATE once connected); below the bot's own role
+        unless `above_bot`, where Discord refuses to let the bot hand it out."""
+        role_id = int(snowflake())
+        with self._cond:
+            below = [
+                r["position"] for r in self.roles.values() if r["position"] < BOT_ROLE_POSITION
+            ]
+            position = BOT_ROLE_POSITION + 1 if above_bot else max(below, default=0) + 1
+            self.roles[role_id] = _role(role_id, name, position)
+        if self._ws is not None:
+            self.dispatch(
+                "GUILD_ROLE_CREATE", {"guild_id": str(self.guild_id), "role": self.roles[role_id]}
+            )
+        return role_id
+
+    def member_roles(self, user_id: int) -> set[int]:
+        """The roles the bot gave `user_id` (and did not take back) through REST."""
+        with self._cond:
+            return set(self._member_roles.get(user_id, set()))
+
+    def _voice_state(
+        self,
+        user_id: int,
+        channel_id: int | None,
+        *,
+        self_mute: bool = False,
+        self_deaf: bool = False,
+        mute: bool = False,
+        deaf: bool = False,
+    ) -> dict[str, Any]:
+        return {
+            "guild_id": str(self.guild_id),
+            "channel_id": None if channel_id is None else str(channel_id),
+            "user_id": str(user_id),
+            "member": {
+                **self.member(user_id),
+                "user": self.user(user_id),
+                "deaf": deaf,
+                "mute": mute,
+            },
+            "session_id": f"voice-{user_id}",
+            "deaf": deaf,
+            "mute": mute,
+            "self_deaf": self_deaf,
+            "self_mute": self_mute,
+            "self_video": False,
+            "self_stream": False,
+            "suppress": False,
+            "request_to_speak_timestamp": None,
+        }
+
+    def voice(
+        self,
+        user_id: int,
+        channel_id: int | None,
+        *,
+        self_mute: bool = False,
+        self_deaf: bool = False,
+        mute: bool = False,
+        deaf: bool = False,
+    ) -> dict[str, Any]:
+        """A member joins, moves in or (None) leaves voice: VOICE_STATE_UPDATE, sent only if
+        the bot identified with the voice-states intent, as Discord does."""
+        if channel_id is not None and channel_id not in (
+            *self.voice_channel_ids,
+            self.afk_channel_id,
+        ):
+            raise LookupError(f"{channel_id} is not a voice channel of the guild")
+        state = self._voice_state(
+            user_id, channel_id, self_mute=self_mute, self_deaf=self_deaf, mute=mute, deaf=deaf
+        )
+        with self._cond:
+            if channel_id is None:
+                self.voice_states.pop(user_id, None)
+            else:
+                self.voice_states[user_id] = state
+        if self._intended(INTENT_VOICE_STATES):
+            self.dispatch("VOICE_STATE_UPDATE", state)
+        return state
+
+    def _intended(self, intent: int) -> bool:
+        return bool(self.identified) and bool(int(self.identified[-1].get("intents", 0)) & intent)
+
     def interact(
         self,
         name: str,
@@ -435,24 +594,93 @@ class DiscordStandIn:
             wire_options = [{"name": subcommand, "type": 1, "options": wire_options}]
         interaction_id = interaction_id or snowflake()
         token = f"token-{interaction_id}"
+        channel_id = str(channel or self.channel_ids[0])
         record = self.interactions.get(interaction_id)
         if record is None:
             # `age`: as if Discord had created it that many seconds ago (past 3 s: expired).
             sent_at = time.monotonic() - age
-            record = Interaction(interaction_id, token, name, user, sent_at, self)
+            record = Interaction(
+                interaction_id, token, name, user, sent_at, self, channel_id=channel_id
+            )
             with self._cond:
                 self.interactions[interaction_id] = record
-        channel_id = str(channel or self.channel_ids[0])
-        data = {
-            "id": interaction_id,
+        data = self._interaction_payload(record, 2, roles, permissions)
+        data["data"] = {
+            "id": command["id"],
+            "name": name,
+            "type": 1,
+            "options": wire_options,
+            "resolved": resolved,
+            "guild_id": command.get("guild_id"),
+        }
+        if data["data"]["guild_id"] is None:
+            del data["data"]["guild_id"]
+        self.dispatch("INTERACTION_CREATE", data)
+        return record
+
+    def press(
+        self,
+        message_id: str | int,
+        custom_id: str,
+        *,
+        user: int = 4242,
+        roles: tuple[int, ...] = (),
+        permissions: str = MEMBER_PERMISSIONS,
+        values: list[str] | None = None,
+        age: float = 0.0,
+    ) -> Interaction:
+        """A member presses a button (or picks `values` in a select) on a message the bot
+        sent: INTERACTION_CREATE of type 3 carrying that message. Raises if the message is
+        gone, has no such enabled component, or is ephemeral and shown to someone else
+        (Discord's client offers nothing else to press). The Interaction records the answer:
+        7 edits that message, 6 defers it (then "@original" is that message)."""
+        with self._cond:
+            message = self._messages.get(str(message_id))
+            if message is None or message.deleted:
+                raise LookupError(f"the bot has no message {message_id} to press on")
+            component = message.component(custom_id)
+            if component is None or component.get("type") not in (2, 3, 5, 6, 7, 8):
+                raise LookupError(f"message {message_id} has no component {custom_id!r}")
+            if component.get("disabled"):
+                raise PermissionError(f"{custom_id!r} on message {message_id} is disabled")
+            if message.visible_to is not None and message.visible_to != user:
+                raise PermissionError(
+                    f"message {message_id} is ephemeral: only {message.visible_to} sees it"
+                )
+            interaction_id = snowflake()
+            record = Interaction(
+                interaction_id,
+                f"token-{interaction_id}",
+                f"press:{custom_id}",
+                user,
+                time.monotonic() - age,
+                self,
+                channel_id=message.channel_id,
+                target=message.id,
+            )
+            self.interactions[interaction_id] = record
+            wire = message.wire(self.root_url)
+        data = self._interaction_payload(record, 3, roles, permissions)
+        data["message"] = wire
+        data["data"] = {"custom_id": custom_id, "component_type": component["type"]}
+        if component["type"] != 2:
+            data["data"]["values"] = list(values or [])
+        self.dispatch("INTERACTION_CREATE", data)
+        return record
+
+    def _interaction_payload(
+        self, record: Interaction, kind: int, roles: tuple[int, ...], permissions: str
+    ) -> dict[str, Any]:
+        return {
+            "id": record.id,
             "application_id": str(APPLICATION_ID),
-            "type": 2,
-            "token": token,
+            "type": kind,
+            "token": record.token,
             "version": 1,
             "guild_id": str(self.guild_id),
-            "channel_id": channel_id,
+            "channel_id": record.channel_id,
             "channel": {
-                "id": channel_id,
+                "id": record.channel_id,
                 "type": 0,
                 "guild_id": str(self.guild_id),
                 "name": "channel",
@@ -460,8 +688,8 @@ class DiscordStandIn:
                 "permission_overwrites": [],
             },
             "member": {
-                **self.member(user, roles),
-                "user": self.user(user),
+                **self.member(record.user_id, roles),
+                "user": self.user(record.user_id),
                 "permissions": permissions,
             },
             "app_permissions": ALL_PERMISSIONS,
@@ -471,19 +699,7 @@ class DiscordStandIn:
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(self.guild_id)},
             "context": 0,
-            "data": {
-                "id": command["id"],
-                "name": name,
-                "type": 1,
-                "options": wire_options,
-                "resolved": resolved,
-                "guild_id": command.get("guild_id"),
-            },
         }
-        if data["data"]["guild_id"] is None:
-            del data["data"]["guild_id"]
-        self.dispatch("INTERACTION_CREATE", data)
-        return record
 
     def _options(
         self,
@@ -525,21 +741,53 @@ class DiscordStandIn:
     async def _rest(self, request: web.Request) -> web.Response:
         path = "/" + request.match_info["tail"]
         body = await request.read()
-        payload = _payload(request.headers.get("Content-Type", ""), body)
-        status, reply = self._answer(request.method, path, payload, request.query)
+        payload, files = parse_body(request.headers.get("Content-Type", ""), body)
         with self._cond:
+            status, reply, headers = self._answer(request.method, path, payload, files)
             self.requests.append(Recorded(request.method, path, payload, status, time.monotonic()))
+            events, self._pending = self._pending, []
             self._cond.notify_all()
+        for event, data in events:  # what Discord dispatches after the change (member roles)
+            await self._dispatch(event, data)
         if reply is None:
-            return web.Response(status=status)
+            return web.Response(status=status, headers=headers)
         # discord.py parses a body as JSON only for exactly this content type (no charset).
         return web.Response(
             body=json.dumps(reply).encode(),
             status=status,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **headers},
         )
 
-    def _answer(self, method: str, path: str, payload: Any, query: Any) -> tuple[int, Any]:  # noqa: ANN401, C901
+    async def _attachment(self, request: web.Request) -> web.Response:
+        message = self._messages.get(request.match_info["message"])
+        for item in message.attachments if message is not None and not message.deleted else []:
+            if item["id"] == request.match_info["attachment"]:
+                return web.Response(body=item["data"])
+        return web.Response(status=404)
+
+    def _answer(  # noqa: C901
+        self,
+        method: str,
+        path: str,
+        payload: Any,
+        files: list[File],  # noqa: ANN401
+    ) -> tuple[int, Any, dict[str, str]]:
+        """(status, JSON body, headers); runs under the lock, as one step of Discord's state."""
+        if files and (error := too_large(files)):
+            return 413, error, {}
+        if match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path):
+            return (*self._callback(match[1], payload, files), {})
+        if match := re.fullmatch(r"/webhooks/\d+/([^/]+)(?:/messages/(@original|\d+))?", path):
+            return self._webhook(method, match[1], match[2], payload, files)
+        if match := re.fullmatch(r"/channels/(\d+)/messages(?:/(\d+))?", path):
+            return self._channel_message(method, match[1], match[2], payload, files)
+        if match := re.fullmatch(r"/guilds/(\d+)/members/(\d+)(?:/roles/(\d+))?", path):
+            return (*self._member_request(method, *match.groups()), {})
+        if method == "POST" and path == "/users/@me/channels":
+            return 200, self._dm_channel(int((payload or {})["recipient_id"])), {}
+        return (*self._answer_static(method, path, payload), {})
+
+    def _answer_static(self, method: str, path: str, payload: Any) -> tuple[int, Any]:  # noqa: ANN401
         if path in ("/gateway", "/gateway/bot"):
             return 200, {
                 "url": self.gateway_url,
@@ -578,41 +826,165 @@ class DiscordStandIn:
                     "guild_id": guild[1] if guild else None,
                 }
                 synced.append(entry)
-            with self._cond:
-                self.commands = {c["name"]: c for c in synced}
+            self.commands = {c["name"]: c for c in synced}
             return 200, synced
         if method == "GET" and re.fullmatch(r"/applications/\d+(/guilds/\d+)?/commands", path):
             return 200, list(self.commands.values())
-        if match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path):
-            return self._callback(match[1], payload)
-        if match := re.fullmatch(r"/webhooks/\d+/([^/]+)(/messages/@original)?", path):
-            return self._webhook(method, match[1], bool(match[2]), payload)
-        if match := re.fullmatch(r"/channels/(\d+)/messages", path):
-            if method == "POST":
-                if error := _limits(payload or {}):
-                    return 400, error
-                return 200, _message(payload, match[1])
-            return 200, []
+        if method == "GET" and path == f"/guilds/{self.guild_id}/roles":
+            return 200, self._guild()["roles"]
         return 404, {"message": "404: Not Found", "code": 0}
+
+    # --- messages ----------------------------------------------------------------------
+
+    def _create(
+        self,
+        channel_id: str,
+        payload: dict[str, Any],
+        files: list[File],
+        *,
+        visible_to: int | None = None,
+        token: str | None = None,
+        flags: int = 0,
+    ) -> SentMessage:
+        message = SentMessage(
+            snowflake(), channel_id, flags=flags, visible_to=visible_to, token=token
+        )
+        message.apply(payload, files)
+        self._messages[message.id] = message
+        return message
+
+    def _edit(
+        self, message: SentMessage, payload: dict[str, Any], files: list[File], path: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        """PATCH of a message: Discord's per-channel edit limit, then the change."""
+        now = time.monotonic()
+        recent = self._edit_times.setdefault(message.channel_id, deque())
+        while recent and now - recent[0] >= EDIT_WINDOW:
+            recent.popleft()
+        reset_after = EDIT_WINDOW - (now - recent[0]) if recent else EDIT_WINDOW
+        headers = {
+            "X-RateLimit-Limit": str(EDITS_PER_WINDOW),
+            "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+            "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
+            "X-RateLimit-Bucket": "standin-message-edit",
+        }
+        if len(recent) >= EDITS_PER_WINDOW:
+            self.rate_limited.append((path, reset_after))
+            # discord.py retries a 429 only when it came through Discord's proxy (Via).
+            return (
+                429,
+                {
+                    "message": "You are being rate limited.",
+                    "retry_after": round(reset_after, 3),
+                    "global": False,
+                },
+                {
+                    **headers,
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Scope": "user",
+                    "Retry-After": str(math.ceil(reset_after)),
+                    "Via": "1.1 google",
+                },
+            )
+        if error := limits(payload):
+            return 400, error, {}
+        recent.append(now)
+        message.apply(payload, files)
+        message.edits.append((now, message.content))
+        headers["X-RateLimit-Remaining"] = str(EDITS_PER_WINDOW - len(recent))
+        return 200, message.wire(self.root_url), headers
+
+    def _channel_message(
+        self,
+        method: str,
+        channel_id: str,
+        message_id: str | None,
+        payload: Any,  # noqa: ANN401
+        files: list[File],
+    ) -> tuple[int, Any, dict[str, str]]:
+        dm_users = {c: u for u, c in self._dm_channels.items()}
+        if int(channel_id) not in self.channel_ids and channel_id not in dm_users:
+            return 404, {"message": "Unknown Channel", "code": 10003}, {}
+        if message_id is None:
+            if method != "POST":
+                return 200, [], {}
+            if channel_id in dm_users and dm_users[channel_id] in self.dms_closed:
+                return 403, {"message": "Cannot send messages to this user", "code": 50007}, {}
+            if error := limits(payload or {}):
+                return 400, error, {}
+            return 200, self._create(channel_id, payload or {}, files).wire(self.root_url), {}
+        message = self._messages.get(message_id)
+        if message is None or message.deleted or message.channel_id != channel_id:
+            return 404, {"message": "Unknown Message", "code": 10008}, {}
+        if method == "GET":
+            return 200, message.wire(self.root_url), {}
+        if method == "DELETE":
+            message.deleted = True
+            return 204, None, {}
+        if method == "PATCH":
+            return self._edit(
+                message, payload or {}, files, f"/channels/{channel_id}/messages/{message_id}"
+            )
+        return 405, {"message": "405: Method Not Allowed", "code": 0}, {}
+
+    def _dm_channel(self, user_id: int) -> dict[str, Any]:
+        channel_id = self._dm_channels.setdefault(user_id, snowflake())
+        return {
+            "id": channel_id,
+            "type": 1,
+            "last_message_id": None,
+            "recipients": [self.user(user_id)],
+            "flags": 0,
+        }
+
+    # --- members and roles -------------------------------------------------------------
+
+    def _member_request(
+        self, method: str, guild_id: str, user_id: str, role_id: str | None
+    ) -> tuple[int, Any]:
+        if int(guild_id) != self.guild_id:
+            return 404, {"message": "Unknown Guild", "code": 10004}
+        user = int(user_id)
+        if role_id is None:
+            if method != "GET":
+                return 405, {"message": "405: Method Not Allowed", "code": 0}
+            return 200, {**self.member(user), "user": self.user(user)}
+        if method not in ("PUT", "DELETE"):
+            return 405, {"message": "405: Method Not Allowed", "code": 0}
+        role = self.roles.get(int(role_id))
+        if role is None:
+            return 404, {"message": "Unknown Role", "code": 10011}
+        can_manage = self.bot_permissions & (MANAGE_ROLES | ADMINISTRATOR)
+        # Even an administrator cannot hand out a role at or above its own highest role.
+        if not can_manage or role["position"] >= BOT_ROLE_POSITION:
+            return 403, {"message": "Missing Permissions", "code": 50013}
+        held = self._member_roles.setdefault(user, set())
+        (held.add if method == "PUT" else held.discard)(int(role_id))
+        if self._intended(INTENT_GUILD_MEMBERS):
+            update = {**self.member(user), "user": self.user(user), "guild_id": str(self.guild_id)}
+            self._pending.append(("GUILD_MEMBER_UPDATE", update))
+        return 204, None
+
+    # --- interactions ------------------------------------------------------------------
 
     def _by_token(self, token: str) -> Interaction | None:
         return next((i for i in self.interactions.values() if i.token == token), None)
 
     def _reply(self, record: Interaction, reply: Reply) -> None:
-        with self._cond:
-            record.replies.append(reply)
-            self._cond.notify_all()
+        record.replies.append(reply)
+        self._cond.notify_all()
 
     def _refuse(
         self, record: Interaction | None, status: int, code: int, message: str
     ) -> tuple[int, Any]:
         if record is not None:
-            with self._cond:
-                record.errors.append((status, code))
-                self._cond.notify_all()
+            record.errors.append((status, code))
+            self._cond.notify_all()
         return status, {"message": message, "code": code}
 
-    def _callback(self, interaction_id: str, payload: dict[str, Any]) -> tuple[int, Any]:
+    def _callback(
+        self, interaction_id: str, payload: dict[str, Any], files: list[File]
+    ) -> tuple[int, Any]:
         record = self.interactions.get(interaction_id)
         if record is None or time.monotonic() - record.sent_at > INTERACTION_DEADLINE:
             return self._refuse(record, 404, 10062, "Unknown interaction")
@@ -620,11 +992,34 @@ class DiscordStandIn:
             return self._refuse(record, 400, 40060, "Interaction has already been acknowledged.")
         kind = payload["type"]
         data = payload.get("data") or {}
-        if kind in (4, 7) and (error := _limits(data)):
+        if kind in (6, 7) and record.target is None:
+            return self._refuse(record, 400, 50035, "Invalid Form Body: type only for components")
+        if kind in (4, 7) and (error := limits(data)):
             return self._refuse(record, 400, 50035, json.dumps(error))
         ephemeral = bool(int(data.get("flags") or 0) & EPHEMERAL)
-        if kind == 5:
+        visible_to = record.user_id if ephemeral else None
+        if kind == 4:
+            message = self._create(
+                record.channel_id,
+                data,
+                files,
+                visible_to=visible_to,
+                token=record.token,
+                flags=EPHEMERAL if ephemeral else 0,
+            )
+        elif kind == 5:
             record.deferred_ephemeral = ephemeral
+            flags = LOADING | (EPHEMERAL if ephemeral else 0)
+            message = self._create(
+                record.channel_id, {}, [], visible_to=visible_to, token=record.token, flags=flags
+            )
+        else:  # 6, 7: the pressed message itself; 7 changes it now
+            message = self._messages[record.target]  # type: ignore[index]
+            ephemeral = message.visible_to is not None
+            if kind == 7:
+                message.apply(data, files)
+                message.edits.append((time.monotonic(), message.content))
+        record.original = message.id
         self._reply(
             record,
             Reply(
@@ -635,36 +1030,67 @@ class DiscordStandIn:
                 ephemeral,
                 payload,
                 time.monotonic(),
+                message_id=message.id,
+                attachments=message.state()["attachments"] if kind in (4, 7) else [],
             ),
         )
         resource: dict[str, Any] = {"type": kind}
         if kind in (4, 7):
-            resource["message"] = _message(data)
-        return 200, {"interaction": {"id": interaction_id, "type": 2}, "resource": resource}
+            resource["message"] = message.wire(self.root_url)
+        answer = {
+            "id": interaction_id,
+            "type": 3 if record.target else 2,
+            "response_message_id": message.id,
+            "response_message_loading": kind == 5,
+            "response_message_ephemeral": ephemeral,
+        }
+        return 200, {"interaction": answer, "resource": resource}
 
-    def _webhook(self, method: str, token: str, original: bool, payload: Any) -> tuple[int, Any]:  # noqa: ANN401
+    def _webhook(  # noqa: C901
+        self,
+        method: str,
+        token: str,
+        ref: str | None,
+        payload: Any,  # noqa: ANN401
+        files: list[File],
+    ) -> tuple[int, Any, dict[str, str]]:
         record = self._by_token(token)
         if record is None or not record.acknowledged:
-            return self._refuse(record, 404, 10015, "Unknown Webhook")
+            return (*self._refuse(record, 404, 10015, "Unknown Webhook"), {})
+        if time.monotonic() - record.sent_at > TOKEN_LIFETIME:
+            return (*self._refuse(record, 401, 50027, "Invalid Webhook Token"), {})
         payload = payload or {}
-        if error := _limits(payload):
-            return self._refuse(record, 400, 50035, json.dumps(error))
-        asked = bool(int(payload.get("flags") or 0) & EPHEMERAL)
-        if original:
-            if method == "DELETE":
+        if method in ("POST", "PATCH") and (error := limits(payload)):
+            return (*self._refuse(record, 400, 50035, json.dumps(error)), {})
+        now = time.monotonic()
+        if ref is None:
+            if method != "POST":
+                return 405, {"message": "405: Method Not Allowed", "code": 0}, {}
+            return (*self._followup(record, payload, files), {})
+        message_id = record.original if ref == "@original" else ref
+        message = self._messages.get(message_id or "")
+        if message is None or message.deleted or (ref != "@original" and message.token != token):
+            return (*self._refuse(record, 404, 10008, "Unknown Message"), {})
+        if method == "GET":
+            return 200, message.wire(self.root_url), {}
+        if method == "DELETE":
+            message.deleted = True
+            if ref == "@original":
                 # The deferred message is gone: later follow-ups are new messages with
                 # their own flags (how a bot turns a public defer into a private error).
                 record.deferred_ephemeral = None
-                self._reply(record, Reply("delete", None, "", [], False, {}, time.monotonic()))
-                return 204, None
-            if method != "PATCH":
-                return 200, _message({})
-            # Editing the original keeps the visibility of the response it edits.
-            ephemeral = (
-                bool(record.deferred_ephemeral)
-                if record.deferred_ephemeral is not None
-                else record.replies[0].ephemeral
+            self._reply(
+                record, Reply("delete", None, "", [], False, {}, now, message_id=message.id)
             )
+            return 204, None, {}
+        if method != "PATCH":
+            return 405, {"message": "405: Method Not Allowed", "code": 0}, {}
+        status, answer, headers = self._edit(
+            message, payload, files, f"/webhooks/.../messages/{ref}"
+        )
+        if status == 200:
+            message.flags &= ~LOADING
+            # An edit keeps the visibility of the message it edits.
             self._reply(
                 record,
                 Reply(
@@ -672,18 +1098,37 @@ class DiscordStandIn:
                     None,
                     payload.get("content") or "",
                     payload.get("embeds") or [],
-                    ephemeral,
+                    message.visible_to is not None,
                     payload,
-                    time.monotonic(),
+                    now,
+                    message_id=message.id,
+                    attachments=message.state()["attachments"],
                 ),
             )
-            return 200, _message(payload)
+        return status, answer, headers
+
+    def _followup(
+        self, record: Interaction, payload: dict[str, Any], files: list[File]
+    ) -> tuple[int, Any]:
+        asked = bool(int(payload.get("flags") or 0) & EPHEMERAL)
+        loading = self._messages.get(record.original or "")
         # The first follow-up after a defer *is* the deferred message: it keeps the defer's
         # visibility (a public defer makes an "ephemeral" follow-up public).
-        if record.deferred_ephemeral is not None and record.followups == 0:
+        if record.deferred_ephemeral is not None and record.followups == 0 and loading is not None:
             ephemeral = record.deferred_ephemeral
+            message = loading
+            message.apply(payload, files)
+            message.flags &= ~LOADING
         else:
             ephemeral = asked
+            message = self._create(
+                record.channel_id,
+                payload,
+                files,
+                visible_to=record.user_id if ephemeral else None,
+                token=record.token,
+                flags=EPHEMERAL if ephemeral else 0,
+            )
         record.followups += 1
         self._reply(
             record,
@@ -695,9 +1140,11 @@ class DiscordStandIn:
                 ephemeral,
                 payload,
                 time.monotonic(),
+                message_id=message.id,
+                attachments=message.state()["attachments"],
             ),
         )
-        return 200, _message(payload)
+        return 200, message.wire(self.root_url)
 
     # --- what was recorded -------------------------------------------------------------
 
@@ -725,78 +1172,42 @@ class DiscordStandIn:
             )
         ]
 
+    def sent_message(self, message_id: str | int) -> dict[str, Any]:
+        """What a member sees now of a message the bot created (content, embeds,
+        components, attachments with their bytes, `deleted`)."""
+        with self._cond:
+            message = self._messages.get(str(message_id))
+            if message is None:
+                raise LookupError(f"the bot created no message {message_id}")
+            return message.state()
+
+    def edits(self, message_id: str | int) -> list[tuple[float, str]]:
+        """(monotonic time, content after it) of every accepted edit of a message."""
+        with self._cond:
+            message = self._messages.get(str(message_id))
+            return list(message.edits) if message is not None else []
+
+    def dm_messages(self, user_id: int) -> list[dict[str, Any]]:
+        """The messages the bot sent to a member's DM channel, oldest first."""
+        with self._cond:
+            channel = self._dm_channels.get(user_id)
+            return [m.state() for m in self._messages.values() if m.channel_id == channel]
+
     def command_syncs(self) -> list[Recorded]:
         return [
             r for r in list(self.requests) if r.method == "PUT" and r.path.endswith("/commands")
         ]
 
 
-def _payload(content_type: str, body: bytes) -> dict[str, Any] | list[Any] | None:
-    if not body:
-        return None
-    if content_type.startswith("multipart/form-data"):
-        head = f"Content-Type: {content_type}\r\n\r\n".encode()
-        parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-        for part in parsed.iter_parts():
-            if part.get_param("name", header="content-disposition") == "payload_json":
-                return json.loads(part.get_content())
-        return {}
-    return json.loads(body)
-
-
-def _limits(message: dict[str, Any]) -> dict[str, Any] | None:
-    """Discord's 400 Invalid Form Body for a message over a limit, else None."""
-    problems: dict[str, str] = {}
-    if len(message.get("content") or "") > 2000:
-        problems["content"] = "Must be 2000 or fewer in length."
-    embeds = message.get("embeds") or []
-    if len(embeds) > 10:
-        problems["embeds"] = "Must be 10 or fewer in length."
-    for n, card in enumerate(embeds):
-        fields = card.get("fields") or []
-        sizes = {
-            "title": (len(card.get("title") or ""), 256),
-            "description": (len(card.get("description") or ""), 4096),
-            "footer.text": (len((card.get("footer") or {}).get("text") or ""), 2048),
-            "author.name": (len((card.get("author") or {}).get("name") or ""), 256),
-        }
-        for key, (size, limit) in sizes.items():
-            if size > limit:
-                problems[f"embeds.{n}.{key}"] = f"Must be {limit} or fewer in length."
-        if len(fields) > 25:
-            problems[f"embeds.{n}.fields"] = "Must be 25 or fewer in length."
-        for m, entry in enumerate(fields):
-            if len(entry.get("name") or "") > 256:
-                problems[f"embeds.{n}.fields.{m}.name"] = "Must be 256 or fewer in length."
-            if len(entry.get("value") or "") > 1024:
-                problems[f"embeds.{n}.fields.{m}.value"] = "Must be 1024 or fewer in length."
-        total = sum(size for size, _ in sizes.values()) + sum(
-            len(f.get("name") or "") + len(f.get("value") or "") for f in fields
-        )
-        if total > 6000:
-            problems[f"embeds.{n}"] = f"Embed size exceeds maximum size of 6000 ({total})"
-    if not problems:
-        return None
-    return {"message": "Invalid Form Body", "code": 50035, "errors": problems}
-
-
-def _message(payload: dict[str, Any] | None, channel_id: str = "700") -> dict[str, Any]:
-    payload = payload or {}
+def _role(role_id: int, name: str, position: int) -> dict[str, Any]:
     return {
-        "id": snowflake(),
-        "channel_id": channel_id,
-        "type": 0,
-        "content": payload.get("content") or "",
-        "author": BOT_USER,
-        "embeds": payload.get("embeds") or [],
-        "attachments": [],
-        "mentions": [],
-        "mention_roles": [],
-        "mention_everyone": False,
-        "timestamp": "2026-03-01T12:00:00+00:00",
-        "edited_timestamp": None,
-        "tts": False,
-        "pinned": False,
-        "flags": payload.get("flags", 0),
-        "components": [],
+        "id": str(role_id),
+        "name": name,
+        "permissions": "0",
+        "position": position,
+        "color": 0,
+        "hoist": False,
+        "managed": False,
+        "mentionable": False,
+        "flags": 0,
     }
