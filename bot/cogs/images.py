@@ -2,20 +2,25 @@
 
 The cog is thin: it defers (generation takes seconds), hands the request to the core's
 generation service (quota reservation, Stability call, storage), and sends the stored image
-as a follow-up file. `/quota` shows the caller's limits. Errors reach the bot's one handler.
+as a follow-up file with five buttons: Regenerate, Vary, Upscale, Keep, Delete. The buttons
+are dynamic items (`abby:image:<action>:<file id>`), so they keep working after a restart;
+the file's record says who may press them. A press charges exactly what the command does
+(the same core call). `/quota` shows the caller's limits. Errors reach the bot's one handler.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.failures import answer_failure
+from bot.failures import answer_failure, defer
 from bot.render import NO_PINGS, embed
+from core.errors import UnknownFile
 from core.images.validation import ASPECT_RATIOS, STYLE_PRESETS, check_prompt
 
 if TYPE_CHECKING:
@@ -24,6 +29,17 @@ if TYPE_CHECKING:
 STYLE_CHOICES = [app_commands.Choice(name=s, value=s) for s in STYLE_PRESETS]
 ASPECT_CHOICES = [app_commands.Choice(name=a, value=a) for a in ASPECT_RATIOS]
 NOT_YOURS = "Only the person who asked for this image can use its buttons."
+GONE = "⚠️ This image is no longer stored."
+KEPT = "📌 Kept: cleanup leaves it alone, and `/gallery` lists it."
+DELETED = "🗑️ Deleted."
+# action -> (label, emoji, style); the order is the buttons' order.
+ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
+    "regen": ("Regenerate", "🔁", discord.ButtonStyle.secondary),
+    "vary": ("Vary", "🎲", discord.ButtonStyle.secondary),
+    "upscale": ("Upscale", "🔍", discord.ButtonStyle.primary),
+    "keep": ("Keep", "📌", discord.ButtonStyle.success),
+    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
+}
 
 
 def _filename(result: GenerationResult) -> str:
@@ -37,46 +53,63 @@ def _caption(result: GenerationResult) -> str:
     return f"{seed}{daily['remaining']} of {daily['limit']} left today"
 
 
-class ImageView(discord.ui.View):
-    """Buttons under a generated image. Only its owner may press them."""
+class ImageButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"abby:image:(?P<action>regen|vary|upscale|keep|delete):(?P<file_id>[0-9a-f]{32})",
+):
+    """One button under a stored image. Its custom id names only the action and the file:
+    it works after a restart (registered with `add_dynamic_items`), and who may press it
+    comes from the file's record, never from the id."""
 
-    def __init__(self, cog: Images, requester: Requester, file_id: str) -> None:
-        super().__init__(timeout=900)
-        self.cog = cog
-        self.requester = requester
+    def __init__(self, action: str, file_id: str, *, kept: bool = False) -> None:
+        label, emoji, style = ACTIONS[action]
+        done = action == "keep" and kept
+        super().__init__(
+            discord.ui.Button(
+                label="Kept" if done else label,
+                emoji=emoji,
+                style=style,
+                custom_id=f"abby:image:{action}:{file_id}",
+                disabled=done,
+            )
+        )
+        self.action = action
         self.file_id = file_id
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if str(interaction.user.id) == self.requester.user_id:
-            return True
-        await interaction.response.send_message(
-            NOT_YOURS, ephemeral=True, allowed_mentions=NO_PINGS
-        )
-        return False
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item,
+        match: re.Match[str],
+        /,
+    ) -> ImageButton:
+        return cls(match["action"], match["file_id"])
 
-    async def on_error(
-        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item
-    ) -> None:
-        await answer_failure(self.cog.bot.context, interaction, error, "button")
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog("Images")
+        if isinstance(cog, Images):
+            await cog.press(interaction, self.action, self.file_id)
 
-    @discord.ui.button(label="Upscale", style=discord.ButtonStyle.primary, emoji="🔍")
-    async def upscale(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await interaction.response.defer(thinking=True)
-        result = await self.cog.images.upscale_stored(self.requester, self.file_id)
-        await self.cog.send_result(interaction, result, self.requester)
 
-    @discord.ui.button(label="Delete", style=discord.ButtonStyle.danger, emoji="🗑️")
-    async def delete(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self.cog.bot.run_core(self.cog.bot.context.storage.remove, self.file_id)
-        self.stop()
-        await interaction.response.edit_message(
-            content="Deleted.", attachments=[], embeds=[], view=None, allowed_mentions=NO_PINGS
-        )
+def image_buttons(file_id: str, *, kept: bool = False) -> discord.ui.View:
+    """The five buttons of a stored image, in one row (Discord allows five)."""
+    view = discord.ui.View(timeout=None)
+    for action in ACTIONS:
+        view.add_item(ImageButton(action, file_id, kept=kept))
+    return view
 
 
 class Images(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        # Buttons of images sent before this process started still reach `press`.
+        self.bot.add_dynamic_items(ImageButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(ImageButton)
 
     @property
     def images(self):  # noqa: ANN201
@@ -93,16 +126,57 @@ class Images(commands.Cog):
         )
         return requester(str(member.id), guild_id, roles, level)
 
-    async def send_result(
-        self, interaction: discord.Interaction, result: GenerationResult, who: Requester
-    ) -> None:
+    async def send_result(self, interaction: discord.Interaction, result: GenerationResult) -> None:
         data = await self.bot.run_core(self.bot.context.storage.read, result.file_id)
         await interaction.followup.send(
             content=_caption(result),
             file=discord.File(io.BytesIO(data), filename=_filename(result)),
-            view=ImageView(self, who, result.file_id),
+            view=image_buttons(result.file_id),
             allowed_mentions=NO_PINGS,
         )
+
+    async def press(self, interaction: discord.Interaction, action: str, file_id: str) -> None:
+        """A button under a stored image: only its owner (from the record) may use it; a
+        generating press defers within Discord's 3 s, then follows up with the new image."""
+        storage = self.bot.context.storage
+        member = str(interaction.user.id)
+        try:
+            try:
+                record = await self.bot.run_core(storage.get, file_id)
+            except UnknownFile:
+                await _private(interaction, GONE)
+                return
+            if record.user_id != member:
+                await _private(interaction, NOT_YOURS)
+                return
+            if action == "keep":
+                await self.bot.run_core(storage.keep, file_id, member)
+                await interaction.response.edit_message(
+                    view=image_buttons(file_id, kept=True), allowed_mentions=NO_PINGS
+                )
+                await interaction.followup.send(KEPT, ephemeral=True, allowed_mentions=NO_PINGS)
+                return
+            if action == "delete":
+                await self.bot.run_core(storage.remove_owned, file_id, member)
+                await interaction.response.edit_message(
+                    content=DELETED,
+                    attachments=[],
+                    embeds=[],
+                    view=None,
+                    allowed_mentions=NO_PINGS,
+                )
+                return
+            await defer(interaction)
+            who = await self.requester_for(interaction)
+            if action == "regen":
+                result = await self.images.regenerate(who, file_id)
+            elif action == "vary":
+                result = await self.images.vary(who, file_id)
+            else:
+                result = await self.images.upscale_stored(who, file_id)
+            await self.send_result(interaction, result)
+        except Exception as exc:  # noqa: BLE001 - discord.py only logs a dynamic item's errors
+            await answer_failure(self.bot.context, interaction, exc, "button")
 
     @app_commands.command(name="imagine", description="Generate an image from a description.")
     @app_commands.describe(
@@ -129,7 +203,7 @@ class Images(commands.Cog):
             style=style.value if style else None,
             aspect_ratio=aspect.value if aspect else None,
         )
-        await self.send_result(interaction, result, who)
+        await self.send_result(interaction, result)
 
     @app_commands.command(name="quota", description="Show your image quota.")
     async def quota(self, interaction: discord.Interaction) -> None:
@@ -150,6 +224,10 @@ class Images(commands.Cog):
             ephemeral=True,
             allowed_mentions=NO_PINGS,
         )
+
+
+async def _private(interaction: discord.Interaction, text: str) -> None:
+    await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -22,7 +22,6 @@ import discord.http
 import pytest
 
 from bot.app import AbbyBot
-from bot.cogs.images import ImageView
 from core.config import load_settings
 from core.context import AppContext, use_context
 from core.errors import UnknownUser
@@ -214,10 +213,9 @@ async def test_every_reply_of_every_cog_pings_at_most_the_member_it_addresses(
     file_id = imagine_reply["attachments"][0]["filename"]
     assert file_id.startswith("abby-")
     [record] = context.storage.files(str(MEMBER), str(GUILD))
-    buttons = ImageView(images, await images.requester_for(interaction(bot)), record.file_id)
     press = {"type": 3, "data": {"component_type": 2, "custom_id": "x"}}
-    await buttons._scheduled_task(buttons.delete, interaction(bot, FRIEND, **press))  # refused
-    await buttons._scheduled_task(buttons.delete, interaction(bot, MEMBER, **press))
+    await images.press(interaction(bot, FRIEND, **press), "delete", record.file_id)  # refused
+    await images.press(interaction(bot, MEMBER, **press), "delete", record.file_id)
     failed = interaction(bot)
     await bot.on_app_command_error(
         failed, discord.app_commands.CommandInvokeError(users.profile, UnknownUser(PINGS))

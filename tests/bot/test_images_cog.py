@@ -11,7 +11,7 @@ import discord
 import pytest
 
 from bot.app import AbbyBot
-from bot.cogs.images import NOT_YOURS, Images, ImageView
+from bot.cogs.images import DELETED, GONE, KEPT, NOT_YOURS, ImageButton, Images
 from bot.render import NO_PINGS
 from core.context import AppContext
 from core.errors import QuotaExceeded
@@ -61,50 +61,79 @@ async def test_imagine_defers_then_sends_the_stored_image_with_buttons(
     sent = who.followup.send.await_args.kwargs
     assert sent["file"].fp.read() == make_png()
     assert "4 of 5 left today" in sent["content"]
-    assert isinstance(sent["view"], ImageView)
     [record] = image_context.storage.files(str(OWNER), str(GUILD))
-    assert sent["view"].file_id == record.file_id
+    buttons = sent["view"].children
+    assert [b.action for b in buttons] == ["regen", "vary", "upscale", "keep", "delete"]
+    assert {b.file_id for b in buttons} == {record.file_id}
     assert stability.count("/v2beta/stable-image/generate/") == 1
 
 
-async def test_buttons_refuse_anyone_but_the_invoker(
+def _file_id(owner: MagicMock) -> str:
+    return owner.followup.send.await_args.kwargs["view"].children[0].file_id
+
+
+@pytest.mark.parametrize("action", ["regen", "vary", "upscale", "keep", "delete"])
+async def test_buttons_refuse_anyone_but_the_owner_and_charge_nothing(
+    cog: Images,
+    image_context: AppContext,
+    stability: StabilityServer,
+    action: str,
+) -> None:
+    owner = interaction(OWNER)
+    await imagine(cog, owner)
+    file_id = _file_id(owner)
+    stranger = interaction(STRANGER)
+    await cog.press(stranger, action, file_id)
+    stranger.response.send_message.assert_awaited_once_with(
+        NOT_YOURS, ephemeral=True, allowed_mentions=NO_PINGS
+    )
+    stranger.response.defer.assert_not_awaited()
+    stranger.followup.send.assert_not_awaited()
+    record = image_context.storage.get(file_id)
+    assert record.kept is False and len(stability.requests) == 1
+    assert image_context.quota.get_quota_status(str(STRANGER))["daily"]["used"] == 0
+    assert image_context.quota.get_quota_status(str(OWNER))["daily"]["used"] == 1
+
+
+async def test_the_owners_buttons_upscale_keep_and_delete(
     cog: Images,
     image_context: AppContext,
     stability: StabilityServer,
 ) -> None:
     owner = interaction(OWNER)
     await imagine(cog, owner)
-    view: ImageView = owner.followup.send.await_args.kwargs["view"]
-    for button in (view.upscale, view.delete):
-        stranger = interaction(STRANGER)
-        await view._scheduled_task(button, stranger)
-        stranger.response.send_message.assert_awaited_once_with(
-            NOT_YOURS, ephemeral=True, allowed_mentions=NO_PINGS
-        )
-        stranger.followup.send.assert_not_awaited()
-    assert image_context.storage.get(view.file_id)
-    assert stability.count("/v2beta/stable-image/upscale/") == 0
-
-
-async def test_the_invokers_buttons_upscale_and_delete(
-    cog: Images,
-    image_context: AppContext,
-    stability: StabilityServer,
-) -> None:
-    owner = interaction(OWNER)
-    await imagine(cog, owner)
-    view: ImageView = owner.followup.send.await_args.kwargs["view"]
+    file_id = _file_id(owner)
     press = interaction(OWNER)
-    await view._scheduled_task(view.upscale, press)
+    await cog.press(press, "upscale", file_id)
     assert stability.count("/v2beta/stable-image/upscale/fast") == 1
-    assert press.followup.send.await_args.kwargs["file"].fp.read() == make_png(64, 64)
+    sent = press.followup.send.await_args.kwargs
+    assert sent["file"].fp.read() == make_png(64, 64)
+    assert sent["view"].children[0].file_id != file_id  # the upscale has its own buttons
     press = interaction(OWNER)
-    await view._scheduled_task(view.delete, press)
-    press.response.edit_message.assert_awaited_once()
-    remaining = image_context.storage.files(str(OWNER), str(GUILD))
-    assert [r.file_id for r in remaining] != [] and view.file_id not in {
-        r.file_id for r in remaining
-    }
+    await cog.press(press, "keep", file_id)
+    keep = press.response.edit_message.await_args.kwargs["view"].children[3]
+    assert keep.item.disabled and keep.item.label == "Kept"
+    assert press.followup.send.await_args.args == (KEPT,)
+    assert image_context.storage.get(file_id).kept is True
+    press = interaction(OWNER)
+    await cog.press(press, "delete", file_id)
+    edit = press.response.edit_message.await_args.kwargs
+    assert edit["content"] == DELETED and edit["attachments"] == [] and edit["view"] is None
+    assert file_id not in {r.file_id for r in image_context.storage.files(str(OWNER), str(GUILD))}
+    again = interaction(OWNER)
+    await cog.press(again, "regen", file_id)
+    again.response.send_message.assert_awaited_once_with(
+        GONE, ephemeral=True, allowed_mentions=NO_PINGS
+    )
+
+
+async def test_a_button_custom_id_fits_discord_and_parses_back(image_context: AppContext) -> None:
+    button = ImageButton("vary", "ab" * 16)
+    assert len(button.custom_id) <= 100
+    match = ImageButton.__discord_ui_compiled_template__.fullmatch(button.custom_id)
+    again = await ImageButton.from_custom_id(MagicMock(), button.item, match)
+    assert (again.action, again.file_id) == ("vary", "ab" * 16)
+    assert ImageButton.__discord_ui_compiled_template__.fullmatch("abby:image:vary:../x") is None
 
 
 async def test_a_failed_button_answers_with_an_ephemeral_error(
@@ -114,11 +143,10 @@ async def test_a_failed_button_answers_with_an_ephemeral_error(
 ) -> None:
     owner = interaction(OWNER)
     await imagine(cog, owner)
-    view: ImageView = owner.followup.send.await_args.kwargs["view"]
     stability.queue("/v2beta/stable-image/upscale/fast", error_reply(402, "payment_required"))
     press = interaction(OWNER)
     press.response.is_done = MagicMock(return_value=True)
-    await view._scheduled_task(view.upscale, press)
+    await cog.press(press, "upscale", _file_id(owner))
     text = press.followup.send.await_args.args[0]
     assert "credits" in text and press.followup.send.await_args.kwargs["ephemeral"] is True
     assert image_context.quota.get_quota_status(str(OWNER))["daily"]["used"] == 1
