@@ -166,6 +166,16 @@ class XpSettings(Section):
     power_base: float = Field(100.0, gt=0, le=1e12)
     power_exponent: float = Field(2.0, gt=0, le=10)
     announce_level_ups: bool = True
+    # Level-up announcement; only {member} and {level} (core.economy.rewards).
+    announce_template: str = Field(
+        "🎉 {member} reached level {level}!", min_length=1, max_length=300
+    )
+    # XP each eligible member in voice earns per sweep (not muted, deafened, alone or AFK).
+    voice_xp_per_minute: int = Field(10, ge=0, le=1_000_000)
+    # Seconds between voice XP sweeps: a minute in production (tests shorten it).
+    voice_sweep_seconds: float = Field(60.0, ge=0.2, le=DAY)
+    # How often the bot applies pending reward roles (after a grant from the CLI, an import).
+    reward_poll_seconds: float = Field(2.0, ge=0.2, le=DAY)
     # How long a process trusts the per-guild settings it read (the cooldown itself is
     # always checked in the database).
     settings_cache_seconds: float = Field(10.0, ge=0, le=DAY)

@@ -128,6 +128,12 @@ class UnknownPersona(NotFound):
     code = "unknown_persona"
 
 
+class UnknownReward(NotFound):
+    """No level reward is set at that level (`abby xp rewards remove`)."""
+
+    code = "unknown_reward"
+
+
 class Refused(AbbyError):
     exit_code = ExitCode.REFUSED
     code = "refused"

@@ -9,6 +9,7 @@ refusal is the "no" of the cooldown, decided atomically by the server.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -22,11 +23,12 @@ from core.db._mongo_records import export_tables, import_tables
 from core.db.mongo import MongoDatabase
 from core.db.records import ImportReport, Records, RecordStream
 from core.economy.levels import MAX_INT64
-from core.economy.repository import XpRepository
+from core.economy.repository import PendingLevel, XpRepository
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 XP = "xp"
 SETTINGS = "xp_settings"
+PENDING = "xp_level_pending"
 _MAX = Int64(MAX_INT64)
 
 
@@ -34,6 +36,7 @@ def _setup(db: Database) -> None:
     db[XP].create_index(
         [("scope", 1), ("xp", DESCENDING), ("user_id", 1)], name="scope_xp_desc_user"
     )
+    db[PENDING].create_index([("scope", 1), ("changed_at", 1)], name="scope_changed_at")
 
 
 def _equal(value: int) -> dict[str, Int64]:
@@ -52,6 +55,7 @@ class MongoXpRepository(XpRepository):
         self._db = db
         self._xp = db.collection(XP)
         self._settings = db.collection(SETTINGS)
+        self._pending = db.collection(PENDING)
         db.ensure("xp", SCHEMA_VERSION, _setup)
 
     # --- moving data between backends (core.db.records) ----------------------------------
@@ -201,6 +205,84 @@ class MongoXpRepository(XpRepository):
         with self._db.errors():
             return self._xp.count_documents({"scope": scope})
 
+    # --- level changes the bot reconciles roles for -------------------------------------
+
+    def atomic(self) -> contextlib.AbstractContextManager[object]:
+        # No multi-document transaction on a standalone server: the XP change and its mark
+        # are two single-document writes, the mark right after the change.
+        return contextlib.nullcontext()
+
+    def add_many(
+        self, scope: str, user_ids: Sequence[str], amount: int, now: datetime
+    ) -> list[tuple[str, int, int]]:
+        if not user_ids:
+            return []
+        # One bulk write; each update keeps the total before *this* increment in batch_prev
+        # (only this batched grant writes it), so (previous, new) stay exact even when a
+        # message grant lands between the bulk write and the read below.
+        old = {"$ifNull": ["$xp", Int64(0)]}
+        total = {
+            "$cond": [
+                {"$gt": [old, Int64(MAX_INT64 - amount)]},
+                _MAX,
+                {"$add": [old, Int64(amount)]},
+            ]
+        }
+        ops = [
+            UpdateOne(
+                {"_id": _key(scope, user_id)},
+                [{"$set": {"batch_prev": old, "prev_xp": old, "xp": total, "scope": scope,
+                           "user_id": user_id, "updated_at": now}}],
+                upsert=True,
+            )
+            for user_id in user_ids
+        ]  # fmt: skip
+        with self._db.errors():
+            self._xp.bulk_write(ops, ordered=False)
+            docs = self._xp.find(
+                {"_id": {"$in": [_key(scope, u) for u in user_ids]}}, {"batch_prev": 1}
+            )
+            before = {doc["_id"]: int(doc.get("batch_prev") or 0) for doc in docs}
+        out = []
+        for user_id in user_ids:
+            previous = before.get(_key(scope, user_id), 0)
+            out.append((user_id, previous, min(previous + amount, MAX_INT64)))
+        return out
+
+    def mark_levels(self, scope: str, marks: Sequence[tuple[str, int, float]]) -> None:
+        if not marks:
+            return
+        ops = [
+            UpdateOne(
+                {"_id": _key(scope, user_id)},
+                {"$set": {"scope": scope, "user_id": user_id, "level": level,
+                          "changed_at": at}},
+                upsert=True,
+            )
+            for user_id, level, at in marks
+        ]  # fmt: skip
+        with self._db.errors():
+            self._pending.bulk_write(ops, ordered=False)
+
+    def pending_levels(self, scopes: Sequence[str], limit: int) -> list[PendingLevel]:
+        with self._db.errors():
+            docs = (
+                self._pending.find({"scope": {"$in": list(scopes)}})
+                .sort([("changed_at", 1)])
+                .limit(limit)
+            )
+            return [
+                PendingLevel(d["user_id"], d["scope"], int(d["level"]), float(d["changed_at"]))
+                for d in docs
+            ]
+
+    def clear_level(self, user_id: str, scope: str, changed_at: float) -> bool:
+        with self._db.errors():
+            result = self._pending.delete_one(
+                {"_id": _key(scope, user_id), "changed_at": changed_at}
+            )
+        return result.deleted_count > 0
+
     def get_settings(self, scope: str) -> dict[str, Any]:
         with self._db.errors():
             doc = self._settings.find_one({"_id": scope})
@@ -223,4 +305,5 @@ class MongoXpRepository(XpRepository):
 
     def erase_member(self, user_id: str, scope: str) -> int:
         with self._db.errors():
+            self._pending.delete_one({"_id": _key(scope, user_id)})
             return self._xp.delete_one({"_id": _key(scope, user_id)}).deleted_count

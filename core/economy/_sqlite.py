@@ -7,8 +7,9 @@ sides of an UPDATE against the old row, so `prev_xp = xp` records the value befo
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from core.db._sqlite_records import export_tables, import_tables
 from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.economy.levels import MAX_INT64
-from core.economy.repository import XpRepository
+from core.economy.repository import PendingLevel, XpRepository
 
 MIGRATIONS = (
     Migration(
@@ -37,6 +38,21 @@ MIGRATIONS = (
             settings TEXT NOT NULL,
             updated_at TEXT NOT NULL
         );
+        """,
+    ),
+    Migration(
+        "xp_0002_level_pending",
+        # Members whose level changed: the bot reconciles their reward roles, then deletes
+        # the row (guarded by changed_at). Written in the XP change's own transaction.
+        """
+        CREATE TABLE xp_level_pending (
+            scope TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            changed_at REAL NOT NULL,
+            PRIMARY KEY (scope, user_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX xp_level_pending_changed ON xp_level_pending (scope, changed_at);
         """,
     ),
 )
@@ -175,6 +191,65 @@ class SqliteXpRepository(XpRepository):
                 .fetchone()[0]
             )
 
+    # --- level changes the bot reconciles roles for -------------------------------------
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[object]:
+        conn = self._db.connection()
+        if conn.in_transaction:  # the grant writer's batch: join it
+            yield conn
+            return
+        with self._db.errors(), self._db.transaction() as conn:
+            yield conn
+
+    def add_many(
+        self, scope: str, user_ids: Sequence[str], amount: int, now: datetime
+    ) -> list[tuple[str, int, int]]:
+        stamp = now.timestamp()
+        out = []
+        with self.atomic() as conn, self._db.errors():
+            for user_id in user_ids:
+                params = {"scope": scope, "user_id": user_id, "delta": amount, "now": stamp}
+                (row,) = conn.execute(_ADD, params).fetchall()  # type: ignore[attr-defined]
+                out.append((user_id, row[0], row[1]))
+        return out
+
+    def mark_levels(self, scope: str, marks: Sequence[tuple[str, int, float]]) -> None:
+        with self._db.errors():
+            self._db.connection().executemany(
+                "INSERT INTO xp_level_pending (scope, user_id, level, changed_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (scope, user_id) DO UPDATE SET"
+                " level = excluded.level, changed_at = excluded.changed_at",
+                [(scope, user_id, level, at) for user_id, level, at in marks],
+            )
+
+    def pending_levels(self, scopes: Sequence[str], limit: int) -> list[PendingLevel]:
+        out: list[PendingLevel] = []
+        with self._db.errors():
+            conn = self._db.connection()
+            for scope in scopes:  # one index range per scope
+                rows = conn.execute(
+                    "SELECT user_id, level, changed_at FROM xp_level_pending WHERE scope = ?"
+                    " ORDER BY changed_at LIMIT ?",
+                    (scope, limit),
+                )
+                out.extend(PendingLevel(r[0], scope, r[1], r[2]) for r in rows)
+        out.sort(key=lambda p: p.changed_at)
+        return out[:limit]
+
+    def clear_level(self, user_id: str, scope: str, changed_at: float) -> bool:
+        with self._db.errors():
+            return (
+                self._db.connection()
+                .execute(
+                    "DELETE FROM xp_level_pending WHERE scope = ? AND user_id = ?"
+                    " AND changed_at = ?",
+                    (scope, user_id, changed_at),
+                )
+                .rowcount
+                > 0
+            )
+
     def get_settings(self, scope: str) -> dict[str, Any]:
         with self._db.errors():
             row = (
@@ -204,6 +279,9 @@ class SqliteXpRepository(XpRepository):
 
     def erase_member(self, user_id: str, scope: str) -> int:
         with self._db.errors():
+            self._db.connection().execute(
+                "DELETE FROM xp_level_pending WHERE scope = ? AND user_id = ?", (scope, user_id)
+            )
             return self._db.connection().execute(
                 "DELETE FROM xp WHERE scope = ? AND user_id = ?", (scope, user_id)
             ).rowcount

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -79,6 +80,24 @@ class XpGuildSettings:
     ignored_channels: tuple[str, ...] = ()
     ignored_roles: tuple[str, ...] = ()
     announce_level_ups: bool = True
+    # Level rewards (core.economy.rewards): (level, role id) ascending by level.
+    level_roles: tuple[tuple[int, str], ...] = ()
+    remove_lower_roles: bool = False  # keep only the highest reward role reached
+    announce_channel: str | None = None  # None: the channel where the member spoke
+    announce_template: str = "🎉 {member} reached level {level}!"
+    voice_xp_per_minute: int = 10
+    # Reward roles Discord refused to assign (above the bot's role): reported once, skipped.
+    blocked_roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PendingLevel:
+    """A member whose level changed and whose reward roles the bot has not reconciled yet."""
+
+    user_id: str
+    scope: str
+    level: int  # the level when the change was recorded
+    changed_at: float  # epoch seconds; clearing is guarded by it, so a newer change survives
 
 
 class XpRepository(Portable, ABC):
@@ -141,6 +160,33 @@ class XpRepository(Portable, ABC):
 
     @abstractmethod
     def count(self, scope: str) -> int: ...
+
+    # --- level changes the bot reconciles roles for (core.economy.rewards) ---------------
+
+    @abstractmethod
+    def atomic(self) -> AbstractContextManager[object]:
+        """One transaction around an XP change and its level mark where the backend has
+        them (SQLite; joins an open one); MongoDB writes each single-document operation."""
+
+    @abstractmethod
+    def add_many(
+        self, scope: str, user_ids: Sequence[str], amount: int, now: datetime
+    ) -> list[tuple[str, int, int]]:
+        """Add `amount` (> 0, capped at 2^63-1) to each user in one batched write; return
+        (user_id, previous, new) per user."""
+
+    @abstractmethod
+    def mark_levels(self, scope: str, marks: Sequence[tuple[str, int, float]]) -> None:
+        """Record (user_id, level, changed_at) as pending role reconciliation (one row per
+        member: a later mark replaces an earlier one)."""
+
+    @abstractmethod
+    def pending_levels(self, scopes: Sequence[str], limit: int) -> list[PendingLevel]:
+        """Pending marks of these scopes, oldest first (an index range on changed_at)."""
+
+    @abstractmethod
+    def clear_level(self, user_id: str, scope: str, changed_at: float) -> bool:
+        """Delete a member's mark if it is still the one read (changed_at equal)."""
 
     @abstractmethod
     def get_settings(self, scope: str) -> dict[str, Any]:

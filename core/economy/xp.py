@@ -27,6 +27,8 @@ from core.economy.repository import (
     XpRepository,
     XpStatus,
 )
+from core.economy.rewards import RewardService, check_level_roles, check_template
+from core.economy.voice import VoiceMember, eligible
 from core.errors import InvalidInput
 from core.ids import check_id, guild_of, scope_key
 
@@ -44,6 +46,12 @@ SETTING_KEYS = (
     "ignored_channels",
     "ignored_roles",
     "announce_level_ups",
+    "level_roles",
+    "remove_lower_roles",
+    "announce_channel",
+    "announce_template",
+    "voice_xp_per_minute",
+    "blocked_roles",
 )
 MAX_LEADERBOARD = 1_000
 MAX_IMPORT_PLAYERS = 1_000_000
@@ -73,7 +81,7 @@ def parse_setting(key: str, text: str) -> Any:
     if text.lower() == "default":
         return None
     try:
-        if key in ("min_grant", "max_grant", "cooldown_seconds"):
+        if key in ("min_grant", "max_grant", "cooldown_seconds", "voice_xp_per_minute"):
             return int(text)
         if key in ("power_base", "power_exponent"):
             return float(text)
@@ -82,12 +90,18 @@ def parse_setting(key: str, text: str) -> Any:
     if key in ("ignored_channels", "ignored_roles"):
         items = [item.strip() for item in text.split(",") if item.strip()]
         return [check_id(item, key.removeprefix("ignored_").rstrip("s") + " id") for item in items]
-    if key == "announce_level_ups":
+    if key in ("announce_level_ups", "remove_lower_roles"):
         if text.lower() in ("true", "yes", "on", "1"):
             return True
         if text.lower() in ("false", "no", "off", "0"):
             return False
-        raise InvalidInput(f"announce_level_ups must be true or false, not {text[:40]!r}")
+        raise InvalidInput(f"{key} must be true or false, not {text[:40]!r}")
+    if key == "announce_channel":
+        return None if text.lower() == "none" else check_id(text, "channel id")
+    if key == "announce_template":
+        return check_template(text)
+    if key in ("level_roles", "blocked_roles"):
+        raise InvalidInput(f"change {key} with `abby xp rewards add|remove`")
     return text
 
 
@@ -108,6 +122,7 @@ class XpService:
         self._on_event = on_event
         self._cache: dict[str, tuple[float, XpGuildSettings, Curve]] = {}
         self._cache_lock = threading.Lock()
+        self.rewards = RewardService(self)
 
     # --- settings -----------------------------------------------------------------------
 
@@ -139,10 +154,14 @@ class XpService:
             "power_base": d.power_base,
             "power_exponent": d.power_exponent,
             "announce_level_ups": d.announce_level_ups,
+            "announce_template": d.announce_template,
+            "voice_xp_per_minute": d.voice_xp_per_minute,
         }
         values.update({k: v for k, v in stored.items() if k in SETTING_KEYS})
         values["ignored_channels"] = tuple(values.get("ignored_channels") or ())
         values["ignored_roles"] = tuple(values.get("ignored_roles") or ())
+        values["level_roles"] = check_level_roles(values.get("level_roles") or ())
+        values["blocked_roles"] = tuple(values.get("blocked_roles") or ())
         return XpGuildSettings(guild_id=guild_of(scope), **values)
 
     def update_settings(
@@ -237,8 +256,11 @@ class XpService:
         actor_id = None if actor_id is None else check_id(actor_id, "actor id")
         scope = scope_key(guild_id)
         _, curve = self._rules(scope)
-        previous, new = self._repo.add(user_id, scope, amount, self._clock.now())
-        change = _change(curve, user_id, guild_id, amount, previous, new, reason)
+        now = self._clock.now()
+        with self._repo.atomic():
+            previous, new = self._repo.add(user_id, scope, amount, now)
+            change = _change(curve, user_id, guild_id, amount, previous, new, reason)
+            self._mark(scope, [change], now.timestamp())
         self._emit(
             "xp_add",
             {
@@ -275,14 +297,48 @@ class XpService:
             now = self._clock.now()
         stamp = now.timestamp() if isinstance(now, datetime) else float(now)
         amount = self._rng.randint(rules.min_grant, rules.max_grant)
-        result = self._repo.grant_if_cooled(
-            user_id, scope, amount, stamp, float(rules.cooldown_seconds)
-        )
-        if result is None:
-            return None
-        return _change(
-            curve, user_id, guild_id, amount, *result, "message", announce=rules.announce_level_ups
-        )
+        with self._repo.atomic():
+            result = self._repo.grant_if_cooled(
+                user_id, scope, amount, stamp, float(rules.cooldown_seconds)
+            )
+            if result is None:
+                return None
+            change = _change(
+                curve, user_id, guild_id, amount, *result, "message",
+                announce=rules.announce_level_ups,
+            )  # fmt: skip
+            self._mark(scope, [change], time.time())
+        return change
+
+    def grant_voice(
+        self, guild_id: str, members: Iterable[VoiceMember], *, afk_channel_id: str | None = None
+    ) -> list[XpChange]:
+        """Pay one minute of voice XP to every eligible member (core.economy.voice) in one
+        batched write; returns the changes (those with `announce` leveled up)."""
+        scope = scope_key(check_id(guild_id, "guild id"))
+        rules, curve = self._rules(scope)
+        ids = eligible(members, afk_channel_id=afk_channel_id)
+        if not ids or rules.voice_xp_per_minute <= 0:
+            return []
+        amount = rules.voice_xp_per_minute
+        now = self._clock.now()
+        with self._repo.atomic():
+            rows = self._repo.add_many(scope, ids, amount, now)
+            changes = [
+                _change(curve, u, guild_id, amount, before, after, "voice",
+                        announce=rules.announce_level_ups)
+                for u, before, after in rows
+            ]  # fmt: skip
+            self._mark(scope, changes, now.timestamp())
+        return changes
+
+    def _mark(self, scope: str, changes: Iterable[XpChange], at: float) -> None:
+        """Leave a pending mark for every change that moved a guild member's level."""
+        if not scope:
+            return  # the global scope has no roles
+        marks = [(c.user_id, c.level, at) for c in changes if c.level != c.previous_level]
+        if marks:
+            self._repo.mark_levels(scope, marks)
 
     def import_mee6(
         self,
@@ -328,6 +384,7 @@ class XpService:
             for start in range(0, len(rows), _IMPORT_BATCH):
                 batch = rows[start : start + _IMPORT_BATCH]
                 changed += self._repo.set_many(scope, batch, self._clock.now(), mode=mode)
+                self._mark_imported(scope, batch)
                 if on_progress is not None:
                     on_progress(start + len(batch), len(rows))
             self._emit(
@@ -346,6 +403,18 @@ class XpService:
             lowered=lowered,
             profiles_created=profiles,
         )
+
+    def _mark_imported(self, scope: str, batch: list[tuple[str, int]]) -> None:
+        # An import does not say whose level moved: with rewards set, everyone it leaves at
+        # or above the first reward level is reconciled by the bot; without, nobody needs it.
+        rules, curve = self._rules(scope)
+        if not rules.level_roles:
+            return
+        floor = curve.xp_for_level(rules.level_roles[0][0])
+        at = time.time()
+        marks = [(u, curve.level_for_xp(xp), at) for u, xp in batch if xp >= floor]
+        if marks:
+            self._repo.mark_levels(scope, marks)
 
     def _emit(self, event_type: str, payload: dict[str, Any]) -> None:
         if self._on_event is not None:
@@ -394,8 +463,15 @@ def _validate(rules: XpGuildSettings) -> None:
             raise InvalidInput(f"{name} must be a positive number")
     if rules.power_exponent > 10:
         raise InvalidInput("power_exponent must be at most 10")
-    if not isinstance(rules.announce_level_ups, bool):
-        raise InvalidInput("announce_level_ups must be true or false")
+    for name in ("announce_level_ups", "remove_lower_roles"):
+        if not isinstance(getattr(rules, name), bool):
+            raise InvalidInput(f"{name} must be true or false")
+    value = rules.voice_xp_per_minute
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**6:
+        raise InvalidInput("voice_xp_per_minute must be a whole number from 0 to 1000000")
+    if rules.announce_channel is not None:
+        check_id(str(rules.announce_channel), "announce_channel")
+    check_template(rules.announce_template)
     for name in ("ignored_channels", "ignored_roles"):
         for item in getattr(rules, name):
             check_id(item, name)
