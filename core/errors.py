@@ -311,3 +311,15 @@ class RestoreTargetNotEmpty(Refused):
     """A restore onto a data dir or database that already holds data, without --yes."""
 
     code = "restore_target_not_empty"
+
+
+class AlreadyClaimed(OnCooldown):
+    """A once-a-day reward already paid for this UTC day; `next_at` is when it opens again."""
+
+    code = "already_claimed"
+
+
+class RecipientIsBot(Refused):
+    """A payment to a bot account: bots hold no currency, so nothing moves."""
+
+    code = "recipient_is_bot"

@@ -46,7 +46,7 @@ from core.economy.repository import (
 from core.errors import InsufficientFunds, InvalidAmount, LimitExceeded, ServiceUnavailable
 from core.ids import guild_of
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the balance leaderboard index
 ACCOUNTS = "bank_accounts"
 TRANSFERS = "bank_transfers"
 LEDGER = "bank_ledger"
@@ -61,6 +61,9 @@ def _setup(db: Database) -> None:
     db[TRANSFERS].create_index([("scope", 1), ("kind", 1)], name="scope_kind")
     db[LEDGER].create_index(
         [("scope", 1), ("user_id", 1), ("at", DESCENDING), ("_id", DESCENDING)], name="account"
+    )
+    db[ACCOUNTS].create_index(
+        [("scope", 1), ("balance", DESCENDING), ("user_id", 1)], name="scope_balance"
     )
 
 
@@ -295,11 +298,12 @@ class MongoBankRepository(BankRepository):
 
     # --- reads --------------------------------------------------------------------------
 
-    def history(self, user_id: str, scope: str, limit: int) -> list[LedgerEntry]:
+    def history(self, user_id: str, scope: str, limit: int, offset: int = 0) -> list[LedgerEntry]:
         with self._db.errors():
             cursor = (
                 self._ledger.find({"scope": scope, "user_id": user_id})
                 .sort([("at", DESCENDING), ("_id", DESCENDING)])
+                .skip(offset)
                 .limit(limit)
             )
             return [
@@ -317,6 +321,21 @@ class MongoBankRepository(BankRepository):
                 )
                 for doc in cursor
             ]
+
+    def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:
+        with self._db.errors():
+            cursor = (
+                # Int64, as balances are stored: the mongoeco stand-in compares an int32 0
+                # with Int64 values wrongly (a real server compares numbers by value).
+                self._accounts.find(
+                    {"scope": scope, "balance": {"$gt": Int64(0)}}, {"user_id": 1, "balance": 1}
+                )
+                .sort([("balance", DESCENDING), ("user_id", 1)])
+                .hint("scope_balance")
+                .skip(offset)
+                .limit(limit)
+            )
+            return [(doc["user_id"], int(doc["balance"])) for doc in cursor]
 
     def get_transfer(self, transfer_id: str) -> Transfer | None:
         with self._db.errors():

@@ -8,9 +8,11 @@ original outcome, a failed key stays failed, a key reused for a different transf
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from core.clock import Clock
@@ -19,17 +21,31 @@ from core.economy._checks import check_amount, check_reason
 from core.economy.repository import (
     AuditReport,
     Balance,
+    BalanceRow,
     BankRepository,
     LedgerEntry,
     RecoveryReport,
     Transfer,
     TransferRequest,
 )
-from core.errors import InvalidAmount, InvalidInput
+from core.errors import (
+    AlreadyClaimed,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidInput,
+    LimitExceeded,
+    RecipientIsBot,
+    Refused,
+)
 from core.ids import check_id, scope_key
 
 _KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 MAX_HISTORY = 10_000
+MAX_LEADERBOARD = 100
+# Paging skips entries on the index; past this an offset is refused rather than walked.
+MAX_OFFSET = 1_000_000
+DAILY_REASON = "daily"
 ALL_SCOPES = object()  # audit(): every scope, as opposed to guild_id=None (the global one)
 
 
@@ -37,6 +53,41 @@ def check_key(key: object) -> str:
     if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise InvalidInput("idempotency key must be 1-128 letters, digits, '.', '_', ':' or '-'")
     return key
+
+
+@dataclass(frozen=True)
+class DailyClaim:
+    """A paid daily reward: what was paid, the balance after, when the next claim opens."""
+
+    user_id: str
+    guild_id: str | None
+    amount: int
+    balance: int | None
+    day: str  # the UTC day claimed, YYYY-MM-DD
+    next_at: datetime  # the next UTC midnight
+    transfer_id: str
+
+
+def next_utc_midnight(moment: datetime) -> datetime:
+    return datetime.combine(moment.date() + timedelta(days=1), time(0), tzinfo=moment.tzinfo)
+
+
+def daily_key(scope: str, user_id: str, day: str) -> str:
+    """The idempotency key of one member's claim for one UTC day in one scope."""
+    key = f"daily:{scope}:{user_id}:{day}"
+    if _KEY.fullmatch(key):
+        return key
+    # Two 64-character ids pass the key's 128: the digest keeps it unique and within.
+    return "daily:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _page(limit: object, offset: object, most: int) -> tuple[int, int]:
+    limit, offset = check_amount(limit, "limit"), check_amount(offset, "offset")
+    if not 1 <= limit <= most:
+        raise InvalidInput(f"limit must be 1-{most}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"offset must be 0-{MAX_OFFSET}")
+    return limit, offset
 
 
 def new_transfer_id() -> str:
@@ -75,9 +126,12 @@ class BankService:
         guild_id: str | None = None,
         idempotency_key: str | None = None,
         reason: str | None = None,
+        payee_is_bot: bool = False,
     ) -> Transfer:
         """Move `amount` from one user to another, once.
 
+        `payee_is_bot`: the front end knows the payee is a bot account (Discord tells it);
+        bots hold no currency, so RecipientIsBot is raised and nothing moves.
         Raises InsufficientFunds (nothing changed; a keyed transfer stays failed),
         InvalidAmount / AmountNotInteger (also ValueError / TypeError), IdempotencyConflict.
         """
@@ -88,6 +142,8 @@ class BankService:
             raise InvalidAmount(f"a transfer amount must be positive, not {amount}")
         if from_user == to_user:
             raise InvalidInput("cannot transfer to the same user")
+        if payee_is_bot:
+            raise RecipientIsBot("bots cannot hold currency; pay a member instead")
         return self._repo.apply(
             self._request("transfer", from_user, to_user, amount, guild_id, idempotency_key, reason)
         )
@@ -152,14 +208,86 @@ class BankService:
             now=self._clock.now(),
         )
 
+    def daily(self, user_id: str, *, guild_id: str | None = None) -> DailyClaim:
+        """Pay `bank.daily_amount` to the user once per UTC day per scope.
+
+        The claim is one keyed mint (key `daily:<scope>:<user>:<day>`): the transfer id's
+        unique index decides, so two processes claiming at once pay once. Raises
+        AlreadyClaimed (with `next_at`) for a second claim the same day, Refused when the
+        daily reward is turned off (amount 0), LimitExceeded at the balance cap.
+        """
+        user_id = check_id(user_id, "user id")
+        scope = scope_key(guild_id)
+        amount = self._settings.daily_amount
+        if amount <= 0:
+            raise Refused("the daily reward is turned off")
+        now = self._clock.now()
+        day = now.date().isoformat()
+        next_at = next_utc_midnight(now)
+        key = daily_key(scope, user_id, day)
+        request = TransferRequest(
+            transfer_id=key,
+            scope=scope,
+            kind="mint",
+            from_user=None,
+            to_user=user_id,
+            amount=amount,
+            reason=DAILY_REASON,
+            keyed=True,
+            now=now,
+        )
+        claimed = AlreadyClaimed(
+            f"already claimed today; the next daily opens at {next_at:%Y-%m-%d %H:%M} UTC",
+            next_at=next_at,
+        )
+        try:
+            movement = self._repo.apply(request)
+        except IdempotencyConflict:
+            # The key exists with another amount (the setting changed since): still today's.
+            raise claimed from None
+        except InsufficientFunds as exc:
+            # A mint only fails at the balance cap; its keyed record stays failed all day.
+            raise LimitExceeded("your balance is at the maximum; nothing was paid") from exc
+        if movement.replayed:
+            raise claimed
+        self._emit(
+            "bank_daily",
+            {"transfer_id": key, "guild_id": guild_id, "amount": amount, "day": day},
+        )
+        return DailyClaim(
+            user_id=user_id,
+            guild_id=guild_id,
+            amount=amount,
+            balance=movement.balance_after,
+            day=day,
+            next_at=next_at,
+            transfer_id=key,
+        )
+
     def history(
-        self, user_id: str, *, guild_id: str | None = None, limit: int = 20
+        self,
+        user_id: str,
+        *,
+        guild_id: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
     ) -> list[LedgerEntry]:
-        """An account's ledger entries, newest first."""
-        limit = check_amount(limit, "limit")
-        if not 1 <= limit <= MAX_HISTORY:
-            raise InvalidInput(f"limit must be 1-{MAX_HISTORY}")
-        return self._repo.history(check_id(user_id, "user id"), scope_key(guild_id), limit)
+        """An account's ledger entries, newest first, after skipping `offset` of them."""
+        limit, offset = _page(limit, offset, MAX_HISTORY)
+        return self._repo.history(
+            check_id(user_id, "user id"), scope_key(guild_id), limit, offset
+        )
+
+    def leaderboard(
+        self, guild_id: str | None = None, limit: int = 10, offset: int = 0
+    ) -> list[BalanceRow]:
+        """The scope's richest accounts (balance > 0), ties by user id, ranked from 1."""
+        limit, offset = _page(limit, offset, MAX_LEADERBOARD)
+        rows = self._repo.top(scope_key(guild_id), limit, offset)
+        return [
+            BalanceRow(rank=offset + i + 1, user_id=user, guild_id=guild_id, balance=balance)
+            for i, (user, balance) in enumerate(rows)
+        ]
 
     def get_transfer(self, transfer_id: str) -> Transfer | None:
         return self._repo.get_transfer(check_key(transfer_id))

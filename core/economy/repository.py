@@ -218,6 +218,16 @@ class Balance:
 
 
 @dataclass(frozen=True)
+class BalanceRow:
+    """One line of a scope's balance leaderboard."""
+
+    rank: int
+    user_id: str
+    guild_id: str | None
+    balance: int
+
+
+@dataclass(frozen=True)
 class TransferRequest:
     """One movement: a transfer (both users), a mint (no from_user) or a burn (no to_user)."""
 
@@ -342,8 +352,14 @@ class BankRepository(Portable, ABC):
         re-raises) the original outcome."""
 
     @abstractmethod
-    def history(self, user_id: str, scope: str, limit: int) -> list[LedgerEntry]:
-        """Ledger entries of one account, newest first."""
+    def history(self, user_id: str, scope: str, limit: int, offset: int = 0) -> list[LedgerEntry]:
+        """Ledger entries of one account, newest first, skipping the `offset` newest (an
+        index range: the account's entries in order of writing)."""
+
+    @abstractmethod
+    def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:
+        """(user_id, balance) of the scope's accounts holding more than 0, by balance
+        descending, ties by user_id ascending (read off an index, not sorted)."""
 
     @abstractmethod
     def get_transfer(self, transfer_id: str) -> Transfer | None: ...
