@@ -303,6 +303,14 @@ class PersonaSettings(Section):
     name: str = "abby"
 
 
+class ChatSettings(Section):
+    """The assistant in Discord and `abby chat`."""
+
+    rate_limit_per_minute: int = Field(6, ge=0, le=10_000)  # questions per member; 0 = no limit
+    use_docs: bool = True  # ground mentions and summons in the guild's documents
+    top_k: int = Field(4, ge=1, le=20)  # document chunks given to the model as context
+
+
 class Settings(Section):
     """Every setting Abby reads. Build with :func:`load_settings`."""
 
@@ -326,6 +334,7 @@ class Settings(Section):
     quota: QuotaSettings = QuotaSettings()
     images: ImageSettings = ImageSettings()
     persona: PersonaSettings = PersonaSettings()
+    chat: ChatSettings = ChatSettings()
 
     @property
     def config_source(self) -> str:

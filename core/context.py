@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from core.economy.xp import XpService
     from core.images.generation import GenerationService
     from core.llm import ConversationManager, LLMClient
+    from core.llm.assistant import Assistant
     from core.moderation import ModerationService
     from core.rag.repository import DocumentRepository
     from core.rag.service import RagService
@@ -390,6 +391,24 @@ class AppContext:
 
         return ConversationManager(
             sessions=self.sessions, max_history=self.settings.llm.max_history
+        )
+
+    @cached_property
+    def assistant(self) -> Assistant:
+        """Answering members (core.llm.assistant): the CLI's ask and chat and the bot's."""
+        from core.llm.assistant import Assistant
+        from core.persona import load_persona
+
+        def persona(name: str | None) -> Any:
+            return load_persona(name or self.settings.persona.name, self.settings.data_dir)
+
+        return Assistant(
+            sessions=self.sessions,
+            llm=lambda: self.llm,
+            rag=lambda: self.rag,
+            persona=persona,
+            settings=self.settings.chat,
+            max_history=self.settings.llm.max_history,
         )
 
     def repositories(self) -> dict[str, Portable]:

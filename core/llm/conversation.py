@@ -26,12 +26,8 @@ class ConversationManager:
         self, user_id: str, *, guild_id: str | None = None, channel_id: str = DIRECT_CHANNEL
     ) -> str | None:
         """The id of the user's active session in that guild and channel, if any."""
-        for record in self._sessions.list(
-            user_id=user_id, guild_id=guild_id, any_guild=False, status="active", limit=50
-        ):
-            if record.channel_id == channel_id:
-                return record.session_id
-        return None
+        found = self._sessions.active(user_id, channel_id, guild_id)
+        return None if found is None else found.session.session_id
 
     def get_conversation(
         self,
@@ -42,13 +38,13 @@ class ConversationManager:
         channel_id: str = DIRECT_CHANNEL,
     ) -> list[dict[str, str]]:
         """The last messages as `{"role", "content"}`, oldest first ([] when none)."""
-        session_id = self.active_session(user_id, guild_id=guild_id, channel_id=channel_id)
-        if session_id is None:
-            return []
         limit = self._max_history if max_history is None else max_history
+        found = self._sessions.active(user_id, channel_id, guild_id, history=limit)
+        if found is None:
+            return []
         return [
             {"role": m.role, "content": m.content}
-            for m in self._sessions.history(session_id, limit)
+            for m in found.messages
             if m.content is not None and m.role in ("user", "assistant")
         ]
 

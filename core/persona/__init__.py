@@ -29,6 +29,25 @@ __all__ = [
 
 BUILTIN_DIR = Path(__file__).resolve().parent
 _NAME = re.compile(r"[a-z0-9_-]{1,40}")
+MAX_DISMISSAL_CHARS = 60
+_WORD = re.compile(r"[\w']+")
+
+
+def normalise(text: str) -> str:
+    """Lower case words only: "Thanks, that's all!" and "thanks that’s all" compare equal."""
+    return " ".join(_words(text))
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower().replace("\u2019", "'"))
+
+
+def _after_words(text: str, count: int) -> str:
+    """`text` after its first `count` words, leading punctuation and spaces dropped."""
+    matches = list(_WORD.finditer(text.replace("\u2019", "'")))
+    if len(matches) <= count:
+        return ""
+    return text[matches[count - 1].end() :].lstrip(" ,.:;!?-\t\n")
 
 
 @dataclass(frozen=True)
@@ -43,6 +62,28 @@ class PersonalityConfig:
     emojis: dict[str, str] = field(default_factory=dict)
     greeting_emoji: str = "wave"
     dismissal_emoji: str = "happy"
+    # Phrases that call the bot at the start of a message ("hey abby, ...") and whole short
+    # messages that end a conversation ("bye abby"); compared after `normalise`.
+    summon_triggers: tuple[str, ...] = ()
+    dismissal_triggers: tuple[str, ...] = ()
+
+    def summoned(self, text: str) -> str | None:
+        """What follows a summon trigger that starts `text` ("" when nothing does), or None
+        when the message does not start with one."""
+        words = _words(text)
+        for trigger in self.summon_triggers:
+            wanted = _words(trigger)
+            if wanted and words[: len(wanted)] == wanted:
+                return _after_words(text, len(wanted))
+        return None
+
+    def is_dismissal(self, text: str) -> bool:
+        """Whether `text` as a whole short message is one of the dismissals: "bye abby" is,
+        "thanks for the help, I'll read it later" is not."""
+        if len(text) > MAX_DISMISSAL_CHARS:
+            return False
+        said = normalise(text)
+        return bool(said) and any(said == normalise(t) for t in self.dismissal_triggers)
 
     def emoji(self, key: str, default: str = "") -> str:
         return self.emojis.get(key, default)
@@ -89,6 +130,8 @@ def _parse(data: Any, source: str) -> PersonalityConfig:
             emojis={str(k): str(v) for k, v in data.get("emojis", {}).items()},
             greeting_emoji=str(data.get("greeting_emoji", "wave")),
             dismissal_emoji=str(data.get("dismissal_emoji", "happy")),
+            summon_triggers=tuple(str(t) for t in data.get("summon_triggers", ())),
+            dismissal_triggers=tuple(str(t) for t in data.get("dismissal_triggers", ())),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise InvalidInput(f"persona file {source} is missing or mistypes {exc}") from None

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ROLES",
     "STATUSES",
+    "Conversation",
     "PurgeReport",
     "SessionRecord",
     "SessionRepository",
@@ -81,6 +82,14 @@ class Transcript:
     def undecryptable(self) -> list[int]:
         """Seqs of the messages that could not be decrypted."""
         return [m.seq for m in self.messages if m.error is not None]
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A member's active session in one channel with its latest messages, decrypted."""
+
+    session: SessionRecord
+    messages: list[TranscriptMessage]
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,35 @@ class SessionService:
         self._repo.create(session_id, user_id, scope, channel_id, self._clock.now())
         return session_id
 
+    def require_key(self) -> None:
+        """MissingKey unless a message could be encrypted now (check before paying for one)."""
+        self._keys()
+
+    def record_exchange(
+        self,
+        session_id: str | None,
+        user_id: str,
+        channel_id: str,
+        guild_id: str | None,
+        messages: Sequence[tuple[str, str | bytes]],
+    ) -> tuple[str, bool]:
+        """Append messages to `session_id` in one write, or open a session holding them when
+        it is None or was closed meanwhile; return (session id, whether it is new)."""
+        if session_id is not None:
+            try:
+                self.append_many(session_id, messages)
+                return session_id, False
+            except (SessionClosed, UnknownSession):
+                pass  # closed, expired or purged since it was looked up: start a new one
+        user_id = check_id(user_id, "user id")
+        channel_id = check_id(channel_id, "channel id")
+        scope = scope_key(guild_id)
+        with self._key_guard():
+            rows = self._encrypt(messages)
+            session_id = uuid.uuid4().hex
+            self._repo.create(session_id, user_id, scope, channel_id, self._clock.now(), rows)
+        return session_id, True
+
     def append(self, session_id: str, role: str, content: str | bytes) -> int:
         """Encrypt and append one message; return its seq."""
         return self.append_many(session_id, [(role, content)])
@@ -139,6 +177,14 @@ class SessionService:
             return self._append_many(session_id, messages)
 
     def _append_many(self, session_id: str, messages: Iterable[tuple[str, str | bytes]]) -> int:
+        rows = self._encrypt(messages)
+        now = self._clock.now()
+        last = self._repo.append(session_id, rows, now, self._idle_cutoff(now))
+        if last is None:
+            self._refuse_append(session_id, now)
+        return last  # type: ignore[return-value]
+
+    def _encrypt(self, messages: Iterable[tuple[str, str | bytes]]) -> list[NewMessage]:
         ring = self._keys()
         rows: list[NewMessage] = []
         for role, content in messages:
@@ -151,11 +197,7 @@ class SessionService:
             rows.append(NewMessage(role, token, key_id))
         if not rows:
             raise InvalidInput("no messages to append")
-        now = self._clock.now()
-        last = self._repo.append(session_id, rows, now, self._idle_cutoff(now))
-        if last is None:
-            self._refuse_append(session_id, now)
-        return last  # type: ignore[return-value]
+        return rows
 
     def _refuse_append(self, session_id: str, now: datetime) -> None:
         record = self._repo.get(session_id)
@@ -210,6 +252,26 @@ class SessionService:
                 self._repo.expire_idle(self._idle_cutoff(now), now, session_id)
                 record = self._repo.get(session_id) or record
         return record
+
+    def active(
+        self, user_id: str, channel_id: str, guild_id: str | None = None, *, history: int = 0
+    ) -> Conversation | None:
+        """The user's live session in that guild and channel with its last `history`
+        messages, in one indexed lookup; None when there is none (an idle one is not live).
+        MissingKey when messages are asked for and no key is configured."""
+        user_id = check_id(user_id, "user id")
+        channel_id = check_id(channel_id, "channel id")
+        ring = self._keys() if history > 0 else None
+        found = self._repo.active(
+            user_id, scope_key(guild_id), channel_id, self._idle_cutoff(self._clock.now()), history
+        )
+        if found is None:
+            return None
+        record, stored = found
+        messages = (
+            [_message(ring, m.seq, m.role, m.token, m.key_id, m.at) for m in stored] if ring else []
+        )
+        return Conversation(record, messages)
 
     def list(
         self,

@@ -29,7 +29,7 @@ from core.sessions.repository import (
     StoredMessage,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the conversation lookup's index
 SESSIONS = "sessions"
 MESSAGES = "session_messages"
 ENDED = {"$in": ["closed", "expired"]}
@@ -40,6 +40,10 @@ def _setup(db: Database) -> None:
     db[SESSIONS].create_index(ascending("status", "closed_at"), name="status_closed")
     db[SESSIONS].create_index(ascending("user_id", "scope", "created_at"), name="user_scope")
     db[SESSIONS].create_index(ascending("summary_key_id"), name="summary_key", sparse=True)
+    # `active`: one member's live session in one channel is an index seek.
+    db[SESSIONS].create_index(
+        ascending("user_id", "scope", "channel_id", "status", "last_message_at"), name="active"
+    )
     # `_id` = "<session>:<seq:010d>" is unique and sorts by (session, seq): a session's
     # messages are an `_id` range, so no (session_id, seq) index (each extra index tripled
     # the write cost on mongoeco).
@@ -53,6 +57,23 @@ def _message_id(session_id: str, seq: int) -> str:
 def _of_session(session_id: str) -> dict[str, Any]:
     # Every message id of a session starts with "<session id>:"; ';' sorts right after ':'.
     return {"_id": {"$gte": f"{session_id}:", "$lt": f"{session_id};"}}
+
+
+def _documents(
+    session_id: str, first: int, messages: Sequence[NewMessage], now: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "_id": _message_id(session_id, first + i),
+            "session_id": session_id,
+            "seq": first + i,
+            "role": m.role,
+            "content": m.token,
+            "key_id": m.key_id,
+            "at": now,
+        }
+        for i, m in enumerate(messages)
+    ]
 
 
 def _record(doc: dict[str, Any]) -> SessionRecord:
@@ -89,9 +110,17 @@ class MongoSessionRepository(SessionRepository):
         return import_tables(self._db, self.TABLES, records)
 
     def create(
-        self, session_id: str, user_id: str, scope: str, channel_id: str, now: datetime
+        self,
+        session_id: str,
+        user_id: str,
+        scope: str,
+        channel_id: str,
+        now: datetime,
+        messages: Sequence[NewMessage] = (),
     ) -> None:
         with self._db.errors():
+            # The session first: a crash before its messages leaves a gap in the seqs (as
+            # an interrupted append does), never messages that no session owns.
             self._sessions.insert_one(
                 {
                     "_id": session_id,
@@ -99,7 +128,7 @@ class MongoSessionRepository(SessionRepository):
                     "scope": scope,
                     "channel_id": channel_id,
                     "status": "active",
-                    "turns": 0,
+                    "turns": len(messages),
                     "created_at": now,
                     "last_message_at": now,
                     "closed_at": None,
@@ -107,6 +136,34 @@ class MongoSessionRepository(SessionRepository):
                     "summary_key_id": None,
                 }
             )
+            if messages:
+                self._messages.insert_many(_documents(session_id, 1, messages, now), ordered=True)
+
+    def active(
+        self, user_id: str, scope: str, channel_id: str, idle_cutoff: datetime, history: int
+    ) -> tuple[SessionRecord, list[StoredMessage]] | None:
+        query = {
+            "user_id": user_id,
+            "scope": scope,
+            "channel_id": channel_id,
+            "status": "active",
+            "last_message_at": {"$gt": idle_cutoff},
+        }
+        with self._db.errors():
+            doc = self._sessions.find_one(
+                query, projection=_METADATA, sort=[("last_message_at", -1)]
+            )
+            if doc is None:
+                return None
+            record = _record(doc)
+            if history <= 0 or record.turns == 0:
+                return record, []
+            first = max(1, record.turns - history + 1)
+            since = {"$gte": _message_id(record.session_id, first), "$lt": f"{record.session_id};"}
+            docs = self._messages.find({"_id": since}).sort("_id", 1)
+            return record, [
+                StoredMessage(d["seq"], d["role"], d["content"], d["key_id"], d["at"]) for d in docs
+            ]
 
     def get(self, session_id: str) -> SessionRecord | None:
         with self._db.errors():
@@ -128,19 +185,7 @@ class MongoSessionRepository(SessionRepository):
             last = int(doc["turns"])
             first = last - len(messages) + 1
             self._messages.insert_many(
-                [
-                    {
-                        "_id": _message_id(session_id, first + i),
-                        "session_id": session_id,
-                        "seq": first + i,
-                        "role": m.role,
-                        "content": m.token,
-                        "key_id": m.key_id,
-                        "at": now,
-                    }
-                    for i, m in enumerate(messages)
-                ],
-                ordered=True,
+                _documents(session_id, first, messages, now), ordered=True
             )
         return last
 

@@ -60,6 +60,13 @@ MIGRATIONS = (
         CREATE INDEX session_messages_key ON session_messages (key_id, session_id, seq);
         """,
     ),
+    # The conversation lookup (`active`): one member's live session in one channel is an
+    # index seek, however many sessions the community has.
+    Migration(
+        "sessions_0002_active_lookup",
+        "CREATE INDEX sessions_active"
+        " ON sessions (user_id, scope, channel_id, status, last_message_at);",
+    ),
 )
 
 _APPEND_GUARD = """
@@ -67,10 +74,38 @@ UPDATE sessions SET turns = turns + ?, last_message_at = MAX(last_message_at, ?)
 WHERE session_id = ? AND status = 'active' AND last_message_at > ?
 RETURNING turns
 """
-_INSERT_MESSAGE = """
-INSERT INTO session_messages (session_id, seq, role, content, key_id, at)
-VALUES (?, ?, ?, ?, ?, ?)
+_INSERT_MESSAGES = (
+    "INSERT INTO session_messages (session_id, seq, role, content, key_id, at) VALUES "
+)
+_ROWS_PER_INSERT = 100  # well under SQLite's bound-parameter limit (6 per row)
+# The active session and its last messages in one statement: the messages are a primary-key
+# range (seq > turns - history) of the one session the index finds.
+_ACTIVE = """
+WITH s AS (
+    SELECT session_id, user_id, scope, channel_id, status, turns, created_at, last_message_at,
+        closed_at, summary IS NOT NULL AS summary
+    FROM sessions
+    WHERE user_id = ? AND scope = ? AND channel_id = ? AND status = 'active'
+        AND last_message_at > ?
+    ORDER BY last_message_at DESC LIMIT 1
+)
+SELECT s.*, m.seq, m.role, m.content, m.key_id, m.at
+FROM s LEFT JOIN session_messages m ON m.session_id = s.session_id AND m.seq > s.turns - ?
+ORDER BY m.seq
 """
+
+
+def _insert_messages(
+    conn: Any, session_id: str, first: int, messages: Sequence[NewMessage], stamp: str
+) -> None:
+    """Multi-row INSERTs: one statement for a question and its answer, not one per row."""
+    rows = [
+        (session_id, first + i, m.role, m.token, m.key_id, stamp) for i, m in enumerate(messages)
+    ]
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        batch = rows[start : start + _ROWS_PER_INSERT]
+        marks = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(batch))
+        conn.execute(_INSERT_MESSAGES + marks, [value for row in batch for value in row])
 
 
 def _ts(value: datetime) -> str:
@@ -116,15 +151,45 @@ class SqliteSessionRepository(SessionRepository):
         return import_tables(self._db, self.TABLES, records)
 
     def create(
-        self, session_id: str, user_id: str, scope: str, channel_id: str, now: datetime
+        self,
+        session_id: str,
+        user_id: str,
+        scope: str,
+        channel_id: str,
+        now: datetime,
+        messages: Sequence[NewMessage] = (),
     ) -> None:
         stamp = _ts(now)
+        insert = (
+            "INSERT INTO sessions (session_id, user_id, scope, channel_id, status, turns,"
+            " created_at, last_message_at) VALUES (?, ?, ?, ?, 'active', ?, ?, ?)"
+        )
+        values = (session_id, user_id, scope, channel_id, len(messages), stamp, stamp)
+        if not messages:
+            with self._db.errors():
+                self._db.connection().execute(insert, values)
+            return
+        with self._db.errors(), self._db.transaction() as conn:
+            conn.execute(insert, values)
+            _insert_messages(conn, session_id, 1, messages, stamp)
+
+    def active(
+        self, user_id: str, scope: str, channel_id: str, idle_cutoff: datetime, history: int
+    ) -> tuple[SessionRecord, list[StoredMessage]] | None:
         with self._db.errors():
-            self._db.connection().execute(
-                "INSERT INTO sessions (session_id, user_id, scope, channel_id, status, turns,"
-                " created_at, last_message_at) VALUES (?, ?, ?, ?, 'active', 0, ?, ?)",
-                (session_id, user_id, scope, channel_id, stamp, stamp),
+            rows = (
+                self._db.connection()
+                .execute(_ACTIVE, (user_id, scope, channel_id, _ts(idle_cutoff), max(0, history)))
+                .fetchall()
             )
+        if not rows:
+            return None
+        messages = [
+            StoredMessage(r["seq"], r["role"], r["content"], r["key_id"], _dt(r["at"]))  # type: ignore[arg-type]
+            for r in rows
+            if r["seq"] is not None
+        ]
+        return _record(rows[0]), messages
 
     def get(self, session_id: str) -> SessionRecord | None:
         with self._db.errors():
@@ -146,14 +211,7 @@ class SqliteSessionRepository(SessionRepository):
             if row is None:
                 return None
             last = int(row[0])
-            first = last - len(messages) + 1
-            conn.executemany(
-                _INSERT_MESSAGE,
-                [
-                    (session_id, first + i, m.role, m.token, m.key_id, stamp)
-                    for i, m in enumerate(messages)
-                ],
-            )
+            _insert_messages(conn, session_id, last - len(messages) + 1, messages, stamp)
         return last
 
     def close(self, session_id: str, summary: NewMessage | None, now: datetime) -> bool:

@@ -91,8 +91,23 @@ class SessionRepository(Portable, ABC):
 
     @abstractmethod
     def create(
-        self, session_id: str, user_id: str, scope: str, channel_id: str, now: datetime
-    ) -> None: ...
+        self,
+        session_id: str,
+        user_id: str,
+        scope: str,
+        channel_id: str,
+        now: datetime,
+        messages: Sequence[NewMessage] = (),
+    ) -> None:
+        """Store a new active session, with its first messages (seq 1..n) in the same write."""
+
+    @abstractmethod
+    def active(
+        self, user_id: str, scope: str, channel_id: str, idle_cutoff: datetime, history: int
+    ) -> tuple[SessionRecord, list[StoredMessage]] | None:
+        """The user's newest active session in that scope and channel with a message after
+        `idle_cutoff`, with its last `history` messages (seq order), in one indexed lookup;
+        None when there is none. Never expires anything: an idle session is just not found."""
 
     @abstractmethod
     def get(self, session_id: str) -> SessionRecord | None: ...

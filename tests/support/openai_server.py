@@ -1,8 +1,12 @@
 """An OpenAI-compatible chat server on 127.0.0.1 for tests, driven by the real openai SDK.
 
 It answers POST /v1/chat/completions, plain or streamed (server-sent events), with a reply
-built from the request ("echo: <last user message>"), records every request, and can be told
-to fail the next requests with a given status and error body.
+built from the request ("echo: <last user message>", or `reply` when set), records every
+request, and can be told to fail the next requests with a given status and error body.
+
+Latency, for benchmarks and streaming tests: `delay` seconds before answering (before the
+first token of a stream), `token_delay` seconds between streamed tokens. `first_token_at`
+records, per streamed answer, the monotonic time its first token was written.
 """
 
 from __future__ import annotations
@@ -16,10 +20,16 @@ from typing import Any
 
 
 class ChatServer:
-    def __init__(self) -> None:
+    def __init__(
+        self, *, delay: float = 0.0, token_delay: float = 0.0, reply: str | None = None
+    ) -> None:
         self.requests: list[dict[str, Any]] = []
         self.failures: deque[tuple[int, dict[str, Any]]] = deque()
         self.finish_reason = "stop"
+        self.delay = delay
+        self.token_delay = token_delay
+        self.reply = reply
+        self.first_token_at: list[float] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,7 +50,9 @@ class ChatServer:
                     self._json(404, {"error": {"message": "no such path", "code": None}})
                     return
                 last = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
-                reply = f"echo: {last}"
+                reply = server.reply if server.reply is not None else f"echo: {last}"
+                if server.delay:
+                    time.sleep(server.delay)
                 if body.get("stream"):
                     self._stream(body["model"], reply)
                 else:
@@ -60,10 +72,14 @@ class ChatServer:
                 self.end_headers()
                 words = reply.split(" ")
                 for index, word in enumerate(words):
+                    if index and server.token_delay:
+                        time.sleep(server.token_delay)
                     piece = word if index == 0 else " " + word
                     chunk = _chunk(model, {"content": piece}, None)
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
+                    if index == 0:
+                        server.first_token_at.append(time.monotonic())
                 final = _chunk(model, {}, server.finish_reason)
                 self.wfile.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
                 self.wfile.flush()
