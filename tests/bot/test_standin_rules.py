@@ -85,6 +85,15 @@ class Gateway:
             time.sleep(0.01)
         raise TimeoutError(f"no {event} within {timeout} s")
 
+    def count(self, event: str, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Wait for the n-th `event` (a dispatch is written before the client reads it)."""
+        deadline = time.monotonic() + timeout
+        while len(self.of(event)) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fewer than {n} {event} within {timeout} s")
+            time.sleep(0.01)
+        return self.of(event)
+
     def of(self, event: str) -> list[dict[str, Any]]:
         return [d for t, d in self.events if t == event]
 
@@ -185,6 +194,8 @@ def test_a_press_is_refused_when_discord_would_offer_nothing_to_press(
     assert standin.sent_message(sent["id"])["deleted"] is True
     with pytest.raises(LookupError, match="no message"):
         standin.press(sent["id"], "pages:next")
+    standin.voice(MEMBER, standin.voice_channel_ids[0])
+    gateway.wait("VOICE_STATE_UPDATE")  # anything a refused press dispatched has arrived
     assert gateway.of("INTERACTION_CREATE") == []
 
 
@@ -379,6 +390,8 @@ def test_role_changes_discord_refuses(
     refused = rest.put(f"/guilds/{guild}/members/{MEMBER}/roles/{role}")
     assert (refused.status_code, refused.json()["code"]) == (status, code)
     assert standin.member_roles(MEMBER) == set()
+    standin.voice(MEMBER, standin.voice_channel_ids[0])
+    gateway.wait("VOICE_STATE_UPDATE")  # anything the refusal dispatched has arrived
     assert gateway.of("GUILD_MEMBER_UPDATE") == []
 
 
@@ -422,7 +435,7 @@ def test_voice_state_updates_carry_the_member_and_leaving_clears_the_channel(
     assert joined["channel_id"] == str(standin.afk_channel_id) and joined["self_mute"] is True
     assert joined["member"]["user"]["id"] == str(MEMBER)
     standin.voice(MEMBER, None)
-    assert gateway.of("VOICE_STATE_UPDATE")[-1]["channel_id"] is None
+    assert gateway.count("VOICE_STATE_UPDATE", 2)[-1]["channel_id"] is None
     assert MEMBER not in standin.voice_states
     with pytest.raises(LookupError):
         standin.voice(MEMBER, CHANNEL)  # a text channel
