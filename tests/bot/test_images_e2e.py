@@ -20,7 +20,7 @@ from tests.conftest import run_abby
 from tests.support.bot_process import BotProcess
 from tests.support.discord_standin import GUILD_ID, DiscordStandIn, Interaction
 from tests.support.image_fixtures import FAST_IMAGES
-from tests.support.stability_server import StabilityServer, make_png
+from tests.support.stability_server import VARIED_PNG, StabilityServer, make_png
 
 pytestmark = pytest.mark.slow
 GUILD = str(GUILD_ID)
@@ -129,7 +129,7 @@ def test_the_owners_vary_sends_the_image_to_image_to_image(
     message_id, file_id = _imagine(live_bot, 7251)
     press = _press(live_bot, message_id, "vary", file_id, 7251)
     reply = press.wait_reply(30)
-    assert reply.attachments and _used(live_bot, 7251) == 2
+    assert reply.attachments[0]["data"] == VARIED_PNG and _used(live_bot, 7251) == 2
     sent = stability.requests[-1]
     assert sent.fields["mode"] == "image-to-image" and sent.files["image"][2] == make_png()
 

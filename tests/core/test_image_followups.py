@@ -9,7 +9,7 @@ from core.context import AppContext
 from core.errors import InvalidInput, OutOfCredits, QuotaExceeded, UnknownFile
 from core.images.generation import requester
 from tests.support import image_fixtures
-from tests.support.stability_server import StabilityServer, error_reply, make_png
+from tests.support.stability_server import VARIED_PNG, StabilityServer, error_reply, make_png
 
 stability = image_fixtures.stability
 image_context = image_fixtures.image_context
@@ -51,6 +51,7 @@ async def test_vary_sends_the_stored_image_to_image_to_image(
     sent = stability.requests[-1]
     assert sent.path.endswith("/generate/sd3") and sent.fields["mode"] == "image-to-image"
     assert sent.files["image"][2] == make_png() and sent.fields["prompt"] == "a red fox"
+    assert image_context.storage.read(result.file_id) == VARIED_PNG
     meta = image_context.storage.get(result.file_id).metadata
     assert meta["source_file_id"] == file_id and meta["operation"] == "edit"
     assert used(image_context, "u1") == 2

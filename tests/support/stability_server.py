@@ -1,8 +1,9 @@
 """A Stability-compatible HTTP server for tests: real sockets on 127.0.0.1, real PNG bytes.
 
-It answers the v2beta endpoints Abby uses (generate core/ultra/sd3, upscale fast/
-conservative/creative, results polling) and records every request with its parsed multipart
-parts, so tests assert both what the client sent and how it handled each answer. Tests queue
+It answers the v2beta endpoints Abby uses (generate core/ultra/sd3, sd3 image-to-image
+with its required image and strength, upscale fast/conservative/creative, results polling)
+and records every request with its parsed multipart parts, so tests assert both what the
+client sent and how it handled each answer. Tests queue
 replies per path (`queue(path, reply, ...)`); with nothing queued a request succeeds.
 Started in a thread (`StabilityServer().start()`), or as a process for subprocess tests:
 `python -m tests.support.stability_server --key KEY` prints `URL http://127.0.0.1:PORT`.
@@ -40,6 +41,10 @@ def make_png(width: int = 16, height: int = 16, rgb: tuple[int, int, int] = (200
         + chunk(b"IDAT", zlib.compress(row * height))
         + chunk(b"IEND", b"")
     )
+
+
+# What an image-to-image request gets back: visibly not the text-to-image answer.
+VARIED_PNG = make_png(16, 16, (40, 80, 200))
 
 
 @dataclass
@@ -164,6 +169,11 @@ class StabilityServer:
         if record.path.startswith("/v2beta/stable-image/generate/"):
             if "prompt" not in record.fields:
                 return error_reply(400, "bad_request", "prompt: is required")
+            if record.fields.get("mode") == "image-to-image":
+                # As Stability's SD3 endpoint: an input image and a strength, or a 400.
+                if "image" not in record.files or "strength" not in record.fields:
+                    return error_reply(400, "bad_request", "image-to-image: image and strength")
+                return Reply(200, VARIED_PNG, {**image_reply().headers})
             return image_reply()
         return error_reply(404, "not_found", f"{record.path} not found")
 
