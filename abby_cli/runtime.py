@@ -41,6 +41,7 @@ CREATES_STORE = frozenset(
         "xp add",
         "xp import-mee6",
         "xp settings",
+        "xp rewards add",
         "bank add",
         "bank transfer",
         "rag ingest",

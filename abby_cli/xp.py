@@ -161,3 +161,45 @@ def import_mee6(
             data, guild_id=guild, mode=mode.value, on_progress=meter, users=context.users
         )
     output.show(report)
+
+
+rewards = typer.Typer(
+    help="Level role rewards: the role a member gets on reaching a level.", no_args_is_help=True
+)
+app.add_typer(rewards, name="rewards")
+_RoleArg = Annotated[str, typer.Argument(help="Discord role id (digits).")]
+_LevelArg = Annotated[int, typer.Argument(help="Level that earns the role (1-10000).", min=1)]
+_GuildReq = Annotated[str, typer.Option("--guild", "-g", help="Guild whose rewards these are.")]
+
+
+def _show_rewards(rules) -> None:  # noqa: ANN001 - XpGuildSettings
+    output.show(
+        [
+            {"level": level, "role_id": role, "blocked": role in rules.blocked_roles}
+            for level, role in rules.level_roles
+        ],
+        columns=["level", "role_id", "blocked"],
+        empty="No level rewards in this guild.",
+    )
+
+
+@rewards.command("list")
+def rewards_list(guild: _GuildReq, json_out: JsonOpt = False) -> None:
+    """List the guild's rewards; "blocked" means Discord refused to hand the role out (it is
+    above the bot's role): move the bot's role up, then add the reward again."""
+    _show_rewards(runtime.context().xp.rewards.rewards(guild))
+
+
+@rewards.command("add")
+def rewards_add(
+    level: _LevelArg, role_id: _RoleArg, guild: _GuildReq, json_out: JsonOpt = False
+) -> None:
+    """Give ROLE_ID to members reaching LEVEL (replaces that level's role); members already
+    at that level get it from the running bot within seconds."""
+    _show_rewards(runtime.context().xp.rewards.add_reward(guild, level, role_id))
+
+
+@rewards.command("remove")
+def rewards_remove(level: _LevelArg, guild: _GuildReq, json_out: JsonOpt = False) -> None:
+    """Stop rewarding LEVEL (exit 3 when no reward is set there); roles already given stay."""
+    _show_rewards(runtime.context().xp.rewards.remove_reward(guild, level))

@@ -13,6 +13,7 @@ applying a plan twice changes nothing, because it compares with the roles the me
 from __future__ import annotations
 
 import string
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ MAX_TEMPLATE = 300  # with a mention and a 20-digit level, far under Discord's 2
 MAX_REWARDS = 100
 MAX_LEVEL = 10_000
 MAX_PENDING_BATCH = 500
+_MARK_BATCH = 1_000
 
 
 def check_template(text: str) -> str:
@@ -134,7 +136,25 @@ class RewardService:
         changes: dict[str, object] = {"level_roles": _stored(pairs)}
         if role_id in rules.blocked_roles:  # the operator fixed the role order, try again
             changes["blocked_roles"] = [r for r in rules.blocked_roles if r != role_id]
-        return self._xp.update_settings(changes, guild_id=guild_id)
+        updated = self._xp.update_settings(changes, guild_id=guild_id)
+        self._mark_from(guild_id, level)
+        return updated
+
+    def _mark_from(self, guild_id: str, level: int) -> None:
+        """Mark every member already at `level` or above (a walk down the rank index), so
+        the bot hands a new reward to those who earned it before it existed."""
+        scope = scope_key(guild_id)
+        floor = self._xp._rules(scope)[1].xp_for_level(level)
+        at = time.time()
+        offset = 0
+        while True:
+            rows = self._repo.top(scope, _MARK_BATCH, offset)
+            marks = [(user_id, level, at) for user_id, xp in rows if xp >= floor]
+            if marks:
+                self._repo.mark_levels(scope, marks)
+            if len(marks) < _MARK_BATCH:
+                return
+            offset += _MARK_BATCH
 
     def remove_reward(self, guild_id: str, level: int) -> XpGuildSettings:
         """Stop rewarding `level`; NotFound-like InvalidInput when no reward is set there."""

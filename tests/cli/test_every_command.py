@@ -59,6 +59,12 @@ CASES: dict[str, tuple[list[str], set[int], list[str], int]] = {
                     ["xp", "settings", "min_grant", "lots", "-g", "g1"], USAGE),
     "xp import-mee6": (["xp", "import-mee6", "{tmp}/mee6.json", "-g", "g1", "--dry-run"], {OK},
                        ["xp", "import-mee6", "{tmp}/missing.json", "-g", "g1"], NOT_FOUND),
+    "xp rewards list": (["xp", "rewards", "list", "-g", "g1"], {OK},
+                        ["xp", "rewards", "list"], USAGE),
+    "xp rewards add": (["xp", "rewards", "add", "5", "123", "-g", "g1"], {OK},
+                       ["xp", "rewards", "add", "0", "123", "-g", "g1"], USAGE),
+    "xp rewards remove": (["xp", "rewards", "remove", "5", "-g", "g1"], {OK},
+                          ["xp", "rewards", "remove", "77", "-g", "g1"], NOT_FOUND),
     "bank balance": (["bank", "balance", "u1"], {OK}, ["bank", "balance", "a b"], USAGE),
     "bank add": (["bank", "add", "u2", "10", "--reason", "gift"], {OK},
                  ["bank", "add", "rich", "1", "--reason", "past the cap"], REFUSED),
@@ -133,7 +139,10 @@ def registered_commands() -> list[str]:
         if children is None:
             names.append(name)
         else:
-            names.extend(f"{name} {verb}" for verb in children)
+            for verb, child in children.items():
+                leaves = getattr(child, "commands", None)  # a group inside a group
+                names.extend([f"{name} {verb} {leaf}" for leaf in leaves] if leaves else
+                             [f"{name} {verb}"])  # fmt: skip
     return names
 
 
