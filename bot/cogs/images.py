@@ -5,7 +5,9 @@ generation service (quota reservation, Stability call, storage), and sends the s
 as a follow-up file with five buttons: Regenerate, Vary, Upscale, Keep, Delete. The buttons
 are dynamic items (`abby:image:<action>:<file id>`), so they keep working after a restart;
 the file's record says who may press them. A press charges exactly what the command does
-(the same core call). `/quota` shows the caller's limits. Errors reach the bot's one handler.
+(the same core call). `/gallery` lists the caller's kept images, privately and in pages,
+and shows one with its buttons. `/quota` shows the caller's limits. Errors reach the bot's
+one handler.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.failures import answer_failure, defer
-from bot.render import NO_PINGS, embed
+from bot.failures import answer_failure, defer, send_private
+from bot.render import NO_PINGS, defused, embed
 from core.errors import UnknownFile
 from core.images.validation import ASPECT_RATIOS, STYLE_PRESETS, check_prompt
 
 if TYPE_CHECKING:
     from core.images.generation import GenerationResult, Requester
+    from core.storage.repository import FileRecord
 
 STYLE_CHOICES = [app_commands.Choice(name=s, value=s) for s in STYLE_PRESETS]
 ASPECT_CHOICES = [app_commands.Choice(name=a, value=a) for a in ASPECT_RATIOS]
@@ -32,6 +35,10 @@ NOT_YOURS = "Only the person who asked for this image can use its buttons."
 GONE = "⚠️ This image is no longer stored."
 KEPT = "📌 Kept: cleanup leaves it alone, and `/gallery` lists it."
 DELETED = "🗑️ Deleted."
+EMPTY_GALLERY = "You have not kept any images yet: press 📌 Keep under one."
+GALLERY_PAGE = 10
+MAX_GALLERY = 100_000
+PROMPT_SHOWN = 120
 # action -> (label, emoji, style); the order is the buttons' order.
 ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "regen": ("Regenerate", "🔁", discord.ButtonStyle.secondary),
@@ -205,6 +212,45 @@ class Images(commands.Cog):
         )
         await self.send_result(interaction, result)
 
+    @app_commands.command(name="gallery", description="Your kept images (only you see them).")
+    @app_commands.describe(show="Show one of them: its number in the list")
+    async def gallery(
+        self,
+        interaction: discord.Interaction,
+        show: app_commands.Range[int, 1, MAX_GALLERY] | None = None,
+    ) -> None:
+        from bot.pages import Page, send_pages
+
+        storage = self.bot.context.storage
+        member = str(interaction.user.id)
+        guild_id = str(interaction.guild_id) if interaction.guild_id else None
+        if show is not None:
+            await defer(interaction, private=True)
+            found = await self.bot.run_core(
+                storage.kept_files, member, guild_id, offset=show - 1, limit=1
+            )
+            if not found:
+                await send_private(interaction, f"⚠️ Your gallery has no image {show}.")
+                return
+            data = await self.bot.run_core(storage.read, found[0].file_id, member)
+            await interaction.followup.send(
+                content=_entry(show, found[0]),
+                file=discord.File(io.BytesIO(data), filename=_stored_name(found[0])),
+                view=image_buttons(found[0].file_id, kept=True),
+                ephemeral=True,
+                allowed_mentions=NO_PINGS,
+            )
+            return
+
+        async def fetch(index: int) -> Page:
+            first = index * GALLERY_PAGE
+            rows = await self.bot.run_core(
+                storage.kept_files, member, guild_id, offset=first, limit=GALLERY_PAGE + 1
+            )
+            return Page(_gallery_embed(rows[:GALLERY_PAGE], first), len(rows) > GALLERY_PAGE)
+
+        await send_pages(interaction, fetch, ephemeral=True)
+
     @app_commands.command(name="quota", description="Show your image quota.")
     async def quota(self, interaction: discord.Interaction) -> None:
         who = await self.requester_for(interaction)
@@ -224,6 +270,30 @@ class Images(commands.Cog):
             ephemeral=True,
             allowed_mentions=NO_PINGS,
         )
+
+
+def _stored_name(record: FileRecord) -> str:
+    extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(record.content_type, "png")
+    return f"abby-{record.file_id[:12]}.{extension}"
+
+
+def _entry(number: int, record: FileRecord) -> str:
+    """One gallery line: its number, the prompt (a member's text: defused) and the date."""
+    prompt = record.metadata.get("prompt")
+    text = prompt if isinstance(prompt, str) and prompt.strip() else "(no prompt)"
+    if len(text) > PROMPT_SHOWN:
+        text = text[: PROMPT_SHOWN - 1] + "…"
+    shown = defused(discord.utils.escape_markdown(" ".join(text.split())))
+    return f"**{number}.** {shown} · {discord.utils.format_dt(record.created_at, 'D')}"
+
+
+def _gallery_embed(records: list[FileRecord], first: int) -> discord.Embed:
+    if not records and first == 0:
+        return embed("Your gallery", {}, description=EMPTY_GALLERY)
+    lines = [_entry(first + n, record) for n, record in enumerate(records, 1)]
+    card = embed("Your gallery", {}, description="\n".join(lines) or "No more images.")
+    card.set_footer(text="/gallery show:<number> shows one with its buttons")
+    return card
 
 
 async def _private(interaction: discord.Interaction, text: str) -> None:

@@ -226,3 +226,58 @@ def _age(bot: LiveBot, file_ids: list[str], *, days: int) -> None:
                 )
     finally:
         context.close()
+
+
+# --- /gallery -------------------------------------------------------------------------------
+
+
+def _keep_directly(bot: LiveBot, user: int, prompts: list[str]) -> list[str]:
+    """Kept images saved straight into the store (no quota): the gallery's content."""
+    context = bot.context()
+    try:
+        return [
+            context.storage.save(
+                str(user), make_png(), {"prompt": p}, guild_id=GUILD, kept=True
+            ).file_id
+            for p in prompts
+        ]
+    finally:
+        context.close()
+
+
+def test_gallery_lists_kept_images_privately_in_pages_with_prompts_defused(
+    live_bot: LiveBot,
+) -> None:
+    member = 7601
+    _keep_directly(live_bot, member, [f"fox number {n}" for n in range(11)])
+    _keep_directly(live_bot, member, ["a fox @everyone <@&123>"])  # the newest: first
+    reply = live_bot.standin.interact("gallery", user=member).wait_reply(10)
+    assert reply.ephemeral
+    text = reply.embeds[0]["description"]
+    lines = text.splitlines()
+    assert len(lines) == 10 and lines[0].startswith("**1.**") and "<t:" in lines[0]
+    assert "@everyone" not in text and "@\u200beveryone" in text
+    assert reply.payload["data"]["allowed_mentions"] == {"parse": []}
+    turn = live_bot.standin.press(reply.message_id, "pages:next", user=member)
+    page = turn.wait_reply(10)
+    second = live_bot.standin.sent_message(reply.message_id)["embeds"][0]["description"]
+    assert page.type in (7, None) and second.splitlines()[0].startswith("**11.**")
+    assert "fox number 0" in second and len(second.splitlines()) == 2
+
+
+def test_gallery_shows_one_kept_image_with_its_buttons_and_the_temporary_ones_not(
+    live_bot: LiveBot,
+) -> None:
+    member = 7701
+    _, temp_id = _imagine(live_bot, member, "only temporary")
+    empty = live_bot.standin.interact("gallery", user=member).wait_reply(10)
+    assert empty.ephemeral and "not kept any images" in empty.embeds[0]["description"]
+    [kept_id] = _keep_directly(live_bot, member, ["a kept owl"])
+    shown = live_bot.standin.interact("gallery", {"show": 1}, user=member).wait_reply(10)
+    assert shown.ephemeral and "a kept owl" in shown.content
+    assert shown.attachments[0]["data"] == make_png()
+    buttons = _buttons(live_bot.standin, shown.message_id)
+    assert kept_id in buttons["regen"]["custom_id"] and buttons["keep"]["disabled"]
+    missing = live_bot.standin.interact("gallery", {"show": 2}, user=member).wait_reply(10)
+    assert missing.ephemeral and "no image 2" in missing.content
+    assert temp_id not in json.dumps(shown.payload)
