@@ -36,8 +36,11 @@ log = logging.getLogger(__name__)
 # Extensions loaded at start-up; each domain adds its cog here.
 COGS: tuple[str, ...] = (
     "bot.cogs.users",
+    "bot.cogs.privacy",
     "bot.cogs.chat",
     "bot.cogs.economy",
+    "bot.cogs.levels",
+    "bot.cogs.voice",
     "bot.cogs.bank",
     "bot.cogs.images",
     "bot.cogs.rag",

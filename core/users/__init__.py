@@ -21,6 +21,7 @@ __all__ = [
     "UserProfile",
     "UserRepository",
     "UserService",
+    "suggest_timezones",
 ]
 
 # Field -> longest accepted value. Anything else is refused: ids, timestamps and XP are not
@@ -184,6 +185,16 @@ def _zone(text: str) -> str:
     # Echo only what looks like a zone name: a path such as ../../etc/passwd is not repeated.
     shown = repr(text) if _ZONE_LIKE.fullmatch(text) else "that"
     raise InvalidInput(f"timezone {shown} is not an IANA zone name such as Europe/Paris{hint}")
+
+
+def suggest_timezones(text: str, limit: int = 25) -> list[str]:
+    """Zone names for an autocomplete: those starting with `text` (any case), then those
+    containing it, at most `limit` (Discord shows 25)."""
+    zones = sorted(_zones())
+    wanted = text.strip().lower().replace(" ", "_")[:64]
+    first = [z for z in zones if z.lower().startswith(wanted)]
+    inside = [z for z in zones if wanted in z.lower() and not z.lower().startswith(wanted)]
+    return (first + inside)[:limit]
 
 
 def _validate_field(name: object, value: object) -> str | None:

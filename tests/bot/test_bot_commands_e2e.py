@@ -73,12 +73,12 @@ def _private_line(interaction: Interaction) -> str:
 
 
 def test_profile_shows_the_members_profile(live_bot: LiveBot) -> None:
-    reply = live_bot.standin.interact("profile", user=6401).wait_reply()
+    reply = live_bot.standin.interact("profile", subcommand="view", user=6401).wait_reply()
     assert not reply.ephemeral and reply.embeds[0]["title"] == "ada"
 
 
 def test_profile_of_someone_without_one_is_a_private_line(live_bot: LiveBot) -> None:
-    line = _private_line(live_bot.standin.interact("profile", user=6402))
+    line = _private_line(live_bot.standin.interact("profile", subcommand="view", user=6402))
     assert "no profile" in line
 
 
