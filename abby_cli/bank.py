@@ -1,4 +1,5 @@
-"""`abby bank`: balances, minting, transfers, history, the audit and recovery."""
+"""`abby bank`: balances, minting, transfers, history, the daily reward, the leaderboard, the
+audit and recovery."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ app = typer.Typer(help="The bank: balances, transfers, ledger, audit.", no_args_
 # Let "-5" reach AMOUNT (and get a clear error, or mean a burn for `add`).
 _AMOUNT_CMD = {"ignore_unknown_options": True}
 ReasonOpt = Annotated[str | None, typer.Option("--reason", "-r", help="Recorded in the ledger.")]
+OffsetOpt = Annotated[
+    int, typer.Option("--offset", min=0, max=1_000_000, help="Rows to skip (the next page).")
+]
 
 
 @app.command()
@@ -69,14 +73,43 @@ def transfer(
 
 @app.command()
 def history(
-    user_id: str, guild: GuildOpt = None, limit: LimitOpt = 20, json_out: JsonOpt = False
+    user_id: str,
+    guild: GuildOpt = None,
+    limit: LimitOpt = 20,
+    offset: OffsetOpt = 0,
+    json_out: JsonOpt = False,
 ) -> None:
     """USER_ID's ledger, newest first (negative amounts left the account)."""
-    entries = runtime.context().bank.history(user_id, guild_id=guild, limit=limit)
+    entries = runtime.context().bank.history(user_id, guild_id=guild, limit=limit, offset=offset)
     output.show(
         entries,
         columns=["at", "transfer_id", "amount", "balance_after", "counterparty", "reason"],
         empty="No movements on this account.",
+    )
+
+
+@app.command()
+def daily(user_id: str, guild: GuildOpt = None, json_out: JsonOpt = False) -> None:
+    """Pay USER_ID today's daily reward (bank.daily_amount), once per UTC day per guild
+    (exit 4 when already claimed today: the same claim as the bot's /daily)."""
+    output.show(runtime.context().bank.daily(user_id, guild_id=guild))
+
+
+@app.command()
+def top(
+    guild: GuildOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100, help="Rows.")] = 10,
+    offset: OffsetOpt = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """The balance leaderboard of a guild (accounts holding more than 0; ties by user id)."""
+    context = runtime.context()
+    rows = context.bank.leaderboard(guild, limit=limit, offset=offset)
+    names = context.users.names([row.user_id for row in rows], guild_id=guild)
+    output.show(
+        [{**output.to_jsonable(row), "name": names.get(row.user_id)} for row in rows],
+        columns=["rank", "user_id", "name", "balance"],
+        empty="No balances in this scope yet.",
     )
 
 

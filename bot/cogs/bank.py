@@ -1,4 +1,5 @@
-"""The bank in Discord: /balance and /pay. Every rule (funds, limits, idempotency) is the core's."""
+"""The bank in Discord: /balance, /pay and /daily. Every rule (funds, limits, idempotency, once a
+day, no bots) is the core's."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from discord.ext import commands
 
 from bot.limits import MAX_INTEGER
 from bot.render import NO_PINGS, defused, pinging
-from core.errors import InvalidInput
+from core.errors import AlreadyClaimed
 
 # The bank holds up to 2**63-1, but Discord refuses an integer option beyond ±(2**53-1).
 MAX_AMOUNT = MAX_INTEGER
@@ -51,8 +52,6 @@ class Bank(commands.Cog):
         amount: app_commands.Range[int, 1, MAX_AMOUNT],
         reason: str | None = None,
     ) -> None:
-        if member.bot:
-            raise InvalidInput("bots cannot hold currency; pick a member")
         # The interaction id is the idempotency key: a redelivered interaction pays once.
         movement = await self.bot.run_core(
             self.bank.transfer,
@@ -62,11 +61,38 @@ class Bank(commands.Cog):
             guild_id=_guild(interaction),
             idempotency_key=f"discord-{interaction.id}",
             reason=reason,
+            payee_is_bot=member.bot,
         )
         currency = self.bot.context.settings.bank.currency_name
         await interaction.response.send_message(
             f"{interaction.user.mention} paid {member.mention} {movement.amount:,} {currency}.",
             allowed_mentions=pinging(member),
+        )
+
+    @app_commands.command(name="daily", description="Claim your daily coins (once per UTC day).")
+    async def daily(self, interaction: discord.Interaction) -> None:
+        # Deferred: with several bot processes a claim may wait on another's same-key write.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        currency = self.bot.context.settings.bank.currency_name
+        try:
+            claim = await self.bot.run_core(
+                self.bank.daily, str(interaction.user.id), guild_id=_guild(interaction)
+            )
+        except AlreadyClaimed as exc:
+            opens = int(exc.fields["next_at"].timestamp())
+            await interaction.followup.send(
+                f"⏳ You already claimed today's {currency}; the next daily opens <t:{opens}:R>.",
+                ephemeral=True,
+                allowed_mentions=NO_PINGS,
+            )
+            return
+        opens = int(claim.next_at.timestamp())
+        balance = "" if claim.balance is None else f" You now have {claim.balance:,}."
+        await interaction.followup.send(
+            f"💰 You claimed {claim.amount:,} {currency}.{balance} "
+            f"The next daily opens <t:{opens}:R>.",
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
         )
 
 
