@@ -42,6 +42,7 @@ def test_the_bot_is_ready_quickly_and_synced_every_command(live_bot: LiveBot) ->
         "pay",
         "balance",
         "profile",
+        "privacy",
         "leaderboard",
         "search",
         "ask",

@@ -17,6 +17,7 @@ from tests.support.bot_process import TOKEN
 from tests.support.discord_standin import APPLICATION_ID, DiscordStandIn
 
 EXPECTED = {"rank", "pay", "balance", "profile", "leaderboard", "search", "ask", "imagine", "quota"}
+EXPECTED |= {"privacy"}
 
 
 @pytest.mark.slow
