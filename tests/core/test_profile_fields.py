@@ -110,3 +110,33 @@ def test_local_time_is_the_clock_in_the_members_zone(context: AppContext) -> Non
     local = users.local_time(paris)
     assert (local.hour, local.utcoffset().total_seconds()) == (14, 7200)  # summer time
     assert users.local_time(users.update("48", {"timezone": None}, guild_id="g1")) is None
+
+
+_CREATE_RACE = """
+from datetime import UTC, datetime
+from core.context import open_context
+repo = open_context().users._repo
+now = datetime(2026, 3, 1, tzinfo=UTC)
+print(sum(repo.create(str(n), "g1", "p{who}", now) for n in range(100, 300)))
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_creating_the_same_profiles_create_each_once(backend) -> None:  # noqa: ANN001
+    """What /profile set and `abby user set` do when a profile is missing, raced."""
+    from tests.core.security_support import spawn_python
+
+    context = AppContext(backend.settings())
+    context.users.upsert("1", "first")  # the store and its schema exist before the race
+    context.close()
+    racers = [spawn_python(_CREATE_RACE.format(who=who), backend.env) for who in (1, 2)]
+    outputs = [racer.communicate(timeout=120) for racer in racers]
+    assert all(r.returncode == 0 for r in racers), [err for _, err in outputs]
+    assert sum(int(out) for out, _ in outputs) == 200
+    context = AppContext(backend.settings())
+    try:
+        assert context.users.count() == 201
+        names = {context.users.get(str(n), guild_id="g1").username for n in range(100, 300)}
+        assert names <= {"p1", "p2"}
+    finally:
+        context.close()
