@@ -55,11 +55,19 @@ def list_files(
     all_guilds: Annotated[
         bool, typer.Option("--all", help="Files of every guild and the global scope.")
     ] = False,
+    kept: Annotated[
+        bool, typer.Option("--kept", help="Only kept images (the member's /gallery).")
+    ] = False,
     limit: LimitOpt = 100,
     json_out: JsonOpt = False,
 ) -> None:
     """List USER_ID's stored images, newest first (prompts are not shown)."""
     storage = runtime.context().storage
+    found = (
+        storage.kept_files(user_id, guild, all_scopes=all_guilds, limit=limit)
+        if kept
+        else storage.files(user_id, guild, all_scopes=all_guilds, limit=limit)
+    )
     rows = [
         {
             "file_id": r.file_id,
@@ -72,7 +80,7 @@ def list_files(
             "seed": r.metadata.get("seed"),
             "path": str(storage.real_root() / r.path),
         }
-        for r in storage.files(user_id, guild, all_scopes=all_guilds, limit=limit)
+        for r in found
     ]
     output.show(rows, empty=f"No stored images for {user_id}.")
 
@@ -96,6 +104,27 @@ def delete(
         return
     deleted = storage.remove(file)
     output.show({**target, "file_id": deleted.file_id, "bytes": deleted.bytes}, title="Deleted")
+
+
+@app.command()
+def keep(
+    file_id: str,
+    user: Annotated[str, typer.Option("--user", "-u", help="The member who owns the file.")],
+    temporary: Annotated[
+        bool, typer.Option("--temporary", help="Move it back to temporary retention.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Keep FILE_ID of a member: cleanup then leaves it to storage.kept_retention_days.
+
+    The member's Keep button does the same. Exit 3 when the member has no such file.
+    """
+    record = runtime.context().storage.keep(file_id, user, kept=not temporary)
+    output.show(
+        {"file_id": record.file_id, "user_id": record.user_id,
+         "kind": "kept" if record.kept else "temporary"},
+        title="Kept" if record.kept else "Temporary",
+    )  # fmt: skip
 
 
 @app.command()

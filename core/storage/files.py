@@ -175,13 +175,21 @@ class StorageManager:
         return record
 
     def kept_files(
-        self, user_id: str, guild_id: str | None = None, *, offset: int = 0, limit: int = 10
+        self,
+        user_id: str,
+        guild_id: str | None = None,
+        *,
+        all_scopes: bool = False,
+        offset: int = 0,
+        limit: int = 10,
     ) -> list[FileRecord]:
-        """A user's kept files in one scope, newest first (the gallery's pages)."""
+        """A user's kept files, newest first (the gallery's pages): in one scope, or in
+        every scope with all_scopes."""
         user_id = check_id(user_id, "user id")
-        if offset < 0 or not 1 <= limit <= 100:
-            raise InvalidInput("offset must be >= 0 and limit 1-100")
-        return self._repo.kept_for_user(user_id, scope_key(guild_id), offset, limit)
+        if offset < 0 or not 1 <= limit <= 10_000:
+            raise InvalidInput("offset must be >= 0 and limit 1-10000")
+        scope = None if all_scopes else scope_key(guild_id)
+        return self._repo.kept_for_user(user_id, scope, offset, limit)
 
     def remove_owned(self, file_id: str, user_id: str) -> DeletedFile:
         """Delete one of a user's files and its record (the owner is in the delete's guard,
