@@ -71,6 +71,8 @@ CASES: dict[str, tuple[list[str], set[int], list[str], int]] = {
     "bank transfer": (["bank", "transfer", "u1", "u2", "5"], {OK},
                       ["bank", "transfer", "u2", "u1", "999999"], REFUSED),
     "bank history": (["bank", "history", "u1"], {OK}, ["bank", "history", "u1", "-n", "0"], USAGE),
+    "bank daily": (["bank", "daily", "u3", "-g", "g1"], {OK}, ["bank", "daily", "a b"], USAGE),
+    "bank top": (["bank", "top"], {OK}, ["bank", "top", "-n", "101"], USAGE),
     "bank audit": (["bank", "audit"], {OK}, ["bank", "audit", "extra"], USAGE),
     "bank recover": (["bank", "recover"], {OK}, ["bank", "recover", "--older-than", "1e20"], USAGE),
     "rag ingest": (["rag", "ingest", "{tmp}/docs"], {OK},
