@@ -8,7 +8,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.render import NO_PINGS, embed, pinging
+from bot.cogs.levels import announce_level_up
+from bot.render import NO_PINGS, embed
 
 
 def _guild(interaction: discord.Interaction) -> str | None:
@@ -42,9 +43,8 @@ class Economy(commands.Cog):
             role_ids=roles,
         )
         if change is not None and change.announce:
-            await message.channel.send(
-                f"🎉 {message.author.mention} reached level {change.level}!",
-                allowed_mentions=pinging(message.author),
+            await announce_level_up(
+                self.bot, message.guild, message.author, change.level, spoke_in=message.channel
             )
 
     @app_commands.command(name="rank", description="Show a member's XP, level and rank.")
@@ -60,7 +60,9 @@ class Economy(commands.Cog):
                 {
                     "XP": f"{status.xp:,}",
                     "Rank": f"#{status.rank}" if status.rank else "unranked",
-                    "Next level": f"{status.xp_into_level:,} / {status.xp_for_next:,}",
+                    f"Progress to level {status.level + 1}": progress_bar(
+                        status.xp_into_level, status.xp_for_next
+                    ),
                 },
             ),
             allowed_mentions=NO_PINGS,
@@ -79,6 +81,15 @@ class Economy(commands.Cog):
             embed=embed("Leaderboard", {}, description="\n".join(lines) or "No XP yet."),
             allowed_mentions=NO_PINGS,
         )
+
+
+def progress_bar(done: int, total: int, *, width: int = 12) -> str:
+    """`▰▰▰▱▱▱ 1,234 / 2,000 XP (61%)`: integer maths, so huge totals never overflow."""
+    total = max(total, 1)
+    done = max(0, min(done, total))
+    filled = done * width // total
+    bar = "▰" * filled + "▱" * (width - filled)
+    return f"{bar} {done:,} / {total:,} XP ({done * 100 // total}%)"
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -63,7 +63,11 @@ def render_announcement(template: str, *, member_mention: str, level: int) -> st
     safe = template.replace("@everyone", "@\u200beveryone").replace("@here", "@\u200bhere")
     # Role and user mentions written into the template are broken the same way.
     safe = safe.replace("<@", "<@\u200b")
-    return safe.format(member=member_mention, level=f"{level:,}")
+    try:
+        return safe.format(member=member_mention, level=f"{level:,}")
+    except (KeyError, IndexError, ValueError, AttributeError):
+        # Only a config default can be unchecked here; stored templates were validated.
+        return f"🎉 {member_mention} reached level {level:,}!"
 
 
 def check_level_roles(value: object) -> tuple[tuple[int, str], ...]:
@@ -108,6 +112,12 @@ def plan(rules: XpGuildSettings, level: int, member_roles: Iterable[str]) -> Rol
 
 
 @dataclass(frozen=True)
+class Announcement:
+    channel_id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class PendingRoles:
     """One member to reconcile: the level they are at now and the roles it calls for."""
 
@@ -126,7 +136,10 @@ class RewardService:
         self._repo = xp._repo
 
     def rewards(self, guild_id: str) -> XpGuildSettings:
-        return self._xp.settings_for(check_id(guild_id, "guild id"))
+        """The guild's XP rules as stored now (not the settings cache: rewards are changed
+        from several processes, and a change builds on what another just stored)."""
+        scope = scope_key(check_id(guild_id, "guild id"))
+        return self._xp._merge(scope, self._repo.get_settings(scope))
 
     def add_reward(self, guild_id: str, level: int, role_id: str) -> XpGuildSettings:
         """Give `role_id` at `level` (replacing that level's role); unblocks the role."""
@@ -166,22 +179,39 @@ class RewardService:
             raise UnknownReward(f"no reward is set for level {level}")
         return self._xp.update_settings({"level_roles": _stored(pairs)}, guild_id=guild_id)
 
+    def announcement(
+        self, guild_id: str, *, member_mention: str, level: int, spoke_in: str | None
+    ) -> Announcement | None:
+        """Where and what to announce for a level-up: the configured channel, else the one
+        the member spoke in (`spoke_in`); None when announcements are off or nowhere fits."""
+        rules = self.rewards(guild_id)
+        channel = rules.announce_channel or spoke_in
+        if not rules.announce_level_ups or channel is None:
+            return None
+        text = render_announcement(
+            rules.announce_template, member_mention=member_mention, level=level
+        )
+        return Announcement(channel_id=channel, text=text)
+
     def pending(self, guild_ids: Sequence[str], *, limit: int = 100) -> list[PendingRoles]:
         """Members of these guilds whose reward roles need reconciling, oldest change first,
         each with their level now (read again: the mark may be older than the XP)."""
         limit = max(1, min(limit, MAX_PENDING_BATCH))
         scopes = [scope_key(check_id(g, "guild id")) for g in guild_ids]
         marks: list[PendingLevel] = self._repo.pending_levels(scopes, limit)
+        rules: dict[str, XpGuildSettings] = {}
         out = []
         for mark in marks:
             guild_id = mark.scope
+            if guild_id not in rules:  # a reward the CLI just added applies to its marks
+                rules[guild_id] = self.rewards(guild_id)
             out.append(
                 PendingRoles(
                     guild_id=guild_id,
                     user_id=mark.user_id,
                     level=self._xp.level(mark.user_id, guild_id=guild_id),
                     changed_at=mark.changed_at,
-                    rules=self._xp.settings_for(guild_id),
+                    rules=rules[guild_id],
                 )
             )
         return out

@@ -1,0 +1,205 @@
+"""Levels that reward, through the real `abby bot run` process and the Discord stand-in, on
+both backends: reward roles (from messages, voice, the CLI while the bot runs, and across a
+restart), announcements in the configured channel that ping only the member, a role above
+the bot reported once, and voice XP only for eligible members."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from core.config import load_settings
+from core.context import AppContext
+from tests.bot.conftest import backend_env
+from tests.conftest import run_abby
+from tests.support.bot_process import BotProcess
+from tests.support.discord_standin import (
+    CHANNEL_IDS,
+    GUILD_ID,
+    VOICE_CHANNEL_IDS,
+    DiscordStandIn,
+)
+
+pytestmark = pytest.mark.slow
+GUILD = str(GUILD_ID)
+ROLE_L1, ROLE_L2, ROLE_L3 = 850000000000000001, 850000000000000002, 850000000000000003
+ANNOUNCE = CHANNEL_IDS[3]
+TEMPLATE = "GG {member}, you are level {level} now! @everyone <@&850000000000000001>"
+
+
+@dataclass
+class Running:
+    standin: DiscordStandIn
+    process: BotProcess
+    env: dict[str, str]
+
+    def context(self) -> AppContext:
+        return AppContext(load_settings(environ=self.env))
+
+    def xp(self, user: int) -> int:
+        context = self.context()
+        try:
+            return context.xp.get(str(user), guild_id=GUILD).xp
+        finally:
+            context.close()
+
+    def role_puts(self, role: int) -> list[str]:
+        return [
+            r.path
+            for r in list(self.standin.requests)
+            if r.method == "PUT" and r.path.endswith(f"/roles/{role}")
+        ]
+
+
+def _prepare(env: dict[str, str]) -> None:
+    context = AppContext(load_settings(environ=env))
+    try:
+        context.xp.rewards.add_reward(GUILD, 1, str(ROLE_L1))
+        context.xp.rewards.add_reward(GUILD, 2, str(ROLE_L2))
+        context.xp.update_settings(
+            {
+                "announce_channel": str(ANNOUNCE),
+                "announce_template": TEMPLATE,
+                "min_grant": 100,
+                "max_grant": 100,
+                "voice_xp_per_minute": 100,
+            },
+            guild_id=GUILD,
+        )
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mongo"])
+def bot(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Running]:
+    env = backend_env(request.param, tmp_path_factory.mktemp("bot") / "data", request)
+    env.update({"ABBY_XP__REWARD_POLL_SECONDS": "0.5", "ABBY_XP__VOICE_SWEEP_SECONDS": "1"})
+    _prepare(env)
+    roles = {"Level 1": ROLE_L1, "Level 2": ROLE_L2, "Level 3": ROLE_L3}
+    with DiscordStandIn(roles=roles) as standin, BotProcess(standin, env) as process:
+        process.wait_ready()
+        yield Running(standin, process, env)
+
+
+def _announcements(standin: DiscordStandIn, user: int) -> list[dict]:
+    return [
+        r.payload
+        for r in standin.channel_messages(ANNOUNCE)
+        if isinstance(r.payload, dict) and f"<@{user}>" in (r.payload.get("content") or "")
+    ]
+
+
+def test_a_member_reaching_a_level_gets_the_role_and_the_announcement(bot: Running) -> None:
+    bot.standin.send_message(user=7001, content="hello there", channel=CHANNEL_IDS[0])
+    bot.standin.wait_for(lambda: ROLE_L1 in bot.standin.member_roles(7001), 15, "the role")
+    (posted,) = bot.standin.wait_for(lambda: _announcements(bot.standin, 7001), 10, "the line")
+    assert "you are level 1 now" in posted["content"]
+    # The template's @everyone and role mention neither ping nor show as pings.
+    assert "@everyone" not in posted["content"] and "<@&" not in posted["content"]
+    assert [str(u) for u in posted["allowed_mentions"]["users"]] == ["7001"], posted
+    assert posted["allowed_mentions"].get("parse", []) == []
+    assert not bot.standin.channel_messages(CHANNEL_IDS[0])  # not where the member spoke
+    assert ROLE_L2 not in bot.standin.member_roles(7001)
+
+
+def test_a_cli_grant_while_the_bot_runs_gets_the_roles_within_seconds(bot: Running) -> None:
+    result = run_abby("xp", "add", "7002", "300", "--guild", GUILD, "--json", env=bot.env)
+    assert result.exit_code == 0, result.output
+    began = time.monotonic()
+    bot.standin.wait_for(
+        lambda: {ROLE_L1, ROLE_L2} <= bot.standin.member_roles(7002), 15, "both roles"
+    )
+    assert time.monotonic() - began < 10
+    time.sleep(1.5)  # a few more polls: nothing is applied twice
+    assert [p for p in bot.role_puts(ROLE_L2) if "/7002/" in p] == [
+        f"/guilds/{GUILD}/members/7002/roles/{ROLE_L2}"
+    ]
+
+
+def test_a_role_above_the_bot_is_reported_once_and_not_retried(bot: Running) -> None:
+    above = bot.standin.add_role("Legend", above_bot=True)
+    context = bot.context()
+    try:
+        context.xp.rewards.add_reward(GUILD, 3, str(above))
+        for user in ("7011", "7012", "7013"):
+            context.xp.add(user, 1_000, guild_id=GUILD)  # level 4
+    finally:
+        context.close()
+    for user in (7011, 7012, 7013):
+        bot.standin.wait_for(lambda u=user: ROLE_L2 in bot.standin.member_roles(u), 15, "roles")
+    time.sleep(1.5)
+    assert len(bot.role_puts(above)) == 1  # refused once, then skipped
+    context = bot.context()
+    try:
+        rules = context.xp.rewards.rewards(GUILD)
+        assert str(above) in rules.blocked_roles
+        assert context.xp.rewards.pending([GUILD]) == []
+        events = context.events.tail(20, event_type="governance.xp_reward_blocked")
+        assert [e["payload"]["role_id"] for e in events] == [str(above)]
+    finally:
+        context.close()
+
+
+def test_voice_xp_goes_only_to_eligible_members_and_levels_up_with_roles(bot: Running) -> None:
+    vc0, vc1 = VOICE_CHANNEL_IDS[0], VOICE_CHANNEL_IDS[1]
+    afk = bot.standin.afk_channel_id
+    bot.standin.voice(7101, vc0)
+    bot.standin.voice(7102, vc0)
+    bot.standin.voice(7103, vc0, self_mute=True)
+    bot.standin.voice(7104, vc0, deaf=True)
+    bot.standin.voice(7105, vc1)  # alone
+    bot.standin.voice(7106, afk)
+    bot.standin.voice(7107, afk)
+    bot.standin.wait_for(lambda: bot.xp(7101) >= 100, 15, "voice XP")
+    time.sleep(1.2)  # at least one more sweep
+    assert bot.xp(7102) >= 100
+    assert [bot.xp(u) for u in (7103, 7104, 7105, 7106, 7107)] == [0, 0, 0, 0, 0]
+    # The voice level-up got its role and its announcement.
+    bot.standin.wait_for(lambda: ROLE_L1 in bot.standin.member_roles(7101), 10, "the role")
+    bot.standin.wait_for(lambda: _announcements(bot.standin, 7101), 10, "the announcement")
+    # Leaving stops the pay.
+    bot.standin.voice(7101, None)
+    bot.standin.voice(7102, None)
+    time.sleep(1.2)
+    settled = bot.xp(7101)
+    time.sleep(2.2)
+    assert bot.xp(7101) == settled
+
+
+def test_a_grant_made_while_the_bot_is_down_is_applied_once_after_restart(
+    tmp_path, request: pytest.FixtureRequest
+) -> None:  # noqa: ANN001
+    env = backend_env("sqlite", tmp_path / "data", request)
+    env["ABBY_XP__REWARD_POLL_SECONDS"] = "0.5"
+    _prepare(env)
+    context = AppContext(load_settings(environ=env))
+    try:
+        context.xp.add("7301", 150, guild_id=GUILD)  # level 1, the bot not running
+    finally:
+        context.close()
+    with DiscordStandIn(roles={"Level 1": ROLE_L1, "Level 2": ROLE_L2}) as standin:
+        with BotProcess(standin, env) as process:
+            process.wait_ready()
+            standin.wait_for(lambda: ROLE_L1 in standin.member_roles(7301), 15, "the role")
+            assert process.stop() == 0
+        standin.identified.clear()
+        with BotProcess(standin, env) as process:  # a restart: the mark was cleared
+            process.wait_ready()
+            time.sleep(1.5)
+            assert process.stop() == 0
+        puts = [r for r in standin.requests if r.method == "PUT" and "/roles/" in r.path]
+        assert [r.path for r in puts] == [f"/guilds/{GUILD}/members/7301/roles/{ROLE_L1}"]
+
+
+def test_xp_settings_show_the_reward_configuration(bot: Running) -> None:
+    """The announcement settings are plain XP settings, shown by `abby xp settings`."""
+    result = run_abby("xp", "settings", "--guild", GUILD, "--json", env=bot.env)
+    shown = json.loads(result.stdout)
+    assert shown["announce_channel"] == str(ANNOUNCE)
+    assert [row[0] for row in shown["level_roles"]][:2] == [1, 2]
