@@ -1,5 +1,5 @@
-"""The bank in Discord: /balance, /pay and /daily. Every rule (funds, limits, idempotency, once a
-day, no bots) is the core's."""
+"""The bank in Discord: /balance, /pay, /daily, /transactions and /baltop. Every rule (funds,
+limits, idempotency, once a day, no bots) is the core's."""
 
 from __future__ import annotations
 
@@ -8,15 +8,50 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.limits import MAX_INTEGER
-from bot.render import NO_PINGS, defused, pinging
+from bot.pages import Page, send_pages
+from bot.render import COLOR_OK, NO_PINGS, defused, fit_embed, pinging
+from core.economy.repository import BalanceRow, LedgerEntry
 from core.errors import AlreadyClaimed
 
 # The bank holds up to 2**63-1, but Discord refuses an integer option beyond ±(2**53-1).
 MAX_AMOUNT = MAX_INTEGER
 
 
+PAGE_ROWS = 10
+
+
 def _guild(interaction: discord.Interaction) -> str | None:
     return str(interaction.guild_id) if interaction.guild_id else None
+
+
+def _who(user_id: str | None, entry: LedgerEntry) -> str:
+    """The other side of a ledger line: a mention (pinging nobody: allowed_mentions none and
+    embeds never ping), or what minted or burned it."""
+    if user_id is None:
+        if entry.reason == "daily":
+            return "daily reward"
+        return "added by the bank" if entry.amount > 0 else "taken by the bank"
+    return f"<@{user_id}>" if user_id.isdigit() else f"`{defused(user_id)}`"
+
+
+def ledger_line(entry: LedgerEntry, currency: str) -> str:
+    reason = entry.reason
+    # Reasons are member text: mentions broken, markdown shown as typed.
+    shown = f" · {discord.utils.escape_markdown(defused(reason))}" if reason else ""
+    return (
+        f"**{entry.amount:+,}** {currency} · {_who(entry.counterparty, entry)}{shown}"
+        f" · <t:{int(entry.at.timestamp())}:R>"
+    )
+
+
+def rows_page(title: str, lines: list[str], empty: str, has_next: bool, index: int) -> Page:
+    card = discord.Embed(title=title, description="\n".join(lines) or empty, color=COLOR_OK)
+    card.set_footer(text=f"Page {index + 1}")
+    return Page(embed=fit_embed(card), has_next=has_next)
+
+
+def top_line(row: BalanceRow, currency: str) -> str:
+    return f"**#{row.rank}** <@{row.user_id}> · {row.balance:,} {currency}"
 
 
 class Bank(commands.Cog):
@@ -94,6 +129,44 @@ class Bank(commands.Cog):
             ephemeral=True,
             allowed_mentions=NO_PINGS,
         )
+
+    @app_commands.command(name="transactions", description="Your own ledger, newest first.")
+    async def transactions(self, interaction: discord.Interaction) -> None:
+        user_id, guild_id = str(interaction.user.id), _guild(interaction)
+        currency = self.bot.context.settings.bank.currency_name
+
+        async def fetch(index: int) -> Page:
+            # One row past the page says whether a next page exists.
+            entries = await self.bot.run_core(
+                self.bank.history,
+                user_id,
+                guild_id=guild_id,
+                limit=PAGE_ROWS + 1,
+                offset=index * PAGE_ROWS,
+            )
+            lines = [ledger_line(e, currency) for e in entries[:PAGE_ROWS]]
+            return rows_page(
+                "Your transactions", lines, "No transactions yet.", len(entries) > PAGE_ROWS, index
+            )
+
+        await send_pages(interaction, fetch, ephemeral=True)
+
+    @app_commands.command(name="baltop", description="The server's richest members.")
+    async def baltop(self, interaction: discord.Interaction) -> None:
+        guild_id = _guild(interaction)
+        currency = self.bot.context.settings.bank.currency_name
+
+        async def fetch(index: int) -> Page:
+            rows = await self.bot.run_core(
+                self.bank.leaderboard, guild_id, limit=PAGE_ROWS + 1, offset=index * PAGE_ROWS
+            )
+            lines = [top_line(row, currency) for row in rows[:PAGE_ROWS]]
+            return rows_page(
+                f"Top balances ({currency})", lines, "Nobody holds any yet.",
+                len(rows) > PAGE_ROWS, index,
+            )  # fmt: skip
+
+        await send_pages(interaction, fetch)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -99,3 +99,76 @@ def test_two_bot_processes_receiving_daily_for_one_member_pay_once(
         assert context.bank.audit().ok
     finally:
         context.close()
+
+
+def _buttons(bot: LiveBot, message_id: str) -> dict[str, dict]:
+    message = bot.standin.sent_message(message_id)
+    return {
+        c["custom_id"]: c
+        for row in message["components"]
+        for c in row["components"]
+        if c.get("custom_id")
+    }
+
+
+def test_transactions_pages_turn_newest_first_without_pinging(live_bot: LiveBot) -> None:
+    context = live_bot.context()
+    for n in range(1, 12):
+        context.bank.add("7301", n, guild_id=GUILD, reason=f"gift {n}")
+    context.bank.transfer("7301", "7302", 5, guild_id=GUILD, reason="lunch @everyone <@&123>")
+    context.close()
+    reply = live_bot.standin.interact("transactions", user=7301).wait_reply(10)
+    assert reply.ephemeral
+    assert reply.payload["data"]["allowed_mentions"] == {"parse": []}
+    lines = reply.embeds[0]["description"].splitlines()
+    assert len(lines) == 10
+    assert lines[0].startswith("**-5** coins · <@7302> · lunch @\u200beveryone")
+    assert "<t:" in lines[0]
+    assert "@everyone" not in reply.embeds[0]["description"]
+    assert "gift 11 " in lines[1] and "gift 3 " in lines[9]
+    buttons = _buttons(live_bot, reply.message_id)
+    assert buttons["pages:prev"]["disabled"] and not buttons["pages:next"].get("disabled")
+    turn = live_bot.standin.press(reply.message_id, "pages:next", user=7301)
+    turn.wait_reply(10)
+    page = live_bot.standin.sent_message(reply.message_id)
+    second = page["embeds"][0]["description"].splitlines()
+    assert len(second) == 2 and "gift 2 " in second[0] and "gift 1 " in second[1]
+    assert _buttons(live_bot, reply.message_id)["pages:next"]["disabled"]
+    back = live_bot.standin.press(reply.message_id, "pages:prev", user=7301)
+    back.wait_reply(10)
+    first_again = live_bot.standin.sent_message(reply.message_id)["embeds"][0]["description"]
+    assert first_again.splitlines()[0] == lines[0]
+
+
+def test_transactions_of_a_new_member_is_an_empty_private_page(live_bot: LiveBot) -> None:
+    reply = live_bot.standin.interact("transactions", user=7311).wait_reply(10)
+    assert reply.ephemeral and "No transactions yet" in reply.embeds[0]["description"]
+    buttons = _buttons(live_bot, reply.message_id)
+    assert buttons["pages:prev"]["disabled"] and buttons["pages:next"]["disabled"]
+
+
+def test_baltop_pages_the_guilds_balances_and_only_its_invoker_turns_them(
+    live_bot: LiveBot,
+) -> None:
+    context = live_bot.context()
+    for n in range(12):  # far above every other test's balances in this store
+        context.bank.add(str(7400 + n), 10**12 + n, guild_id=GUILD, reason="seed")
+    context.close()
+    reply = live_bot.standin.interact("baltop", user=7499).wait_reply(10)
+    assert not reply.ephemeral
+    assert reply.payload["data"]["allowed_mentions"] == {"parse": []}
+    lines = reply.embeds[0]["description"].splitlines()
+    assert lines[0] == "**#1** <@7411> · 1,000,000,000,011 coins"
+    assert len(lines) == 10 and lines[9].startswith("**#10** <@7402>")
+    stranger = live_bot.standin.press(reply.message_id, "pages:next", user=7400)
+    refusal = stranger.wait_reply(10)
+    assert refusal.ephemeral and "Only <@7499> can turn these pages" in refusal.content
+    assert live_bot.standin.sent_message(reply.message_id)["embeds"][0]["description"].startswith(
+        "**#1** "
+    )
+    live_bot.standin.press(reply.message_id, "pages:next", user=7499).wait_reply(10)
+    second = live_bot.standin.sent_message(reply.message_id)["embeds"][0]["description"]
+    assert second.splitlines()[:2] == [
+        "**#11** <@7401> · 1,000,000,000,001 coins",
+        "**#12** <@7400> · 1,000,000,000,000 coins",
+    ]
