@@ -182,6 +182,8 @@ class Images(commands.Cog):
             else:
                 result = await self.images.upscale_stored(who, file_id)
             await self.send_result(interaction, result)
+        except UnknownFile:  # deleted meanwhile (a second press, or the operator)
+            await send_private(interaction, GONE)
         except Exception as exc:  # noqa: BLE001 - discord.py only logs a dynamic item's errors
             await answer_failure(self.bot.context, interaction, exc, "button")
 

@@ -176,3 +176,21 @@ async def test_quota_command_shows_the_callers_limits(cog: Images) -> None:
     card = who.response.send_message.await_args.kwargs["embed"]
     assert any(f.value == "5 of 5 left" for f in card.fields)
     assert who.response.send_message.await_args.kwargs["ephemeral"] is True
+
+
+async def test_a_press_on_an_image_deleted_meanwhile_is_the_gone_line(
+    cog: Images,
+    image_context: AppContext,
+    stability: StabilityServer,
+) -> None:
+    owner = interaction(OWNER)
+    await imagine(cog, owner)
+    file_id = _file_id(owner)
+    press = interaction(OWNER)
+    image_context.storage.remove(file_id)  # between the owner check and the action
+    cog.bot.context.storage.get = MagicMock(return_value=SimpleNamespace(user_id=str(OWNER)))
+    await cog.press(press, "delete", file_id)
+    press.response.send_message.assert_awaited_once_with(
+        GONE, ephemeral=True, allowed_mentions=NO_PINGS
+    )
+    press.response.edit_message.assert_not_awaited()
