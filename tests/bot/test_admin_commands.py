@@ -18,8 +18,8 @@ import pytest
 
 from bot.app import AbbyBot
 from core.context import AppContext, use_context
-from tests.bot.discord_standin import APPLICATION_ID, DiscordStandIn
 from tests.support.attachment_server import AttachmentServer, Route
+from tests.support.discord_standin import APPLICATION_ID, DiscordStandIn
 
 GUILD, CHANNEL = 99, 700
 ADMIN_ROLE, MOD_ROLE, OTHER_ROLE = 5001, 5002, 5003

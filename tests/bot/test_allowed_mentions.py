@@ -25,8 +25,8 @@ from bot.app import AbbyBot
 from core.config import load_settings
 from core.context import AppContext, use_context
 from core.errors import UnknownUser
-from tests.bot.discord_standin import APPLICATION_ID, DiscordStandIn, Recorded
 from tests.core.security_support import add_key
+from tests.support.discord_standin import APPLICATION_ID, DiscordStandIn, Recorded
 from tests.support.image_fixtures import FAST_IMAGES
 from tests.support.openai_server import ChatServer
 from tests.support.stability_server import StabilityServer

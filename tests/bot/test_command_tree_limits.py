@@ -24,7 +24,7 @@ from bot.limits import MAX_INTEGER, require_valid_tree, validate_payloads, valid
 from core.config import load_settings
 from core.context import AppContext
 from core.errors import ConfigError
-from tests.bot.discord_standin import DiscordStandIn
+from tests.support.discord_standin import DiscordStandIn
 
 
 @pytest.fixture

@@ -1,35 +1,52 @@
 """A Discord stand-in on 127.0.0.1: REST and gateway, enforcing the rules a bot can break.
 
 An aiohttp server in its own thread (its own event loop), so a test or a benchmark drives it
-synchronously while the real `abby bot run` process talks to it:
+synchronously while the real `abby bot run` process (or an in-process discord.py client)
+talks to it:
 
-- gateway (`/gateway`, JSON text frames, no compression): HELLO (op 10), IDENTIFY (op 2) →
-  READY + GUILD_CREATE, heartbeat (op 1) → ACK (op 11); `send_message` and `interact`
-  dispatch MESSAGE_CREATE and INTERACTION_CREATE; the close code the bot used is kept.
-- REST (`/api/v10`): login, `/gateway/bot`, command sync (bulk overwrite, kept so
-  interactions carry real command ids), interaction callbacks (types 4/5/6/7), follow-ups,
-  edits of the original, channel messages. Every call is recorded (`requests`).
+- gateway (`/gateway`, JSON text frames, no compression): HELLO (op 10), IDENTIFY (op 2) ->
+  READY + GUILD_CREATE (roles, the bot's own role and member, text and voice channels, the
+  AFK channel, voice states), heartbeat (op 1) -> ACK (op 11); `send_message`, `interact`,
+  `press` and `voice` dispatch MESSAGE_CREATE, INTERACTION_CREATE (types 2 and 3) and
+  VOICE_STATE_UPDATE; the close code the bot used is kept.
+- REST (`/api/v10`): login, `/gateway/bot`, command sync (kept so interactions carry real
+  command ids), interaction callbacks (4/5/6/7), follow-ups and their edits, channel
+  messages (post, get, edit, delete), member roles, DM channels. Every call is recorded
+  (`requests`); every message the bot creates is kept as members see it now
+  (`sent_message`, `edits`, `dm_messages`), files included.
 
 Discord's rules it enforces, answering as Discord does:
-- an interaction is answered once (second callback: 400, code 40060) and within 3 s of its
-  dispatch (later: 404, code 10062 Unknown interaction);
+- an interaction is answered once (400, 40060) within 3 s of its dispatch (404, 10062); its
+  token works for 15 minutes (401, 50027); 6 and 7 only answer a component press;
 - the first follow-up (or the edit of the original) after a deferred response takes the
   defer's visibility, whatever flags it asks for: `Reply.ephemeral` is what members saw;
-- message limits: 2,000 content, 10 embeds, 6,000 characters per embed in total, 25 fields,
-  256 title / field name / author, 4,096 description, 1,024 field value, 2,048 footer
-  (400, code 50035 Invalid Form Body);
-- `interact` refuses option values outside the synced command's min/max (Discord's client
+- message limits (400, 50035): 2,000 content, 10 embeds, 6,000 characters per embed, 25
+  fields, 256 title / field name / author, 4,096 description, 1,024 field value, 2,048 footer;
+  5 action rows of 5 buttons or one select, custom ids of 1-100 characters unique in the
+  message, 25 select options; uploads over 10 MiB in all (413, 40005);
+- 5 message edits per 5 s per channel: a 429 with `retry_after` and the headers discord.py
+  reads (it waits and retries); unknown channels (10003) and messages (10008);
+- roles: only below the bot's top role and with MANAGE_ROLES (403, 50013), unknown roles
+  404/10011; GUILD_MEMBER_UPDATE and VOICE_STATE_UPDATE only for the intents identified;
+- `interact` refuses option values outside the synced command's min/max and `press` refuses
+  a missing or disabled component or another member's ephemeral message (Discord's client
   never sends them).
+
+Until a gateway client identifies, an interaction the stand-in did not dispatch (a test
+built it in process, as tests/bot/test_allowed_mentions.py does) is adopted at its first
+answer, and any channel id is accepted.
 
 Usage (see tests/bot/conftest.py for the fixtures that also start the bot process):
 
-    with DiscordStandIn() as discord_:
+    with DiscordStandIn(roles={"Level 5": 5005}) as discord_:
         env = {"ABBY_DISCORD__API_BASE_URL": discord_.base_url,
                "ABBY_DISCORD__GATEWAY_URL": discord_.gateway_url, ...}
         ... start `abby bot run` ...
         discord_.wait_identified()
         discord_.send_message(user=MEMBER, content="hello")
-        reply = discord_.interact("rank").wait_reply()
+        reply = discord_.interact("leaderboard").wait_reply()
+        turned = discord_.press(reply.message_id, "pages:next", user=MEMBER).wait_reply()
+        discord_.sent_message(reply.message_id)["embeds"]
 """
 
 from __future__ import annotations
@@ -776,7 +793,7 @@ class DiscordStandIn:
         if files and (error := too_large(files)):
             return 413, error, {}
         if match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path):
-            return (*self._callback(match[1], payload, files), {})
+            return (*self._callback(match[1], match[2], payload, files), {})
         if match := re.fullmatch(r"/webhooks/\d+/([^/]+)(?:/messages/(@original|\d+))?", path):
             return self._webhook(method, match[1], match[2], payload, files)
         if match := re.fullmatch(r"/channels/(\d+)/messages(?:/(\d+))?", path):
@@ -903,7 +920,8 @@ class DiscordStandIn:
         files: list[File],
     ) -> tuple[int, Any, dict[str, str]]:
         dm_users = {c: u for u, c in self._dm_channels.items()}
-        if int(channel_id) not in self.channel_ids and channel_id not in dm_users:
+        known = int(channel_id) in self.channel_ids or channel_id in dm_users
+        if not known and not self._in_process:
             return 404, {"message": "Unknown Channel", "code": 10003}, {}
         if message_id is None:
             if method != "POST":
@@ -982,10 +1000,34 @@ class DiscordStandIn:
             self._cond.notify_all()
         return status, {"message": message, "code": code}
 
+    @property
+    def _in_process(self) -> bool:
+        """No gateway client identified: the test built its interactions in process."""
+        return not self.identified
+
+    def _adopt(self, interaction_id: str, token: str) -> Interaction:
+        """An interaction a test built itself (no gateway): known from its first answer,
+        with its 3 seconds counted from then; a press gets a message to act on."""
+        channel_id = str(self.channel_ids[0])
+        record = Interaction(
+            interaction_id, token, "?", 0, time.monotonic(), self, channel_id=channel_id
+        )
+        self.interactions[interaction_id] = record
+        return record
+
     def _callback(
-        self, interaction_id: str, payload: dict[str, Any], files: list[File]
+        self, interaction_id: str, token: str, payload: dict[str, Any], files: list[File]
     ) -> tuple[int, Any]:
         record = self.interactions.get(interaction_id)
+        if record is None and self._in_process:
+            record = self._adopt(interaction_id, token)
+        if (
+            record is not None
+            and record.target is None
+            and self._in_process
+            and payload["type"] in (6, 7)
+        ):
+            record.target = self._create(record.channel_id, {}, []).id
         if record is None or time.monotonic() - record.sent_at > INTERACTION_DEADLINE:
             return self._refuse(record, 404, 10062, "Unknown interaction")
         if record.acknowledged:
@@ -1055,6 +1097,9 @@ class DiscordStandIn:
         files: list[File],
     ) -> tuple[int, Any, dict[str, str]]:
         record = self._by_token(token)
+        if record is None and self._in_process:
+            record = self._adopt(snowflake(), token)
+            self._reply(record, Reply("callback", 5, "", [], False, {}, time.monotonic()))
         if record is None or not record.acknowledged:
             return (*self._refuse(record, 404, 10015, "Unknown Webhook"), {})
         if time.monotonic() - record.sent_at > TOKEN_LIFETIME:
@@ -1113,8 +1158,14 @@ class DiscordStandIn:
         asked = bool(int(payload.get("flags") or 0) & EPHEMERAL)
         loading = self._messages.get(record.original or "")
         # The first follow-up after a defer *is* the deferred message: it keeps the defer's
-        # visibility (a public defer makes an "ephemeral" follow-up public).
-        if record.deferred_ephemeral is not None and record.followups == 0 and loading is not None:
+        # visibility (a public defer makes an "ephemeral" follow-up public). Once an edit of
+        # @original replaced the loading state, a follow-up is a message of its own.
+        if (
+            record.deferred_ephemeral is not None
+            and record.followups == 0
+            and loading is not None
+            and loading.flags & LOADING
+        ):
             ephemeral = record.deferred_ephemeral
             message = loading
             message.apply(payload, files)
