@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.levels import announce_level_up
+from bot.pages import Page, send_pages
 from bot.render import NO_PINGS, embed
 
 
@@ -68,19 +69,27 @@ class Economy(commands.Cog):
             allowed_mentions=NO_PINGS,
         )
 
-    @app_commands.command(name="leaderboard", description="The top members by XP.")
-    @app_commands.describe(limit="How many to show (1-25)")
+    @app_commands.command(name="leaderboard", description="The top members by XP, page by page.")
+    @app_commands.describe(limit="Members per page (1-25)")
     async def leaderboard(
         self, interaction: discord.Interaction, limit: app_commands.Range[int, 1, 25] = 10
     ) -> None:
-        rows = await self.bot.run_core(
-            self.xp.leaderboard, guild_id=_guild(interaction), limit=limit
-        )
-        lines = [f"**#{r.rank}** <@{r.user_id}> — level {r.level} ({r.xp:,} XP)" for r in rows]
-        await interaction.response.send_message(
-            embed=embed("Leaderboard", {}, description="\n".join(lines) or "No XP yet."),
-            allowed_mentions=NO_PINGS,
-        )
+        guild_id = _guild(interaction)
+
+        async def page(index: int) -> Page:
+            # One row more than shown says whether a next page exists (an index range).
+            rows = await self.bot.run_core(
+                self.xp.leaderboard, guild_id=guild_id, limit=limit + 1, offset=index * limit
+            )
+            lines = [
+                f"**#{r.rank}** <@{r.user_id}> — level {r.level} ({r.xp:,} XP)"
+                for r in rows[:limit]
+            ]
+            card = embed("Leaderboard", {}, description="\n".join(lines) or "No XP yet.")
+            card.set_footer(text=f"Page {index + 1}")
+            return Page(card, has_next=len(rows) > limit)
+
+        await send_pages(interaction, page)
 
 
 def progress_bar(done: int, total: int, *, width: int = 12) -> str:

@@ -111,9 +111,12 @@ async def test_leaderboard_lists_the_top_members(cog: Economy, context: AppConte
     for user, xp in (("1", 10), ("2", 30)):
         context.xp.add(user, xp, guild_id="99")
     interaction = _interaction()
+    interaction.response.is_done.return_value = False
     await cog.leaderboard.callback(cog, interaction, limit=5)
-    text = interaction.response.send_message.await_args.kwargs["embed"].description
-    assert text.index("<@2>") < text.index("<@1>")
+    sent = interaction.response.send_message.await_args.kwargs
+    assert sent["embed"].description.index("<@2>") < sent["embed"].description.index("<@1>")
+    # One page: both buttons disabled (pages turning is tested end to end).
+    assert [b.disabled for b in sent["view"].children] == [True, True]
 
 
 async def test_balance_and_pay_move_money_once_per_interaction(

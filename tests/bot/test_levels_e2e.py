@@ -6,6 +6,7 @@ the bot reported once, and voice XP only for eligible members."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -203,3 +204,41 @@ def test_xp_settings_show_the_reward_configuration(bot: Running) -> None:
     shown = json.loads(result.stdout)
     assert shown["announce_channel"] == str(ANNOUNCE)
     assert [row[0] for row in shown["level_roles"]][:2] == [1, 2]
+
+
+def _mentions(message: dict) -> list[str]:
+    return re.findall(r"<@(\d+)>", message["embeds"][0]["description"])
+
+
+def test_leaderboard_pages_turn_for_the_invoker_only(bot: Running) -> None:
+    context = bot.context()
+    try:
+        for n in range(12):  # far above everyone else in this guild: pages 1-3 are theirs
+            context.xp.add(str(7400 + n), 10**9 + n, guild_id=GUILD)
+    finally:
+        context.close()
+    reply = bot.standin.interact("leaderboard", {"limit": 5}, user=7400).wait_reply()
+    first = bot.standin.sent_message(reply.message_id)
+    assert _mentions(first) == [str(7411 - n) for n in range(5)]
+    turned = bot.standin.press(reply.message_id, "pages:next", user=7400)
+    turned.wait_acknowledged()
+    bot.standin.wait_for(
+        lambda: _mentions(bot.standin.sent_message(reply.message_id))[0] == "7406", 10, "page 2"
+    )
+    second = bot.standin.sent_message(reply.message_id)
+    assert _mentions(second) == [str(7406 - n) for n in range(5)]
+    assert "Page 2" in second["embeds"][0]["footer"]["text"]
+    other = bot.standin.press(reply.message_id, "pages:prev", user=7499).wait_reply()
+    assert other.ephemeral and "Only <@7400>" in other.content
+    assert _mentions(bot.standin.sent_message(reply.message_id))[0] == "7406"
+
+
+def test_rank_shows_progress_to_the_next_level_with_a_bar(bot: Running) -> None:
+    context = bot.context()
+    try:
+        context.xp.add("7501", 2_900 + 500, guild_id=GUILD)  # level 8: 2,900; level 9: 3,720
+    finally:
+        context.close()
+    reply = bot.standin.interact("rank", user=7501).wait_reply()
+    fields = {f["name"]: f["value"] for f in reply.embeds[0]["fields"]}
+    assert fields["Progress to level 9"] == "▰▰▰▰▰▰▰▱▱▱▱▱ 500 / 820 XP (60%)", fields
