@@ -123,6 +123,22 @@ def test_a_vary_press_by_another_member_is_refused_and_charges_nothing(
     assert live_bot.standin.sent_message(message_id)["attachments"]
 
 
+def test_no_button_acts_for_another_member(live_bot: LiveBot, stability: StabilityServer) -> None:
+    message_id, file_id = _imagine(live_bot, 7211)
+    requests = len(stability.requests)
+    before = live_bot.standin.sent_message(message_id)
+    for action in ACTIONS:
+        reply = _press(live_bot, message_id, action, file_id, 7212).wait_reply(10)
+        assert reply.ephemeral and reply.content == NOT_YOURS, action
+    time.sleep(0.5)
+    assert len(stability.requests) == requests and _used(live_bot, 7212) == 0
+    record = _record(live_bot, file_id)
+    assert record is not None and record.kept is False
+    after = live_bot.standin.sent_message(message_id)
+    assert after["attachments"] == before["attachments"]
+    assert after["components"] == before["components"]
+
+
 def test_the_owners_vary_sends_the_image_to_image_to_image(
     live_bot: LiveBot, stability: StabilityServer
 ) -> None:
