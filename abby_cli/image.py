@@ -15,7 +15,7 @@ app = typer.Typer(help="Generate, edit and upscale images (Stability AI).", no_a
 
 UserReq = Annotated[str, typer.Option("--user", "-u", help="Discord user id (charged, owner).")]
 RolesOpt = Annotated[
-    str | None, typer.Option("--roles", help="Comma-separated role names (raise the limit).")
+    str | None, typer.Option("--roles", help="Comma-separated role ids (raise the limit).")
 ]
 LevelOpt = Annotated[int, typer.Option("--level", min=0, max=MAX_LEVEL, help="The member's level.")]
 OutOpt = Annotated[

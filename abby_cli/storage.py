@@ -14,7 +14,7 @@ app = typer.Typer(
 )
 
 RolesOpt = Annotated[
-    str | None, typer.Option("--roles", help="Comma-separated role names of the member.")
+    str | None, typer.Option("--roles", help="Comma-separated role ids of the member (digits).")
 ]
 MB = 1024 * 1024
 

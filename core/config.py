@@ -261,25 +261,56 @@ class StorageSettings(Section):
     orphan_grace_seconds: int = Field(600, ge=0, le=YEAR)
 
 
+ROLE_ID_HELP = (
+    "quota role limits are keyed by role id (digits), not name: in Discord turn on Developer "
+    "Mode (User Settings > Advanced), then Server Settings > Roles, right-click the role, "
+    "Copy Role ID"
+)
+
+
+def role_id_limits(value: object) -> object:
+    """Role limits keyed by Discord role id; YAML reads a snowflake as an int. A role name
+    (what quotas took before) is refused with how to find the id."""
+    if not isinstance(value, Mapping):
+        return value
+    limits: dict[str, object] = {}
+    for role, limit in value.items():
+        text = str(role)
+        if isinstance(role, bool) or not text.isdigit() or len(text) > 20:
+            raise ValueError(f"{text[:40]!r} is not a role id; {ROLE_ID_HELP}")
+        limits[text] = limit
+    return limits
+
+
 class GuildQuotaSettings(Section):
     """One guild's overrides of the quota defaults (unset = the global value)."""
 
     user_mb: float | None = Field(None, gt=0, le=1e12)
     daily_generations: int | None = Field(None, ge=0, le=MAX_SAFE_INTEGER)
-    role_limits: dict[str, int] = Field(default_factory=dict)
+    role_limits: dict[str, int] = Field(default_factory=dict)  # role id -> limit
+
+    @field_validator("role_limits", mode="before")
+    @classmethod
+    def _role_ids(cls, value: object) -> object:
+        return role_id_limits(value)
 
 
 class QuotaSettings(Section):
     global_mb: float = Field(5_000, gt=0, le=1e12)
     user_mb: float = Field(500, gt=0, le=1e12)
     daily_generations: int = Field(5, ge=0, le=MAX_SAFE_INTEGER)
-    # Raise (never lower) the daily limit: role name -> limit, level floor -> limit.
+    # Raise (never lower) the daily limit: role id -> limit, level floor -> limit.
     role_limits: dict[str, int] = Field(default_factory=dict)
     level_bands: dict[int, int] = Field(default_factory=lambda: {1: 10, 5: 25, 10: 50})
     owner_limit: int = Field(1_000, ge=0, le=MAX_SAFE_INTEGER)
     owner_ids: tuple[str, ...] = ()
     # Per-guild overrides by guild id: {"123": {"daily_generations": 8, "role_limits": {...}}}.
     guilds: dict[str, GuildQuotaSettings] = Field(default_factory=dict)
+
+    @field_validator("role_limits", mode="before")
+    @classmethod
+    def _role_ids(cls, value: object) -> object:
+        return role_id_limits(value)
 
 
 class ImageSettings(Section):

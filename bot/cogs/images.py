@@ -127,7 +127,7 @@ class Images(commands.Cog):
 
         guild_id = str(interaction.guild_id) if interaction.guild_id else None
         member = interaction.user
-        roles = [r.name for r in getattr(member, "roles", ()) if not r.is_default()]
+        roles = [str(r.id) for r in getattr(member, "roles", ()) if not r.is_default()]
         level = await self.bot.run_core(
             self.bot.context.xp.level, str(member.id), guild_id=guild_id
         )

@@ -132,7 +132,8 @@ class QuotaManager:
         roles: Iterable[str] = (),
         level: int = 0,
     ) -> int:
-        """The day's generation limit: the base, raised (never lowered) by roles, level, owner."""
+        """The day's generation limit: the base, raised (never lowered) by the member's role
+        ids (`quota.role_limits`), level, owner."""
         settings = self._settings
         override = settings.guilds.get(guild_id or "")
         base = settings.daily_generations
@@ -231,11 +232,19 @@ class QuotaManager:
 
 
 def _roles(roles: Iterable[str] | None) -> tuple[str, ...]:
+    """The member's role ids. Limits are keyed by id, so a name would silently match nothing:
+    it is refused instead."""
     if roles is None:
         return ()
     if isinstance(roles, str):
         roles = [r for r in roles.split(",")]
-    return tuple(str(r).strip() for r in roles if str(r).strip())
+    ids = tuple(str(r).strip() for r in roles if str(r).strip())
+    for role in ids:
+        if not role.isdigit() or len(role) > 20:
+            raise InvalidInput(
+                f"role {role[:40]!r} is not a role id: quotas match roles by id (digits)"
+            )
+    return ids
 
 
 def _level(level: int | None) -> int:

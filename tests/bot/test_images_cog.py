@@ -26,7 +26,7 @@ image_context = image_fixtures.image_context
 
 def interaction(user_id: int, *, roles: tuple[str, ...] = ()) -> MagicMock:
     fake = MagicMock(spec=discord.Interaction)
-    role_objects = [SimpleNamespace(name=r, is_default=lambda: False) for r in roles]
+    role_objects = [SimpleNamespace(id=int(r), is_default=lambda: False) for r in roles]
     fake.user = SimpleNamespace(id=user_id, roles=role_objects)
     fake.guild_id = GUILD
     fake.data = {"component_type": 2, "custom_id": "x"}
@@ -55,7 +55,7 @@ async def test_imagine_defers_then_sends_the_stored_image_with_buttons(
     image_context: AppContext,
     stability: StabilityServer,
 ) -> None:
-    who = interaction(OWNER, roles=("artist",))
+    who = interaction(OWNER, roles=("5003",))
     await imagine(cog, who)
     who.response.defer.assert_awaited_once()
     sent = who.followup.send.await_args.kwargs

@@ -14,11 +14,11 @@ from tests.support.stability_server import make_png
 
 QUOTA = {
     "daily_generations": 5,
-    "role_limits": {"vip": 20, "muted": 1},
+    "role_limits": {"5001": 20, "5002": 1},  # role ids
     "level_bands": {1: 10, 5: 25, 10: 50},
     "owner_limit": 1000,
     "owner_ids": ["owner1"],
-    "guilds": {"big": {"daily_generations": 8, "user_mb": 2, "role_limits": {"artist": 30}}},
+    "guilds": {"big": {"daily_generations": 8, "user_mb": 2, "role_limits": {"5003": 30}}},
 }
 
 
@@ -51,15 +51,15 @@ def test_status_has_the_seed_shape_with_fresh_numbers(ctx: AppContext) -> None:
     "user,guild,roles,level,limit",
     [
         ("u1", None, [], 0, 5),
-        ("u1", None, ["muted"], 0, 5),  # a role never lowers the limit
-        ("u1", None, ["vip"], 0, 20),
+        ("u1", None, ["5002"], 0, 5),  # a role never lowers the limit
+        ("u1", None, ["5001"], 0, 20),
         ("u1", None, [], 1, 10),
         ("u1", None, [], 7, 25),
-        ("u1", None, ["vip"], 12, 50),
+        ("u1", None, ["5001"], 12, 50),
         ("owner1", None, [], 0, 1000),
         ("u1", "big", [], 0, 8),
-        ("u1", "big", ["artist"], 0, 30),
-        ("u1", "other", ["artist"], 0, 5),
+        ("u1", "big", ["5003"], 0, 30),
+        ("u1", "other", ["5003"], 0, 5),
     ],
 )
 def test_daily_limit_is_raised_by_roles_levels_owner_and_guild(
