@@ -60,16 +60,34 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.support.discord_guild import (
+    AFK_CHANNEL_ID,
+    ALL_PERMISSIONS,
+    BOT_PERMISSIONS,
+    BOT_ROLE_ID,
+    CHANNEL_IDS,
+    GUILD_ID,
+    MEMBER_PERMISSIONS,
+    VOICE_CHANNEL_IDS,
+    GuildState,
+    _role,
+)
+from tests.support.discord_interactions import (
+    INTERACTION_DEADLINE,
+    TOKEN_LIFETIME,
+    Interaction,
+    InteractionAnswers,
+    Reply,
+)
 from tests.support.discord_messages import (
     APPLICATION_ID,
     BOT_USER,
     EPHEMERAL,
-    LOADING,
     File,
     SentMessage,
     limits,
@@ -78,24 +96,27 @@ from tests.support.discord_messages import (
     too_large,
 )
 
-__all__ = ["APPLICATION_ID", "BOT_USER", "EPHEMERAL", "DiscordStandIn", "snowflake"]
+__all__ = [
+    "AFK_CHANNEL_ID",
+    "ALL_PERMISSIONS",
+    "APPLICATION_ID",
+    "BOT_USER",
+    "CHANNEL_IDS",
+    "EPHEMERAL",
+    "GUILD_ID",
+    "INTERACTION_DEADLINE",
+    "MEMBER_PERMISSIONS",
+    "TOKEN_LIFETIME",
+    "VOICE_CHANNEL_IDS",
+    "DiscordStandIn",
+    "Interaction",
+    "Recorded",
+    "Reply",
+    "snowflake",
+]
 
-GUILD_ID = 800000000000000001
-CHANNEL_IDS = tuple(810000000000000000 + n for n in range(10))
-VOICE_CHANNEL_IDS = tuple(830000000000000000 + n for n in range(3))
-AFK_CHANNEL_ID = 830000000000000099
-BOT_ROLE_ID = 840000000000000001
-BOT_ROLE_POSITION = 50
-INTERACTION_DEADLINE = 3.0
-TOKEN_LIFETIME = 15 * 60.0  # an interaction token's follow-ups and edits work this long
-ALL_PERMISSIONS = str((1 << 50) - 1)
-MEMBER_PERMISSIONS = str(0x400 | 0x800 | 0x4000 | 0x8000 | 0x10000 | 0x80000000)  # view, send...
-MANAGE_ROLES = 1 << 28
-ADMINISTRATOR = 1 << 3
-BOT_PERMISSIONS = int(MEMBER_PERMISSIONS) | MANAGE_ROLES
 # Discord does not publish the edit limit; 5 per 5 s per channel is what bots observe.
 EDITS_PER_WINDOW, EDIT_WINDOW = 5, 5.0
-INTENT_GUILD_MEMBERS, INTENT_VOICE_STATES = 1 << 1, 1 << 7
 
 
 @dataclass
@@ -107,74 +128,7 @@ class Recorded:
     at: float = 0.0
 
 
-@dataclass
-class Reply:
-    """One message a member saw in answer to an interaction (or a refused attempt)."""
-
-    kind: str  # "callback", "followup", "edit"
-    type: int | None  # the callback type (4, 5, 6, 7) or None
-    content: str
-    embeds: list[dict[str, Any]]
-    ephemeral: bool  # the visibility Discord applied, not the flags asked for
-    payload: dict[str, Any]
-    at: float
-    status: int = 200
-    message_id: str | None = None  # the message this reply created or changed
-    attachments: list[dict[str, Any]] = field(default_factory=list)  # filename, size, data
-
-
-@dataclass
-class Interaction:
-    id: str
-    token: str
-    name: str  # the command, or "press:<custom_id>" for a button press
-    user_id: int
-    sent_at: float
-    standin: DiscordStandIn
-    replies: list[Reply] = field(default_factory=list)
-    errors: list[tuple[int, int]] = field(default_factory=list)  # (status, Discord code)
-    deferred_ephemeral: bool | None = None
-    followups: int = 0
-    channel_id: str = ""
-    target: str | None = None  # a press: the message whose component was pressed
-    original: str | None = None  # the message "@original" names once answered
-
-    @property
-    def acknowledged(self) -> bool:
-        return any(r.kind == "callback" for r in self.replies)
-
-    def wait_reply(self, timeout: float = 10.0) -> Reply:
-        """The first visible message: a type-4/7 callback, or the follow-up/edit after a defer."""
-
-        def visible() -> Reply | None:
-            return next(
-                (r for r in self.replies if r.type not in (5, 6) and r.kind != "delete"), None
-            )
-
-        return self.standin.wait_for(visible, timeout, f"a reply to /{self.name}")
-
-    def wait_settled(self, timeout: float = 10.0) -> Reply | None:
-        """The first visible reply, or None once Discord refused an answer (10062, 40060)."""
-
-        def settled() -> tuple[Reply | None] | None:
-            reply = next(
-                (r for r in self.replies if r.type not in (5, 6) and r.kind != "delete"), None
-            )
-            if reply is not None or self.errors:
-                return (reply,)
-            return None
-
-        return self.standin.wait_for(settled, timeout, f"an outcome of /{self.name}")[0]
-
-    def wait_acknowledged(self, timeout: float = 10.0) -> Reply:
-        return self.standin.wait_for(
-            lambda: next((r for r in self.replies if r.kind == "callback"), None),
-            timeout,
-            f"an answer to /{self.name}",
-        )
-
-
-class DiscordStandIn:
+class DiscordStandIn(GuildState, InteractionAnswers):
     def __init__(
         self,
         *,
@@ -360,106 +314,7 @@ class DiscordStandIn:
             ready["shard"] = identify["shard"]
         return ready
 
-    def _guild(self) -> dict[str, Any]:
-        everyone = {**_role(self.guild_id, "@everyone", 0), "permissions": MEMBER_PERMISSIONS}
-        bot_role = {
-            **_role(self.bot_role_id, "Abby", BOT_ROLE_POSITION),
-            "permissions": str(self.bot_permissions),
-            "managed": True,
-            "tags": {"bot_id": str(APPLICATION_ID)},
-        }
-        voice = [(c, f"voice-{n}") for n, c in enumerate(self.voice_channel_ids)] + [
-            (self.afk_channel_id, "afk")
-        ]
-        # Without the members intent Discord still lists the bot and the members in voice.
-        members = [{**self.member(APPLICATION_ID), "user": BOT_USER}] + [
-            {**self.member(user_id), "user": self.user(user_id)} for user_id in self.voice_states
-        ]
-        return {
-            "id": str(self.guild_id),
-            "name": "Stand-in guild",
-            "icon": None,
-            "owner_id": "1",
-            "roles": [everyone, bot_role, *self.roles.values()],
-            "channels": [
-                {
-                    "id": str(c),
-                    "type": 0,
-                    "name": f"channel-{n}",
-                    "position": n,
-                    "permission_overwrites": [],
-                    "guild_id": str(self.guild_id),
-                }
-                for n, c in enumerate(self.channel_ids)
-            ]
-            + [
-                {
-                    "id": str(c),
-                    "type": 2,
-                    "name": name,
-                    "position": n,
-                    "permission_overwrites": [],
-                    "guild_id": str(self.guild_id),
-                    "bitrate": 64000,
-                    "user_limit": 0,
-                    "rtc_region": None,
-                }
-                for n, (c, name) in enumerate(voice)
-            ],
-            "afk_channel_id": str(self.afk_channel_id),
-            "afk_timeout": 300,
-            "members": members,
-            "member_count": 1000,
-            "features": [],
-            "emojis": [],
-            "stickers": [],
-            "threads": [],
-            # GUILD_CREATE's voice states are partial: no guild_id, no member.
-            "voice_states": [
-                {k: v for k, v in state.items() if k not in ("guild_id", "member")}
-                for state in self.voice_states.values()
-            ],
-            "presences": [],
-            "stage_instances": [],
-            "guild_scheduled_events": [],
-            "unavailable": False,
-            "large": False,
-            "premium_tier": 0,
-            "preferred_locale": "en-US",
-            "mfa_level": 0,
-            "verification_level": 0,
-            "explicit_content_filter": 0,
-            "nsfw_level": 0,
-            "default_message_notifications": 0,
-            "system_channel_flags": 0,
-            "joined_at": "2026-01-01T00:00:00+00:00",
-        }
-
     # --- events a member causes --------------------------------------------------------
-
-    def user(self, user_id: int, *, bot: bool = False) -> dict[str, Any]:
-        return {
-            "id": str(user_id),
-            "username": f"member{user_id}",
-            "discriminator": "0",
-            "global_name": None,
-            "avatar": None,
-            "bot": bot,
-        }
-
-    def member(self, user_id: int, roles: tuple[int, ...] = ()) -> dict[str, Any]:
-        """A member object without `user`; its roles are `roles` plus those given by REST."""
-        held = set(roles) | self._member_roles.get(user_id, set())
-        if user_id == APPLICATION_ID:
-            held.add(self.bot_role_id)
-        return {
-            "roles": [str(r) for r in sorted(held)],
-            "joined_at": "2026-01-01T00:00:00+00:00",
-            "deaf": False,
-            "mute": False,
-            "flags": 0,
-            "nick": None,
-        }
 
     def message_event(
         self,
@@ -497,90 +352,6 @@ class DiscordStandIn:
         event = self.message_event(**kwargs)
         self.dispatch("MESSAGE_CREATE", event)
         return event
-
-    def add_role(self, name: str, *, above_bot: bool = False) -> int:
-        """A new guild role (GUILD_ROLE_CREATE once connected); below the bot's own role
-        unless `above_bot`, where Discord refuses to let the bot hand it out."""
-        role_id = int(snowflake())
-        with self._cond:
-            below = [
-                r["position"] for r in self.roles.values() if r["position"] < BOT_ROLE_POSITION
-            ]
-            position = BOT_ROLE_POSITION + 1 if above_bot else max(below, default=0) + 1
-            self.roles[role_id] = _role(role_id, name, position)
-        if self._ws is not None:
-            self.dispatch(
-                "GUILD_ROLE_CREATE", {"guild_id": str(self.guild_id), "role": self.roles[role_id]}
-            )
-        return role_id
-
-    def member_roles(self, user_id: int) -> set[int]:
-        """The roles the bot gave `user_id` (and did not take back) through REST."""
-        with self._cond:
-            return set(self._member_roles.get(user_id, set()))
-
-    def _voice_state(
-        self,
-        user_id: int,
-        channel_id: int | None,
-        *,
-        self_mute: bool = False,
-        self_deaf: bool = False,
-        mute: bool = False,
-        deaf: bool = False,
-    ) -> dict[str, Any]:
-        return {
-            "guild_id": str(self.guild_id),
-            "channel_id": None if channel_id is None else str(channel_id),
-            "user_id": str(user_id),
-            "member": {
-                **self.member(user_id),
-                "user": self.user(user_id),
-                "deaf": deaf,
-                "mute": mute,
-            },
-            "session_id": f"voice-{user_id}",
-            "deaf": deaf,
-            "mute": mute,
-            "self_deaf": self_deaf,
-            "self_mute": self_mute,
-            "self_video": False,
-            "self_stream": False,
-            "suppress": False,
-            "request_to_speak_timestamp": None,
-        }
-
-    def voice(
-        self,
-        user_id: int,
-        channel_id: int | None,
-        *,
-        self_mute: bool = False,
-        self_deaf: bool = False,
-        mute: bool = False,
-        deaf: bool = False,
-    ) -> dict[str, Any]:
-        """A member joins, moves in or (None) leaves voice: VOICE_STATE_UPDATE, sent only if
-        the bot identified with the voice-states intent, as Discord does."""
-        if channel_id is not None and channel_id not in (
-            *self.voice_channel_ids,
-            self.afk_channel_id,
-        ):
-            raise LookupError(f"{channel_id} is not a voice channel of the guild")
-        state = self._voice_state(
-            user_id, channel_id, self_mute=self_mute, self_deaf=self_deaf, mute=mute, deaf=deaf
-        )
-        with self._cond:
-            if channel_id is None:
-                self.voice_states.pop(user_id, None)
-            else:
-                self.voice_states[user_id] = state
-        if self._intended(INTENT_VOICE_STATES):
-            self.dispatch("VOICE_STATE_UPDATE", state)
-        return state
-
-    def _intended(self, intent: int) -> bool:
-        return bool(self.identified) and bool(int(self.identified[-1].get("intents", 0)) & intent)
 
     def interact(
         self,
@@ -945,258 +716,6 @@ class DiscordStandIn:
             )
         return 405, {"message": "405: Method Not Allowed", "code": 0}, {}
 
-    def _dm_channel(self, user_id: int) -> dict[str, Any]:
-        channel_id = self._dm_channels.setdefault(user_id, snowflake())
-        return {
-            "id": channel_id,
-            "type": 1,
-            "last_message_id": None,
-            "recipients": [self.user(user_id)],
-            "flags": 0,
-        }
-
-    # --- members and roles -------------------------------------------------------------
-
-    def _member_request(
-        self, method: str, guild_id: str, user_id: str, role_id: str | None
-    ) -> tuple[int, Any]:
-        if int(guild_id) != self.guild_id:
-            return 404, {"message": "Unknown Guild", "code": 10004}
-        user = int(user_id)
-        if role_id is None:
-            if method != "GET":
-                return 405, {"message": "405: Method Not Allowed", "code": 0}
-            return 200, {**self.member(user), "user": self.user(user)}
-        if method not in ("PUT", "DELETE"):
-            return 405, {"message": "405: Method Not Allowed", "code": 0}
-        role = self.roles.get(int(role_id))
-        if role is None:
-            return 404, {"message": "Unknown Role", "code": 10011}
-        can_manage = self.bot_permissions & (MANAGE_ROLES | ADMINISTRATOR)
-        # Even an administrator cannot hand out a role at or above its own highest role.
-        if not can_manage or role["position"] >= BOT_ROLE_POSITION:
-            return 403, {"message": "Missing Permissions", "code": 50013}
-        held = self._member_roles.setdefault(user, set())
-        (held.add if method == "PUT" else held.discard)(int(role_id))
-        if self._intended(INTENT_GUILD_MEMBERS):
-            update = {**self.member(user), "user": self.user(user), "guild_id": str(self.guild_id)}
-            self._pending.append(("GUILD_MEMBER_UPDATE", update))
-        return 204, None
-
-    # --- interactions ------------------------------------------------------------------
-
-    def _by_token(self, token: str) -> Interaction | None:
-        return next((i for i in self.interactions.values() if i.token == token), None)
-
-    def _reply(self, record: Interaction, reply: Reply) -> None:
-        record.replies.append(reply)
-        self._cond.notify_all()
-
-    def _refuse(
-        self, record: Interaction | None, status: int, code: int, message: str
-    ) -> tuple[int, Any]:
-        if record is not None:
-            record.errors.append((status, code))
-            self._cond.notify_all()
-        return status, {"message": message, "code": code}
-
-    @property
-    def _in_process(self) -> bool:
-        """No gateway client identified: the test built its interactions in process."""
-        return not self.identified
-
-    def _adopt(self, interaction_id: str, token: str) -> Interaction:
-        """An interaction a test built itself (no gateway): known from its first answer,
-        with its 3 seconds counted from then; a press gets a message to act on."""
-        channel_id = str(self.channel_ids[0])
-        record = Interaction(
-            interaction_id, token, "?", 0, time.monotonic(), self, channel_id=channel_id
-        )
-        self.interactions[interaction_id] = record
-        return record
-
-    def _callback(
-        self, interaction_id: str, token: str, payload: dict[str, Any], files: list[File]
-    ) -> tuple[int, Any]:
-        record = self.interactions.get(interaction_id)
-        if record is None and self._in_process:
-            record = self._adopt(interaction_id, token)
-        if (
-            record is not None
-            and record.target is None
-            and self._in_process
-            and payload["type"] in (6, 7)
-        ):
-            record.target = self._create(record.channel_id, {}, []).id
-        if record is None or time.monotonic() - record.sent_at > INTERACTION_DEADLINE:
-            return self._refuse(record, 404, 10062, "Unknown interaction")
-        if record.acknowledged:
-            return self._refuse(record, 400, 40060, "Interaction has already been acknowledged.")
-        kind = payload["type"]
-        data = payload.get("data") or {}
-        if kind in (6, 7) and record.target is None:
-            return self._refuse(record, 400, 50035, "Invalid Form Body: type only for components")
-        if kind in (4, 7) and (error := limits(data)):
-            return self._refuse(record, 400, 50035, json.dumps(error))
-        ephemeral = bool(int(data.get("flags") or 0) & EPHEMERAL)
-        visible_to = record.user_id if ephemeral else None
-        if kind == 4:
-            message = self._create(
-                record.channel_id,
-                data,
-                files,
-                visible_to=visible_to,
-                token=record.token,
-                flags=EPHEMERAL if ephemeral else 0,
-            )
-        elif kind == 5:
-            record.deferred_ephemeral = ephemeral
-            flags = LOADING | (EPHEMERAL if ephemeral else 0)
-            message = self._create(
-                record.channel_id, {}, [], visible_to=visible_to, token=record.token, flags=flags
-            )
-        else:  # 6, 7: the pressed message itself; 7 changes it now
-            message = self._messages[record.target]  # type: ignore[index]
-            ephemeral = message.visible_to is not None
-            if kind == 7:
-                message.apply(data, files)
-                message.edits.append((time.monotonic(), message.content))
-        record.original = message.id
-        self._reply(
-            record,
-            Reply(
-                "callback",
-                kind,
-                data.get("content") or "",
-                data.get("embeds") or [],
-                ephemeral,
-                payload,
-                time.monotonic(),
-                message_id=message.id,
-                attachments=message.state()["attachments"] if kind in (4, 7) else [],
-            ),
-        )
-        resource: dict[str, Any] = {"type": kind}
-        if kind in (4, 7):
-            resource["message"] = message.wire(self.root_url)
-        answer = {
-            "id": interaction_id,
-            "type": 3 if record.target else 2,
-            "response_message_id": message.id,
-            "response_message_loading": kind == 5,
-            "response_message_ephemeral": ephemeral,
-        }
-        return 200, {"interaction": answer, "resource": resource}
-
-    def _webhook(  # noqa: C901
-        self,
-        method: str,
-        token: str,
-        ref: str | None,
-        payload: Any,  # noqa: ANN401
-        files: list[File],
-    ) -> tuple[int, Any, dict[str, str]]:
-        record = self._by_token(token)
-        if record is None and self._in_process:
-            record = self._adopt(snowflake(), token)
-            self._reply(record, Reply("callback", 5, "", [], False, {}, time.monotonic()))
-        if record is None or not record.acknowledged:
-            return (*self._refuse(record, 404, 10015, "Unknown Webhook"), {})
-        if time.monotonic() - record.sent_at > TOKEN_LIFETIME:
-            return (*self._refuse(record, 401, 50027, "Invalid Webhook Token"), {})
-        payload = payload or {}
-        if method in ("POST", "PATCH") and (error := limits(payload)):
-            return (*self._refuse(record, 400, 50035, json.dumps(error)), {})
-        now = time.monotonic()
-        if ref is None:
-            if method != "POST":
-                return 405, {"message": "405: Method Not Allowed", "code": 0}, {}
-            return (*self._followup(record, payload, files), {})
-        message_id = record.original if ref == "@original" else ref
-        message = self._messages.get(message_id or "")
-        if message is None or message.deleted or (ref != "@original" and message.token != token):
-            return (*self._refuse(record, 404, 10008, "Unknown Message"), {})
-        if method == "GET":
-            return 200, message.wire(self.root_url), {}
-        if method == "DELETE":
-            message.deleted = True
-            if ref == "@original":
-                # The deferred message is gone: later follow-ups are new messages with
-                # their own flags (how a bot turns a public defer into a private error).
-                record.deferred_ephemeral = None
-            self._reply(
-                record, Reply("delete", None, "", [], False, {}, now, message_id=message.id)
-            )
-            return 204, None, {}
-        if method != "PATCH":
-            return 405, {"message": "405: Method Not Allowed", "code": 0}, {}
-        status, answer, headers = self._edit(
-            message, payload, files, f"/webhooks/.../messages/{ref}"
-        )
-        if status == 200:
-            message.flags &= ~LOADING
-            # An edit keeps the visibility of the message it edits.
-            self._reply(
-                record,
-                Reply(
-                    "edit",
-                    None,
-                    payload.get("content") or "",
-                    payload.get("embeds") or [],
-                    message.visible_to is not None,
-                    payload,
-                    now,
-                    message_id=message.id,
-                    attachments=message.state()["attachments"],
-                ),
-            )
-        return status, answer, headers
-
-    def _followup(
-        self, record: Interaction, payload: dict[str, Any], files: list[File]
-    ) -> tuple[int, Any]:
-        asked = bool(int(payload.get("flags") or 0) & EPHEMERAL)
-        loading = self._messages.get(record.original or "")
-        # The first follow-up after a defer *is* the deferred message: it keeps the defer's
-        # visibility (a public defer makes an "ephemeral" follow-up public). Once an edit of
-        # @original replaced the loading state, a follow-up is a message of its own.
-        if (
-            record.deferred_ephemeral is not None
-            and record.followups == 0
-            and loading is not None
-            and loading.flags & LOADING
-        ):
-            ephemeral = record.deferred_ephemeral
-            message = loading
-            message.apply(payload, files)
-            message.flags &= ~LOADING
-        else:
-            ephemeral = asked
-            message = self._create(
-                record.channel_id,
-                payload,
-                files,
-                visible_to=record.user_id if ephemeral else None,
-                token=record.token,
-                flags=EPHEMERAL if ephemeral else 0,
-            )
-        record.followups += 1
-        self._reply(
-            record,
-            Reply(
-                "followup",
-                None,
-                payload.get("content") or "",
-                payload.get("embeds") or [],
-                ephemeral,
-                payload,
-                time.monotonic(),
-                message_id=message.id,
-                attachments=message.state()["attachments"],
-            ),
-        )
-        return 200, message.wire(self.root_url)
-
     # --- what was recorded -------------------------------------------------------------
 
     def channel_messages(self, channel: int | None = None) -> list[Recorded]:
@@ -1248,17 +767,3 @@ class DiscordStandIn:
         return [
             r for r in list(self.requests) if r.method == "PUT" and r.path.endswith("/commands")
         ]
-
-
-def _role(role_id: int, name: str, position: int) -> dict[str, Any]:
-    return {
-        "id": str(role_id),
-        "name": name,
-        "permissions": "0",
-        "position": position,
-        "color": 0,
-        "hoist": False,
-        "managed": False,
-        "mentionable": False,
-        "flags": 0,
-    }
