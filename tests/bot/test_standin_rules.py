@@ -281,6 +281,11 @@ def test_channel_messages_are_edited_and_deleted_only_where_they_are(
     assert rest.post("/channels/42/messages", json={"content": "x"}).json()["code"] == 10003
     assert rest.delete(path).status_code == 204
     assert rest.patch(path, json={"content": "again"}).status_code == 404
+    command = standin.interact("menu", channel=CHANNEL)
+    _callback(rest, command, {"type": 4, "data": {"content": "answer"}})
+    shown = standin.messages_in(CHANNEL)
+    assert [(m["content"], m["deleted"]) for m in shown] == [("page 9", True), ("answer", False)]
+    assert standin.messages_in(CHANNEL_IDS[1]) == []
 
 
 def test_attachments_are_kept_with_their_bytes_and_served(

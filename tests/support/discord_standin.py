@@ -757,6 +757,12 @@ class DiscordStandIn(GuildState, InteractionAnswers):
             message = self._messages.get(str(message_id))
             return list(message.edits) if message is not None else []
 
+    def messages_in(self, channel: int | str) -> list[dict[str, Any]]:
+        """What members see now of every message the bot created in a channel (posts,
+        interaction responses, follow-ups), oldest first; deleted ones say so."""
+        with self._cond:
+            return [m.state() for m in self._messages.values() if m.channel_id == str(channel)]
+
     def dm_messages(self, user_id: int) -> list[dict[str, Any]]:
         """The messages the bot sent to a member's DM channel, oldest first."""
         with self._cond:
