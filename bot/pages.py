@@ -71,11 +71,13 @@ class PageView(discord.ui.View):
         await self._turn(interaction, +1)
 
     async def _turn(self, interaction: discord.Interaction, step: int) -> None:
+        if self._turning.locked():  # another press is loading: answer this one now
+            await interaction.response.defer()
         async with self._turning:
             index = max(0, self.index + step)
             loading = asyncio.ensure_future(self.fetch(index))
             done, _ = await asyncio.wait({loading}, timeout=_ANSWER_WITHIN)
-            if not done:
+            if not done and not interaction.response.is_done():
                 await interaction.response.defer()  # type 6: the message stays as it is
             page = await loading
             self.index, self.page = index, page

@@ -37,6 +37,7 @@ class Running:
     bot: AbbyBot
     standin: DiscordStandIn
     fetched: list[int]  # the page indexes fetch was asked for
+    delays: dict[int, float]  # seconds a page takes to read
 
 
 @pytest.fixture
@@ -61,9 +62,11 @@ async def running(
         bot = build_bot(context)
         assert isinstance(bot, AbbyBot)
         fetched: list[int] = []
+        delays: dict[int, float] = {}
 
         async def fetch(index: int) -> Page:
             fetched.append(index)
+            await asyncio.sleep(delays.get(index, 0.0))
             rows = await bot.run_core(
                 context.xp.leaderboard, guild_id=GUILD, limit=PER_PAGE + 1, offset=index * PER_PAGE
             )
@@ -83,7 +86,7 @@ async def running(
         task = asyncio.create_task(bot.connect(reconnect=False))
         try:
             await asyncio.wait_for(bot.wait_until_ready(), 60)
-            yield Running(bot, standin, fetched)
+            yield Running(bot, standin, fetched, delays)
         finally:
             await bot.close()
             await asyncio.gather(task, return_exceptions=True)
@@ -161,3 +164,18 @@ async def test_the_buttons_are_disabled_when_the_view_times_out(running: Running
     assert any(r.kind == "edit" for r in command.replies)  # through the interaction's token
     with pytest.raises(PermissionError, match="disabled"):
         running.standin.press(message, NEXT, user=OWNER)
+
+
+async def test_a_slow_page_is_deferred_within_three_seconds_then_edited_in(
+    running: Running,
+) -> None:
+    _, message = await _open(running)
+    running.delays[1] = 2.5  # longer than Discord waits for an answer to a press
+    press = await _press(running, message, NEXT)
+    first = press.replies[0]
+    assert first.type == 6 and first.at - press.sent_at < 3.0, first
+    await asyncio.to_thread(
+        running.standin.wait_for, lambda: len(press.replies) > 1, 10, "the page's edit"
+    )
+    assert press.replies[1].kind == "edit" and press.replies[1].message_id == message
+    assert _shown(running, message) == ("Leaderboard, page 2", {PREV: True, NEXT: True})
