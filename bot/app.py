@@ -45,6 +45,7 @@ COGS: tuple[str, ...] = (
     "bot.cogs.images",
     "bot.cogs.rag",
     "bot.cogs.admin_xp",
+    "bot.cogs.levels_admin",
     "bot.cogs.admin_bank",
     "bot.cogs.kb",
     "bot.cogs.status",

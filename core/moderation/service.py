@@ -172,6 +172,35 @@ class ModerationService:
         )
         return changed
 
+    def level_rewards(
+        self,
+        actor: Actor,
+        *,
+        add: tuple[int, str] | None = None,
+        remove: int | None = None,
+    ) -> XpGuildSettings:
+        """Show (neither given), add (level, role id) or remove (level) the guild's level
+        role rewards as an admin; UnknownReward when removing a level without one."""
+        self.require(actor, Level.ADMIN)
+        rewards = self._xp().rewards
+        assert actor.guild_id is not None  # require() refuses a DM
+        if add is not None:
+            rules = rewards.add_reward(actor.guild_id, *add)
+        elif remove is not None:
+            rules = rewards.remove_reward(actor.guild_id, remove)
+        else:
+            return rewards.rewards(actor.guild_id)
+        self._emit(
+            "xp_rewards_by",
+            {
+                "guild_id": actor.guild_id,
+                "actor_id": actor.user_id,
+                "added": list(add) if add else None,
+                "removed": remove,
+            },
+        )
+        return rules
+
     # --- bank ----------------------------------------------------------------------------
 
     def adjust_balance(

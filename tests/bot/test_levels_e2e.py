@@ -173,10 +173,11 @@ def test_voice_xp_goes_only_to_eligible_members_and_levels_up_with_roles(bot: Ru
     assert bot.xp(7101) == settled
 
 
+@pytest.mark.parametrize("backend_name", ["sqlite", "mongo"])
 def test_a_grant_made_while_the_bot_is_down_is_applied_once_after_restart(
-    tmp_path, request: pytest.FixtureRequest
+    tmp_path, request: pytest.FixtureRequest, backend_name: str
 ) -> None:  # noqa: ANN001
-    env = backend_env("sqlite", tmp_path / "data", request)
+    env = backend_env(backend_name, tmp_path / "data", request)
     env["ABBY_XP__REWARD_POLL_SECONDS"] = "0.5"
     _prepare(env)
     context = AppContext(load_settings(environ=env))
@@ -242,3 +243,99 @@ def test_rank_shows_progress_to_the_next_level_with_a_bar(bot: Running) -> None:
     reply = bot.standin.interact("rank", user=7501).wait_reply()
     fields = {f["name"]: f["value"] for f in reply.embeds[0]["fields"]}
     assert fields["Progress to level 9"] == "▰▰▰▰▰▰▰▱▱▱▱▱ 500 / 820 XP (60%)", fields
+
+
+# --- /levels: admins configure rewards and announcements in Discord ------------------------
+
+MANAGE_GUILD = 1 << 5
+
+
+class ResolvingStandIn(DiscordStandIn):
+    """The stand-in, resolving role and channel options as Discord does for these tests."""
+
+    def _options(self, name, declared, given, members):  # noqa: ANN001, ANN202
+        kinds = {o["name"]: o["type"] for o in declared}
+        picked = {k: v for k, v in given.items() if kinds.get(k) in (7, 8)}
+        wire, resolved = super()._options(
+            name, declared, {k: v for k, v in given.items() if k not in picked}, members
+        )
+        for key, value in picked.items():
+            if kinds[key] == 8:
+                resolved.setdefault("roles", {})[str(value)] = self.roles[int(value)]
+            else:
+                resolved.setdefault("channels", {})[str(value)] = {
+                    "id": str(value), "type": 0, "name": "announcements",
+                    "permissions": str((1 << 50) - 1), "guild_id": str(self.guild_id),
+                }  # fmt: skip
+            wire.append({"name": key, "type": kinds[key], "value": str(value)})
+        return wire, resolved
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mongo"])
+def admin_bot(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):  # noqa: ANN201
+    env = backend_env(request.param, tmp_path_factory.mktemp("bot") / "data", request)
+    env.update(
+        {"ABBY_XP__REWARD_POLL_SECONDS": "0.5", "ABBY_XP__MIN_GRANT": "100",
+         "ABBY_XP__MAX_GRANT": "100"}
+    )  # fmt: skip
+    with ResolvingStandIn(roles={"Level 1": ROLE_L1}) as standin, BotProcess(standin, env) as bot:
+        bot.wait_ready()
+        yield Running(standin, bot, env)
+
+
+def _admin(standin: DiscordStandIn, subcommand: str, options: dict, user: int = 7601):  # noqa: ANN202
+    from tests.support.discord_standin import MEMBER_PERMISSIONS
+
+    owner = str(int(MEMBER_PERMISSIONS) | MANAGE_GUILD)
+    return standin.interact("levels", options, subcommand=subcommand, user=user, permissions=owner)
+
+
+def test_levels_admin_sets_a_reward_and_the_announcement_channel(admin_bot: Running) -> None:
+    reply = _admin(admin_bot.standin, "reward-add", {"level": 1, "role": ROLE_L1}).wait_reply()
+    assert reply.ephemeral and f"<@&{ROLE_L1}>" in reply.embeds[0]["description"], reply
+    reply = _admin(
+        admin_bot.standin, "announce", {"channel": ANNOUNCE, "template": "{member} → {level}"}
+    ).wait_reply()
+    assert reply.ephemeral, reply
+    admin_bot.standin.send_message(user=7602, content="hi", channel=CHANNEL_IDS[1])
+    admin_bot.standin.wait_for(
+        lambda: ROLE_L1 in admin_bot.standin.member_roles(7602), 15, "the reward role"
+    )
+    (line,) = admin_bot.standin.wait_for(
+        lambda: _announcements(admin_bot.standin, 7602), 10, "the announcement"
+    )
+    assert line["content"] == "<@7602> → 1"
+
+
+def test_levels_admin_refuses_members_and_bad_templates_privately(admin_bot: Running) -> None:
+    refused = admin_bot.standin.interact(
+        "levels", {"level": 5, "role": ROLE_L1}, subcommand="reward-add", user=7611
+    ).wait_reply()
+    assert refused.ephemeral and "for server admins" in refused.content, refused
+    bad = _admin(admin_bot.standin, "announce", {"template": "{member} hit {lvl}"}).wait_reply()
+    assert bad.ephemeral and "{lvl}" in bad.content, bad
+    context = admin_bot.context()
+    try:
+        rules = context.xp.rewards.rewards(GUILD)
+        assert 5 not in dict(rules.level_roles)
+        assert "{lvl}" not in rules.announce_template
+    finally:
+        context.close()
+
+
+def test_levels_admin_shows_a_role_the_bot_cannot_give_as_blocked(admin_bot: Running) -> None:
+    above = admin_bot.standin.add_role("Legend", above_bot=True)
+    _admin(admin_bot.standin, "reward-add", {"level": 2, "role": above}).wait_reply()
+    context = admin_bot.context()
+    try:
+        context.xp.add("7621", 300, guild_id=GUILD)  # level 2
+    finally:
+        context.close()
+    admin_bot.standin.wait_for(lambda: admin_bot.role_puts(above), 15, "the refused attempt")
+    admin_bot.standin.wait_for(
+        lambda: "blocked" in _admin(admin_bot.standin, "rewards", {}).wait_reply().embeds[0][
+            "description"
+        ],
+        10,
+        "the blocked flag",
+    )
