@@ -34,7 +34,6 @@ from core.errors import (
     InsufficientFunds,
     InvalidAmount,
     InvalidInput,
-    LimitExceeded,
     RecipientIsBot,
     Refused,
 )
@@ -214,7 +213,8 @@ class BankService:
         The claim is one keyed mint (key `daily:<scope>:<user>:<day>`): the transfer id's
         unique index decides, so two processes claiming at once pay once. Raises
         AlreadyClaimed (with `next_at`) for a second claim the same day, Refused when the
-        daily reward is turned off (amount 0), LimitExceeded at the balance cap.
+        daily reward is turned off (amount 0) or today's claim failed earlier,
+        LimitExceeded at the balance cap.
         """
         user_id = check_id(user_id, "user id")
         scope = scope_key(guild_id)
@@ -246,8 +246,13 @@ class BankService:
             # The key exists with another amount (the setting changed since): still today's.
             raise claimed from None
         except InsufficientFunds as exc:
-            # A mint only fails at the balance cap; its keyed record stays failed all day.
-            raise LimitExceeded("your balance is at the maximum; nothing was paid") from exc
+            # A mint is refused only as a replay of a claim that failed (at the balance cap,
+            # or cut off by a crash and undone by recovery): its key stays failed all day.
+            raise Refused(
+                "today's daily claim failed and nothing was paid; the next daily opens at "
+                f"{next_at:%Y-%m-%d %H:%M} UTC",
+                next_at=next_at,
+            ) from exc
         if movement.replayed:
             raise claimed
         self._emit(

@@ -11,6 +11,7 @@ from core.clock import FrozenClock
 from core.config import BankSettings
 from core.context import AppContext
 from core.economy.bank import BankService, daily_key
+from core.economy.levels import MAX_INT64
 from core.errors import AlreadyClaimed, InvalidInput, RecipientIsBot, Refused
 
 LATE = datetime(2026, 3, 9, 23, 59, 30, tzinfo=UTC)
@@ -126,3 +127,17 @@ def test_a_payment_to_a_bot_is_refused_and_nothing_moves(context: AppContext) ->
     assert context.bank.balance("a", guild_id="g").balance == 50
     assert context.bank.balance("bot1", guild_id="g").balance == 0
     assert len(context.bank.history("a", guild_id="g")) == 1
+
+
+def test_a_daily_at_the_balance_cap_pays_nothing_and_a_retry_pays_nothing(
+    context: AppContext,
+) -> None:
+    bank = _bank(context, FrozenClock(LATE))
+    bank.add("full", MAX_INT64, reason="seed", guild_id="g")
+    for _ in range(2):  # the retry: a fresh refusal (SQLite) or the failed key's (MongoDB)
+        with pytest.raises(Refused) as refused:
+            bank.daily("full", guild_id="g")
+        assert not isinstance(refused.value, AlreadyClaimed)
+        assert "nothing was paid" in str(refused.value) or "maximum" in str(refused.value)
+    assert bank.balance("full", guild_id="g").balance == MAX_INT64
+    assert bank.audit().ok
