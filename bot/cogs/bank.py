@@ -35,9 +35,12 @@ def _who(user_id: str | None, entry: LedgerEntry) -> str:
 
 
 def ledger_line(entry: LedgerEntry, currency: str) -> str:
-    reason = entry.reason
-    # Reasons are member text: mentions broken, markdown shown as typed.
-    shown = f" · {discord.utils.escape_markdown(defused(reason))}" if reason else ""
+    shown = ""
+    if entry.reason:
+        # Reasons are member text: mentions broken (role mentions too, which escape_mentions
+        # leaves), markdown shown as typed.
+        text = discord.utils.escape_markdown(defused(entry.reason))
+        shown = " · " + text.replace("<@", "<\u200b@")
     return (
         f"**{entry.amount:+,}** {currency} · {_who(entry.counterparty, entry)}{shown}"
         f" · <t:{int(entry.at.timestamp())}:R>"
