@@ -1,4 +1,9 @@
-"""`abby ask`: one question to the configured LLM, optionally grounded in the RAG documents."""
+"""`abby ask`: one question to the configured LLM, optionally grounded in the RAG documents.
+
+It calls the core's Assistant (core.llm.assistant), as `abby chat` and the bot do; with
+`--user` the question joins that member's conversation (stored encrypted, so a key is needed
+first and nothing is asked of the model without one).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Annotated
 import typer
 
 from abby_cli import output, runtime
-from abby_cli.options import GuildOpt, JsonOpt
+from abby_cli.options import GuildOpt, JsonOpt, UserOpt
 
 
 def ask(
@@ -21,6 +26,10 @@ def ask(
     system: Annotated[
         str | None, typer.Option("--system", help="System prompt (default: the persona's).")
     ] = None,
+    user: UserOpt = None,
+    channel: Annotated[
+        str, typer.Option("--channel", help="With --user: the conversation's channel id.")
+    ] = "cli",
     stream: Annotated[
         bool, typer.Option("--stream/--no-stream", help="Print as it arrives.")
     ] = True,
@@ -29,37 +38,41 @@ def ask(
     """Ask the LLM; with --rag, answer from the ingested documents of the guild."""
     import asyncio
 
-    from core.llm.answer import build_prompt
-    from core.persona import load_persona
-
     context = runtime.context()
-    settings = context.settings
-    results = []
-    if rag:
-        results = context.rag.query(prompt, guild_id=guild, top_k=top_k)
-    full_prompt = build_prompt(prompt, results)
-    system_prompt = system or load_persona(settings.persona.name, settings.data_dir).system_prompt
-    client = context.llm
-    sources = [{"title": r.title, "source": r.source, "score": r.score} for r in results]
+    assistant = context.assistant
+    options = {
+        "user_id": user,
+        "guild_id": guild,
+        "channel_id": channel,
+        "use_docs": rag,
+        "system_prompt": system,
+        "top_k": top_k,
+    }
 
-    async def run() -> str:
+    async def run():  # noqa: ANN202 - an Answer
         try:
-            if stream and not runtime.state.json:
-                pieces = []
-                async for piece in client.stream_generate(full_prompt, system_prompt=system_prompt):
-                    pieces.append(piece)
-                    sys.stdout.write(piece)
+            if not stream or runtime.state.json:
+                return await assistant.answer(prompt, **options)
+            answer = None
+            async for item in assistant.stream(prompt, **options):
+                if isinstance(item, str):
+                    sys.stdout.write(item)
                     sys.stdout.flush()
-                sys.stdout.write("\n")
-                return "".join(pieces)
-            return await client.generate(full_prompt, system_prompt=system_prompt)
+                else:
+                    answer = item
+            sys.stdout.write("\n")
+            return answer
         finally:
-            await client.aclose()
+            await context.llm.aclose()
 
-    reply = asyncio.run(run())
+    answer = asyncio.run(run())
+    sources = [s.to_dict() for s in answer.sources]
     if runtime.state.json:
-        output.show({"reply": reply, "model": settings.llm.model, "sources": sources})
-    elif not stream:
-        output.lines([reply])
-    if sources and not runtime.state.json:
-        output.lines(f"  source: {s['title'] or s['source']} ({s['score']:.2f})" for s in sources)
+        document = {"reply": answer.reply, "model": context.settings.llm.model, "sources": sources}
+        if user is not None:
+            document["session_id"] = answer.session_id
+        output.show(document)
+        return
+    if not stream:
+        output.lines([answer.reply])
+    output.lines(f"  source: {s['title'] or s['source']} ({s['score']:.2f})" for s in sources)

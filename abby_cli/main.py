@@ -20,6 +20,7 @@ from abby_cli import (
     backup,
     bank,
     bot,
+    chat,
     config,
     db,
     doctor,
@@ -101,6 +102,7 @@ app = typer.Typer(
 app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)
 app.command("ask")(ask.ask)
+app.command("chat")(chat.chat)
 app.command("backup")(backup.backup)
 app.command("restore")(backup.restore)
 

@@ -50,6 +50,7 @@ CREATES_STORE = frozenset(
         "image edit",
         "image upscale",
         "ask",
+        "chat",
         "bot run",
         "bot settings",
     }

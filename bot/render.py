@@ -141,3 +141,101 @@ def fit_embed(card: discord.Embed) -> discord.Embed:
         else:
             card.remove_field(len(card.fields) - 1)
     return card
+
+
+# --- long answers: ordered parts under the content limit ------------------------------------
+
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+_SENTENCE_END = re.compile(r"[.!?][)\"'\]]*(?=\s)")
+
+
+def _code_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, opening fence line) of every fenced code block; an unclosed one runs to
+    the end of the text."""
+    spans, start, fence, opener = [], 0, "", ""
+    position = 0
+    for line in text.splitlines(keepends=True):
+        match = _FENCE.match(line)
+        if match and not fence:
+            fence, opener, start = match[1], line.rstrip("\n"), position
+        elif match and fence and match[1].startswith(fence[0]) and len(match[1]) >= len(fence):
+            spans.append((start, position + len(line.rstrip("\n")), opener))
+            fence = ""
+        position += len(line)
+    if fence:
+        spans.append((start, len(text), opener))
+    return spans
+
+
+def _inside(spans: list[tuple[int, int, str]], index: int) -> tuple[int, int, str] | None:
+    """The code block that `index` falls strictly inside (its fence lines included)."""
+    return next((s for s in spans if s[0] < index < s[1]), None)
+
+
+def _best_cut(text: str, limit: int, spans: list[tuple[int, int, str]]) -> int:
+    """Where to end a part of at most `limit` characters: the last paragraph break, else
+    sentence end, else line break, else space, outside code blocks; preferring a cut in the
+    second half of the window so parts are not needlessly short. 0 when there is none."""
+    window = text[: limit + 1]
+    candidates: list[list[int]] = [[], [], [], []]
+    for match in re.finditer(r"\n[ \t]*\n", window):
+        candidates[0].append(match.start())
+    for match in _SENTENCE_END.finditer(window):
+        candidates[1].append(match.end())
+    for match in re.finditer(r"\n", window):
+        candidates[2].append(match.start())
+    for match in re.finditer(r"[ \t]", window):
+        candidates[3].append(match.start())
+    fallback = 0
+    for kind in candidates:
+        good = [i for i in kind if 0 < i <= limit and _inside(spans, i) is None]
+        if not good:
+            continue
+        if max(good) >= limit // 2:
+            return max(good)
+        fallback = max(fallback, max(good))
+    return fallback
+
+
+def split_message(text: str, limit: int = CONTENT_LIMIT) -> list[str]:
+    """`text` as ordered parts of at most `limit` characters each, cut on a paragraph,
+    sentence or word boundary and never inside a ``` code block: a block that fits in a
+    part is moved whole to the next part; one longer than a part is cut between lines, its
+    fence closed at the end of one part and reopened at the start of the next."""
+    text = text.strip()
+    parts: list[str] = []
+    while len(text) > limit:
+        spans = _code_spans(text)
+        cut = _best_cut(text, limit, spans)
+        if cut == 0:
+            block = _inside(spans, limit) or _inside(spans, limit // 2)
+            if block is not None and block[0] == 0:
+                # A code block longer than a part: close it here, reopen it in the next.
+                opener = block[2]
+                room = limit - len("\n```")
+                cut = text.rfind("\n", len(opener) + 1, room + 1)
+                if cut <= len(opener):
+                    cut = room  # one line longer than a part: cut inside it
+                parts.append(text[:cut].rstrip() + "\n```")
+                text = opener + "\n" + text[cut:].lstrip("\n")
+                continue
+            cut = block[0] if block is not None and block[0] > 0 else limit
+        head = text[:cut].rstrip()
+        if head:
+            parts.append(head)
+        text = text[cut:].lstrip()
+    if text:
+        parts.append(text)
+    return parts
+
+
+def close_open_fence(text: str) -> str:
+    """`text` with a code block still open at its end closed (a reply still streaming)."""
+    fence = ""
+    for line in text.splitlines():
+        match = _FENCE.match(line)
+        if match and not fence:
+            fence = match[1]
+        elif match and match[1].startswith(fence[0]) and len(match[1]) >= len(fence):
+            fence = ""
+    return text.rstrip() + "\n" + fence if fence else text

@@ -1,22 +1,44 @@
-"""Chat: `/ask` answers in the persona's voice, remembering the conversation per channel.
+"""Chat: `/ask`, `/chat`, and a mention or summon of the bot, all answered by the core's
+Assistant (core.llm.assistant) and streamed into Discord (bot.streaming).
 
-The conversation lives in an encrypted session (core.llm.ConversationManager); with
-`use_docs` the answer is grounded in this server's knowledge base.
+The conversation lives in an encrypted session per member and channel. A mention ("@Abby
+how do levels work?") or a summon trigger of the persona ("hey abby, ...") starts or
+continues it, the persona greeting a new one; a dismissal as a whole short message ("bye
+abby", "thanks, that's all") ends it with the persona's dismissal line.
 """
 
 from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.render import NO_PINGS, defused, fit_content
-from core.llm.answer import build_prompt
+from bot.failures import record_unexpected
+from bot.render import NO_PINGS, defused, member_text
+from bot.streaming import StreamRelay, sources_line
+from core.errors import AbbyError
+
+if TYPE_CHECKING:
+    from core.llm.assistant import Answer
+    from core.persona import PersonalityConfig
 
 
 class Chat(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
+        self.assistant = bot.context.assistant  # type: ignore[attr-defined]
+        self.persona: PersonalityConfig | None = None
+
+    async def cog_load(self) -> None:
+        from core.persona import load_persona
+
+        settings = self.bot.context.settings  # type: ignore[attr-defined]
+        self.persona = await self.bot.run_core(  # type: ignore[attr-defined]
+            load_persona, settings.persona.name, settings.data_dir
+        )
 
     @app_commands.command(name="ask", description="Ask Abby a question.")
     @app_commands.describe(
@@ -28,38 +50,161 @@ class Chat(commands.Cog):
         question: app_commands.Range[str, 1, 2000],
         use_docs: bool = True,
     ) -> None:
-        context = self.bot.context
-        user_id = str(interaction.user.id)
-        guild_id = str(interaction.guild_id) if interaction.guild_id else None
-        channel_id = str(interaction.channel_id) if interaction.channel_id else "direct"
-        await interaction.response.defer(thinking=True)
-        where = {"guild_id": guild_id, "channel_id": channel_id}
-        history = await self.bot.run_core(context.conversations.get_conversation, user_id, **where)
-        results = []
-        if use_docs:
-            results = await self.bot.run_core(
-                context.rag.query, question, guild_id=guild_id, user_id=user_id, top_k=4
+        await self._answer_interaction(interaction, question, use_docs=use_docs, greet=False)
+
+    @app_commands.command(name="chat", description="Talk with Abby; she remembers this channel.")
+    @app_commands.describe(message="What you want to say")
+    async def chat(
+        self, interaction: discord.Interaction, message: app_commands.Range[str, 1, 2000]
+    ) -> None:
+        assert self.persona is not None
+        if self.persona.is_dismissal(message):
+            self.assistant.check_ready()
+            closed = await self.bot.run_core(  # type: ignore[attr-defined]
+                self.assistant.dismiss, **_where_of(interaction)
             )
-        persona = await self.bot.run_core(self._persona)
-        reply = await context.llm.generate(
-            build_prompt(question, results), system_prompt=persona.system_prompt, history=history
-        )
-        await self.bot.run_core(
-            context.conversations.append_message, user_id, "user", question, **where
-        )
-        await self.bot.run_core(
-            context.conversations.append_message, user_id, "assistant", reply, **where
-        )
-        # The reply is the model's, steered by the member and by documents: it never pings.
-        await interaction.followup.send(
-            fit_content(defused(reply)) or "…", allowed_mentions=NO_PINGS
+            line = closed.line if closed else self.persona.dismissal()
+            await interaction.response.send_message(line, allowed_mentions=NO_PINGS)
+            return
+        await self._answer_interaction(interaction, message, use_docs=self._use_docs, greet=True)
+
+    async def _answer_interaction(
+        self, interaction: discord.Interaction, question: str, *, use_docs: bool, greet: bool
+    ) -> None:
+        # Before the defer: with no LLM the member gets one private line and nothing is called.
+        self.assistant.check_ready()
+        await self.bot.run_core(self.assistant.admit, **_member_of(interaction))  # type: ignore[attr-defined]
+        await interaction.response.defer(thinking=True)
+
+        async def first(content: str) -> discord.InteractionMessage:
+            return await interaction.edit_original_response(
+                content=content, allowed_mentions=NO_PINGS
+            )
+
+        async def more(content: str) -> discord.WebhookMessage:
+            return await interaction.followup.send(content, wait=True, allowed_mentions=NO_PINGS)
+
+        await self._relay(
+            StreamRelay(first, more),
+            question,
+            use_docs=use_docs,
+            user_name=interaction.user.display_name if greet else None,
+            **_where_of(interaction),
         )
 
-    def _persona(self):  # noqa: ANN202 - PersonalityConfig
-        from core.persona import load_persona
+    # --- mentions, summons and dismissals -------------------------------------------------
 
-        settings = self.bot.context.settings
-        return load_persona(settings.persona.name, settings.data_dir)
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or not message.content or self.persona is None:
+            return
+        question = self._addressed(message)
+        if question is None and not self.persona.is_dismissal(message.content):
+            return  # not for the bot: the XP listener has it
+        where = {
+            "user_id": str(message.author.id),
+            "guild_id": str(message.guild.id) if message.guild else None,
+            "channel_id": str(message.channel.id),
+        }
+        try:
+            if question is None or self.persona.is_dismissal(question):
+                closed = await self.bot.run_core(self.assistant.dismiss, **where)  # type: ignore[attr-defined]
+                if closed is not None:
+                    await self._reply(message, closed.line)
+                return
+            if not question.strip():
+                await self._reply(message, self.persona.greeting(message.author.display_name))
+                return
+            self.assistant.check_ready()
+            await self.bot.run_core(  # type: ignore[attr-defined]
+                self.assistant.admit, where["user_id"], where["guild_id"]
+            )
+
+            async def first(content: str) -> discord.Message:
+                return await message.reply(content, mention_author=False, allowed_mentions=NO_PINGS)
+
+            async def more(content: str) -> discord.Message:
+                return await message.channel.send(content, allowed_mentions=NO_PINGS)
+
+            await self._relay(
+                StreamRelay(first, more),
+                question,
+                use_docs=self._use_docs,
+                user_name=message.author.display_name,
+                **where,
+            )
+        except AbbyError as exc:
+            # A message has no private reply: the member reads the short line in the channel.
+            await self._reply(message, member_text(exc))
+        except discord.HTTPException as exc:
+            await record_unexpected(self.bot.context, exc, "listener", "chat")  # type: ignore[attr-defined]
+
+    def _addressed(self, message: discord.Message) -> str | None:
+        """The question when the message mentions the bot or starts with a summon
+        trigger (the mention or trigger removed), else None."""
+        me = self.bot.user
+        assert self.persona is not None
+        if me is not None and any(user.id == me.id for user in message.mentions):
+            return re.sub(rf"<@!?{me.id}>", "", message.content).strip(" ,:")
+        return self.persona.summoned(message.content)
+
+    async def _reply(self, message: discord.Message, text: str) -> None:
+        await message.reply(defused(text), mention_author=False, allowed_mentions=NO_PINGS)
+
+    # --- streaming ------------------------------------------------------------------------
+
+    async def _relay(
+        self,
+        relay: StreamRelay,
+        question: str,
+        *,
+        use_docs: bool,
+        user_name: str | None,
+        user_id: str,
+        guild_id: str | None,
+        channel_id: str,
+    ) -> None:
+        answer: Answer | None = None
+        async for item in self.assistant.stream(
+            question,
+            user_id=user_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            use_docs=use_docs,
+            user_name=user_name,
+        ):
+            if isinstance(item, str):
+                await relay.feed(item)
+            else:
+                answer = item
+        assert answer is not None
+        await relay.finish(_rendered(answer))
+
+    @property
+    def _use_docs(self) -> bool:
+        return self.bot.context.settings.chat.use_docs  # type: ignore[attr-defined]
+
+
+def _rendered(answer: Answer) -> str:
+    """The whole answer as members see it: greeting, reply, sources."""
+    parts = [
+        answer.greeting,
+        answer.reply.strip() or "…",
+        sources_line([s.title for s in answer.sources]),
+    ]
+    return "\n\n".join(p for p in parts if p)
+
+
+def _member_of(interaction: discord.Interaction) -> dict[str, str | None]:
+    return {
+        "user_id": str(interaction.user.id),
+        "guild_id": str(interaction.guild_id) if interaction.guild_id else None,
+    }
+
+
+def _where_of(interaction: discord.Interaction) -> dict[str, str | None]:
+    channel = str(interaction.channel_id) if interaction.channel_id else "direct"
+    return {**_member_of(interaction), "channel_id": channel}
 
 
 async def setup(bot: commands.Bot) -> None:

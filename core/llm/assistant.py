@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, OnCooldown
 from core.llm.answer import build_prompt
 from core.llm.conversation import DIRECT_CHANNEL
 
@@ -91,6 +91,7 @@ class _Turn:
     user_name: str | None
     client: LLMClient
     persona: PersonalityConfig
+    system_prompt: str
     prompt: str
     session_id: str | None
     history: list[dict[str, str]] = field(default_factory=list)
@@ -129,6 +130,8 @@ class Assistant:
         use_docs: bool = False,
         persona: str | None = None,
         user_name: str | None = None,
+        system_prompt: str | None = None,
+        top_k: int | None = None,
     ) -> Answer:
         """Answer `question` in the persona's voice; with `user_id`, within that member's
         conversation in the guild and channel (remembered, encrypted).
@@ -138,10 +141,19 @@ class Assistant:
         LLM client's errors (RateLimited, ServiceUnavailable, ...), with nothing stored.
         """
         turn = await self._offload(
-            self._prepare, question, user_id, guild_id, channel_id, use_docs, persona, user_name
+            self._prepare,
+            question,
+            user_id=user_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            use_docs=use_docs,
+            persona_name=persona,
+            user_name=user_name,
+            system_prompt=system_prompt,
+            top_k=top_k,
         )
         reply = await turn.client.generate(
-            turn.prompt, system_prompt=turn.persona.system_prompt, history=turn.history
+            turn.prompt, system_prompt=turn.system_prompt, history=turn.history
         )
         return await self._offload(self._finish, turn, reply)
 
@@ -155,20 +167,41 @@ class Assistant:
         use_docs: bool = False,
         persona: str | None = None,
         user_name: str | None = None,
+        system_prompt: str | None = None,
+        top_k: int | None = None,
     ) -> AsyncIterator[str | Answer]:
         """`answer`, streamed: text deltas (str) as the model sends them, then one Answer
         (the whole reply, its sources, the session). The same checks come first; a stream
         that fails midway stores nothing."""
         turn = await self._offload(
-            self._prepare, question, user_id, guild_id, channel_id, use_docs, persona, user_name
+            self._prepare,
+            question,
+            user_id=user_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            use_docs=use_docs,
+            persona_name=persona,
+            user_name=user_name,
+            system_prompt=system_prompt,
+            top_k=top_k,
         )
         pieces: list[str] = []
         async for piece in turn.client.stream_generate(
-            turn.prompt, system_prompt=turn.persona.system_prompt, history=turn.history
+            turn.prompt, system_prompt=turn.system_prompt, history=turn.history
         ):
             pieces.append(piece)
             yield piece
         yield await self._offload(self._finish, turn, "".join(pieces))
+
+    def admit(self, user_id: str, guild_id: str | None = None) -> None:
+        """Count one question against the member's `chat.rate_limit_per_minute`; OnCooldown
+        when they reached it this minute (0 in the settings: no limit)."""
+        limit = self._settings.rate_limit_per_minute
+        if limit and not self._sessions.take_turn(user_id, guild_id, limit):
+            raise OnCooldown(
+                f"you can ask {limit} questions a minute; try again in a minute",
+                retry_after=60,
+            )
 
     def check_ready(self) -> None:
         """ConfigError when no LLM is configured (say so before anything else happens)."""
@@ -177,12 +210,15 @@ class Assistant:
     def _prepare(
         self,
         question: str,
-        user_id: str | None,
-        guild_id: str | None,
-        channel_id: str,
-        use_docs: bool,
-        persona_name: str | None,
-        user_name: str | None,
+        *,
+        user_id: str | None = None,
+        guild_id: str | None = None,
+        channel_id: str = DIRECT_CHANNEL,
+        use_docs: bool = False,
+        persona_name: str | None = None,
+        user_name: str | None = None,
+        system_prompt: str | None = None,
+        top_k: int | None = None,
     ) -> _Turn:
         client = self._llm()
         if not isinstance(question, str) or not question.strip():
@@ -207,7 +243,7 @@ class Assistant:
         results: list[QueryResult] = []
         if use_docs:
             results = self._rag().query(
-                question, guild_id=guild_id, user_id=user_id, top_k=self._settings.top_k
+                question, guild_id=guild_id, user_id=user_id, top_k=top_k or self._settings.top_k
             )
         return _Turn(
             question=question,
@@ -217,6 +253,7 @@ class Assistant:
             user_name=user_name,
             client=client,
             persona=persona,
+            system_prompt=system_prompt or persona.system_prompt,
             prompt=build_prompt(question, results),
             session_id=session_id,
             history=history,

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from core.clock import Clock
@@ -132,6 +132,13 @@ class SessionService:
         session_id = uuid.uuid4().hex
         self._repo.create(session_id, user_id, scope, channel_id, self._clock.now())
         return session_id
+
+    def take_turn(self, user_id: str, guild_id: str | None, limit: int) -> bool:
+        """Count one question of the member this UTC minute; False when `limit` were
+        already asked in it. One guarded write, shared by every process."""
+        minute = self._clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+        scope = scope_key(guild_id)
+        return self._repo.take_turn(check_id(user_id, "user id"), scope, minute, limit) is not None
 
     def require_key(self) -> None:
         """MissingKey unless a message could be encrypted now (check before paying for one)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from core.db._mongo_records import export_tables, import_tables
 from core.db.mongo import MongoDatabase, ascending
@@ -32,6 +33,7 @@ from core.sessions.repository import (
 SCHEMA_VERSION = 2  # 2: the conversation lookup's index
 SESSIONS = "sessions"
 MESSAGES = "session_messages"
+TURNS = "chat_turns"
 ENDED = {"$in": ["closed", "expired"]}
 
 
@@ -99,6 +101,7 @@ class MongoSessionRepository(SessionRepository):
         self._db = db
         self._sessions = db.collection(SESSIONS)
         self._messages = db.collection(MESSAGES)
+        self._turns = db.collection(TURNS)
         db.ensure("sessions", SCHEMA_VERSION, _setup)
 
     # --- moving data between backends (core.db.records) ----------------------------------
@@ -138,6 +141,31 @@ class MongoSessionRepository(SessionRepository):
             )
             if messages:
                 self._messages.insert_many(_documents(session_id, 1, messages, now), ordered=True)
+
+    def take_turn(self, user_id: str, scope: str, minute: str, limit: int) -> int | None:
+        if limit <= 0:
+            return None
+        key = f"{scope}:{user_id}"
+        with self._db.errors():
+            # Within the same minute: count one more while under the limit.
+            doc = self._turns.find_one_and_update(
+                {"_id": key, "minute": minute, "used": {"$lt": limit}},
+                {"$inc": {"used": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is not None:
+                return int(doc["used"])
+            # A new minute (or a first question): start the count, unless this minute's
+            # document exists, i.e. its limit is reached (the upsert then hits the _id).
+            try:
+                self._turns.update_one(
+                    {"_id": key, "minute": {"$ne": minute}},
+                    {"$set": {"minute": minute, "used": 1, "user_id": user_id, "scope": scope}},
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                return None
+        return 1
 
     def active(
         self, user_id: str, scope: str, channel_id: str, idle_cutoff: datetime, history: int
@@ -184,9 +212,7 @@ class MongoSessionRepository(SessionRepository):
                 return None
             last = int(doc["turns"])
             first = last - len(messages) + 1
-            self._messages.insert_many(
-                _documents(session_id, first, messages, now), ordered=True
-            )
+            self._messages.insert_many(_documents(session_id, first, messages, now), ordered=True)
         return last
 
     def close(self, session_id: str, summary: NewMessage | None, now: datetime) -> bool:
@@ -274,6 +300,7 @@ class MongoSessionRepository(SessionRepository):
             for doc in list(self._sessions.find(match, {"_id": 1})):
                 messages += self._messages.delete_many(_of_session(doc["_id"])).deleted_count
                 sessions += self._sessions.delete_one({"_id": doc["_id"]}).deleted_count
+            self._turns.delete_one({"_id": f"{scope}:{user_id}"})
         return sessions, messages
 
 

@@ -67,7 +67,27 @@ MIGRATIONS = (
         "CREATE INDEX sessions_active"
         " ON sessions (user_id, scope, channel_id, status, last_message_at);",
     ),
+    Migration(
+        "sessions_0003_chat_turns",
+        """
+        CREATE TABLE chat_turns (
+            user_id TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            minute TEXT NOT NULL,
+            used INTEGER NOT NULL,
+            PRIMARY KEY (user_id, scope)
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
+_TAKE_TURN = """
+INSERT INTO chat_turns (user_id, scope, minute, used) VALUES (?, ?, ?, 1)
+ON CONFLICT (user_id, scope) DO UPDATE SET
+    used = CASE WHEN minute = excluded.minute THEN used + 1 ELSE 1 END,
+    minute = excluded.minute
+WHERE minute != excluded.minute OR used < ?
+RETURNING used
+"""
 
 _APPEND_GUARD = """
 UPDATE sessions SET turns = turns + ?, last_message_at = MAX(last_message_at, ?)
@@ -172,6 +192,17 @@ class SqliteSessionRepository(SessionRepository):
         with self._db.errors(), self._db.transaction() as conn:
             conn.execute(insert, values)
             _insert_messages(conn, session_id, 1, messages, stamp)
+
+    def take_turn(self, user_id: str, scope: str, minute: str, limit: int) -> int | None:
+        if limit <= 0:
+            return None
+        with self._db.errors():
+            row = (
+                self._db.connection()
+                .execute(_TAKE_TURN, (user_id, scope, minute, limit))
+                .fetchone()
+            )
+        return None if row is None else int(row[0])
 
     def active(
         self, user_id: str, scope: str, channel_id: str, idle_cutoff: datetime, history: int
@@ -339,6 +370,7 @@ class SqliteSessionRepository(SessionRepository):
             sessions = conn.execute(
                 "DELETE FROM sessions WHERE user_id = ? AND scope = ?", (user_id, scope)
             ).rowcount
+            conn.execute("DELETE FROM chat_turns WHERE user_id = ? AND scope = ?", (user_id, scope))
         return sessions, messages
 
 

@@ -113,6 +113,14 @@ class SessionRepository(Portable, ABC):
     def get(self, session_id: str) -> SessionRecord | None: ...
 
     @abstractmethod
+    def take_turn(self, user_id: str, scope: str, minute: str, limit: int) -> int | None:
+        """Count one question of the member in that UTC minute ("YYYY-MM-DDTHH:MM") if
+        fewer than `limit` were asked in it; return the count, or None when the limit is
+        reached. One atomic operation (the limit is in the write's guard); one row per
+        member and scope, reset when the minute changes. Not exported: it only matters
+        for a minute."""
+
+    @abstractmethod
     def append(
         self, session_id: str, messages: Sequence[NewMessage], now: datetime, idle_cutoff: datetime
     ) -> int | None:

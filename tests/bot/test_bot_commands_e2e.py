@@ -173,7 +173,14 @@ def test_ask_answers_in_the_channel(live_bot: LiveBot) -> None:
         "ask", {"question": "hello there", "use_docs": False}, user=6701
     )
     reply = interaction.wait_reply(30)
-    assert not reply.ephemeral and "hello there" in reply.content
+    assert not reply.ephemeral
+    # The answer streams into that message; its last edit is the whole reply.
+    live_bot.standin.wait_for(
+        lambda: live_bot.standin.sent_message(reply.message_id)["content"]
+        == "echo: hello there",
+        30,
+        "the whole answer",
+    )
 
 
 def test_imagine_posts_the_image_and_quota_shows_one_used(live_bot: LiveBot) -> None:

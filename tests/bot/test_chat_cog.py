@@ -41,8 +41,12 @@ def _interaction(user: int = 1) -> MagicMock:
     interaction = MagicMock(spec=discord.Interaction)
     interaction.guild_id = 99
     interaction.channel_id = 7
-    interaction.user = SimpleNamespace(id=user)
+    interaction.user = SimpleNamespace(id=user, display_name=f"member{user}")
     interaction.response.defer = AsyncMock()
+    interaction.response.is_done = MagicMock(return_value=False)
+    shown = MagicMock()
+    shown.edit = AsyncMock()
+    interaction.edit_original_response = AsyncMock(return_value=shown)
     interaction.followup.send = AsyncMock()
     return interaction
 
@@ -53,10 +57,13 @@ async def test_ask_answers_in_the_persona_voice_and_remembers_the_conversation(
     cog = Chat(bot)
     first = _interaction()
     await cog.ask.callback(cog, first, "what is XP?", False)
-    first.followup.send.assert_awaited_once()
-    args, kwargs = first.followup.send.await_args
-    assert args == ("echo: what is XP?",)
+    # The first token shows at once; the whole answer replaces it in the same message.
+    first.edit_original_response.assert_awaited_once()
+    assert first.edit_original_response.await_args.kwargs["content"] == "echo: …"
+    kwargs = first.edit_original_response.return_value.edit.await_args.kwargs
+    assert kwargs["content"] == "echo: what is XP?"
     assert kwargs["allowed_mentions"].to_dict() == {"parse": []}
+    first.followup.send.assert_not_awaited()  # a short answer is one message
     second = _interaction()
     await cog.ask.callback(cog, second, "and levels?", False)
     messages = server.requests[-1]["body"]["messages"]

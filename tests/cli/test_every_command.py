@@ -27,6 +27,7 @@ CONFIG = ExitCode.CONFIG
 CASES: dict[str, tuple[list[str], set[int], list[str], int]] = {
     "doctor": (["doctor"], {OK}, ["doctor", "--fix", "extra"], USAGE),
     "ask": (["ask", "hello"], {CONFIG}, ["ask", "hello", "--top-k", "0"], USAGE),
+    "chat": (["chat"], {CONFIG}, ["chat", "--bogus"], USAGE),
     "backup": (["backup", "-o", "{tmp}/b.tar"], {OK}, ["backup", "--bogus"], USAGE),
     "restore": (
         ["restore", "{tmp}/b.tar", "--dry-run"], {OK, REFUSED},

@@ -73,3 +73,13 @@ def test_the_sqlite_lookup_is_an_index_seek(frozen, backend) -> None:  # noqa: A
     details = " ".join(row[-1] for row in plan)
     assert "USING INDEX sessions_active" in details, details
     assert "SCAN sessions" not in details, details
+
+
+def test_a_members_questions_are_counted_per_minute_and_scope(frozen) -> None:
+    ctx, clock = frozen
+    assert [ctx.sessions.take_turn("u1", "g1", 2) for _ in range(3)] == [True, True, False]
+    assert ctx.sessions.take_turn("u1", "g2", 2)  # another server counts apart
+    assert ctx.sessions.take_turn("u2", "g1", 2)  # and so does another member
+    clock.advance(60)
+    assert [ctx.sessions.take_turn("u1", "g1", 2) for _ in range(3)] == [True, True, False]
+    assert not ctx.sessions.take_turn("u3", None, 0)

@@ -155,7 +155,7 @@ def test_a_conversation_closed_meanwhile_gets_a_new_session(ctx, server) -> None
     context, _ = ctx
     first = _ask(context, "hello", user_id="u1", channel_id="c1")
     assistant = context.assistant
-    turn = assistant._prepare("again", "u1", None, "c1", False, None, None)
+    turn = assistant._prepare("again", user_id="u1", channel_id="c1")
     context.sessions.close(first.session_id)  # e.g. `abby session close` while the model ran
     answer = assistant._finish(turn, "reply")
     assert answer.session_id != first.session_id and answer.new_conversation
