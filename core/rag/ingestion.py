@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # 2: context prefix with a lead, template lines and repeated chunks dropped (issue #12).
-CHUNKER_VERSION = "2"
+# 3: a document vector beside the chunks (core.rag.documents), built by the next ingest.
+CHUNKER_VERSION = "3"
 # Parsed text held before chunking, so boilerplate is judged with this run's documents
 # counted; a larger corpus is judged one window at a time (the table keeps growing).
 WINDOW_CHARS = 32 * 1024 * 1024

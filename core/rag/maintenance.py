@@ -254,6 +254,7 @@ def reindex(
     chunks and models of the reindex it would run, and changes nothing. `progress(done,
     total)` counts the old store's chunks.
     """
+    from core.rag.documents import DOCUMENT_SUFFIX
     from core.rag.migration import index_status, rebuild
     from core.rag.search import rebuild_passages
 
@@ -261,8 +262,12 @@ def reindex(
     target = service.embedder
     old = service.open_store(name, check_model=False)
     temp = service.open_store(name + REINDEX_SUFFIX, check_model=False)
+    old_documents = service.open_store(name + DOCUMENT_SUFFIX, check_model=False)
+    temp_documents = service.open_store(name + REINDEX_SUFFIX + DOCUMENT_SUFFIX, check_model=False)
     if not old.exists():
         if temp.exists():  # a crash between dropping the old and renaming the new one
+            if temp_documents.exists() and not old_documents.exists():
+                temp_documents.rename_to(name + DOCUMENT_SUFFIX)
             temp.rename_to(name)
             service.close()
             rebuild_passages(service.store.vectors, service.repo.passages())
@@ -279,17 +284,23 @@ def reindex(
             "to_model": target.model_name,
             "reason": status.reason,
         }
-    if temp.exists():
-        temp.drop()
+    for leftover in (temp, temp_documents):
+        if leftover.exists():
+            leftover.drop()
     before = old.count()
-    records = rebuild(service, old, temp, progress=progress)
+    records = rebuild(service, old, temp, progress=progress, document_store=temp_documents)
     kept = {r.doc_id for r in records}
     empty = [r for r in service.repo.find() if r.doc_id not in kept]
     service.repo.put_pending(records)
     service.repo.mark_ready([r.doc_id for r in records])
     service.repo.delete([r.doc_id for r in empty])  # no text left to index
+    # The old document vectors go first: a crash after this ranks by best chunk alone,
+    # never by another model's document vectors.
+    if old_documents.exists():
+        old_documents.drop()
     old.drop()
     temp.rename_to(name)
+    temp_documents.rename_to(name + DOCUMENT_SUFFIX)
     service.close()  # the service's handle pointed at the dropped collection
     index = service.repo.passages()
     index.delete_documents([r.doc_id for r in records])

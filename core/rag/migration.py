@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.rag import loaders
 from core.rag.chunking import HEADING_JOINER
+from core.rag.documents import put_document_vectors
 from core.rag.ingestion import (
     CHUNKER_VERSION,
     content_hash,
@@ -88,8 +89,10 @@ def rebuild(
     temp: VectorStore,
     *,
     progress: Callable[[int, int], None] | None = None,
+    document_store: VectorStore | None = None,
 ) -> list[DocumentRecord]:
-    """Write every document, re-chunked and re-embedded, into temp; return the new records.
+    """Write every document, re-chunked and re-embedded, into temp (and its document
+    vectors into `document_store`); return the new records.
 
     progress(done, total) counts the old store's chunks as their documents are rebuilt.
     """
@@ -144,7 +147,10 @@ def rebuild(
                         embedding_model=embedder.model_name,
                     )
                 )
-        temp.add(ids, embed_sorted(embedder, embedded, lengths), texts, metadatas)
+        vectors = embed_sorted(embedder, embedded, lengths)
+        temp.add(ids, vectors, texts, metadatas)
+        if document_store is not None:
+            put_document_vectors(document_store, vectors, metadatas)
         done += sum(len(stored[r.doc_id]) for r in step)
         if progress is not None:
             progress(min(done, total), total)

@@ -10,7 +10,9 @@ delete, prune, re-ingest and repair keep both indexes consistent without knowing
 - dense only: by cosine similarity; hybrid: by reciprocal-rank fusion of the dense and the
   lexical rankings, each result keeping its own cosine as its score;
 - by source (the default): at most `per_document` passages of one document, so one page
-  with many similar chunks cannot fill the top k; `passages=True` ranks raw chunks.
+  with many similar chunks cannot fill the top k; `passages=True` ranks raw chunks. Dense
+  only, documents are ordered by their best chunk plus their document vector's cosine
+  (core.rag.documents).
 Candidates: FETCH_FACTOR x top_k from each side (a document's best chunk is usually among
 them), bounded by MAX_FETCH.
 """
@@ -22,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.rag.documents import DOCUMENT_DEPTH, put_document_vectors, rerank
 from core.rag.lexical import LexicalQuery, fuse
 from core.rag.repository import Passage, PassageIndex
 
@@ -52,11 +55,19 @@ class Ranking:
 
 
 class IndexedStore:
-    """A VectorStore whose writes also update the lexical index; reads pass through."""
+    """A VectorStore whose writes also update the lexical index and the document vectors
+    (core.rag.documents); reads pass through."""
 
-    def __init__(self, vectors: VectorStore, passages: Callable[[], PassageIndex]) -> None:
+    def __init__(
+        self,
+        vectors: VectorStore,
+        passages: Callable[[], PassageIndex],
+        documents: VectorStore | None = None,
+    ) -> None:
         self.vectors = vectors
         self._passages = passages
+        self.documents = documents
+        self._documents_seen = False
 
     @property
     def passages(self) -> PassageIndex:
@@ -71,10 +82,30 @@ class IndexedStore:
     ) -> None:
         self.passages.put(passages_of(ids, documents, metadatas))
         self.vectors.add(ids, embeddings, documents, metadatas)
+        if self.documents is not None:  # callers always add whole documents
+            put_document_vectors(self.documents, embeddings, metadatas)
 
     def delete_documents(self, doc_ids: Sequence[str]) -> None:
         self.vectors.delete_documents(doc_ids)
         self.passages.delete_documents(doc_ids)
+        if self.documents is not None:
+            self.documents.delete_ids(doc_ids)
+
+    def document_hits(self, vector: Any, where: Mapping[str, Any]) -> list[Hit]:
+        """The documents closest to vector (by document vector) among those of `where`;
+        [] for a store without document vectors, which is never created by a read."""
+        if self.documents is None:
+            return []
+        if not self._documents_seen:
+            if not self.documents.exists():
+                return []
+            self._documents_seen = True
+        return self.documents.query(vector, where=where, top_k=DOCUMENT_DEPTH)
+
+    def close(self) -> None:
+        self.vectors.close()
+        if self.documents is not None:
+            self.documents.close()
 
     def delete_ids(self, chunk_ids: Sequence[str]) -> None:
         self.vectors.delete_ids(chunk_ids)
@@ -150,6 +181,10 @@ def candidates(
         {"scope": {"$in": list(scopes)}} if len(scopes) > 1 else {"scope": scopes[0]}
     )
     dense = store.query(vector, where=where, top_k=ranking.depth)
+    if not ranking.hybrid and ranking.per_document is not None:
+        if isinstance(store, IndexedStore):  # documents by their chunks and their whole
+            return rerank(dense, store.document_hits(vector, where))
+        return dense
     if not ranking.hybrid or passages is None or not lexical:
         return dense
     found = passages.search(lexical, scopes=scopes, limit=ranking.depth)

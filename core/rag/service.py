@@ -137,11 +137,16 @@ class RagService:
     def store(self) -> IndexedStore:
         with self._lock:
             if self._store is None:
+                from core.rag.documents import DOCUMENT_SUFFIX
                 from core.rag.search import IndexedStore
 
-                # Every write to the vectors also updates the lexical index (core.rag.search).
+                # Every write to the vectors also updates the lexical index and the document
+                # vectors (core.rag.search).
+                name = self.settings.collection
                 self._store = IndexedStore(
-                    self.open_store(self.settings.collection), lambda: self.repo.passages()
+                    self.open_store(name),
+                    lambda: self.repo.passages(),
+                    self.open_store(name + DOCUMENT_SUFFIX, check_model=False),
                 )
             return self._store
 

@@ -128,7 +128,8 @@ def test_a_store_built_by_the_previous_code_is_reindexed_while_it_keeps_answerin
         assert result["documents"] == 4 and "older chunker" in result["reason"]
 
         assert rag.index_status().current and rag.stats()["reindex_needed"] is None
-        assert {chunker_of(r) for r in rag.list(guild_id="g1")} == {"2"}
+        assert {chunker_of(r) for r in rag.list(guild_id="g1")} == {migration.CHUNKER_VERSION}
+        assert rag.store.documents.count() == 4  # a document vector for each, built by it
         assert rag.verify().ok
         # The files were read back (their hash proved them unchanged), so re-ingest skips them.
         again = rag.ingest_paths([docs], guild_id="g1")

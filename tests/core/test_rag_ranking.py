@@ -46,8 +46,8 @@ def test_the_top_k_holds_the_best_passage_of_each_document(rag: RagService, hybr
     for r in ranked + two:
         if (r.doc_id, r.chunk) in same:
             assert r.score == pytest.approx(same[(r.doc_id, r.chunk)], abs=1e-5)
-    if not hybrid:
-        assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
+    # Raw passages come by cosine; documents by best chunk and document vector together.
+    assert [r.score for r in raw] == sorted((r.score for r in raw), reverse=True) or hybrid
 
 
 def test_the_seed_query_ranks_by_source_by_default(rag: RagService) -> None:
