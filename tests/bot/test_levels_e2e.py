@@ -276,9 +276,12 @@ def admin_bot(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
     env = backend_env(request.param, tmp_path_factory.mktemp("bot") / "data", request)
     env.update(
         {"ABBY_XP__REWARD_POLL_SECONDS": "0.5", "ABBY_XP__MIN_GRANT": "100",
-         "ABBY_XP__MAX_GRANT": "100"}
+         "ABBY_XP__MAX_GRANT": "100", "ABBY_XP__VOICE_SWEEP_SECONDS": "1"}
     )  # fmt: skip
-    with ResolvingStandIn(roles={"Level 1": ROLE_L1}) as standin, BotProcess(standin, env) as bot:
+    # Two members already in voice when the bot connects (GUILD_CREATE's voice_states).
+    voice = {7701: VOICE_CHANNEL_IDS[2], 7702: VOICE_CHANNEL_IDS[2]}
+    standin = ResolvingStandIn(roles={"Level 1": ROLE_L1}, voice=voice)
+    with standin, BotProcess(standin, env) as bot:
         bot.wait_ready()
         yield Running(standin, bot, env)
 
@@ -338,4 +341,28 @@ def test_levels_admin_shows_a_role_the_bot_cannot_give_as_blocked(admin_bot: Run
         ],
         10,
         "the blocked flag",
+    )
+
+
+def test_members_already_in_voice_at_connect_earn_voice_xp(admin_bot: Running) -> None:
+    admin_bot.standin.wait_for(lambda: admin_bot.xp(7701) > 0, 15, "voice XP")
+    assert admin_bot.xp(7702) > 0
+
+
+def test_an_xp_admin_grant_in_discord_gets_the_role(admin_bot: Running) -> None:
+    from tests.support.discord_standin import MEMBER_PERMISSIONS
+
+    context = admin_bot.context()
+    try:
+        context.xp.rewards.add_reward(GUILD, 1, str(ROLE_L1))
+    finally:
+        context.close()
+    owner = str(int(MEMBER_PERMISSIONS) | MANAGE_GUILD)
+    reply = admin_bot.standin.interact(
+        "xp-admin", {"member": 7801, "amount": 150}, subcommand="add", user=7601,
+        permissions=owner,
+    ).wait_reply()  # fmt: skip
+    assert reply.ephemeral and "now 150 XP" in reply.content, reply
+    admin_bot.standin.wait_for(
+        lambda: ROLE_L1 in admin_bot.standin.member_roles(7801), 15, "the reward role"
     )
