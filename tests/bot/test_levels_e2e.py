@@ -123,6 +123,18 @@ def test_a_cli_grant_while_the_bot_runs_gets_the_roles_within_seconds(bot: Runni
     ]
 
 
+def test_a_mee6_import_while_the_bot_runs_gets_the_roles(bot: Running, tmp_path) -> None:  # noqa: ANN001
+    export = tmp_path / "mee6.json"
+    players = [{"id": "7021", "xp": 300, "username": "imported"}, {"id": "7022", "xp": 5}]
+    export.write_text(json.dumps({"players": players}))
+    result = run_abby("xp", "import-mee6", str(export), "--guild", GUILD, "--yes", env=bot.env)
+    assert result.exit_code == 0, result.output
+    bot.standin.wait_for(
+        lambda: {ROLE_L1, ROLE_L2} <= bot.standin.member_roles(7021), 15, "the imported roles"
+    )
+    assert not bot.standin.member_roles(7022)
+
+
 def test_a_role_above_the_bot_is_reported_once_and_not_retried(bot: Running) -> None:
     above = bot.standin.add_role("Legend", above_bot=True)
     context = bot.context()
