@@ -9,8 +9,9 @@ it times, in one process and one event loop:
 and reports the p50/p95 overhead (answer minus bare call, ms), the database statements per
 answer on SQLite (sqlite3's trace callback) and MongoDB commands per answer (pymongo's
 command listener, against the tests' mongoeco stand-in unless --mongo-uri names a server).
-The first streamed token's way to Discord (<= 1.1 s to the first message edit) is asserted by
-tests/bot/test_chat_e2e.py through the real bot.
+and, through the real `abby bot run` against the Discord stand-in, the seconds from the
+model's first streamed token to the first edit of the member's message (also asserted,
+<= 1.1 s, by tests/bot/test_chat_e2e.py).
 
     python scripts/bench_ask.py [--answers 60] [--delay 0.05] [--mongo-uri URI | --no-mongo]
 
@@ -134,6 +135,51 @@ def _mongo_statements(settings_env: dict[str, str]) -> dict[str, int]:
         context.close()
 
 
+def _first_token_to_discord(tmp: Path, samples: int) -> dict[str, Any]:
+    """Through the real `abby bot run` and the Discord stand-in: seconds from the model's
+    first streamed token to the first edit of the member's /ask message."""
+    from tests.support.bot_process import BotProcess
+    from tests.support.discord_standin import DiscordStandIn
+
+    reply = " ".join(f"word{n}" for n in range(20))
+    with ChatServer(reply=reply, token_delay=0.05) as server:
+        env = {
+            "ABBY_DATA_DIR": str(tmp / "bot-data"),
+            "ABBY_LLM__PROVIDER": "openai",
+            "ABBY_LLM__BASE_URL": server.base_url,
+            "ABBY_LLM__API_KEY": "sk-bench",
+            "ABBY_CHAT__RATE_LIMIT_PER_MINUTE": "0",
+        }
+        context = AppContext(load_settings(environ=env))
+        try:
+            context.keys.generate(write=True)
+        finally:
+            context.close()
+        gaps = []
+        with DiscordStandIn() as standin, BotProcess(standin, env) as bot:
+            bot.wait_ready()
+            for n in range(samples):
+                options = {"question": f"stream {n}", "use_docs": False}
+                # Each in its own channel: Discord's edit limit is per channel, and answers
+                # streaming in one channel at once share it.
+                channel = standin.channel_ids[n % len(standin.channel_ids)]
+                interaction = standin.interact("ask", options, user=5000 + n, channel=channel)
+                interaction.wait_reply(30)
+                message = interaction.original
+                standin.wait_for(
+                    lambda m=message: standin.sent_message(m)["content"].endswith("word19"),
+                    30,
+                    "the whole answer",
+                )
+                gaps.append(standin.edits(message)[0][0] - server.first_token_at[-1])
+            bot.stop()
+    return {
+        "samples": samples,
+        "first_token_to_first_edit_p50_s": round(statistics.median(gaps), 3),
+        "first_token_to_first_edit_max_s": round(max(gaps), 3),
+    }
+
+
 @contextlib.contextmanager
 def _mongo(uri: str | None, tmp: Path) -> Iterator[str]:
     """The given MongoDB, else the tests' mongoeco wire stand-in in its own process."""
@@ -162,6 +208,7 @@ def main() -> None:
     parser.add_argument(
         "--no-mongo", action="store_true", help="skip MongoDB (default: the mongoeco stand-in)"
     )
+    parser.add_argument("--discord-samples", type=int, default=8, help="0 skips the bot run")
     args = parser.parse_args()
     result: dict[str, Any] = {"bench": "ask", "answers": args.answers, "model_delay_s": args.delay}
     with ChatServer(delay=args.delay) as server, tempfile.TemporaryDirectory() as tmp:
@@ -201,6 +248,8 @@ def main() -> None:
                     "ABBY_DATABASE__NAME": "bench_ask",
                 }
                 result["mongo_commands_per_answer"] = _mongo_statements(mongo_env)
+        if args.discord_samples:
+            result["discord"] = _first_token_to_discord(Path(tmp), args.discord_samples)
     print(json.dumps(result))
 
 

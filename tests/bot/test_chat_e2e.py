@@ -17,12 +17,20 @@ import pytest
 from core.context import AppContext
 from tests.bot.conftest import LiveBot
 from tests.core.security_support import add_key
-from tests.support.discord_standin import APPLICATION_ID, GUILD_ID, DiscordStandIn, Interaction
+from tests.support.discord_standin import (
+    APPLICATION_ID,
+    CHANNEL_IDS,
+    GUILD_ID,
+    DiscordStandIn,
+    Interaction,
+)
 from tests.support.openai_server import ChatServer
 
 pytestmark = pytest.mark.slow
 GUILD = str(GUILD_ID)
 FENCE = re.compile(r"^\s*```", re.M)
+# Discord limits message edits per channel: each streaming test has a channel of its own.
+CHANNEL_LONG, CHANNEL_STREAM = CHANNEL_IDS[4], CHANNEL_IDS[5]
 CHAT = ChatServer()
 
 
@@ -165,7 +173,7 @@ def test_a_5000_character_answer_arrives_as_ordered_parts_with_no_broken_code_bl
 ) -> None:
     CHAT.reply = _long_answer()
     interaction = live_bot.standin.interact(
-        "ask", {"question": "explain levels", "use_docs": False}, user=7401
+        "ask", {"question": "explain levels", "use_docs": False}, user=7401, channel=CHANNEL_LONG
     )
     interaction.wait_reply(30)
 
@@ -192,7 +200,7 @@ def test_the_first_token_reaches_discord_within_1_1_s_and_edits_come_once_a_seco
     CHAT.reply = " ".join(f"word{n}" for n in range(60))
     CHAT.token_delay = 0.05  # a 3-second answer
     interaction = live_bot.standin.interact(
-        "ask", {"question": "stream please", "use_docs": False}, user=7501
+        "ask", {"question": "stream please", "use_docs": False}, user=7501, channel=CHANNEL_STREAM
     )
     interaction.wait_reply(30)
     original = interaction.original
