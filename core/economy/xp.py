@@ -297,17 +297,17 @@ class XpService:
             now = self._clock.now()
         stamp = now.timestamp() if isinstance(now, datetime) else float(now)
         amount = self._rng.randint(rules.min_grant, rules.max_grant)
-        with self._repo.atomic():
-            result = self._repo.grant_if_cooled(
-                user_id, scope, amount, stamp, float(rules.cooldown_seconds)
-            )
-            if result is None:
-                return None
-            change = _change(
-                curve, user_id, guild_id, amount, *result, "message",
-                announce=rules.announce_level_ups,
-            )  # fmt: skip
-            self._mark(scope, [change], time.time())
+        # No transaction of its own (the hot path stays one statement): the bot runs this on
+        # the grant writer, whose batch transaction holds the grant and its level mark.
+        result = self._repo.grant_if_cooled(
+            user_id, scope, amount, stamp, float(rules.cooldown_seconds)
+        )
+        if result is None:
+            return None
+        change = _change(
+            curve, user_id, guild_id, amount, *result, "message", announce=rules.announce_level_ups
+        )
+        self._mark(scope, [change], time.time())
         return change
 
     def grant_voice(
