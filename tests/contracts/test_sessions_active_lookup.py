@@ -83,3 +83,24 @@ def test_a_members_questions_are_counted_per_minute_and_scope(frozen) -> None:
     clock.advance(60)
     assert [ctx.sessions.take_turn("u1", "g1", 2) for _ in range(3)] == [True, True, False]
     assert not ctx.sessions.take_turn("u3", None, 0)
+
+
+def test_two_processes_asking_at_once_never_pass_the_limit_together(context, backend) -> None:  # noqa: ANN001
+    """The limit is in the write's guard: 2 x 30 attempts in one minute admit exactly 25."""
+    context.sessions._repo.get("none")  # opens the store and its schema before the workers
+    code = (
+        "from core.context import current\n"
+        "repo = current().sessions._repo\n"
+        "won = sum(repo.take_turn('u1', 'g1', '2026-01-01T12:00', 25) is not None"
+        " for _ in range(30))\n"
+        "print(won)\n"
+    )
+    from tests.core.security_support import spawn_python
+
+    procs = [spawn_python(code, backend.env) for _ in range(2)]
+    admitted = 0
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        admitted += int(out.strip().splitlines()[-1])
+    assert admitted == 25
