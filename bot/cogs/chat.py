@@ -19,7 +19,7 @@ from discord.ext import commands
 from bot.failures import record_unexpected
 from bot.render import NO_PINGS, defused, member_text
 from bot.streaming import StreamRelay, sources_line
-from core.errors import AbbyError
+from core.errors import AbbyError, OnCooldown
 
 if TYPE_CHECKING:
     from core.llm.assistant import Answer
@@ -133,6 +133,10 @@ class Chat(commands.Cog):
                 user_name=message.author.display_name,
                 **where,
             )
+        except OnCooldown:
+            # Asking too fast by mentions: no answer, and no refusal either (a reply to each
+            # would let one member make the bot flood the channel).
+            return
         except AbbyError as exc:
             # A message has no private reply: the member reads the short line in the channel.
             await self._reply(message, member_text(exc))

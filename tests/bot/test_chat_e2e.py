@@ -243,3 +243,16 @@ def test_chat_with_no_llm_configured_is_one_private_line_and_no_model_call(
         assert "\n" not in reply.content
         assert [r for r in interaction.replies if r.kind != "delete"] == [reply]
         assert server.requests == []
+
+
+def test_mentions_past_the_rate_limit_get_no_answer_and_no_model_call(live_bot: LiveBot) -> None:
+    standin = live_bot.standin
+    channel = standin.channel_ids[6]
+    asked = len(CHAT.requests)
+    for n in range(5):  # chat.rate_limit_per_minute is 3 in this module
+        _mention(standin, 7801, channel, f"question {n}")
+        time.sleep(0.3)
+    _final(standin, channel, 3)
+    time.sleep(1.5)  # a fourth reply, if there were one, has had time to arrive
+    assert len(_messages_in(standin, channel)) == 3  # no reply floods the channel
+    assert len(CHAT.requests) - asked == 3
