@@ -14,7 +14,14 @@ baseline beside it:
 - per_document: today's ingest, the best passage of each of the top k documents;
 - hybrid_passages: today's ingest, dense + lexical fused by reciprocal rank, raw chunks;
 - all: per_document and hybrid together;
-- default: the query as configured (by source; the word index only for exact names).
+- best_chunk: per_document with documents ranked by their best chunk alone (no document
+  vectors, core.rag.documents), the ranking before document vectors;
+- default: the configured pipeline (int8 per-channel model, by source with document vectors,
+  the word index only for exact names): every change together.
+
+Held out: each variant is also reported on the even-numbered questions ("tune", the half the
+document-vector weight and every other choice were tuned on) and the odd-numbered ones
+("holdout", seen by no choice).
 
 To add a variant: a setup in SETUPS (a function making a queryable from the corpus, e.g.
 the real pipeline under other settings) and a line in VARIANTS. Output per variant:
@@ -53,6 +60,8 @@ WINDOW_WORDS = 150
 class Variant:
     setup: str
     query: dict[str, Any] = field(default_factory=dict)
+    # Module attributes replaced while this variant's questions run ("module.NAME": value).
+    patch: dict[str, Any] = field(default_factory=dict)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -61,7 +70,12 @@ VARIANTS: dict[str, Variant] = {
     "per_document": Variant("pipeline", {"passages": False, "hybrid": False}),
     "hybrid_passages": Variant("pipeline", {"passages": True, "hybrid": True}),
     "all": Variant("pipeline", {"passages": False, "hybrid": True}),
-    "default": Variant("pipeline", {}),  # the settings: by source, word index for exact names
+    "best_chunk": Variant(
+        "pipeline",
+        {"passages": False, "hybrid": False},
+        {"core.rag.documents.DOCUMENT_WEIGHT": 0.0},
+    ),
+    "document_vectors": Variant("pipeline", {"passages": False, "hybrid": False}),
 }
 
 
@@ -177,37 +191,63 @@ SETUPS.update(
 )
 VARIANTS.update(
     {
-        "int8": Variant("pipeline_int8", {}),
+        "int8": Variant("pipeline_int8", {"passages": False, "hybrid": False}),
+        "default": Variant("pipeline_int8", {}),  # the settings, the configured model
         "no_lead": Variant("no_lead", {}),
         "no_template": Variant("no_template", {}),
     }
 )
 
 
-def evaluate(queryable: Any, cases: list[dict[str, Any]], k: int, options: dict[str, Any]) -> dict:
-    """recall@k, MRR, nDCG@k (single relevant page per question) and query p50."""
-    hits = 0
-    reciprocal = gain = 0.0
+def evaluate(
+    queryable: Any,
+    cases: list[dict[str, Any]],
+    k: int,
+    options: dict[str, Any],
+    patch: dict[str, Any] | None = None,
+    *,
+    halves: bool = False,
+) -> dict:
+    """recall@k, MRR, nDCG@k (single relevant page per question) and query p50; with
+    halves, the same on the even-numbered ("tune") and odd-numbered ("holdout") questions."""
+    import importlib
+
+    saved = []
+    for target, value in (patch or {}).items():
+        module_name, attribute = target.rsplit(".", 1)
+        module = importlib.import_module(module_name)
+        saved.append((module, attribute, getattr(module, attribute)))
+        setattr(module, attribute, value)
+    ranks: list[int | None] = []
     latencies = []
-    for case in cases:
-        started = time.perf_counter()
-        results = queryable.query(
-            case["query"], guild_id=GUILD, top_k=k, min_score=-1.0, **options
-        )[:k]
-        latencies.append(time.perf_counter() - started)
-        names = [Path(r.source).name for r in results]
-        if case["source"][0] in names:
-            rank = names.index(case["source"][0]) + 1
-            hits += 1
-            reciprocal += 1 / rank
-            gain += 1 / math.log2(rank + 1)
-    n = len(cases)
-    return {
-        "recall_at_k": round(hits / n, 4),
-        "mrr": round(reciprocal / n, 4),
-        "ndcg_at_k": round(gain / n, 4),
-        "query_p50_ms": round(statistics.median(latencies) * 1000, 2),
-    }
+    try:
+        for case in cases:
+            started = time.perf_counter()
+            results = queryable.query(
+                case["query"], guild_id=GUILD, top_k=k, min_score=-1.0, **options
+            )[:k]
+            latencies.append(time.perf_counter() - started)
+            names = [Path(r.source).name for r in results]
+            found = case["source"][0] in names
+            ranks.append(names.index(case["source"][0]) + 1 if found else None)
+    finally:
+        for module, attribute, value in saved:
+            setattr(module, attribute, value)
+
+    def scores(chosen: list[int | None]) -> dict[str, float]:
+        n = len(chosen) or 1
+        return {
+            "recall_at_k": round(sum(1 for r in chosen if r) / n, 4),
+            "mrr": round(sum(1 / r for r in chosen if r) / n, 4),
+            "ndcg_at_k": round(sum(1 / math.log2(r + 1) for r in chosen if r) / n, 4),
+        }
+
+    out: dict[str, Any] = scores(ranks)
+    out["query_p50_ms"] = round(statistics.median(latencies) * 1000, 2)
+    if halves:
+        out["tune"] = scores(ranks[0::2])
+        out["holdout"] = scores(ranks[1::2])
+    return out
 
 
 def main() -> None:
@@ -249,8 +289,16 @@ def main() -> None:
             built[variant.setup], chunks = SETUPS[variant.setup](corpus, work, embedder)
             seconds = time.perf_counter() - started
             setups[variant.setup] = {"chunks": chunks, "ingest_s": round(seconds, 1)}
-        out[name] = evaluate(built[variant.setup], cases, args.k, variant.query)
-        out[name]["names"] = evaluate(built[variant.setup], names, args.k, variant.query)
+        queryable = built[variant.setup]
+        out[name] = evaluate(queryable, cases, args.k, variant.query, variant.patch, halves=True)
+        out[name]["names"] = evaluate(queryable, names, args.k, variant.query, variant.patch)
+    if "baseline" in out:
+        for name in chosen:
+            if name != "baseline":
+                out[name]["gain_over_baseline"] = {
+                    key: round(out[name][key] - out["baseline"][key], 4)
+                    for key in ("recall_at_k", "mrr")
+                }
     out["setups"] = setups
     out["load_avg_1m"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out))

@@ -5,7 +5,8 @@ that is often a near neighbour's passage (sha1sum's for a sha256sum question, re
 nice). The mean of a document's chunk vectors says what the whole page is about. Ranking
 documents by their best chunk plus DOCUMENT_WEIGHT x the query's cosine to the document
 vector lifted MRR on the external evaluation (docs/rag.md) from 0.767 to 0.784 and recall@5
-from 0.939 to 0.948; the weight was chosen on one half of the questions only.
+from 0.939 to 0.948 with the fp32 model (not with the int8 one); the weight was chosen on one
+half of the questions only.
 
 The vectors live in Chroma beside the chunks (`<collection>-documents`), so they follow the
 vector store on both document backends; they are derived data, written whenever a
