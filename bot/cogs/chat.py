@@ -9,6 +9,7 @@ abby", "thanks, that's all") ends it with the persona's dismissal line.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING
 
@@ -19,11 +20,13 @@ from discord.ext import commands
 from bot.failures import record_unexpected
 from bot.render import NO_PINGS, defused, member_text
 from bot.streaming import StreamRelay, sources_line
-from core.errors import AbbyError, OnCooldown
+from core.errors import AbbyError, ConfigError, OnCooldown
 
 if TYPE_CHECKING:
     from core.llm.assistant import Answer
     from core.persona import PersonalityConfig
+
+log = logging.getLogger(__name__)
 
 
 class Chat(commands.Cog):
@@ -112,13 +115,13 @@ class Chat(commands.Cog):
                 if closed is not None:
                     await self._reply(message, closed.line)
                 return
-            if not question.strip():
-                await self._reply(message, self.persona.greeting(message.author.display_name))
-                return
             self.assistant.check_ready()
             await self.bot.run_core(  # type: ignore[attr-defined]
                 self.assistant.admit, where["user_id"], where["guild_id"]
             )
+            if not question.strip():  # "hey abby" alone: hello back, nothing to answer
+                await self._reply(message, self.persona.greeting(message.author.display_name))
+                return
 
             async def first(content: str) -> discord.Message:
                 return await message.reply(content, mention_author=False, allowed_mentions=NO_PINGS)
@@ -133,6 +136,11 @@ class Chat(commands.Cog):
                 user_name=message.author.display_name,
                 **where,
             )
+        except ConfigError as exc:
+            # No LLM or no key: the operators' to fix (the log says what); members who only
+            # mentioned the bot are not answered with it in the channel each time.
+            log.warning("chat: a mention was not answered: %s", exc.code)
+            return
         except OnCooldown:
             # Asking too fast by mentions: no answer, and no refusal either (a reply to each
             # would let one member make the bot flood the channel).

@@ -242,7 +242,13 @@ def test_chat_with_no_llm_configured_is_one_private_line_and_no_model_call(
         assert reply.ephemeral and reply.content.startswith("⚠️"), reply
         assert "\n" not in reply.content
         assert [r for r in interaction.replies if r.kind != "delete"] == [reply]
+        # A mention is not answered at all (no line in the channel per mention).
+        channel = bot.standin.channel_ids[7]
+        _mention(bot.standin, 7702, channel, "are you there?")
+        time.sleep(1.5)
+        assert _messages_in(bot.standin, channel) == []
         assert server.requests == []
+        assert "a mention was not answered: config_error" in bot.process.stderr()
 
 
 def test_mentions_past_the_rate_limit_get_no_answer_and_no_model_call(live_bot: LiveBot) -> None:
