@@ -37,8 +37,8 @@ def _who(user_id: str | None, entry: LedgerEntry) -> str:
 def ledger_line(entry: LedgerEntry, currency: str) -> str:
     shown = ""
     if entry.reason:
-        # Reasons are member text: mentions broken (role mentions too, which escape_mentions
-        # leaves), markdown shown as typed.
+        # Reasons are member text: markdown shown as typed, and every `<@` broken, since
+        # escape_mentions only breaks ids of snowflake length.
         text = discord.utils.escape_markdown(defused(entry.reason))
         shown = " · " + text.replace("<@", "<\u200b@")
     return (
