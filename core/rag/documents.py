@@ -26,8 +26,6 @@ DOCUMENT_SUFFIX = "-documents"
 # Chosen on the even-numbered questions of scripts/external_eval/questions.jsonl (0.1-1.0
 # tried; 0.3 to 0.5 were within 0.001 MRR there), reported on the odd ones and on all.
 DOCUMENT_WEIGHT = 0.3
-# Document vectors fetched per query; a candidate document below them gets the lowest seen.
-DOCUMENT_DEPTH = 40
 
 
 def document_vectors(
@@ -73,8 +71,10 @@ def put_document_vectors(
 def rerank(hits: Sequence[Hit], documents: Sequence[Hit]) -> list[Hit]:
     """Hits grouped by document, documents by best chunk + weight x document cosine.
 
-    Each hit keeps its own cosine as its score; only the order changes. Without document
-    vectors (an older store) the order is unchanged.
+    `documents` are the candidates' document vectors scored as hits (doc id in metadata); a
+    candidate without one gets the lowest document cosine seen. Each hit keeps its own cosine
+    as its score; only the order changes. Without document vectors (an older store) the
+    order is unchanged.
     """
     if not documents or not hits:
         return list(hits)
@@ -93,7 +93,6 @@ def rerank(hits: Sequence[Hit], documents: Sequence[Hit]) -> list[Hit]:
 
 
 __all__ = [
-    "DOCUMENT_DEPTH",
     "DOCUMENT_SUFFIX",
     "DOCUMENT_WEIGHT",
     "document_vectors",
