@@ -7,15 +7,19 @@ into a temporary folder unless --corpus names one), split into --rounds parts. F
 - ingest, today's pipeline against the previous one (the code at --previous, a commit, run
   from `git archive` in its own process), interleaved part by part, each in a warm process
   of its own (model loaded, Chroma imported): seconds, chunks/s, tokens/s (tokens the model
-  saw, [CLS] and [SEP] included) and the process's peak RSS; `ingest_speedup` is previous s
+  saw, [CLS] and [SEP] included) and the process's peak memory (VmHWM of the child's own
+  /proc status: ru_maxrss would carry the forking parent's); `ingest_speedup` is previous s
   / today's s;
 - raw: the model alone on the SAME texts today's ingest embedded (recorded as it embedded
   them, timed right after each part), so `ingest_vs_raw_tokens` is ingest tokens/s over the
   model's own on identical input;
 - reingest_speedup: first ingest / re-ingest of the unchanged corpus (today's);
 - query_p50_ms: in-process queries (query embedding included) against 10,000 chunks: the
-  corpus's vectors plus noisy copies spread over other guilds and the global scope;
-- cli_query_s: `abby rag query` as a separate process, whole-command wall time (median).
+  corpus's vectors plus noisy copies spread over other guilds and the global scope, as
+  configured (by source, document vectors) and with hybrid on (`hybrid_query_p50_ms`);
+- cli_query_s / previous_cli_query_s: `abby rag query` as a separate process, whole-command
+  wall time (median), today's code and the previous commit's CLI run alternately, each on the
+  store its own ingest built from the corpus (before the filler is added).
 
 Run: python scripts/bench_rag.py [--rounds 4] [--previous f5ccba9] [--corpus DIR]
 """
@@ -89,9 +93,16 @@ def child(data: Path, raw: bool) -> None:
             embedder.embed(texts)  # the same texts, the model alone
             out["raw_seconds"] = time.perf_counter() - started
         print(json.dumps(out), flush=True)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak_rss_mb": round(peak, 1)}), flush=True)
+    print(json.dumps({"peak_rss_mb": round(peak_memory_mb(), 1)}), flush=True)
     context.close()
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory since its exec (VmHWM), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
 
 
 class Pipeline:
@@ -134,7 +145,9 @@ def previous_code(work: Path, ref: str) -> Path:
     target = work / "previous"
     target.mkdir()
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "core"], capture_output=True, check=True
+        ["git", "-C", str(ROOT), "archive", ref, "core", "abby_cli"],
+        capture_output=True,
+        check=True,
     )
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
     return target
@@ -162,7 +175,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--queries", type=int, default=60)
     parser.add_argument("--total", type=int, default=10_000)
-    parser.add_argument("--cli-runs", type=int, default=5)
+    parser.add_argument("--cli-runs", type=int, default=8)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -194,6 +207,7 @@ def main() -> None:
     reingest = today.send(op="ingest", path=str(work / "corpus"))
     assert reingest["chunks"] == 0, reingest
     peaks = {"today": today.close()["peak_rss_mb"], "previous": before.close()["peak_rss_mb"]}
+    cli = cli_figures(work, work / "previous", args.cli_runs)
     t, p = sums["today"], sums["previous"]
 
     out: dict[str, Any] = {
@@ -220,6 +234,8 @@ def main() -> None:
         "reingest_s": round(reingest["seconds"], 4),
         "reingest_speedup": round(t["seconds"] / reingest["seconds"], 1),
     }
+    out.update(cli)
+    out["cli_vs_previous"] = round(cli["cli_query_s"] / cli["previous_cli_query_s"], 3)
     out.update(query_figures(work, args))
     out["load_avg_1m"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out))
@@ -271,39 +287,73 @@ def query_figures(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     for q in questions[:5]:
         service.query(q, guild_id=GUILD)
     latencies = []
+    timings: dict[bool, list[float]] = {False: [], True: []}
     for q in questions[5:]:
-        started = time.perf_counter()
-        results = service.query(q, guild_id=GUILD, top_k=5, min_score=-1.0)
-        latencies.append(time.perf_counter() - started)
-        assert results and all(r.guild_id in (GUILD, None) for r in results)
+        for hybrid in (False, True):  # alternated, so load falls on both alike
+            started = time.perf_counter()
+            results = service.query(
+                q, guild_id=GUILD, top_k=5, min_score=-1.0, hybrid=hybrid or None
+            )
+            timings[hybrid].append(time.perf_counter() - started)
+            assert results and all(r.guild_id in (GUILD, None) for r in results)
     context.close()
-
-    cli_env = {k: v for k, v in os.environ.items() if not k.startswith("ABBY_")}
-    cli_env.update(env)
-    abby = Path(sys.executable).with_name("abby")
-    command = [str(abby)] if abby.exists() else [sys.executable, "-m", "abby_cli.main"]
-    cli_times = []
-    for i in range(args.cli_runs):
-        started = time.perf_counter()
-        done = subprocess.run(
-            # "--": a question taken from a man page may start with a dash.
-            [*command, "rag", "query", "--guild", GUILD, "--json", "--", questions[i]],
-            env=cli_env,
-            capture_output=True,
-            text=True,
-            cwd=work,
-        )
-        cli_times.append(time.perf_counter() - started)
-        assert done.returncode == 0, (done.stdout, done.stderr)
-    started = time.perf_counter()
-    subprocess.run([*command, "--version"], env=cli_env, check=True, capture_output=True)
-    version_s = time.perf_counter() - started
+    latencies, hybrid_latencies = timings[False], timings[True]
     return {
         "query_chunks": total,
         "query_p50_ms": round(statistics.median(latencies) * 1000, 2),
         "query_p95_ms": round(sorted(latencies)[int(len(latencies) * 0.95)] * 1000, 2),
-        "cli_query_s": round(statistics.median(cli_times), 3),
-        "cli_query_min_s": round(min(cli_times), 3),
+        "hybrid_query_p50_ms": round(statistics.median(hybrid_latencies) * 1000, 2),
+        "hybrid_query_p95_ms": round(
+            sorted(hybrid_latencies)[int(len(hybrid_latencies) * 0.95)] * 1000, 2
+        ),
+    }
+
+
+def cli_figures(work: Path, previous: Path, runs: int) -> dict[str, Any]:
+    """`abby rag query` wall time, today's CLI and the previous commit's, alternately."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ABBY_")}
+    questions = [
+        json.loads(line)["query"]
+        for line in (ROOT / "scripts" / "external_eval" / "questions.jsonl").open()
+        if line.strip()
+    ]
+    sides = {
+        "today": (ROOT, work / "data"),
+        "previous": (previous, work / "data-previous"),
+    }
+    times: dict[str, list[float]] = {"today": [], "previous": []}
+    for i in range(runs):
+        order = list(sides) if i % 2 == 0 else list(sides)[::-1]
+        for name in order:
+            code, data = sides[name]
+            env = {**base, "ABBY_DATA_DIR": str(data), "PYTHONPATH": str(code)}
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "abby_cli.main", "rag", "query", "--guild", GUILD]
+                + ["--json", "--", questions[i % len(questions)]],
+                env=env,
+                capture_output=True,
+                text=True,
+                cwd=code,
+            )
+            times[name].append(time.perf_counter() - started)
+            assert done.returncode == 0, (name, done.stdout, done.stderr)
+            assert json.loads(done.stdout), (name, done.stdout)
+    env = {**base, "ABBY_DATA_DIR": str(work / "data")}
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "abby_cli.main", "--version"],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
+    version_s = time.perf_counter() - started
+    return {
+        "cli_query_s": round(statistics.median(times["today"]), 3),
+        "cli_query_min_s": round(min(times["today"]), 3),
+        "previous_cli_query_s": round(statistics.median(times["previous"]), 3),
+        "previous_cli_query_min_s": round(min(times["previous"]), 3),
         "abby_version_s": round(version_s, 3),
     }
 
