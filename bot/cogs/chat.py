@@ -23,7 +23,7 @@ from bot.streaming import StreamRelay, sources_line
 from core.errors import AbbyError, ConfigError, OnCooldown
 
 if TYPE_CHECKING:
-    from core.llm.assistant import Answer
+    from core.llm.assistant import Answer, Assistant
     from core.persona import PersonalityConfig
 
 log = logging.getLogger(__name__)
@@ -32,16 +32,23 @@ log = logging.getLogger(__name__)
 class Chat(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
-        self.assistant = bot.context.assistant  # type: ignore[attr-defined]
         self.persona: PersonalityConfig | None = None
 
-    async def cog_load(self) -> None:
-        from core.persona import load_persona
+    @property
+    def assistant(self) -> Assistant:
+        return self.bot.context.assistant  # type: ignore[attr-defined]
 
-        settings = self.bot.context.settings  # type: ignore[attr-defined]
-        self.persona = await self.bot.run_core(  # type: ignore[attr-defined]
-            load_persona, settings.persona.name, settings.data_dir
-        )
+    async def _loaded_persona(self) -> PersonalityConfig:
+        # Loaded on first use, not at cog load: `abby bot sync` and `invite-url` load the cogs
+        # to read the command tree and must work before `abby init` made a data dir.
+        if self.persona is None:
+            from core.persona import load_persona
+
+            settings = self.bot.context.settings  # type: ignore[attr-defined]
+            self.persona = await self.bot.run_core(  # type: ignore[attr-defined]
+                load_persona, settings.persona.name, settings.data_dir
+            )
+        return self.persona
 
     @app_commands.command(name="ask", description="Ask Abby a question.")
     @app_commands.describe(
@@ -60,13 +67,13 @@ class Chat(commands.Cog):
     async def chat(
         self, interaction: discord.Interaction, message: app_commands.Range[str, 1, 2000]
     ) -> None:
-        assert self.persona is not None
-        if self.persona.is_dismissal(message):
+        persona = await self._loaded_persona()
+        if persona.is_dismissal(message):
             self.assistant.check_ready()
             closed = await self.bot.run_core(  # type: ignore[attr-defined]
                 self.assistant.dismiss, **_where_of(interaction)
             )
-            line = closed.line if closed else self.persona.dismissal()
+            line = closed.line if closed else persona.dismissal()
             await interaction.response.send_message(line, allowed_mentions=NO_PINGS)
             return
         await self._answer_interaction(interaction, message, use_docs=self._use_docs, greet=True)
@@ -99,10 +106,11 @@ class Chat(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        if message.author.bot or not message.content or self.persona is None:
+        if message.author.bot or not message.content:
             return
-        question = self._addressed(message)
-        if question is None and not self.persona.is_dismissal(message.content):
+        persona = await self._loaded_persona()
+        question = self._addressed(message, persona)
+        if question is None and not persona.is_dismissal(message.content):
             return  # not for the bot: the XP listener has it
         where = {
             "user_id": str(message.author.id),
@@ -110,7 +118,7 @@ class Chat(commands.Cog):
             "channel_id": str(message.channel.id),
         }
         try:
-            if question is None or self.persona.is_dismissal(question):
+            if question is None or persona.is_dismissal(question):
                 closed = await self.bot.run_core(self.assistant.dismiss, **where)  # type: ignore[attr-defined]
                 if closed is not None:
                     await self._reply(message, closed.line)
@@ -120,7 +128,7 @@ class Chat(commands.Cog):
                 self.assistant.admit, where["user_id"], where["guild_id"]
             )
             if not question.strip():  # "hey abby" alone: hello back, nothing to answer
-                await self._reply(message, self.persona.greeting(message.author.display_name))
+                await self._reply(message, persona.greeting(message.author.display_name))
                 return
 
             async def first(content: str) -> discord.Message:
@@ -151,14 +159,13 @@ class Chat(commands.Cog):
         except discord.HTTPException as exc:
             await record_unexpected(self.bot.context, exc, "listener", "chat")  # type: ignore[attr-defined]
 
-    def _addressed(self, message: discord.Message) -> str | None:
+    def _addressed(self, message: discord.Message, persona: PersonalityConfig) -> str | None:
         """The question when the message mentions the bot or starts with a summon
         trigger (the mention or trigger removed), else None."""
         me = self.bot.user
-        assert self.persona is not None
         if me is not None and any(user.id == me.id for user in message.mentions):
             return re.sub(rf"<@!?{me.id}>", "", message.content).strip(" ,:")
-        return self.persona.summoned(message.content)
+        return persona.summoned(message.content)
 
     async def _reply(self, message: discord.Message, text: str) -> None:
         await message.reply(defused(text), mention_author=False, allowed_mentions=NO_PINGS)
