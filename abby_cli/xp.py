@@ -168,7 +168,9 @@ rewards = typer.Typer(
 )
 app.add_typer(rewards, name="rewards")
 _RoleArg = Annotated[str, typer.Argument(help="Discord role id (digits).")]
-_LevelArg = Annotated[int, typer.Argument(help="Level that earns the role (1-10000).", min=1)]
+_LevelArg = Annotated[
+    int, typer.Argument(help="Level that earns the role (1-10000).", min=1, max=10_000)
+]
 _GuildReq = Annotated[str, typer.Option("--guild", "-g", help="Guild whose rewards these are.")]
 
 

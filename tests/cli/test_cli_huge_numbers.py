@@ -38,7 +38,8 @@ def _numeric_parameters() -> list[tuple[tuple[str, ...], object]]:
             return
         for param in command.params:
             annotation = param.type_descriptor.annotation
-            if {annotation, *get_args(annotation)} & {int, float} and not param.count:
+            counted = getattr(param, "count", False)  # -vvv style flags; arguments have none
+            if {annotation, *get_args(annotation)} & {int, float} and not counted:
                 found.append(((*path, param.name), param))
 
     walk(root, ())

@@ -20,6 +20,7 @@ import pytest
 
 from core.backup import create_backup, restore_backup
 from core.backup.restore import PHASES
+from core.backup.snapshot import vector_count
 from core.config import Settings
 from core.context import AppContext
 from core.errors import BackupInvalid, BackupTooNew, RestoreTargetNotEmpty
@@ -73,10 +74,13 @@ def test_backup_then_restore_into_an_empty_dir_gives_identical_records_vectors_a
     source.rag.ingest_paths([docs])
     vectors = source.rag.store.count()
     assert vectors > 0
+    # The archive holds every vector of the store: the chunks' and each document's own.
+    stored = vector_count(source.settings.chroma_path)
+    assert stored is not None and stored > vectors
     archive = tmp_path / "b.tar"
     report = create_backup(source, archive, include_keys=True)
     assert archive.stat().st_mode & 0o777 == 0o600
-    assert report.vectors == vectors and report.files == 1
+    assert report.vectors == stored and report.files == 1
     before = exported(source)
     files_before = tree_digest(source.settings.storage_root)
     restored_settings = target(backend, tmp_path)
@@ -87,6 +91,7 @@ def test_backup_then_restore_into_an_empty_dir_gives_identical_records_vectors_a
     try:
         assert exported(restored) == before
         assert restored.rag.store.count() == vectors
+        assert vector_count(restored.settings.chroma_path) == stored
         assert tree_digest(restored.settings.storage_root) == files_before
         (session,) = restored.sessions.list(user_id="u1")
         messages = restored.sessions.history(session.session_id, 10)
