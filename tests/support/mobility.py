@@ -12,7 +12,6 @@ from core.rag.repository import DocumentRecord
 GUILDS = (None, "g1", "g2")
 
 
-
 def populate(ctx: AppContext, *, members: int = 6) -> None:
     """Write users, XP and settings, money, sessions, files, quota use and RAG records."""
     ctx.keys.generate(write=True)
