@@ -197,7 +197,7 @@ class BankSettings(Section):
 
 class EmbeddingSettings(Section):
     provider: Literal["local", "openai"] = "local"
-    model: str = "all-MiniLM-L6-v2-int8pc"  # int8 per-channel; "all-MiniLM-L6-v2" for fp32
+    model: str = "all-MiniLM-L6-v2-int8row"  # int8 per row; "all-MiniLM-L6-v2" for fp32
     base_url: str | None = None  # OpenAI-compatible /v1 root for provider=openai
     api_key: SecretStr | None = None
     batch_size: int = Field(32, ge=1, le=2048)
@@ -249,6 +249,14 @@ class SessionSettings(Section):
     idle_minutes: int = Field(30, ge=1, le=YEAR // 60)
     # `abby session purge` default; 0 = keep forever
     retention_days: int = Field(30, ge=0, le=MAX_DAYS)
+
+
+class PrivacySettings(Section):
+    """A member's own data in Discord (`/privacy`)."""
+
+    # a member's /privacy export at most once per this many seconds (it decrypts every
+    # conversation); 0 = no limit; the operator's `abby user export` is never limited
+    export_cooldown_seconds: int = Field(3600, ge=0, le=YEAR)
 
 
 class StorageSettings(Section):
@@ -366,6 +374,7 @@ class Settings(Section):
     images: ImageSettings = ImageSettings()
     persona: PersonaSettings = PersonaSettings()
     chat: ChatSettings = ChatSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @property
     def config_source(self) -> str:

@@ -370,6 +370,7 @@ class AppContext:
             key=PseudonymKey(self.settings.data_dir / "pseudonym.key"),
             events=self.events,
             now=self.clock.now,
+            export_cooldown_seconds=self.settings.privacy.export_cooldown_seconds,
         )
 
     def private_paths(self) -> tuple[Path, ...]:

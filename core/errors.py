@@ -323,3 +323,10 @@ class RecipientIsBot(Refused):
     """A payment to a bot account: bots hold no currency, so nothing moves."""
 
     code = "recipient_is_bot"
+
+
+class ExportOnCooldown(OnCooldown):
+    """A member's own export asked again inside `privacy.export_cooldown_seconds`;
+    `next_at` is when it opens again."""
+
+    code = "export_on_cooldown"

@@ -5,11 +5,12 @@ Both go through the core's member-data service (`core.users.privacy`), the one b
 is the member's, wherever it was collected. Each is a governance event, as from the CLI; the
 actor is recorded as the member themselves, never by id (a forget event must not name them).
 
-Export answers privately: a deferred ephemeral reply carrying the JSON file, gzipped when the
-plain file is over the attachment limit Discord gives the interaction, and a line saying so
-when even that is too big. Forget first shows what would be erased, with Confirm and Cancel
-buttons that only the member who asked can press; nothing is erased unless Confirm is
-pressed before the buttons expire.
+Export answers privately, at most once per `privacy.export_cooldown_seconds` per member
+(it decrypts every conversation; the core keeps the window in the database): a deferred
+ephemeral reply carrying the JSON file, gzipped when the plain file is over the attachment
+limit Discord gives the interaction, and a line saying so when even that is too big. Forget
+first shows what would be erased, with Confirm and Cancel buttons that only the member who
+asked can press; nothing is erased unless Confirm is pressed before the buttons expire.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from discord.ext import commands
 
 from bot.failures import answer_failure, defer
 from bot.render import NO_PINGS
+from core.errors import ExportOnCooldown
 from core.users.privacy import export_json
 
 log = logging.getLogger(__name__)
@@ -162,9 +164,16 @@ class Privacy(
     async def export(self, interaction: discord.Interaction) -> None:
         await defer(interaction, private=True)
         user_id = str(interaction.user.id)
-        document = await self.bot.run_core(
-            self.privacy.export, user_id, all_scopes=True, actor=ACTOR
-        )
+        try:
+            document = await self.bot.run_core(self.privacy.export_own, user_id, actor=ACTOR)
+        except ExportOnCooldown as exc:
+            opens = int(exc.fields["next_at"].timestamp())
+            await interaction.followup.send(
+                f"⏳ You exported your data recently; the next export opens <t:{opens}:R>.",
+                ephemeral=True,
+                allowed_mentions=NO_PINGS,
+            )
+            return
         data = await asyncio.to_thread(export_json, document)
         limit = interaction.filesize_limit
         attachment = await asyncio.to_thread(export_file, data, user_id, limit)

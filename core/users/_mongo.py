@@ -17,6 +17,7 @@ from core.users.repository import UserProfile, UserRepository
 
 SCHEMA_VERSION = 1
 COLLECTION = "users"
+EXPORTS = "privacy_exports"  # one document per member, `_id` the user id
 
 
 def _setup(db: Database) -> None:
@@ -27,6 +28,7 @@ class MongoUserRepository(UserRepository):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
         self._users = db.collection(COLLECTION)
+        self._exports = db.collection(EXPORTS)
         db.ensure("users", SCHEMA_VERSION, _setup)
 
     # --- moving data between backends (core.db.records) ----------------------------------
@@ -131,3 +133,25 @@ class MongoUserRepository(UserRepository):
     def erase_member(self, user_id: str, scope: str) -> int:
         with self._db.errors():
             return self._users.delete_one({"user_id": user_id, "scope": scope}).deleted_count
+
+    def claim_export(self, user_id: str, now: float, not_before: float) -> float | None:
+        with self._db.errors():
+            try:
+                # Outside the window the filter matches and the time moves; inside it the
+                # upsert collides with the member's document on `_id`: nothing is written.
+                self._exports.update_one(
+                    {"_id": user_id, "at": {"$lte": not_before}},
+                    {"$set": {"at": now}},
+                    upsert=True,
+                )
+                return None
+            except DuplicateKeyError:
+                doc = self._exports.find_one({"_id": user_id})
+        return now if doc is None else float(doc["at"])
+
+    def drop_export(self, user_id: str, at: float | None = None) -> int:
+        query: dict[str, Any] = {"_id": user_id}
+        if at is not None:
+            query["at"] = at
+        with self._db.errors():
+            return self._exports.delete_one(query).deleted_count

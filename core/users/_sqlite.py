@@ -32,7 +32,23 @@ MIGRATIONS = (
         );
         """,
     ),
+    Migration(
+        "users_0002_privacy_exports",
+        """
+        CREATE TABLE privacy_exports (
+            user_id TEXT PRIMARY KEY,
+            exported_at REAL NOT NULL
+        );
+        """,
+    ),
 )
+
+# The guard is in the statement: two processes claiming at once, one row changes.
+_CLAIM_EXPORT = """
+INSERT INTO privacy_exports (user_id, exported_at) VALUES (?, ?)
+ON CONFLICT (user_id) DO UPDATE SET exported_at = excluded.exported_at
+WHERE privacy_exports.exported_at <= ?
+"""
 
 _UPSERT = """
 INSERT INTO users (user_id, scope, username, discriminator, created_at, updated_at)
@@ -120,6 +136,22 @@ class SqliteUserRepository(UserRepository):
                 "DELETE FROM users WHERE user_id = ? AND scope = ?", (user_id, scope)
             )
         return cursor.rowcount
+
+    def claim_export(self, user_id: str, now: float, not_before: float) -> float | None:
+        with self._db.transaction() as conn:
+            if conn.execute(_CLAIM_EXPORT, (user_id, now, not_before)).rowcount == 1:
+                return None
+            row = conn.execute(
+                "SELECT exported_at FROM privacy_exports WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        return now if row is None else float(row[0])
+
+    def drop_export(self, user_id: str, at: float | None = None) -> int:
+        sql, args = "DELETE FROM privacy_exports WHERE user_id = ?", (user_id,)
+        if at is not None:
+            sql, args = sql + " AND exported_at = ?", (user_id, at)
+        with self._db.errors():
+            return self._db.connection().execute(sql, args).rowcount
 
 
 def _profile(row: Any) -> UserProfile:

@@ -24,11 +24,11 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import UnknownUser
+from core.errors import ExportOnCooldown, UnknownUser
 from core.ids import check_id, guild_of, scope_key
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ class MemberData:
         key: PseudonymKey,
         events: EventLog,
         now: Callable[[], datetime],
+        export_cooldown_seconds: float = 0,
     ) -> None:
         self._users = users
         self._xp = xp
@@ -134,6 +135,7 @@ class MemberData:
         self._key = key
         self._events = events
         self._now = now
+        self._export_cooldown = export_cooldown_seconds
 
     # --- what is held -----------------------------------------------------------------------
 
@@ -213,6 +215,33 @@ class MemberData:
         )
         return document
 
+    def export_own(self, user_id: str, *, actor: str | None = None) -> dict[str, Any]:
+        """A member's export of their own data, every scope, at most once per
+        `privacy.export_cooldown_seconds` (held in the database, so every bot process and a
+        restart see it). Raises ExportOnCooldown with `next_at`, or what `export` raises (the
+        claim is then given back, so a member with nothing held may ask again).
+        """
+        user_id = check_id(user_id, "user id")
+        now = self._now()
+        stamp = now.timestamp()
+        window = self._export_cooldown
+        if window > 0:
+            last = self._users.claim_export(user_id, stamp, stamp - window)
+            if last is not None:
+                next_at = datetime.fromtimestamp(last + window, UTC)
+                raise ExportOnCooldown(
+                    f"you can export your data once every {_span(window)};"
+                    f" the next export opens at {next_at:%Y-%m-%d %H:%M} UTC",
+                    next_at=next_at,
+                    retry_after=max(1, int(last + window - stamp)),
+                )
+        try:
+            return self.export(user_id, all_scopes=True, actor=actor)
+        except BaseException:
+            if window > 0:
+                self._users.drop_export(user_id, stamp)
+            raise
+
     # --- erasure ----------------------------------------------------------------------------
 
     def forget(self, user_id: str, *, guild_id: str | None = None, all_scopes: bool = True,
@@ -280,6 +309,10 @@ class MemberData:
              "scopes": len(scopes), **counts},
         )
         step("profile")
+        if all_scopes:
+            # When they last exported names them too; before the profiles, which a rerun
+            # needs to find the member at all.
+            self._users.drop_export(user_id)
         for scope in scopes:
             counts["profiles"] += self._users.erase_member(user_id, scope)
         log.info("forgot a member in %d scope(s) as %s", len(scopes), pseudonym)
@@ -305,6 +338,16 @@ def _json_value(value: Any) -> Any:  # noqa: ANN401
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"an export cannot hold a {type(value).__name__}")
+
+
+def _span(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        hours = int(seconds // 3600)
+        return "hour" if hours == 1 else f"{hours} hours"
+    if seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return "minute" if minutes == 1 else f"{minutes} minutes"
+    return f"{seconds:g} seconds"
 
 
 def _where(guild_id: str | None, all_scopes: bool) -> str:

@@ -73,3 +73,14 @@ class UserRepository(Portable, ABC):
     @abstractmethod
     def erase_member(self, user_id: str, scope: str) -> int:
         """Delete the user's profile in one scope; return rows deleted (0 on a rerun)."""
+
+    # --- a member's own exports (not portable: a cooldown, not data about the member) ------
+
+    @abstractmethod
+    def claim_export(self, user_id: str, now: float, not_before: float) -> float | None:
+        """Record an export at `now` (epoch seconds) unless the last one is after
+        `not_before`, in one guarded write; None when claimed, else the last export's time."""
+
+    @abstractmethod
+    def drop_export(self, user_id: str, at: float | None = None) -> int:
+        """Delete the member's export record (only the one made at `at`, when given)."""
