@@ -37,6 +37,7 @@ class AdminBank(
             amount,
             reason=reason,
             idempotency_key=f"discord-{interaction.id}",
+            is_bot=member.bot,
         )
         currency = self.bot.context.settings.bank.currency_name
         done = "Added" if amount > 0 else "Removed"

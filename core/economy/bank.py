@@ -156,17 +156,22 @@ class BankService:
         guild_id: str | None = None,
         idempotency_key: str | None = None,
         actor_id: str | None = None,
+        payee_is_bot: bool = False,
     ) -> Transfer:
         """Mint (positive) or burn (negative) currency on an account, with a ledger entry.
 
         A burn never takes a balance below zero: it raises InsufficientFunds instead. Who
         did it (`actor_id`: a moderator; None = an operator) goes in the governance event.
+        `payee_is_bot` (the front end knows): a mint to a bot raises RecipientIsBot, as a
+        transfer does; a burn is allowed, so a bot's stray balance can be cleaned up.
         """
         user_id = check_id(user_id, "user id")
         actor_id = None if actor_id is None else check_id(actor_id, "actor id")
         amount = check_amount(amount)
         if amount == 0:
             raise InvalidAmount("amount must not be zero")
+        if payee_is_bot and amount > 0:
+            raise RecipientIsBot("bots cannot hold currency; add it to a member instead")
         kind = "mint" if amount > 0 else "burn"
         payer, payee = (None, user_id) if amount > 0 else (user_id, None)
         movement = self._repo.apply(

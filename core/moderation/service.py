@@ -211,8 +211,11 @@ class ModerationService:
         *,
         reason: str,
         idempotency_key: str | None = None,
+        is_bot: bool = False,
     ) -> Transfer:
-        """Mint (positive) or burn (negative) currency through the ledger as an admin."""
+        """Mint (positive) or burn (negative) currency through the ledger as an admin.
+
+        `is_bot`: the account is a bot's; minting to it raises RecipientIsBot."""
         self.require(actor, Level.ADMIN)
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("give a reason: it is kept in the ledger")
@@ -223,6 +226,7 @@ class ModerationService:
             guild_id=actor.guild_id,
             idempotency_key=idempotency_key,
             actor_id=actor.user_id,
+            payee_is_bot=is_bot,
         )
 
     # --- knowledge base ------------------------------------------------------------------

@@ -99,3 +99,31 @@ def test_bank_admin_needs_manage_server_or_an_admin_role(bot) -> None:  # noqa: 
         assert context.bank.balance("6322", guild_id=GUILD).balance == 70
     finally:
         context.close()
+
+
+def test_bank_admin_add_to_a_bot_is_refused_privately_but_remove_cleans_it_up(bot) -> None:  # noqa: ANN001
+    standin, env = bot
+    owner = str(int(MEMBER_PERMISSIONS) | MANAGE_GUILD)
+    a_bot = {6339: {"bot": True}}
+    refused = standin.interact(
+        "bank-admin", {"member": 6339, "amount": 70, "reason": "prize"}, subcommand="add",
+        user=6333, permissions=owner, members=a_bot,
+    ).wait_reply()  # fmt: skip
+    assert refused.ephemeral and refused.content.startswith("⚠️"), refused
+    assert "bots cannot hold currency" in refused.content
+    context = AppContext(load_settings(environ=env))
+    try:
+        assert context.bank.balance("6339", guild_id=GUILD).balance == 0
+        context.bank.add("6339", 30, guild_id=GUILD, reason="minted before bots were refused")
+    finally:
+        context.close()
+    removed = standin.interact(
+        "bank-admin", {"member": 6339, "amount": 30, "reason": "clean up"}, subcommand="remove",
+        user=6333, permissions=owner, members=a_bot,
+    ).wait_reply()  # fmt: skip
+    assert removed.ephemeral and "Removed 30" in removed.content, removed
+    context = AppContext(load_settings(environ=env))
+    try:
+        assert context.bank.balance("6339", guild_id=GUILD).balance == 0
+    finally:
+        context.close()

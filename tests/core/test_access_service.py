@@ -7,7 +7,7 @@ import pytest
 
 from core.config import Settings
 from core.context import AppContext
-from core.errors import InvalidInput, NotPermitted
+from core.errors import InvalidInput, NotPermitted, RecipientIsBot
 from core.moderation import Actor, Level
 from core.moderation.service import parse_setting
 
@@ -127,3 +127,15 @@ def test_status_counts_records_and_is_for_moderators(context: AppContext) -> Non
 def test_bad_role_settings_are_refused(key: str, text: str, error: str) -> None:
     with pytest.raises(InvalidInput, match=error):
         parse_setting(key, text)
+
+
+def test_an_admin_mint_to_a_bot_is_refused_but_a_burn_cleans_up_its_balance(
+    context: AppContext,
+) -> None:
+    with pytest.raises(RecipientIsBot, match="bots cannot hold currency"):
+        context.moderation.adjust_balance(ADMIN, "99", 100, reason="prize", is_bot=True)
+    assert context.bank.balance("99", guild_id=GUILD).balance == 0
+    assert context.bank.history("99", guild_id=GUILD) == []
+    context.bank.add("99", 40, guild_id=GUILD, reason="minted before bots were refused")
+    context.moderation.adjust_balance(ADMIN, "99", -40, reason="clean up", is_bot=True)
+    assert context.bank.balance("99", guild_id=GUILD).balance == 0
