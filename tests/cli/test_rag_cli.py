@@ -71,7 +71,7 @@ def test_ingest_query_list_delete_round_trip(cli, backend_env, docs: Path) -> No
     assert (stats["documents"], stats["vectors"], stats["embedding_model"]) == (
         2,
         2,
-        "all-MiniLM-L6-v2-int8pc",
+        "all-MiniLM-L6-v2-int8row",
     )
     verified = cli("rag", "verify", "--json")
     assert verified.exit_code == 0 and verified.json()["ok"] is True

@@ -164,7 +164,7 @@ def test_build_embedder_returns_the_local_model_by_default() -> None:
 
 
 def test_build_embedder_refuses_another_model_for_the_local_provider() -> None:
-    with pytest.raises(ConfigError, match="runs all-MiniLM-L6-v2-int8pc or all-MiniLM-L6-v2"):
+    with pytest.raises(ConfigError, match="runs all-MiniLM-L6-v2-int8row, all-MiniLM-L6-v2-int8pc"):
         build_embedder(EmbeddingSettings(model="bge-small-en"))
 
 
