@@ -38,6 +38,8 @@ def ask(
     """Ask the LLM; with --rag, answer from the ingested documents of the guild."""
     import asyncio
 
+    from core.llm.assistant import Answer
+
     context = runtime.context()
     assistant = context.assistant
     options = {
@@ -58,7 +60,7 @@ def ask(
                 if isinstance(item, str):
                     sys.stdout.write(item)
                     sys.stdout.flush()
-                else:
+                elif isinstance(item, Answer):  # not the Opening of a new conversation
                     answer = item
             sys.stdout.write("\n")
             return answer

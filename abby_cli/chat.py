@@ -32,6 +32,8 @@ def chat(
     """Talk with the persona; /exit closes the conversation and prints its summary."""
     import asyncio
 
+    from core.llm.assistant import Answer
+
     context = runtime.context()
     assistant = context.assistant
     assistant.check_ready()  # no LLM: one line and exit 78 before the first prompt
@@ -57,8 +59,10 @@ def chat(
                         if human:
                             sys.stdout.write(item)
                             sys.stdout.flush()
-                    else:
+                    elif isinstance(item, Answer):
                         answer = item
+                    elif human and item.greeting:  # an Opening: greet before the answer
+                        sys.stdout.write(item.greeting + "\n")
                 if human:
                     sys.stdout.write("\n")
                     for source in answer.sources:

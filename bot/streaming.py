@@ -47,7 +47,12 @@ class StreamRelay:
         self._messages: list[Any] = []
         self._shown: list[str] = []
         self._text = ""
+        self._lead = ""
         self._last_edit = float("-inf")
+
+    def lead(self, text: str) -> None:
+        """Put `text` (the persona's greeting) above the streamed text, from the first edit."""
+        self._lead = text.strip()
 
     async def feed(self, delta: str) -> None:
         """Add streamed text; show it if the live message may be edited now."""
@@ -56,15 +61,17 @@ class StreamRelay:
             await self._show(final=False)
 
     async def finish(self, text: str) -> None:
-        """Show the whole answer (reply, sources), waiting out the edit interval first."""
-        self._text = text
+        """Show the whole answer (greeting, reply, sources), waiting out the edit interval
+        first; `text` replaces the lead and the streamed text."""
+        self._text, self._lead = text, ""
         wait = self._interval - (self._clock() - self._last_edit)
         if self._messages and wait > 0:
             await asyncio.sleep(wait)
         await self._show(final=True)
 
     async def _show(self, *, final: bool) -> None:
-        parts = split_message(defused(self._text)) or ["…"]
+        text = f"{self._lead}\n\n{self._text.lstrip()}" if self._lead else self._text
+        parts = split_message(defused(text)) or ["…"]
         if not final:
             live = close_open_fence(parts[-1]) + CURSOR
             parts[-1] = live if len(live) <= CONTENT_LIMIT else parts[-1]

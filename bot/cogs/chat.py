@@ -183,6 +183,8 @@ class Chat(commands.Cog):
         guild_id: str | None,
         channel_id: str,
     ) -> None:
+        from core.llm.assistant import Opening
+
         answer: Answer | None = None
         async for item in self.assistant.stream(
             question,
@@ -194,6 +196,8 @@ class Chat(commands.Cog):
         ):
             if isinstance(item, str):
                 await relay.feed(item)
+            elif isinstance(item, Opening):
+                relay.lead(item.greeting or "")  # in the first edit, not only the last
             else:
                 answer = item
         assert answer is not None

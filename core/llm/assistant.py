@@ -72,6 +72,15 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Opening:
+    """Streamed first when the answer opens a new conversation (known before the model is
+    called), so a front end shows the persona's greeting with the first tokens; the
+    Answer still comes last and carries the same greeting."""
+
+    greeting: str | None = None
+
+
+@dataclass(frozen=True)
 class Closed:
     """A conversation that ended: its session, and what the member is told."""
 
@@ -96,6 +105,7 @@ class _Turn:
     session_id: str | None
     history: list[dict[str, str]] = field(default_factory=list)
     sources: tuple[Source, ...] = ()
+    greeting: str | None = None  # chosen once, so the streamed and the final text agree
 
 
 class Assistant:
@@ -169,10 +179,11 @@ class Assistant:
         user_name: str | None = None,
         system_prompt: str | None = None,
         top_k: int | None = None,
-    ) -> AsyncIterator[str | Answer]:
-        """`answer`, streamed: text deltas (str) as the model sends them, then one Answer
-        (the whole reply, its sources, the session). The same checks come first; a stream
-        that fails midway stores nothing."""
+    ) -> AsyncIterator[str | Opening | Answer]:
+        """`answer`, streamed: an Opening first when this opens a new conversation (with
+        the persona's greeting given a `user_name`), text deltas (str) as the model sends
+        them, then one Answer (the whole reply, its sources, the session). The same checks
+        come first; a stream that fails midway stores nothing."""
         turn = await self._offload(
             self._prepare,
             question,
@@ -185,6 +196,8 @@ class Assistant:
             system_prompt=system_prompt,
             top_k=top_k,
         )
+        if turn.user_id is not None and turn.session_id is None:
+            yield Opening(turn.greeting)
         pieces: list[str] = []
         async for piece in turn.client.stream_generate(
             turn.prompt, system_prompt=turn.system_prompt, history=turn.history
@@ -258,6 +271,11 @@ class Assistant:
             session_id=session_id,
             history=history,
             sources=_sources(results),
+            greeting=(
+                persona.greeting(user_name)
+                if user_id is not None and session_id is None and user_name
+                else None
+            ),
         )
 
     def _finish(self, turn: _Turn, reply: str) -> Answer:
@@ -270,8 +288,9 @@ class Assistant:
             turn.guild_id,
             [("user", turn.question), ("assistant", reply)],
         )
-        greeting = turn.persona.greeting(turn.user_name) if new and turn.user_name else None
-        return Answer(reply, turn.sources, session_id, new, greeting)
+        # `new` is what the write found: a session another process opened meanwhile is
+        # continued, and then there is no greeting after all.
+        return Answer(reply, turn.sources, session_id, new, turn.greeting if new else None)
 
     # --- ending a conversation ----------------------------------------------------------
 

@@ -262,3 +262,47 @@ def test_mentions_past_the_rate_limit_get_no_answer_and_no_model_call(live_bot: 
     time.sleep(1.5)  # a fourth reply, if there were one, has had time to arrive
     assert len(_messages_in(standin, channel)) == 3  # no reply floods the channel
     assert len(CHAT.requests) - asked == 3
+
+
+# --- the greeting from the first edit -----------------------------------------------------
+
+
+def test_a_new_chat_shows_the_greeting_in_its_first_edit_not_only_the_last(
+    live_bot: LiveBot,
+) -> None:
+    CHAT.reply = " ".join(f"word{n}" for n in range(40))
+    CHAT.token_delay = 0.05  # a 2-second answer: several edits
+    standin = live_bot.standin
+    interaction = standin.interact(
+        "chat", {"message": "hello there"}, user=7911, channel=standin.channel_ids[8]
+    )
+    interaction.wait_reply(30)
+    original = interaction.original
+    done = lambda: "word39" in (text := standin.sent_message(original)["content"]) and not (  # noqa: E731
+        text.endswith(" …")
+    )
+    standin.wait_for(done, 30, "end")
+    edits = [content for _, content in standin.edits(original)]
+    assert len(edits) >= 2, edits
+    first_greeting, streamed = edits[0].split("\n\n", 1)
+    assert "member7911" in first_greeting and streamed.startswith("word0"), edits[0]
+    assert edits[0].endswith(" …"), "the first edit is a live one, before the answer is done"
+    final_greeting, final_reply = edits[-1].split("\n\n", 2)[:2]  # then sources, if any
+    assert final_greeting == first_greeting  # the same greeting, not a second random one
+    assert final_reply == CHAT.reply
+
+
+def test_a_mention_opening_a_conversation_posts_the_greeting_with_the_first_token(
+    live_bot: LiveBot,
+) -> None:
+    CHAT.reply = " ".join(f"word{n}" for n in range(40))
+    CHAT.token_delay = 0.05
+    standin = live_bot.standin
+    channel = standin.channel_ids[9]
+    _mention(standin, 7912, channel, "tell me a story")
+    [final] = _final(standin, channel, 1)
+    [message] = _messages_in(standin, channel)
+    posted = standin.channel_messages(channel)[0]  # the first message, with the first token
+    greeting, streamed = posted.payload["content"].split("\n\n", 1)
+    assert "member7912" in greeting and streamed.startswith("word0"), posted.payload
+    assert final == f"{greeting}\n\n{CHAT.reply}" and message["content"] == final

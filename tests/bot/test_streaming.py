@@ -62,3 +62,21 @@ def test_a_long_answer_continues_in_new_messages_in_order() -> None:
     shown = " ".join(content for _, _, content in log)
     assert shown.split()[:-4] == text.split()
     assert log[-1][2].endswith("Sources: Guide \\[x](http://evil)")  # no markdown link
+
+
+def test_a_lead_shows_above_the_first_token_and_the_final_text_replaces_it() -> None:
+    log: list[tuple[float, str, str]] = []
+    clock = [0.0]
+    relay = _relay(log, clock)
+
+    async def run() -> None:
+        relay.lead("Hello Sam @everyone")
+        await relay.feed("   ")  # nothing to show yet: no message with the greeting alone
+        assert log == []
+        await relay.feed("w0 ")
+        clock[0] = 2.0
+        await relay.finish("Hello Sam\n\nw0 w1")
+
+    asyncio.run(run())
+    assert log[0] == (0.0, "m0", "Hello Sam @\u200beveryone\n\nw0" + CURSOR)
+    assert log[-1] == (2.0, "m0", "Hello Sam\n\nw0 w1")

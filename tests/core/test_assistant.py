@@ -12,7 +12,7 @@ import pytest
 from core.config import Settings
 from core.context import AppContext
 from core.errors import ConfigError, InvalidInput, MissingKey
-from core.llm.assistant import Answer
+from core.llm.assistant import Answer, Opening
 from tests.core.security_support import keyed_context
 from tests.support.openai_server import ChatServer
 
@@ -133,7 +133,8 @@ def test_a_failed_model_call_stores_nothing(ctx, server: ChatServer) -> None:
 def test_stream_yields_deltas_then_the_answer_with_its_session(ctx, server) -> None:  # noqa: ANN001
     context, _ = ctx
     items = _stream(context, "one two three", user_id="u1", guild_id=GUILD, channel_id="c1")
-    *deltas, final = items
+    opening, *deltas, final = items
+    assert opening == Opening(None)  # a new conversation, no member name: no greeting
     assert all(isinstance(d, str) for d in deltas) and len(deltas) == 4
     assert isinstance(final, Answer) and final.reply == "".join(deltas)
     assert server.requests[0]["body"]["stream"] is True
@@ -223,3 +224,19 @@ def test_an_answer_takes_at_most_five_statements_on_sqlite(backend, server) -> N
                 await context.llm.aclose()
 
         asyncio.run(run())
+
+
+def test_stream_says_a_conversation_opens_before_the_first_token_with_its_greeting(
+    ctx, server  # noqa: ANN001
+) -> None:
+    context, _ = ctx
+    where = {"user_id": "u1", "guild_id": GUILD, "channel_id": "c1", "user_name": "Sam"}
+    opening, first_delta, *_rest, final = _stream(context, "one two", **where)
+    assert isinstance(opening, Opening) and "Sam" in opening.greeting
+    assert isinstance(first_delta, str)
+    assert isinstance(final, Answer) and final.new_conversation
+    assert final.greeting == opening.greeting  # chosen once: the stream and the end agree
+    again = _stream(context, "three", **where)
+    assert not any(isinstance(item, Opening) for item in again)  # continued: no opening
+    assert isinstance(again[-1], Answer) and again[-1].greeting is None
+    assert not any(isinstance(item, Opening) for item in _stream(context, "no member"))
