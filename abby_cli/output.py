@@ -6,36 +6,14 @@ receives exactly one document and nothing else; progress and warnings always go 
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from abby_cli import runtime
-
-
-def to_jsonable(value: Any) -> Any:
-    """Turn results (dataclasses, datetimes, paths, enums) into plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: to_jsonable(v) for k, v in dataclasses.asdict(value).items()}
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
+from core.jsonable import to_jsonable  # also `output.to_jsonable` for the commands
 
 
 @contextmanager

@@ -15,7 +15,6 @@ duplicate it but never lose it.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import json
@@ -24,12 +23,13 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ExportOnCooldown, UnknownUser
 from core.ids import check_id, guild_of, scope_key
+from core.jsonable import to_jsonable
 
 if TYPE_CHECKING:
     from core.economy.repository import BankRepository, XpRepository
@@ -322,22 +322,8 @@ class MemberData:
 def export_json(document: dict[str, Any]) -> bytes:
     """An export as the file a member receives (UTF-8 JSON, indented, one trailing newline):
     the same bytes whether the CLI writes it or the bot sends it."""
-    text = json.dumps(document, ensure_ascii=False, indent=2, default=_json_value)
+    text = json.dumps(to_jsonable(document), ensure_ascii=False, indent=2)
     return (text + "\n").encode("utf-8")
-
-
-def _json_value(value: Any) -> Any:  # noqa: ANN401
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"an export cannot hold a {type(value).__name__}")
 
 
 def _span(seconds: float) -> str:
