@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from abby_cli import output, runtime
-from abby_cli.options import MAX_SECONDS, GuildOpt, JsonOpt, LimitOpt
+from abby_cli.options import MAX_SECONDS, DryRunOpt, GuildOpt, JsonOpt, LimitOpt
 from abby_cli.xp import parse_amount
 
 app = typer.Typer(help="The bank: balances, transfers, ledger, audit.", no_args_is_help=True)
@@ -157,7 +157,16 @@ def recover(
             help="Seconds a movement must have been pending (default: bank.recover_grace_seconds).",
         ),
     ] = None,
+    dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Finish or undo movements a dead process left half-done (MongoDB; a no-op on SQLite)."""
-    output.show(runtime.context().bank.recover(older_than_seconds=older_than))
+    """Finish or undo movements a dead process left half-done (MongoDB; a no-op on SQLite).
+
+    --dry-run lists each movement with what a recovery would do to it, and changes nothing
+    (not even the recovery that opening the bank runs)."""
+    context = runtime.context()
+    if dry_run:
+        report = context.bank_as_found.recover(older_than_seconds=older_than, dry_run=True)
+        output.show(report, title="Recovery (dry run)")
+        return
+    output.show(context.bank.recover(older_than_seconds=older_than))

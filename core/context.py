@@ -181,6 +181,13 @@ class AppContext:
     @cached_property
     def bank(self) -> BankService:
         """The bank; opening it finishes or undoes movements a dead process left pending."""
+        self.bank_as_found.recover()
+        return self.bank_as_found
+
+    @cached_property
+    def bank_as_found(self) -> BankService:
+        """The bank without the recovery its opening runs: for `abby bank recover --dry-run`,
+        which must see (and leave) what a crash left behind."""
         from core.economy.bank import BankService
 
         def sqlite(db: Any) -> Any:
@@ -193,14 +200,12 @@ class AppContext:
 
             return MongoBankRepository(db)
 
-        service = BankService(
+        return BankService(
             repo=self._pick(sqlite, mongo),
             settings=self.settings.bank,
             clock=self.clock,
             on_event=self.events.emit,
         )
-        service.recover()
-        return service
 
     @cached_property
     def keys(self) -> KeyService:

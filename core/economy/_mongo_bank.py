@@ -40,6 +40,7 @@ from core.economy.repository import (
     BankRepository,
     LedgerEntry,
     RecoveryReport,
+    RecoveryStep,
     Transfer,
     TransferRequest,
 )
@@ -368,7 +369,9 @@ class MongoBankRepository(BankRepository):
 
     # --- recovery -----------------------------------------------------------------------
 
-    def recover(self, older_than: datetime) -> RecoveryReport:
+    def recover(self, older_than: datetime, *, dry_run: bool = False) -> RecoveryReport:
+        if dry_run:
+            return self._recovery_plan(older_than)
         forward = back = cleared = 0
         with self._db.errors():
             stale = list(
@@ -401,6 +404,36 @@ class MongoBankRepository(BankRepository):
             left = self._transfers.count_documents({"status": "pending"})
         return RecoveryReport(
             rolled_forward=forward, rolled_back=back, markers_cleared=cleared, pending_left=left
+        )
+
+    def _recovery_plan(self, older_than: datetime) -> RecoveryReport:
+        """What `recover` would do, by the same tests, with reads only. A finish that would
+        meet the balance cap is undone instead; the plan counts it as a finish."""
+        steps: list[RecoveryStep] = []
+        with self._db.errors():
+            stale = list(
+                self._transfers.find({"status": "pending", "updated_at": {"$lte": older_than}})
+            )
+            for doc in stale:
+                first = doc.get("from_user") or doc.get("to_user")
+                proven = self._has_marker(doc["scope"], first, doc["_id"])
+                steps.append(RecoveryStep(doc["_id"], doc["scope"], "finish" if proven else "undo"))
+            for account in self._accounts.find(
+                {"pending.0": {"$exists": True}}, {"pending": 1, "scope": 1}
+            ):
+                for tid in account["pending"]:
+                    transfer = self._transfers.find_one({"_id": tid}, {"status": 1})
+                    if transfer is not None and transfer["status"] != "pending":
+                        steps.append(RecoveryStep(tid, account.get("scope", ""), "clear marker"))
+            left = self._transfers.count_documents({"status": "pending"}) - len(stale)
+        count = lambda action: sum(1 for s in steps if s.action == action)  # noqa: E731
+        return RecoveryReport(
+            rolled_forward=count("finish"),
+            rolled_back=count("undo"),
+            markers_cleared=count("clear marker"),
+            pending_left=left,
+            dry_run=True,
+            steps=tuple(steps),
         )
 
     # --- a member's data (core.users.privacy) ---------------------------------------------

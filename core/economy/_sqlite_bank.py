@@ -303,9 +303,11 @@ class SqliteBankRepository(BankRepository):
         finally:
             conn.execute("COMMIT")
 
-    def recover(self, older_than: datetime) -> RecoveryReport:
+    def recover(self, older_than: datetime, *, dry_run: bool = False) -> RecoveryReport:
         # Each movement is one transaction: nothing can be left half-done.
-        return RecoveryReport(rolled_forward=0, rolled_back=0, markers_cleared=0, pending_left=0)
+        return RecoveryReport(
+            rolled_forward=0, rolled_back=0, markers_cleared=0, pending_left=0, dry_run=dry_run
+        )
 
     # --- a member's data (core.users.privacy) ---------------------------------------------
 

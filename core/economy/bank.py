@@ -307,15 +307,20 @@ class BankService:
         scope = None if guild_id is ALL_SCOPES else scope_key(guild_id)
         return self._repo.audit(scope)
 
-    def recover(self, *, older_than_seconds: float | None = None) -> RecoveryReport:
+    def recover(
+        self, *, older_than_seconds: float | None = None, dry_run: bool = False
+    ) -> RecoveryReport:
         """Finish or undo movements interrupted mid-way (MongoDB) that are older than the
-        grace period (default `bank.recover_grace_seconds`). Safe to run at any time."""
+        grace period (default `bank.recover_grace_seconds`). Safe to run at any time.
+        With dry_run, report what it would do (each step listed) and change nothing."""
         grace = self._settings.recover_grace_seconds
         if older_than_seconds is not None:
             grace = older_than_seconds
         if grace < 0:
             raise InvalidInput("the grace period must not be negative")
-        report = self._repo.recover(self._clock.now() - timedelta(seconds=grace))
+        report = self._repo.recover(self._clock.now() - timedelta(seconds=grace), dry_run=dry_run)
+        if dry_run:
+            return report
         if report.rolled_forward or report.rolled_back or report.markers_cleared:
             self._emit(
                 "bank_recover",

@@ -288,11 +288,22 @@ class AuditReport:
 
 
 @dataclass(frozen=True)
+class RecoveryStep:
+    """One thing a recovery does (or, in a dry run, would do) to one movement."""
+
+    transfer_id: str
+    scope: str
+    action: str  # "finish", "undo" or "clear marker"
+
+
+@dataclass(frozen=True)
 class RecoveryReport:
     rolled_forward: int
     rolled_back: int
     markers_cleared: int
     pending_left: int  # younger than the grace period: their own process may still be on them
+    dry_run: bool = False  # then the counts say what a recovery would do; nothing changed
+    steps: tuple[RecoveryStep, ...] = ()  # each planned action (dry runs only)
 
 
 class BankRepository(Portable, ABC):
@@ -369,9 +380,9 @@ class BankRepository(Portable, ABC):
         """Prove the books of one scope (or every scope when None)."""
 
     @abstractmethod
-    def recover(self, older_than: datetime) -> RecoveryReport:
+    def recover(self, older_than: datetime, *, dry_run: bool = False) -> RecoveryReport:
         """Finish or undo movements interrupted before `older_than` (a no-op where a movement
-        is one transaction)."""
+        is one transaction); with dry_run, only read and report what it would do."""
 
     # --- a member's data (core.users.privacy) ---------------------------------------------
 

@@ -122,6 +122,36 @@ def test_storage_cleanup_and_delete_dry_runs_change_nothing(cli, store: AppConte
     assert all(store.storage.absolute(r).exists() for r in records)
 
 
+def test_bank_recover_dry_run_lists_what_it_would_recover_and_recovers_nothing(
+    cli, store: AppContext
+) -> None:
+    from tests.contracts.test_economy_recovery import Budget, Crash, _crashing_repo, _service
+
+    store.bank.add("a", 100)
+    mongo = store.database.backend == "mongo"
+    if mongo:  # a transfer cut off after its debit, its process dead a minute ago
+        with pytest.raises(Crash):
+            _service(store, _crashing_repo(store, Budget(4))).transfer(
+                "a", "b", 30, idempotency_key="cut-off"
+            )
+        store.database.collection("bank_transfers").update_one(
+            {"_id": "cut-off"}, {"$set": {"updated_at": datetime.now(UTC) - timedelta(minutes=1)}}
+        )
+    before = snapshot(store)
+    report = dry(cli, "bank", "recover")
+    assert report["dry_run"] is True
+    if mongo:
+        assert (report["rolled_forward"], report["rolled_back"]) == (1, 0), report
+        assert report["steps"] == [{"transfer_id": "cut-off", "scope": "", "action": "finish"}]
+    else:  # a SQLite movement is one transaction: never anything to recover
+        assert (report["rolled_forward"], report["rolled_back"], report["steps"]) == (0, 0, [])
+    assert snapshot(store) == before  # not even the recovery that opening the bank runs
+    done = cli("bank", "recover", "--json")  # (opening the bank already finishes it)
+    assert done.exit_code == 0 and done.json()["dry_run"] is False, done.output
+    assert store.bank.balance("b").balance == (30 if mongo else 0)
+    assert store.bank.audit().ok
+
+
 def test_xp_import_dry_run_reports_the_changes_and_writes_nothing(
     cli, store: AppContext, tmp_path: Path
 ) -> None:

@@ -192,6 +192,7 @@ def test_recover_reports_counts(abby) -> None:  # noqa: ANN001
     assert result.exit_code == 0, result.output
     assert result.json() == {
         "rolled_forward": 0, "rolled_back": 0, "markers_cleared": 0, "pending_left": 0,
+        "dry_run": False, "steps": [],
     }  # fmt: skip
 
 

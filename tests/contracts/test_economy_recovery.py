@@ -193,3 +193,32 @@ def test_opening_the_bank_recovers_stale_movements(context: AppContext) -> None:
         assert fresh.bank.audit().ok
     finally:
         fresh.close()
+
+
+def test_a_recovery_dry_run_plans_finish_and_undo_and_changes_nothing(
+    context: AppContext,
+) -> None:
+    context.bank.add("a", 100)
+    if context.database.backend == "sqlite":
+        plan = context.bank.recover(older_than_seconds=0, dry_run=True)
+        assert plan.dry_run and plan.steps == () and plan.rolled_forward == 0
+        return
+    for key, crash_at in (("undo-me", 2), ("finish-me", 4)):  # before / after the debit
+        with pytest.raises(Crash):
+            _service(context, _crashing_repo(context, Budget(crash_at))).transfer(
+                "a", "b", 10, idempotency_key=key
+            )
+    young = context.bank.recover(dry_run=True)  # inside the grace period: left to its process
+    assert (young.rolled_forward, young.rolled_back, young.pending_left) == (0, 0, 2)
+    plan = context.bank.recover(older_than_seconds=0, dry_run=True)
+    assert {s.transfer_id: s.action for s in plan.steps} == {
+        "undo-me": "undo", "finish-me": "finish",
+    }  # fmt: skip
+    assert (plan.rolled_forward, plan.rolled_back, plan.pending_left) == (1, 1, 0)
+    assert context.bank.balance("a").balance == 90  # the cut-off debit is still there
+    assert context.database.collection("bank_transfers").count_documents(
+        {"status": "pending"}
+    ) == 2
+    done = context.bank.recover(older_than_seconds=0)
+    assert (done.rolled_forward, done.rolled_back) == (plan.rolled_forward, plan.rolled_back)
+    assert context.bank.audit().ok
