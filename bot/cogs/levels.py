@@ -63,8 +63,12 @@ class Levels(commands.Cog):
         self.bot = bot
         self.reconcile.change_interval(seconds=bot.context.settings.xp.reward_poll_seconds)  # type: ignore[attr-defined]
 
-    async def cog_load(self) -> None:
-        self.reconcile.start()
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        # Started once connected, not at cog load: `abby bot sync`, `invite-url` and
+        # `--dry-run` load the cogs without logging in, and the loop would fail there.
+        if not self.reconcile.is_running():
+            self.reconcile.start()
 
     async def cog_unload(self) -> None:
         self.reconcile.cancel()

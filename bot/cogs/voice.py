@@ -42,8 +42,12 @@ class VoiceXp(commands.Cog):
         self.present: dict[int, dict[int, object]] = {}  # guild -> member -> VoiceMember
         self.sweep.change_interval(seconds=bot.context.settings.xp.voice_sweep_seconds)  # type: ignore[attr-defined]
 
-    async def cog_load(self) -> None:
-        self.sweep.start()
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        # Started once connected, not at cog load: `abby bot sync`, `invite-url` and
+        # `--dry-run` load the cogs without logging in, and the loop would fail there.
+        if not self.sweep.is_running():
+            self.sweep.start()
 
     async def cog_unload(self) -> None:
         self.sweep.cancel()
