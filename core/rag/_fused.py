@@ -202,6 +202,9 @@ def build_fused_model(int8_model_path: Path) -> bytes:
         graph,
         opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS_DOMAIN, 1)],
         producer_name="abby",
+        # onnx writes its own newest IR version (14 with onnx 1.23), which the oldest
+        # onnxruntime we allow (1.18) refuses; 10 covers every op used here.
+        ir_version=10,
     )
     return model.SerializeToString()
 
