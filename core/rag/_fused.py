@@ -399,25 +399,12 @@ def cached_fused_model(source: Path, cache_dir: Path) -> Path:
     file and renamed, so a reader never sees half a model.
     """
     import hashlib
-    import os
-    import tempfile
 
     stat = source.stat()
     identity = f"{GRAPH_VERSION}:{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
     target = cache_dir / f"all-MiniLM-L6-v2-fused-{digest}.onnx"
-    if target.exists():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    data = build_fused_model(source)
-    fd, temporary = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".onnx")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    if not target.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        _write_model(target, build_fused_model(source))
     return target
