@@ -44,7 +44,10 @@ def backup(
     target = out or Path(f"abby-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.tar")
     with _bar("backing up") as meter:
         report = create_backup(
-            runtime.context(), target, include_keys=include_keys, progress=meter,
+            runtime.context(),
+            target,
+            include_keys=include_keys,
+            progress=meter,
             on_phase=meter.describe,
         )
     output.show(report)
@@ -67,7 +70,11 @@ def restore(
 
     with _bar("verifying") as meter:
         report = restore_backup(
-            runtime.settings(), archive, yes=yes, dry_run=dry_run, progress=meter,
+            runtime.settings(),
+            archive,
+            yes=yes,
+            dry_run=dry_run,
+            progress=meter,
             on_phase=meter.describe,
         )
     if report.keys.startswith("WARNING"):

@@ -13,9 +13,7 @@ from abby_cli.options import JsonOpt
 def doctor(
     fix: Annotated[
         bool,
-        typer.Option(
-            "--fix", help="Make files group or others can read owner-only (0600 / 0700)."
-        ),
+        typer.Option("--fix", help="Make files group or others can read owner-only (0600 / 0700)."),
     ] = False,
     json_out: JsonOpt = False,
 ) -> None:

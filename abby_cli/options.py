@@ -126,7 +126,6 @@ def add_shared_options(command) -> None:  # noqa: ANN001 - a Click command or gr
         command.params.append(_plain_param())
 
 
-
 def check_output_path(path: Path) -> Path:
     """Refuse an output file (-o) whose folder does not exist, exit 3 as for any missing
     path: a typo must not silently create a directory tree (or write where nobody looks)."""

@@ -130,6 +130,7 @@ class DiscordSettings(Section):
                     raise ValueError(f"guild {guild}: role id {shown!r} is not a Discord id")
             roles[str(guild)] = tuple(str(role) for role in listed)
         return roles
+
     shard_count: int | None = Field(None, ge=1, le=100_000)
     # The shards this process runs (needs shard_count); empty = all of them.
     shard_ids: tuple[int, ...] = ()

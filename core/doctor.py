@@ -47,7 +47,9 @@ def check_data_dir(settings: Settings) -> Check:
         if settings.database.uri is not None:  # documents on the server; files come later
             return Check("data_dir", "warn", f"{path} ({why}) does not exist yet")
         return Check(
-            "data_dir", "fail", f"{path} ({why}) does not exist: run `abby init`, or point "
+            "data_dir",
+            "fail",
+            f"{path} ({why}) does not exist: run `abby init`, or point "
             "ABBY_DATA_DIR or data_dir in the config at your data",
         )
     try:

@@ -294,6 +294,7 @@ class AttachmentRefused(Refused):
 
     code = "attachment_refused"
 
+
 class BackupInvalid(InvalidInput):
     """An archive that is not a complete, unedited Abby backup (truncated, a file whose
     checksum differs, an unexpected member); nothing was changed."""

@@ -98,9 +98,7 @@ def bench_reads(root: Path, accounts: int) -> dict[str, float]:
     plain.close()
     figures = {
         "leaderboard_page1_p50_ms": _p50_ms(lambda: bank.leaderboard("lb", limit=11)),
-        "leaderboard_page100_p50_ms": _p50_ms(
-            lambda: bank.leaderboard("lb", limit=11, offset=990)
-        ),
+        "leaderboard_page100_p50_ms": _p50_ms(lambda: bank.leaderboard("lb", limit=11, offset=990)),
         "leaderboard_sorted_without_index_p50_ms": sorted_p50,
         "history_page1_p50_ms": _p50_ms(lambda: bank.history("busy", guild_id="lb", limit=11)),
         "history_offset_9000_p50_ms": _p50_ms(

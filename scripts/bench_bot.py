@@ -51,7 +51,10 @@ def dry_run_seconds(env: dict[str, str]) -> float:
     began = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "abby_cli.main", "bot", "run", "--dry-run", "--json"],
-        cwd=ROOT, env={**full, **env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        cwd=ROOT,
+        env={**full, **env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     took = time.monotonic() - began
@@ -87,11 +90,14 @@ def main() -> None:
             asker = 99_000_001
             standin.interact("rank", user=asker).wait_reply(30)  # warm up
             events = [
-                ("MESSAGE_CREATE", standin.message_event(
-                    user=10_000 + n % args.members,
-                    channel=standin.channel_ids[n % len(standin.channel_ids)],
-                    content=f"message {n}",
-                ))
+                (
+                    "MESSAGE_CREATE",
+                    standin.message_event(
+                        user=10_000 + n % args.members,
+                        channel=standin.channel_ids[n % len(standin.channel_ids)],
+                        content=f"message {n}",
+                    ),
+                )
                 for n in range(args.messages)
             ]
             sentinel = 98_000_001
@@ -131,10 +137,12 @@ def main() -> None:
             granted = sum(xp_of(env, 10_000 + m, standin.guild_id) > 0 for m in (0, 1, 2))
 
             # SIGTERM with a second burst in flight.
-            standin.dispatch_many([
-                ("MESSAGE_CREATE", standin.message_event(user=20_000 + n % 500, content="x"))
-                for n in range(2000)
-            ])
+            standin.dispatch_many(
+                [
+                    ("MESSAGE_CREATE", standin.message_event(user=20_000 + n % 500, content="x"))
+                    for n in range(2000)
+                ]
+            )
             stopped = time.monotonic()
             code = bot.stop(signal.SIGTERM, timeout=30)
             sigterm_s = round(time.monotonic() - stopped, 2)
@@ -144,30 +152,37 @@ def main() -> None:
         from core.telemetry.events import EventLog
 
         events_log = EventLog.from_settings(load_settings(environ=env))
-        lags = [e["payload"].get("loop_lag_ms_p99") for e in events_log.tail(1000)
-                if e["type"] == "heartbeat"]
+        lags = [
+            e["payload"].get("loop_lag_ms_p99")
+            for e in events_log.tail(1000)
+            if e["type"] == "heartbeat"
+        ]
         lags = [v for v in lags if v is not None]
 
-    print(json.dumps({
-        "bench": "bot",
-        "messages": args.messages,
-        "members": args.members,
-        "messages_per_s": round(args.messages / handled_s, 1),
-        "sent_per_s": round(args.messages / sent_s, 1),
-        "rank_requests": len(rank_rtt),
-        "rank_ms_p50": percentile(rank_rtt, 0.5),
-        "rank_ms_p99": percentile(rank_rtt, 0.99),
-        "rank_ms_max": percentile(rank_rtt, 1.0),
-        "rank_ms_mean": round(statistics.fmean(rank_rtt), 2) if rank_rtt else None,
-        "rank_late": late,
-        "loop_lag_ms_p99": max(lags) if lags else None,
-        "sample_members_granted": granted,
-        "ready_s": ready_s,
-        "dry_run_s": dry_run_s,
-        "sigterm_s": sigterm_s,
-        "sigterm_exit": code,
-        "gateway_close_code": close_code,
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "bot",
+                "messages": args.messages,
+                "members": args.members,
+                "messages_per_s": round(args.messages / handled_s, 1),
+                "sent_per_s": round(args.messages / sent_s, 1),
+                "rank_requests": len(rank_rtt),
+                "rank_ms_p50": percentile(rank_rtt, 0.5),
+                "rank_ms_p99": percentile(rank_rtt, 0.99),
+                "rank_ms_max": percentile(rank_rtt, 1.0),
+                "rank_ms_mean": round(statistics.fmean(rank_rtt), 2) if rank_rtt else None,
+                "rank_late": late,
+                "loop_lag_ms_p99": max(lags) if lags else None,
+                "sample_members_granted": granted,
+                "ready_s": ready_s,
+                "dry_run_s": dry_run_s,
+                "sigterm_s": sigterm_s,
+                "sigterm_exit": code,
+                "gateway_close_code": close_code,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

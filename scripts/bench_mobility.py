@@ -87,8 +87,9 @@ def build(data_dir: Path, scale: float) -> dict[str, int]:
         sid = ctx.sessions.create(f"m{s}", "c1", "g1")
         ctx.sessions.append_many(sid, [("user", f"words {s}-{k}") for k in range(per_session)])
     for i in range(images):
-        ctx.storage.save(f"m{i % members}", PNG + os.urandom(250_000), {"prompt": "bench"},
-                         guild_id="g1")
+        ctx.storage.save(
+            f"m{i % members}", PNG + os.urandom(250_000), {"prompt": "bench"}, guild_id="g1"
+        )
     docs = data_dir.parent / "corpus"
     docs.mkdir(exist_ok=True)
     words = " ".join(f"word{k}" for k in range(60))
@@ -101,9 +102,15 @@ def build(data_dir: Path, scale: float) -> dict[str, int]:
     stored_chunks = rag.store.count()
     ctx.close()
     shutil.rmtree(docs)
-    return {"members": members, "ledger_rows_target": ledger_rows, "messages": messages,
-            "chunks": stored_chunks, "images": images, "target_ledger_rows": target_rows,
-            "target_messages": target_messages}
+    return {
+        "members": members,
+        "ledger_rows_target": ledger_rows,
+        "messages": messages,
+        "chunks": stored_chunks,
+        "images": images,
+        "target_ledger_rows": target_rows,
+        "target_messages": target_messages,
+    }
 
 
 def timed(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> float:
@@ -148,12 +155,16 @@ def main() -> None:
     if (ROOT / "core" / "db" / "transfer.py").exists():
         copy_env = {**restore_env}
         records = _records(work / "restored")
-        copy = timed(abby("db", "copy", "--to", f"sqlite:///{work / 'copy.db'}", "--json"),
-                     copy_env, cwd=work)
+        copy = timed(
+            abby("db", "copy", "--to", f"sqlite:///{work / 'copy.db'}", "--json"),
+            copy_env,
+            cwd=work,
+        )
         copy_rate = round(records / copy)
 
-    forget = timed(abby("user", "forget", TARGET, "--guild", "g1", "--yes", "--json"),
-                   restore_env, cwd=work)
+    forget = timed(
+        abby("user", "forget", TARGET, "--guild", "g1", "--yes", "--json"), restore_env, cwd=work
+    )
     result = {
         "bench": "mobility",
         "scale": args.scale,
@@ -183,9 +194,13 @@ def _records(data_dir: Path) -> int:
 
     conn = sqlite3.connect(data_dir / "abby.db")
     try:
-        names = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            " AND name != 'schema_migrations'")]
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                " AND name != 'schema_migrations'"
+            )
+        ]
         return sum(conn.execute(f'SELECT COUNT(*) FROM "{n}"').fetchone()[0] for n in names)
     finally:
         conn.close()

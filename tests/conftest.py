@@ -43,8 +43,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         against = "the mongoeco wire server"
     else:
         against = f"nothing: skipped ({MONGO_SKIP_REASON})"
-    return [f"abby backends: sqlite {sqlite3.sqlite_version}, pymongo {pymongo.version} against "
-            f"{against}"]
+    return [
+        f"abby backends: sqlite {sqlite3.sqlite_version}, pymongo {pymongo.version} against "
+        f"{against}"
+    ]
 
 
 @pytest.fixture(autouse=True)

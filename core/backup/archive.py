@@ -35,7 +35,14 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 # The only top-level names an archive may hold.
 _ROOTS = {
-    "database", "documents", "chroma", "storage", "keys", "pseudonym.key", "config.json", MANIFEST
+    "database",
+    "documents",
+    "chroma",
+    "storage",
+    "keys",
+    "pseudonym.key",
+    "config.json",
+    MANIFEST,
 }
 _CHUNK = 1 << 20
 # A manifest is small; anything bigger is not ours (and must not be read into memory).
@@ -205,8 +212,12 @@ def verify(path: Path, progress: Callable[[int, int | None], None] | None = None
     return manifest
 
 
-def extract(path: Path, destination: Path, manifest: Manifest,
-            progress: Callable[[int, int | None], None] | None = None) -> None:
+def extract(
+    path: Path,
+    destination: Path,
+    manifest: Manifest,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> None:
     """Write every member but the manifest under `destination` (0600 files, 0700 dirs),
     checking each checksum again as it is written (the file may have changed since verify)."""
     root = destination.resolve()

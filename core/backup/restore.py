@@ -224,8 +224,9 @@ def _mongo_holds_data(settings: Settings) -> bool:
 def _restore_lock(data_dir: Path) -> Iterator[None]:
     """One restore of a data dir at a time (a second waits, then finds the work done)."""
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir.with_name(f".{data_dir.name}.restore.lock"), os.O_RDWR | os.O_CREAT,
-                 0o600)
+    fd = os.open(
+        data_dir.with_name(f".{data_dir.name}.restore.lock"), os.O_RDWR | os.O_CREAT, 0o600
+    )
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -262,8 +263,10 @@ def _place_keys(manifest: Manifest, settings: Settings, data_dir: Path, staging:
 def _key_plan(manifest: Manifest, settings: Settings, data_dir: Path) -> str:
     if manifest.includes_keys:
         return "the archive carries its keys; the sessions will decrypt with them"
-    return f"the archive has no keys; the key ring of {settings.key_file} (or the environment) " \
-           "will be checked against a sample of the sessions"
+    return (
+        f"the archive has no keys; the key ring of {settings.key_file} (or the environment) "
+        "will be checked against a sample of the sessions"
+    )
 
 
 def _sample_decrypts(settings: Settings, key_file: Path, sessions: Path) -> str:
@@ -283,8 +286,10 @@ def _sample_decrypts(settings: Settings, key_file: Path, sessions: Path) -> str:
     try:
         ring = KeySource(settings.security, key_file).ring()
     except MissingKey:
-        return (f"WARNING: no encryption key for the restored data: 0 of {len(tokens)} sampled "
-                "session messages decrypt; supply the keys (ABBY_ENCRYPTION_KEYS or the key file)")
+        return (
+            f"WARNING: no encryption key for the restored data: 0 of {len(tokens)} sampled "
+            "session messages decrypt; supply the keys (ABBY_ENCRYPTION_KEYS or the key file)"
+        )
     ok = 0
     for token, key_id in tokens:
         try:

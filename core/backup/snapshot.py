@@ -102,9 +102,12 @@ def create_backup(
     files = skipped = 0
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as handle, tempfile.TemporaryDirectory(
-            dir=output.parent, prefix=f".{output.name}.work-"
-        ) as work_dir:
+        with (
+            os.fdopen(fd, "wb") as handle,
+            tempfile.TemporaryDirectory(
+                dir=output.parent, prefix=f".{output.name}.work-"
+            ) as work_dir,
+        ):
             work = Path(work_dir)
             writer = ArchiveWriter(handle, manifest)
             step("documents")
@@ -130,8 +133,10 @@ def create_backup(
                 except FileNotFoundError:
                     skipped += 1  # removed by cleanup since the walk listed it
             if include_keys:
-                for name, path in (("keys", settings.key_file),
-                                   ("pseudonym.key", data_dir / "pseudonym.key")):
+                for name, path in (
+                    ("keys", settings.key_file),
+                    ("pseudonym.key", data_dir / "pseudonym.key"),
+                ):
                     if path.is_file():
                         writer.add_file(name, path)
             writer.add_bytes("config.json", _masked_config(ctx))

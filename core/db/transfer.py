@@ -185,9 +185,7 @@ def copy_database(
             ) from exc
         source.bank.recover()  # finish movements a dead process left pending (MongoDB)
         source_repos = source.repositories()
-        checkpoint = _Checkpoint(
-            source.settings.data_dir, _identity(target_db), target_db.location
-        )
+        checkpoint = _Checkpoint(source.settings.data_dir, _identity(target_db), target_db.location)
         before = counts(target_db, target_repos)
         held = sum(before.values())
         resumed = checkpoint.in_progress

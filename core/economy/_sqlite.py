@@ -282,6 +282,8 @@ class SqliteXpRepository(XpRepository):
             self._db.connection().execute(
                 "DELETE FROM xp_level_pending WHERE scope = ? AND user_id = ?", (scope, user_id)
             )
-            return self._db.connection().execute(
-                "DELETE FROM xp WHERE scope = ? AND user_id = ?", (scope, user_id)
-            ).rowcount
+            return (
+                self._db.connection()
+                .execute("DELETE FROM xp WHERE scope = ? AND user_id = ?", (scope, user_id))
+                .rowcount
+            )

@@ -284,9 +284,7 @@ class BankService:
     ) -> list[LedgerEntry]:
         """An account's ledger entries, newest first, after skipping `offset` of them."""
         limit, offset = _page(limit, offset, MAX_HISTORY)
-        return self._repo.history(
-            check_id(user_id, "user id"), scope_key(guild_id), limit, offset
-        )
+        return self._repo.history(check_id(user_id, "user id"), scope_key(guild_id), limit, offset)
 
     def leaderboard(
         self, guild_id: str | None = None, limit: int = 10, offset: int = 0

@@ -197,8 +197,7 @@ class LLMClient:
 
     def _too_slow(self) -> ServiceUnavailable:
         return ServiceUnavailable(
-            f"the LLM server did not answer within {self.settings.timeout_seconds:g} s; "
-            "retry later"
+            f"the LLM server did not answer within {self.settings.timeout_seconds:g} s; retry later"
         )
 
     def _messages(

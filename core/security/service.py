@@ -147,9 +147,7 @@ class KeyService:
         )
         return report
 
-    def retire(
-        self, key_id: str, *, actor: str | None = None, dry_run: bool = False
-    ) -> RetiredKey:
+    def retire(self, key_id: str, *, actor: str | None = None, dry_run: bool = False) -> RetiredKey:
         """Remove a key from the key file; KeyInUse while any record still uses it.
 
         The count and the rewrite happen under the key file's lock, and every writer of

@@ -101,9 +101,7 @@ def sweep(
     orphan_records = [
         item.file_id
         for rel, item in records.items()
-        if rel not in seen
-        and item.file_id not in expired_ids
-        and not os.path.lexists(root / rel)
+        if rel not in seen and item.file_id not in expired_ids and not os.path.lexists(root / rel)
     ]
     bytes_freed = sum(item.bytes for item in expired if item.path in seen)
     bytes_freed += sum(size for _, size in orphan_files) + sum(s for _, s in stale_temps)

@@ -158,9 +158,7 @@ def _text(name: str, value: object, limit: int) -> str:
     allowed = "\n\t" if name in _MULTILINE else "\t"
     if "\n" in value and name not in _MULTILINE:
         raise InvalidInput(f"{name} must be one line")
-    if any(
-        c in _BIDI or (unicodedata.category(c) == "Cc" and c not in allowed) for c in value
-    ):
+    if any(c in _BIDI or (unicodedata.category(c) == "Cc" and c not in allowed) for c in value):
         raise InvalidInput(f"{name} contains control characters")
     return value
 

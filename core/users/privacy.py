@@ -161,8 +161,14 @@ class MemberData:
 
     # --- export -----------------------------------------------------------------------------
 
-    def export(self, user_id: str, *, guild_id: str | None = None, all_scopes: bool = True,
-               actor: str | None = None) -> dict[str, Any]:
+    def export(
+        self,
+        user_id: str,
+        *,
+        guild_id: str | None = None,
+        all_scopes: bool = True,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
         """Everything held about one member as one JSON-able document.
 
         Raises UnknownUser (exit 3) when nothing is held. Records a governance event.
@@ -179,8 +185,11 @@ class MemberData:
         for record in self._session_list(user_id, guild_id, all_scopes):
             messages = self._sessions.history(record.session_id, limit=1_000_000)
             sessions.append({**asdict(record), "messages": [asdict(m) for m in messages]})
-        files = [self._storage.to_dict(f) for f in self._files(user_id)
-                 if scope_key(f.guild_id) in wanted]
+        files = [
+            self._storage.to_dict(f)
+            for f in self._files(user_id)
+            if scope_key(f.guild_id) in wanted
+        ]
         documents = [
             asdict(d) for d in self._documents().find(user_id=user_id) if d.scope in wanted
         ]
@@ -210,8 +219,12 @@ class MemberData:
         }
         self._events.emit(
             "governance.privacy.export",
-            {"actor": actor or "unknown", "pseudonym": self._key.pseudonym(user_id),
-             "sessions": len(sessions), "files": len(files)},
+            {
+                "actor": actor or "unknown",
+                "pseudonym": self._key.pseudonym(user_id),
+                "sessions": len(sessions),
+                "files": len(files),
+            },
         )
         return document
 
@@ -244,9 +257,16 @@ class MemberData:
 
     # --- erasure ----------------------------------------------------------------------------
 
-    def forget(self, user_id: str, *, guild_id: str | None = None, all_scopes: bool = True,
-               dry_run: bool = False, actor: str | None = None,
-               on_phase: Callable[[str], None] | None = None) -> ForgetReport:
+    def forget(
+        self,
+        user_id: str,
+        *,
+        guild_id: str | None = None,
+        all_scopes: bool = True,
+        dry_run: bool = False,
+        actor: str | None = None,
+        on_phase: Callable[[str], None] | None = None,
+    ) -> ForgetReport:
         """Erase a member's profile, XP, sessions and files; pseudonymise their ledger.
 
         Idempotent and crash-safe: a rerun finishes an interrupted erasure. Raises UnknownUser
@@ -256,19 +276,29 @@ class MemberData:
         user_id = check_id(user_id, "user id")
         pseudonym = self._key.pseudonym(user_id)
         scopes = self._scopes(user_id, guild_id, all_scopes)
-        base = {"pseudonym": pseudonym, "guild_id": guild_id, "all_scopes": all_scopes,
-                "dry_run": dry_run, "scopes": [guild_of(s) for s in scopes]}
+        base = {
+            "pseudonym": pseudonym,
+            "guild_id": guild_id,
+            "all_scopes": all_scopes,
+            "dry_run": dry_run,
+            "scopes": [guild_of(s) for s in scopes],
+        }
         if not scopes:
-            if any(s == scope_key(guild_id) or all_scopes
-                   for s, _ in self._bank.member_balances(pseudonym)):
+            if any(
+                s == scope_key(guild_id) or all_scopes
+                for s, _ in self._bank.member_balances(pseudonym)
+            ):
                 return ForgetReport(**base, already_forgotten=True)
             raise UnknownUser(f"nothing is held about user {user_id}{_where(guild_id, all_scopes)}")
         wanted = set(scopes)
         files = [f for f in self._files(user_id) if scope_key(f.guild_id) in wanted]
         step = on_phase or (lambda _phase: None)
         if dry_run:
-            sessions = [r for r in self._session_list(user_id, guild_id, all_scopes)
-                        if scope_key(r.guild_id) in wanted]
+            sessions = [
+                r
+                for r in self._session_list(user_id, guild_id, all_scopes)
+                if scope_key(r.guild_id) in wanted
+            ]
             return ForgetReport(
                 **base,
                 files=len(files),
@@ -276,14 +306,23 @@ class MemberData:
                 sessions=len(sessions),
                 messages=sum(r.turns for r in sessions),
                 xp_records=sum(1 for s, _ in self._xp.member_totals(user_id) if s in wanted),
-                ledger_rows=sum(
-                    len(self._bank.history(user_id, s, 10**9)) for s in scopes
+                ledger_rows=sum(len(self._bank.history(user_id, s, 10**9)) for s in scopes),
+                profiles=sum(
+                    1 for p in self._users.member_profiles(user_id) if (p.guild_id or "") in wanted
                 ),
-                profiles=sum(1 for p in self._users.member_profiles(user_id)
-                             if (p.guild_id or "") in wanted),
             )
-        counts = dict.fromkeys(("files", "file_bytes", "sessions", "messages", "xp_records",
-                                "ledger_rows", "profiles"), 0)
+        counts = dict.fromkeys(
+            (
+                "files",
+                "file_bytes",
+                "sessions",
+                "messages",
+                "xp_records",
+                "ledger_rows",
+                "profiles",
+            ),
+            0,
+        )
         step("files")
         for record in files:
             # Record first, then the file (StorageManager.remove): a crash between leaves an
@@ -305,8 +344,7 @@ class MemberData:
         step("event")
         self._events.emit(
             "governance.privacy.forget",
-            {"actor": actor or "unknown", "pseudonym": pseudonym,
-             "scopes": len(scopes), **counts},
+            {"actor": actor or "unknown", "pseudonym": pseudonym, "scopes": len(scopes), **counts},
         )
         step("profile")
         if all_scopes:

@@ -176,8 +176,7 @@ def test_ask_answers_in_the_channel(live_bot: LiveBot) -> None:
     assert not reply.ephemeral
     # The answer streams into that message; its last edit is the whole reply.
     live_bot.standin.wait_for(
-        lambda: live_bot.standin.sent_message(reply.message_id)["content"]
-        == "echo: hello there",
+        lambda: live_bot.standin.sent_message(reply.message_id)["content"] == "echo: hello there",
         30,
         "the whole answer",
     )

@@ -278,9 +278,11 @@ def test_a_new_chat_shows_the_greeting_in_its_first_edit_not_only_the_last(
     )
     interaction.wait_reply(30)
     original = interaction.original
-    done = lambda: "word39" in (text := standin.sent_message(original)["content"]) and not (  # noqa: E731
-        text.endswith(" …")
-    )
+
+    def done() -> bool:
+        text = standin.sent_message(original)["content"]
+        return "word39" in text and not text.endswith(" …")
+
     standin.wait_for(done, 30, "end")
     edits = [content for _, content in standin.edits(original)]
     assert len(edits) >= 2, edits

@@ -348,9 +348,10 @@ def test_levels_admin_shows_a_role_the_bot_cannot_give_as_blocked(admin_bot: Run
         context.close()
     admin_bot.standin.wait_for(lambda: admin_bot.role_puts(above), 15, "the refused attempt")
     admin_bot.standin.wait_for(
-        lambda: "blocked" in _admin(admin_bot.standin, "rewards", {}).wait_reply().embeds[0][
-            "description"
-        ],
+        lambda: (
+            "blocked"
+            in _admin(admin_bot.standin, "rewards", {}).wait_reply().embeds[0]["description"]
+        ),
         10,
         "the blocked flag",
     )

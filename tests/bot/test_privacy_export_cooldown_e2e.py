@@ -39,8 +39,9 @@ def test_a_second_export_within_the_hour_says_privately_when_it_opens(live_bot: 
     asked = time.time()
     second = _export(live_bot, MEMBER)
     assert second.attachments == [], "a second export inside the window sends no file"
-    found = re.fullmatch(r"⏳ You exported your data recently; the next export opens <t:(\d+):R>\.",
-                         second.content)
+    found = re.fullmatch(
+        r"⏳ You exported your data recently; the next export opens <t:(\d+):R>\.", second.content
+    )
     assert found, second.content
     assert abs(int(found[1]) - (asked + 3600)) < 120, (found[1], asked)
     context = live_bot.context()
@@ -51,9 +52,7 @@ def test_a_second_export_within_the_hour_says_privately_when_it_opens(live_bot: 
     assert len(events) == 1, "the refused export decrypted nothing and recorded nothing"
 
 
-def test_another_bot_process_on_the_same_store_refuses_it_too(
-    live_bot: LiveBot, start_bot
-) -> None:  # noqa: ANN001
+def test_another_bot_process_on_the_same_store_refuses_it_too(live_bot: LiveBot, start_bot) -> None:  # noqa: ANN001
     assert _export(live_bot, OTHER).attachments
     second = start_bot(env=live_bot.env, backend="sqlite")
     again = _export(second, OTHER)

@@ -164,8 +164,11 @@ def test_privacy_export_sends_the_member_their_data_privately_and_nobody_elses(
     assert session["messages"][0]["content"] == f"private question of {EXPORTER}"
     assert len(document["files"]) == 1
     foreign = [b"the other member's secret", b"words of the other member"]
-    foreign += [f"{what} of {m}".encode() for m in (CANCELLER, FORGETTER) for what in ("bio",
-                "private question")]
+    foreign += [
+        f"{what} of {m}".encode()
+        for m in (CANCELLER, FORGETTER)
+        for what in ("bio", "private question")
+    ]
     for text in foreign:
         assert text not in raw, text
     with _store(live_bot) as context:

@@ -9,8 +9,9 @@ from core.context import AppContext
 from tests.contracts.test_member_data import populate
 
 
-def test_backup_then_restore_through_the_cli(cli, backend_env, context: AppContext,
-                                             tmp_path: Path, monkeypatch) -> None:
+def test_backup_then_restore_through_the_cli(
+    cli, backend_env, context: AppContext, tmp_path: Path, monkeypatch
+) -> None:
     assert cli("keys", "generate", "--write").exit_code == 0
     populate(context)
     archive = tmp_path / "out" / "abby.tar"

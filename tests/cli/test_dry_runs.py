@@ -83,9 +83,7 @@ def test_keys_rotate_dry_run_reports_what_it_would_rotate_and_rotates_nothing(
     assert "would re-encrypt 4 record(s)" in human.stdout and "rotated 4" not in human.stdout
 
 
-def test_keys_retire_dry_run_checks_like_a_retire_and_keeps_the_key(
-    cli, store: AppContext
-) -> None:
+def test_keys_retire_dry_run_checks_like_a_retire_and_keeps_the_key(cli, store: AppContext) -> None:
     old = store.keys.ring().primary_id
     assert cli("keys", "generate", "--write").exit_code == 0
     in_use = cli("keys", "retire", old, "--dry-run", "--json")

@@ -259,9 +259,7 @@ def test_every_output_option_refuses_a_folder_that_does_not_exist(
 ) -> None:  # noqa: ANN001
     """-o into a missing folder is exit 3 and creates nothing, for every command with -o."""
     with_output = [
-        name
-        for name in CASES
-        if any("--output" in param.opts for param in _command(name).params)
+        name for name in CASES if any("--output" in param.opts for param in _command(name).params)
     ]
     assert {"session dump", "backup", "user export", "image generate"} <= set(with_output)
     problems = []

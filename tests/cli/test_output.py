@@ -121,9 +121,7 @@ def test_a_corrupt_database_is_a_failed_doctor_row_and_exit_78_elsewhere(
 
 
 @pytest.mark.slow
-def test_rag_query_full_shows_whole_passages_and_marks_weak_hits(
-    abby, tmp_path: Path
-) -> None:  # noqa: ANN001
+def test_rag_query_full_shows_whole_passages_and_marks_weak_hits(abby, tmp_path: Path) -> None:  # noqa: ANN001
     docs = tmp_path / "docs"
     docs.mkdir()
     long = "Rotate encryption keys with abby keys rotate. " + "Each batch is resumable. " * 20

@@ -38,9 +38,7 @@ def test_ingest_progress_counts_chunks_embedded_with_files_as_a_second_line(
     assert all(s.chunks_done <= s.chunks_total for s in steps)
 
 
-def test_cleanup_progress_counts_files_checked_then_deleted(
-    backend, context: AppContext
-) -> None:  # noqa: ANN001
+def test_cleanup_progress_counts_files_checked_then_deleted(backend, context: AppContext) -> None:  # noqa: ANN001
     long_ago = FrozenClock(datetime.now(UTC) - timedelta(days=400))
     past = AppContext(backend.settings(), clock=long_ago)
     try:

@@ -60,7 +60,11 @@ def test_adding_a_reward_marks_members_already_past_it(cli, backend_env) -> None
     ],
 )
 def test_bad_reward_input_is_one_line_and_changes_nothing(
-    cli, backend_env, args: list[str], code: int, message: str  # noqa: ANN001
+    cli,
+    backend_env,
+    args: list[str],
+    code: int,
+    message: str,  # noqa: ANN001
 ) -> None:
     result = cli("xp", *args)
     assert result.exit_code == code, result.output

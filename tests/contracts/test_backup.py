@@ -102,8 +102,9 @@ def test_backup_then_restore_into_an_empty_dir_gives_identical_records_vectors_a
         restored.close()
 
 
-def test_a_backup_restores_into_the_other_backend(source: AppContext, backend, tmp_path: Path,
-                                                  mongo_uri: str) -> None:
+def test_a_backup_restores_into_the_other_backend(
+    source: AppContext, backend, tmp_path: Path, mongo_uri: str
+) -> None:
     archive = tmp_path / "b.tar"
     create_backup(source, archive)
     other = {"ABBY_DATA_DIR": str(tmp_path / "other")}
@@ -161,8 +162,10 @@ def test_bad_archives_are_refused_before_anything_is_touched(
     archive: Path, backend, tmp_path: Path, cli, monkeypatch
 ) -> None:
     restored = target(backend, tmp_path)
-    for name, value in (("ABBY_DATA_DIR", str(restored.data_dir)),
-                        ("ABBY_DATABASE__NAME", restored.database.name)):
+    for name, value in (
+        ("ABBY_DATA_DIR", str(restored.data_dir)),
+        ("ABBY_DATABASE__NAME", restored.database.name),
+    ):
         monkeypatch.setenv(name, value)
     truncated = tmp_path / "truncated.tar"
     truncated.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
@@ -192,8 +195,9 @@ def test_bad_archives_are_refused_before_anything_is_touched(
     assert "storage/" in cli("restore", str(edited)).stderr  # the edited file is named
 
 
-def test_a_newer_schema_and_an_edit_raise_their_own_types(archive: Path, backend,
-                                                          tmp_path: Path) -> None:
+def test_a_newer_schema_and_an_edit_raise_their_own_types(
+    archive: Path, backend, tmp_path: Path
+) -> None:
     edited = tmp_path / "edited.tar"
     _rewrite(archive, edited, lambda n, d: d + b" " if n == "config.json" else d)
     with pytest.raises(BackupInvalid, match="config.json does not match"):
@@ -280,8 +284,11 @@ def test_a_restore_into_mongodb_killed_midway_is_finished_by_a_rerun(
     if backend.name != "mongo":
         pytest.skip("the MongoDB import path (a SQLite target takes the database copy)")
     restored = target(backend, tmp_path)
-    env = {**backend.env, "ABBY_DATA_DIR": str(restored.data_dir),
-           "ABBY_DATABASE__NAME": restored.database.name}
+    env = {
+        **backend.env,
+        "ABBY_DATA_DIR": str(restored.data_dir),
+        "ABBY_DATABASE__NAME": restored.database.name,
+    }
     killed = run_python(_RESTORE.format(phase=phase, archive=str(archive)), env)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     rerun = run_python(_RESTORE.format(phase="", archive=str(archive)), env)

@@ -216,9 +216,7 @@ def test_a_recovery_dry_run_plans_finish_and_undo_and_changes_nothing(
     }  # fmt: skip
     assert (plan.rolled_forward, plan.rolled_back, plan.pending_left) == (1, 1, 0)
     assert context.bank.balance("a").balance == 90  # the cut-off debit is still there
-    assert context.database.collection("bank_transfers").count_documents(
-        {"status": "pending"}
-    ) == 2
+    assert context.database.collection("bank_transfers").count_documents({"status": "pending"}) == 2
     done = context.bank.recover(older_than_seconds=0)
     assert (done.rolled_forward, done.rolled_back) == (plan.rolled_forward, plan.rolled_back)
     assert context.bank.audit().ok

@@ -239,10 +239,11 @@ def test_two_copies_into_one_sqlite_target_at_once_write_every_ledger_row_once(
     full = {k: v for k, v in os.environ.items() if not k.startswith("ABBY_")}
     copies = [
         subprocess.Popen(
-            [sys.executable, "-m", "abby_cli.main", "db", "copy", "--to", uri, "--merge",
-             "--json"],
+            [sys.executable, "-m", "abby_cli.main", "db", "copy", "--to", uri, "--merge", "--json"],
             env={**full, **env, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
         for _ in range(2)
     ]

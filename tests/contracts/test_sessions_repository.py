@@ -171,7 +171,8 @@ def test_two_processes_appending_to_one_session_lose_nothing(context: AppContext
 
     procs = [
         # Double quotes inside the generated f'...': Python 3.11 refuses nested same quotes.
-        spawn_python(code.replace("sys.argv[1]", f'"{tag}"'), backend.env) for tag in ("p", "q")
+        spawn_python(code.replace("sys.argv[1]", f'"{tag}"'), backend.env)
+        for tag in ("p", "q")
     ]
     for proc in procs:
         _, err = proc.communicate(timeout=300)

@@ -84,9 +84,7 @@ def test_kept_files_are_paged_newest_first_in_one_guild(
         ctx.storage.kept_files("u1", "g1", offset=-1)
 
 
-def test_cleanup_past_temp_retention_spares_kept_files(
-    ctx: AppContext, clock: FrozenClock
-) -> None:
+def test_cleanup_past_temp_retention_spares_kept_files(ctx: AppContext, clock: FrozenClock) -> None:
     temp = ctx.storage.save("u1", make_png(), guild_id="g1")
     kept = ctx.storage.keep(ctx.storage.save("u1", make_png(), guild_id="g1").file_id, "u1")
     clock.advance(30 * DAY)

@@ -24,10 +24,7 @@ def test_a_first_release_sqlite_store_gains_the_kept_index(tmp_path: Path) -> No
         conn.executemany(
             "INSERT INTO storage_files (file_id, user_id, scope, path, bytes, sha256,"
             " content_type, kept, created_at) VALUES (?, ?, ?, ?, 10, '0', 'image/png', ?, ?)",
-            [
-                (*row[:4], row[4], f"2026-01-0{row[5]}T00:00:00.000000+00:00")
-                for row in OLD_ROWS
-            ],
+            [(*row[:4], row[4], f"2026-01-0{row[5]}T00:00:00.000000+00:00") for row in OLD_ROWS],
         )
     old.close()
     db = SqliteDatabase(tmp_path / "abby.db")

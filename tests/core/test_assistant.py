@@ -227,7 +227,8 @@ def test_an_answer_takes_at_most_five_statements_on_sqlite(backend, server) -> N
 
 
 def test_stream_says_a_conversation_opens_before_the_first_token_with_its_greeting(
-    ctx, server  # noqa: ANN001
+    ctx,
+    server,  # noqa: ANN001
 ) -> None:
     context, _ = ctx
     where = {"user_id": "u1", "guild_id": GUILD, "channel_id": "c1", "user_name": "Sam"}

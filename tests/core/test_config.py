@@ -147,8 +147,9 @@ def test_every_numeric_setting_has_an_upper_bound() -> None:
 
     fields = _numeric_fields(Settings)
     assert len(fields) > 30
-    unbounded = [key for key, info in fields
-                 if not any(isinstance(m, Le | Lt) for m in info.metadata)]
+    unbounded = [
+        key for key, info in fields if not any(isinstance(m, Le | Lt) for m in info.metadata)
+    ]
     assert unbounded == []
 
 

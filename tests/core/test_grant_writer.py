@@ -95,13 +95,25 @@ def test_two_processes_batching_the_same_grants_pay_each_member_once(
 ) -> None:
     context.init_schema()
     users, now, start_at = 300, time.time(), time.time() + 3
-    env = {**{k: v for k, v in __import__("os").environ.items() if not k.startswith("ABBY_")},
-           **backend.env, "PYTHONPATH": str(ROOT)}
+    env = {
+        **{k: v for k, v in __import__("os").environ.items() if not k.startswith("ABBY_")},
+        **backend.env,
+        "PYTHONPATH": str(ROOT),
+    }
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.support.grant_writer_worker", str(users), str(now),
-             str(start_at)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tests.support.grant_writer_worker",
+                str(users),
+                str(now),
+                str(start_at),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]

@@ -407,8 +407,17 @@ def test_cli_image_generate_against_an_endless_body_stays_small(tmp_path: Path) 
         started = time.monotonic()
         with out.open("wb") as stdout, err.open("wb") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-c", PEAK_RUNNER, str(peak_file), "image", "generate", "a cat",
-                 "-u", "u1"],
+                [
+                    sys.executable,
+                    "-c",
+                    PEAK_RUNNER,
+                    str(peak_file),
+                    "image",
+                    "generate",
+                    "a cat",
+                    "-u",
+                    "u1",
+                ],
                 env=env,
                 stdout=stdout,
                 stderr=stderr,

@@ -123,7 +123,9 @@ def test_an_unreachable_mongodb_error_never_shows_the_password(
     tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("ABBY_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("ABBY_DATABASE__URI", f"mongodb://bob:{PASSWORD}@127.0.0.1:{_closed_port()}/")
+    monkeypatch.setenv(
+        "ABBY_DATABASE__URI", f"mongodb://bob:{PASSWORD}@127.0.0.1:{_closed_port()}/"
+    )
     monkeypatch.setenv("ABBY_DATABASE__SERVER_SELECTION_TIMEOUT_MS", "200")
     result = cli("db", "status", "--json")
     assert result.exit_code == 75, result.output
