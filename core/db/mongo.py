@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import pymongo
+import pymongo.command_cursor
+import pymongo.cursor
 from pymongo import MongoClient
 from pymongo import errors as mongo_errors
 from pymongo.collection import Collection
@@ -83,7 +85,12 @@ class MongoDatabase:
         return f"{self._where} (database {self.db.name})"
 
     def collection(self, name: str) -> Collection:
+        """The raw pymongo collection (the seed's get_collection; indexes in `ensure` setups)."""
         return self.db[name]
+
+    def table(self, name: str) -> Translated:
+        """A collection whose every call (and every cursor it returns) raises Abby's errors."""
+        return Translated(self.db[name], self._where)
 
     @contextmanager
     def errors(self) -> Iterator[None]:
@@ -150,3 +157,74 @@ class MongoDatabase:
 def ascending(*fields: str) -> list[tuple[str, Any]]:
     """An index key of ascending fields, for `create_index`."""
     return [(field, pymongo.ASCENDING) for field in fields]
+
+
+def scoped_id(scope: str, user_id: str) -> str:
+    """The `_id` of a record keyed by (scope, user): `"<scope key>/<user id>"`.
+
+    Neither part can hold a '/' (core.ids), so the key is unambiguous; the global scope's key
+    is empty, so a global record's `_id` starts with '/'. One key, so an upsert by `_id` is
+    atomic without a unique index on two fields.
+    """
+    return f"{scope}/{user_id}"
+
+
+class _Translating:
+    """Calls the wrapped pymongo object's methods with errors translated at the boundary."""
+
+    _CURSORS = (pymongo.cursor.Cursor, pymongo.command_cursor.CommandCursor)
+
+    def __init__(self, target: Any, where: str) -> None:  # noqa: ANN401 - any pymongo object
+        self._target = target
+        self._where = where
+
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        try:
+            result = method(*args, **kwargs)
+        except mongo_errors.PyMongoError as exc:
+            translated = translate(exc, self._where)
+            if translated is exc:
+                raise
+            raise translated from exc
+        if result is self._target:  # a cursor's sort()/limit()/skip(): keep it wrapped
+            return self
+        if isinstance(result, self._CURSORS):
+            return TranslatedCursor(result, self._where)
+        return result
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - the pymongo method's own result
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+        return lambda *args, **kwargs: self._call(attribute, *args, **kwargs)
+
+
+class Translated(_Translating):
+    """A pymongo Collection whose errors are Abby's (ServiceUnavailable, DiskFull, ...).
+
+    Domain errors pymongo raises (DuplicateKeyError) pass through unchanged, as `errors()`
+    lets them: a repository catches those itself.
+    """
+
+    @property
+    def raw(self) -> Collection:
+        """The pymongo collection itself, for bulk helpers that need the real type."""
+        collection: Collection = self._target
+        return collection
+
+
+class TranslatedCursor(_Translating):
+    """A cursor whose chained calls return itself translated and whose iteration translates."""
+
+    def __iter__(self) -> Iterator[Any]:
+        iterator = iter(self._target)
+        while True:
+            try:
+                yield next(iterator)
+            except StopIteration:
+                return
+            except mongo_errors.PyMongoError as exc:
+                translated = translate(exc, self._where)
+                if translated is exc:
+                    raise
+                raise translated from exc

@@ -14,11 +14,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from core.errors import (
     ConfigError,
@@ -270,6 +271,38 @@ class SqliteDatabase:
             if translated is exc:
                 raise
             raise translated from exc
+
+    # --- queries: the connection and the error translation in one call ---------------------
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
+        """Run one statement on this thread's connection; errors in Abby's vocabulary."""
+        with self.errors():
+            return self.connection().execute(sql, params)
+
+    def one(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Row | None:
+        """The first row of a query, or None."""
+        with self.errors():
+            row: sqlite3.Row | None = self.connection().execute(sql, params).fetchone()
+            return row
+
+    def all(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
+        """Every row of a query."""
+        with self.errors():
+            return self.connection().execute(sql, params).fetchall()
+
+    def value(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:  # noqa: ANN401 - a column of any type
+        """The first column of the first row (`SELECT COUNT(*) ...`), or None when no row."""
+        row = self.one(sql, params)
+        return None if row is None else row[0]
+
+    def run(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> int:
+        """Run a write statement; return the number of rows it changed."""
+        return self.execute(sql, params).rowcount
+
+    def run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        """Run a write statement once per row (executemany); return the rows changed."""
+        with self.errors():
+            return self.connection().executemany(sql, rows).rowcount
 
     # --- schema -----------------------------------------------------------------------------
 
