@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from abby_cli import output, runtime
+from abby_cli import options, output, runtime
 from abby_cli.options import MAX_SECONDS, DryRunOpt, GuildOpt, JsonOpt, LimitOpt
 from abby_cli.xp import parse_amount
 
@@ -123,7 +123,7 @@ def audit(
     """Prove the books: balances = minted - burned, none negative, every ledger pair
     complete. Exit 4 when a check fails."""
     bank = runtime.context().bank
-    report = bank.audit() if guild is None else bank.audit(guild_id=guild)
+    report = bank.audit(options.scope_option(guild, every=True))
     if runtime.state.json:
         output.show(report)
     else:

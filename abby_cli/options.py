@@ -19,6 +19,8 @@ from abby_cli import runtime
 if TYPE_CHECKING:
     from datetime import timedelta
 
+    from core.scope import Scope
+
 # The largest whole number any option takes: the bank's and XP's cap (a signed 64-bit int).
 MAX_INT = 2**63 - 1
 # Ages and grace periods: a century is longer than any retention anyone means, and
@@ -143,3 +145,13 @@ def output_path_option(path: Path | None) -> Path | None:
     """The callback of every -o/--output option: check_output_path at parse time, before
     any work is done (or a governance event recorded) for a file that cannot be written."""
     return None if path is None else check_output_path(path)
+
+
+def scope_option(guild: str | None, *, every: bool = False) -> Scope:
+    """The scope a `--guild` option names: 'global' (or no option) the global scope, an id
+    that guild; with `every`, no option means every scope (listing commands)."""
+    from core.scope import Scope
+
+    if guild is None:
+        return Scope.EVERY if every else Scope.GLOBAL
+    return Scope.GLOBAL if guild == "global" else Scope.of(guild)

@@ -10,6 +10,7 @@ import typer
 
 from abby_cli import output, runtime
 from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, UserOpt, YesOpt
+from core.scope import Scope
 
 app = typer.Typer(
     help="The knowledge base: ingest documents, search them, keep the index consistent.",
@@ -165,7 +166,9 @@ def list_documents(
     json_out: JsonOpt = False,
 ) -> None:
     """List the documents a guild can see (its own and global ones)."""
-    records = runtime.context().rag.list(guild_id=guild, user_id=user, all_scopes=all_guilds)
+    records = runtime.context().rag.list(
+        Scope.EVERY if all_guilds else Scope.of(guild), user_id=user
+    )
     if runtime.state.json:
         output.show(records)
         return

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from abby_cli import output, runtime
+from abby_cli import options, output, runtime
 from abby_cli.keys import actor
 from abby_cli.options import (
     DryRunOpt,
@@ -59,11 +59,8 @@ def list_sessions(
     json_out: JsonOpt = False,
 ) -> None:
     """Sessions, newest first: metadata only, never content."""
-    any_guild = guild is None
-    guild_id = None if guild in (None, "global") else guild
-    rows = runtime.context().sessions.list(
-        user_id=user, guild_id=guild_id, any_guild=any_guild, status=status, limit=limit
-    )
+    scope = options.scope_option(guild, every=True)
+    rows = runtime.context().sessions.list(user_id=user, scope=scope, status=status, limit=limit)
     output.show([_row(r) for r in rows], columns=_COLUMNS, empty="No sessions.")
 
 

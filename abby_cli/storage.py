@@ -8,6 +8,7 @@ import typer
 
 from abby_cli import output, runtime
 from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, LevelOpt, LimitOpt, YesOpt
+from core.scope import Scope
 
 app = typer.Typer(
     help="Stored images: quotas, listing, deletion, usage, cleanup.", no_args_is_help=True
@@ -63,11 +64,9 @@ def list_files(
 ) -> None:
     """List USER_ID's stored images, newest first (prompts are not shown)."""
     storage = runtime.context().storage
-    found = (
-        storage.kept_files(user_id, guild, all_scopes=all_guilds, limit=limit)
-        if kept
-        else storage.files(user_id, guild, all_scopes=all_guilds, limit=limit)
-    )
+    scope = Scope.EVERY if all_guilds else Scope.of(guild)
+    listing = storage.kept_files if kept else storage.files
+    found = listing(user_id, scope, limit=limit)
     rows = [
         {
             "file_id": r.file_id,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from abby_cli import output, runtime
+from abby_cli import options, output, runtime
 from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, YesOpt, output_path_option
 
 app = typer.Typer(help="Show and edit user profiles.", no_args_is_help=True)
@@ -83,7 +83,7 @@ def export_member(
     from core.users.privacy import export_json
 
     document = runtime.context().privacy.export(
-        user_id, guild_id=guild, all_scopes=guild is None, actor=actor()
+        user_id, scope=options.scope_option(guild, every=True), actor=actor()
     )
     data = export_json(document)  # the same file a member gets from the bot's /privacy export
     if out is None:
@@ -117,6 +117,9 @@ def forget(
         output.confirm(f"erase the data of member {user_id}{where}", yes=yes)
     output.show(
         runtime.context().privacy.forget(
-            user_id, guild_id=guild, all_scopes=guild is None, dry_run=dry_run, actor=actor()
+            user_id,
+            scope=options.scope_option(guild, every=True),
+            dry_run=dry_run,
+            actor=actor(),
         )
     )

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from core.sessions import SessionService
     from core.storage import QuotaManager, StorageManager
     from core.telemetry.events import EventLog
+    from core.telemetry.governance import Governance
     from core.users import UserService
     from core.users.privacy import MemberData
 
@@ -140,6 +141,13 @@ class AppContext:
         from core.telemetry.events import EventLog
 
         return EventLog.from_settings(self.settings)
+
+    @cached_property
+    def governance(self) -> Governance:
+        """The one events collaborator every service is built with."""
+        from core.telemetry.governance import Governance
+
+        return Governance(self.events)
 
     @cached_property
     def users(self) -> UserService:

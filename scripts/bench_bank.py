@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.config import load_settings  # noqa: E402
 from core.context import AppContext  # noqa: E402
 from core.errors import AlreadyClaimed  # noqa: E402
+from core.scope import Scope
 
 
 def _context(root: Path, name: str) -> AppContext:
@@ -127,7 +128,7 @@ def bench_daily(root: Path, members: int = 5_000) -> dict[str, float]:
         except AlreadyClaimed:
             refused += 1
     again = time.perf_counter() - start
-    assert refused == members and bank.audit(guild_id="g").ok
+    assert refused == members and bank.audit(Scope.of("g")).ok
     ctx.close()
     return {
         "daily_claims_per_s": round(members / paid, 1),

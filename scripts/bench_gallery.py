@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from core.config import load_settings  # noqa: E402
 from core.context import AppContext  # noqa: E402
 from core.ids import scope_key  # noqa: E402
+from core.scope import Scope  # noqa: E402
 from core.storage.repository import FileRecord  # noqa: E402
 
 GUILD = "g1"
@@ -86,9 +87,13 @@ def main() -> None:
             seed(context, args.records, args.users)
             seeded = time.perf_counter() - began
             storage = context.storage
-            kept_each = len(storage.kept_files("u0", GUILD, limit=10_000))
-            page = timed(lambda: storage.kept_files("u0", GUILD, offset=0, limit=11), args.calls)
-            deep = timed(lambda: storage.kept_files("u0", GUILD, offset=88, limit=11), args.calls)
+            kept_each = len(storage.kept_files("u0", Scope.of(GUILD), limit=10_000))
+            page = timed(
+                lambda: storage.kept_files("u0", Scope.of(GUILD), offset=0, limit=11), args.calls
+            )
+            deep = timed(
+                lambda: storage.kept_files("u0", Scope.of(GUILD), offset=88, limit=11), args.calls
+            )
             keep = timed(lambda: storage.keep(f"{args.users:032x}", "u0"), args.calls)
             owner = timed(lambda: storage.get(f"{args.users:032x}"), args.calls)
             conn = context.database.connection()

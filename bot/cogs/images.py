@@ -24,6 +24,7 @@ from bot.failures import answer_failure, defer, send_private
 from bot.render import NO_PINGS, defused, embed
 from core.errors import UnknownFile
 from core.images.validation import ASPECT_RATIOS, STYLE_PRESETS, check_prompt
+from core.scope import Scope
 
 if TYPE_CHECKING:
     from core.images.generation import GenerationResult, Requester
@@ -225,11 +226,11 @@ class Images(commands.Cog):
 
         storage = self.bot.context.storage
         member = str(interaction.user.id)
-        guild_id = str(interaction.guild_id) if interaction.guild_id else None
+        scope = Scope.of(interaction.guild_id)
         if show is not None:
             await defer(interaction, private=True)
             found = await self.bot.run_core(
-                storage.kept_files, member, guild_id, offset=show - 1, limit=1
+                storage.kept_files, member, scope, offset=show - 1, limit=1
             )
             if not found:
                 await send_private(interaction, f"⚠️ Your gallery has no image {show}.")
@@ -247,7 +248,7 @@ class Images(commands.Cog):
         async def fetch(index: int) -> Page:
             first = index * GALLERY_PAGE
             rows = await self.bot.run_core(
-                storage.kept_files, member, guild_id, offset=first, limit=GALLERY_PAGE + 1
+                storage.kept_files, member, scope, offset=first, limit=GALLERY_PAGE + 1
             )
             return Page(_gallery_embed(rows[:GALLERY_PAGE], first), len(rows) > GALLERY_PAGE)
 

@@ -27,6 +27,7 @@ from discord.ext import commands
 from bot.failures import answer_failure, defer
 from bot.render import NO_PINGS
 from core.errors import ExportOnCooldown
+from core.scope import Scope
 from core.users.privacy import export_json
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class ForgetConfirmation(discord.ui.View):
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         await interaction.response.defer()  # erasing files can take longer than 3 s
         report = await self.cog.bot.run_core(
-            self.cog.privacy.forget, str(self.member_id), all_scopes=True, actor=ACTOR
+            self.cog.privacy.forget, str(self.member_id), scope=Scope.EVERY, actor=ACTOR
         )
         await interaction.edit_original_response(
             content=forget_done(report), view=None, allowed_mentions=NO_PINGS
@@ -198,7 +199,7 @@ class Privacy(
         await defer(interaction, private=True)
         # A dry run: what would go, and UnknownUser (a private line) when nothing is held.
         plan = await self.bot.run_core(
-            self.privacy.forget, str(interaction.user.id), all_scopes=True, dry_run=True
+            self.privacy.forget, str(interaction.user.id), scope=Scope.EVERY, dry_run=True
         )
         if plan.already_forgotten:
             await interaction.edit_original_response(

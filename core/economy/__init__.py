@@ -13,6 +13,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
+from core.economy._checks import check_amount
 from core.economy.bank import BankService
 from core.economy.levels import Mee6Curve, PowerCurve
 from core.economy.repository import (
@@ -39,6 +40,7 @@ __all__ = [
     "XpService",
     "XpStatus",
     "add_currency",
+    "check_amount",
     "add_xp",
     "get_balance",
     "get_leaderboard",

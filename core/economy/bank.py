@@ -38,6 +38,7 @@ from core.errors import (
     Refused,
 )
 from core.ids import check_id, scope_key
+from core.scope import Scope
 
 _KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 MAX_HISTORY = 10_000
@@ -45,7 +46,6 @@ MAX_LEADERBOARD = 100
 # Paging skips entries on the index; past this an offset is refused rather than walked.
 MAX_OFFSET = 1_000_000
 DAILY_REASON = "daily"
-ALL_SCOPES = object()  # audit(): every scope, as opposed to guild_id=None (the global one)
 
 
 def check_key(key: object) -> str:
@@ -300,10 +300,9 @@ class BankService:
     def get_transfer(self, transfer_id: str) -> Transfer | None:
         return self._repo.get_transfer(check_key(transfer_id))
 
-    def audit(self, *, guild_id: object = ALL_SCOPES) -> AuditReport:
+    def audit(self, scope: Scope = Scope.EVERY) -> AuditReport:
         """Prove the books of one scope, or of every scope by default."""
-        scope = None if guild_id is ALL_SCOPES else scope_key(guild_id)
-        return self._repo.audit(scope)
+        return self._repo.audit(None if scope.is_every else scope.key)
 
     def recover(
         self, *, older_than_seconds: float | None = None, dry_run: bool = False

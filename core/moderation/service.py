@@ -22,6 +22,7 @@ from core.ids import check_id
 from core.moderation.access import Actor, GuildAccess, Level, require
 from core.moderation.repository import GuildSettingsRepository
 from core.moderation.uploads import PrivateDir, Upload, check_upload, download
+from core.scope import Scope
 
 if TYPE_CHECKING:
     from core.economy.bank import BankService
@@ -289,7 +290,7 @@ class ModerationService:
         """The guild's own documents (not the global ones, which only operators manage)."""
         self.require(actor, Level.MODERATOR)
         return [
-            r for r in self._rag().list(guild_id=actor.guild_id) if r.guild_id == actor.guild_id
+            r for r in self._rag().list(Scope.of(actor.guild_id)) if r.guild_id == actor.guild_id
         ]
 
     def delete_document(self, actor: Actor, doc_id: str) -> DocumentRecord:

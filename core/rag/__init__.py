@@ -12,6 +12,8 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from core.scope import Scope
+
 # onnxruntime writes a telemetry device id under ~/.cache/Microsoft when it is first imported;
 # Abby writes nothing outside its data dir. Every import of onnxruntime or chromadb in Abby
 # goes through this package, so this runs first. An operator's own setting is kept.
@@ -71,5 +73,5 @@ def list_documents(user_id: str | None = None, guild_id: str | None = None) -> l
 
     return [
         dataclasses.asdict(record)
-        for record in current().rag.list(guild_id=guild_id, user_id=user_id)
+        for record in current().rag.list(Scope.of(guild_id), user_id=user_id)
     ]

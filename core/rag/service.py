@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.clock import Clock
 from core.errors import ConfigError, InvalidInput, UnknownDocument
-from core.ids import check_id, scope_key
+from core.ids import GLOBAL_SCOPE, check_id, scope_key
 from core.rag.ingestion import (
     IngestedDocument,
     Ingestor,
@@ -28,6 +28,7 @@ from core.rag.ingestion import (
     clean_tags,
 )
 from core.rag.repository import DocumentRecord, DocumentRepository, PassageIndex
+from core.scope import Scope
 
 if TYPE_CHECKING:
     from core.config import EmbeddingSettings, RagSettings
@@ -391,14 +392,10 @@ class RagService:
     # --- documents ------------------------------------------------------------------------
 
     def list(
-        self,
-        *,
-        guild_id: str | None = None,
-        user_id: str | None = None,
-        all_scopes: bool = False,
+        self, scope: Scope = Scope.GLOBAL, *, user_id: str | None = None
     ) -> list[DocumentRecord]:
-        """Documents a guild can see (its own and global ones); all_scopes lists every one."""
-        scopes = None if all_scopes else sorted({scope_key(guild_id), ""})
+        """Documents a scope can see: a guild its own and the global ones; Scope.EVERY all."""
+        scopes = None if scope.is_every else sorted({scope.key, GLOBAL_SCOPE})
         return self.repo.find(scopes=scopes, user_id=_user(user_id))
 
     def get(self, doc_id: str, *, guild_id: str | None = None) -> DocumentRecord:

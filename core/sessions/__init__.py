@@ -28,6 +28,7 @@ from core.errors import (
     UnknownSession,
 )
 from core.ids import check_id, scope_key
+from core.scope import Scope
 from core.security.crypto import to_plaintext, to_text
 from core.security.keyring import KeyRing
 from core.sessions.repository import (
@@ -284,12 +285,12 @@ class SessionService:
         self,
         *,
         user_id: str | None = None,
-        guild_id: str | None = None,
-        any_guild: bool = True,
+        scope: Scope = Scope.EVERY,
         status: str | None = None,
         limit: int = 50,
     ) -> list[SessionRecord]:
-        """Session metadata, newest first (never content). Expires idle sessions first."""
+        """Session metadata in a scope (every scope by default), newest first (never content).
+        Expires idle sessions first."""
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"status {status!r} is not one of {', '.join(STATUSES)}")
         if not 1 <= limit <= 10_000:
@@ -297,7 +298,7 @@ class SessionService:
         self.sweep()
         return self._repo.list(
             user_id=None if user_id is None else check_id(user_id, "user id"),
-            scope=None if any_guild and guild_id is None else scope_key(guild_id),
+            scope=None if scope.is_every else scope.key,
             status=status,
             limit=limit,
         )

@@ -24,6 +24,7 @@ from core.errors import InvalidInput, UnknownFile, UnsafePath
 from core.ids import check_id, scope_key
 from core.images.validation import sniff_image_type
 from core.paths import atomic_write, contain, resolve_inside
+from core.scope import Scope
 from core.storage import layout
 from core.storage.cleanup import CleanupReport, Progress, sweep
 from core.storage.repository import GLOBAL_OWNER, FileRecord, FileRepository, Usage
@@ -140,17 +141,11 @@ class StorageManager:
             raise UnknownFile(f"file {record.file_id} is recorded but missing on disk") from None
 
     def files(
-        self,
-        user_id: str,
-        guild_id: str | None = None,
-        *,
-        all_scopes: bool = False,
-        limit: int = 100,
+        self, user_id: str, scope: Scope = Scope.GLOBAL, *, limit: int = 100
     ) -> list[FileRecord]:
-        """A user's files, newest first: in one scope, or in every scope with all_scopes."""
+        """A user's files in one scope (or Scope.EVERY), newest first."""
         user_id = check_id(user_id, "user id")
-        scope = None if all_scopes else scope_key(guild_id)
-        return self._repo.list_for_user(user_id, scope, limit)
+        return self._repo.list_for_user(user_id, None if scope.is_every else scope.key, limit)
 
     def owned(self, file_id: str, user_id: str) -> FileRecord:
         """One of `user_id`'s files. Raises UnknownFile for a missing file and for someone
@@ -175,21 +170,15 @@ class StorageManager:
         return record
 
     def kept_files(
-        self,
-        user_id: str,
-        guild_id: str | None = None,
-        *,
-        all_scopes: bool = False,
-        offset: int = 0,
-        limit: int = 10,
+        self, user_id: str, scope: Scope = Scope.GLOBAL, *, offset: int = 0, limit: int = 10
     ) -> list[FileRecord]:
-        """A user's kept files, newest first (the gallery's pages): in one scope, or in
-        every scope with all_scopes."""
+        """A user's kept files in one scope (or Scope.EVERY), newest first: the gallery's
+        pages."""
         user_id = check_id(user_id, "user id")
         if offset < 0 or not 1 <= limit <= 10_000:
             raise InvalidInput("offset must be >= 0 and limit 1-10000")
-        scope = None if all_scopes else scope_key(guild_id)
-        return self._repo.kept_for_user(user_id, scope, offset, limit)
+        key = None if scope.is_every else scope.key
+        return self._repo.kept_for_user(user_id, key, offset, limit)
 
     def remove_owned(self, file_id: str, user_id: str) -> DeletedFile:
         """Delete one of a user's files and its record (the owner is in the delete's guard,
@@ -298,7 +287,7 @@ class StorageManager:
         return self.to_dict(record)
 
     def list_user_files(self, user_id: str, guild_id: str | None = None) -> list[dict[str, Any]]:
-        return [self.to_dict(record) for record in self.files(user_id, guild_id)]
+        return [self.to_dict(record) for record in self.files(user_id, Scope.of(guild_id))]
 
     def delete_file(self, file_path: str | os.PathLike[str]) -> bool:
         """Delete by file id or path; False (and a security warning) for anything outside."""

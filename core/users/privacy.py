@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import ExportOnCooldown, UnknownUser
 from core.ids import check_id, guild_of, scope_key
 from core.jsonable import to_jsonable
+from core.scope import Scope
 
 if TYPE_CHECKING:
     from core.economy.repository import BankRepository, XpRepository
@@ -152,12 +153,11 @@ class MemberData:
         return sorted(found)
 
     def _session_list(self, user_id: str, guild_id: str | None, all_scopes: bool) -> list[Any]:
-        return self._sessions.list(
-            user_id=user_id, guild_id=guild_id, any_guild=all_scopes, limit=10_000
-        )
+        scope = Scope.EVERY if all_scopes else Scope.of(guild_id)
+        return self._sessions.list(user_id=user_id, scope=scope, limit=10_000)
 
     def _files(self, user_id: str) -> list[Any]:
-        return self._storage.files(user_id, all_scopes=True, limit=1_000_000)
+        return self._storage.files(user_id, Scope.EVERY, limit=1_000_000)
 
     # --- export -----------------------------------------------------------------------------
 
@@ -165,8 +165,7 @@ class MemberData:
         self,
         user_id: str,
         *,
-        guild_id: str | None = None,
-        all_scopes: bool = True,
+        scope: Scope = Scope.EVERY,
         actor: str | None = None,
     ) -> dict[str, Any]:
         """Everything held about one member as one JSON-able document.
@@ -174,6 +173,7 @@ class MemberData:
         Raises UnknownUser (exit 3) when nothing is held. Records a governance event.
         """
         user_id = check_id(user_id, "user id")
+        guild_id, all_scopes = _flags(scope)
         scopes = self._scopes(user_id, guild_id, all_scopes)
         if not scopes:
             raise UnknownUser(f"nothing is held about user {user_id}{_where(guild_id, all_scopes)}")
@@ -249,7 +249,7 @@ class MemberData:
                     retry_after=max(1, int(last + window - stamp)),
                 )
         try:
-            return self.export(user_id, all_scopes=True, actor=actor)
+            return self.export(user_id, scope=Scope.EVERY, actor=actor)
         except BaseException:
             if window > 0:
                 self._users.drop_export(user_id, stamp)
@@ -261,8 +261,7 @@ class MemberData:
         self,
         user_id: str,
         *,
-        guild_id: str | None = None,
-        all_scopes: bool = True,
+        scope: Scope = Scope.EVERY,
         dry_run: bool = False,
         actor: str | None = None,
         on_phase: Callable[[str], None] | None = None,
@@ -275,6 +274,7 @@ class MemberData:
         """
         user_id = check_id(user_id, "user id")
         pseudonym = self._key.pseudonym(user_id)
+        guild_id, all_scopes = _flags(scope)
         scopes = self._scopes(user_id, guild_id, all_scopes)
         base = {
             "pseudonym": pseudonym,
@@ -372,6 +372,11 @@ def _span(seconds: float) -> str:
         minutes = int(seconds // 60)
         return "minute" if minutes == 1 else f"{minutes} minutes"
     return f"{seconds:g} seconds"
+
+
+def _flags(scope: Scope) -> tuple[str | None, bool]:
+    """(guild id, every scope) of a scope, as the reports show them."""
+    return (None, True) if scope.is_every else (scope.guild_id, False)
 
 
 def _where(guild_id: str | None, all_scopes: bool) -> str:

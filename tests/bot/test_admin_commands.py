@@ -18,6 +18,7 @@ import pytest
 
 from bot.app import AbbyBot
 from core.context import AppContext, use_context
+from core.scope import Scope
 from tests.support.attachment_server import AttachmentServer, Route
 from tests.support.discord_standin import APPLICATION_ID, DiscordStandIn
 
@@ -278,7 +279,7 @@ async def test_kb_ingest_refuses_a_bad_attachment_before_downloading_it(
     await slash(bot, "kb", "ingest", options, by=MODERATOR, resolved=resolved)
     assert expected in last_reply(standin)["content"]
     assert files.fetched == []  # refused on what Discord declared: nothing downloaded
-    assert context.rag.list(guild_id=str(GUILD)) == []
+    assert context.rag.list(Scope.of(str(GUILD))) == []
 
 
 async def test_kb_ingest_by_a_member_is_refused_without_a_download(
@@ -288,7 +289,7 @@ async def test_kb_ingest_by_a_member_is_refused_without_a_download(
     options, resolved = attachment(url, "rules.md", 18)
     await slash(bot, "kb", "ingest", options, by=MEMBER, resolved=resolved)
     assert "moderators" in last_reply(standin)["content"]
-    assert files.fetched == [] and context.rag.list(guild_id=str(GUILD)) == []
+    assert files.fetched == [] and context.rag.list(Scope.of(str(GUILD))) == []
 
 
 @pytest.mark.parametrize(
@@ -315,7 +316,7 @@ async def test_kb_ingest_refuses_what_arrives_when_it_breaks_the_rules(
     await slash(bot, "kb", "ingest", options, by=MODERATOR, resolved=resolved)
     assert expected in last_reply(standin)["content"]
     assert files.fetched == [f"/{route}.md"]  # and never the redirect's target
-    assert context.rag.list(guild_id=str(GUILD)) == []
+    assert context.rag.list(Scope.of(str(GUILD))) == []
 
 
 @pytest.mark.slow
@@ -326,7 +327,7 @@ async def test_kb_ingest_list_and_delete_by_a_moderator(
     options, resolved = attachment(files.serve("/rules.md", text), "rules.md", len(text))
     await slash(bot, "kb", "ingest", options, by=MODERATOR, resolved=resolved)
     assert "Added **House rules**" in last_reply(standin)["content"]
-    [record] = context.rag.list(guild_id=str(GUILD))
+    [record] = context.rag.list(Scope.of(str(GUILD)))
     assert record.guild_id == str(GUILD) and record.user_id == str(MODERATOR)
     assert record.source == "discord:rules.md"
     [event] = governance(context, "kb_ingest")
@@ -344,10 +345,10 @@ async def test_kb_ingest_list_and_delete_by_a_moderator(
     assert "no document" in last_reply(standin)["content"]
     option = {"name": "document_id", "type": 3, "value": record.doc_id}
     await slash(bot, "kb", "delete", [option], by=MEMBER)
-    assert context.rag.list(guild_id=str(GUILD)) != []
+    assert context.rag.list(Scope.of(str(GUILD))) != []
     await slash(bot, "kb", "delete", [option], by=MODERATOR)
     assert "Deleted **House rules**" in last_reply(standin)["content"]
-    assert context.rag.list(guild_id=str(GUILD)) == []
+    assert context.rag.list(Scope.of(str(GUILD))) == []
 
 
 # --- /abby status ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from bot.app import AbbyBot
 from core.config import load_settings
 from core.context import AppContext, use_context
 from core.errors import UnknownUser
+from core.scope import Scope
 from tests.core.security_support import add_key
 from tests.support.discord_standin import APPLICATION_ID, DiscordStandIn, Recorded
 from tests.support.image_fixtures import FAST_IMAGES
@@ -212,7 +213,7 @@ async def test_every_reply_of_every_cog_pings_at_most_the_member_it_addresses(
     [imagine_reply] = [b for b in sent(standin) if b.get("attachments")]
     file_id = imagine_reply["attachments"][0]["filename"]
     assert file_id.startswith("abby-")
-    [record] = context.storage.files(str(MEMBER), str(GUILD))
+    [record] = context.storage.files(str(MEMBER), Scope.of(str(GUILD)))
     press = {"type": 3, "data": {"component_type": 2, "custom_id": "x"}}
     await images.press(interaction(bot, FRIEND, **press), "delete", record.file_id)  # refused
     await images.press(interaction(bot, MEMBER, **press), "delete", record.file_id)

@@ -15,6 +15,7 @@ from bot.cogs.images import DELETED, GONE, KEPT, NOT_YOURS, ImageButton, Images
 from bot.render import NO_PINGS
 from core.context import AppContext
 from core.errors import QuotaExceeded
+from core.scope import Scope
 from tests.support import image_fixtures
 from tests.support.stability_server import StabilityServer, error_reply, make_png
 
@@ -61,7 +62,7 @@ async def test_imagine_defers_then_sends_the_stored_image_with_buttons(
     sent = who.followup.send.await_args.kwargs
     assert sent["file"].fp.read() == make_png()
     assert "4 of 5 left today" in sent["content"]
-    [record] = image_context.storage.files(str(OWNER), str(GUILD))
+    [record] = image_context.storage.files(str(OWNER), Scope.of(str(GUILD)))
     buttons = sent["view"].children
     assert [b.action for b in buttons] == ["regen", "vary", "upscale", "keep", "delete"]
     assert {b.file_id for b in buttons} == {record.file_id}
@@ -119,7 +120,9 @@ async def test_the_owners_buttons_upscale_keep_and_delete(
     await cog.press(press, "delete", file_id)
     edit = press.response.edit_message.await_args.kwargs
     assert edit["content"] == DELETED and edit["attachments"] == [] and edit["view"] is None
-    assert file_id not in {r.file_id for r in image_context.storage.files(str(OWNER), str(GUILD))}
+    assert file_id not in {
+        r.file_id for r in image_context.storage.files(str(OWNER), Scope.of(str(GUILD)))
+    }
     again = interaction(OWNER)
     await cog.press(again, "regen", file_id)
     again.response.send_message.assert_awaited_once_with(

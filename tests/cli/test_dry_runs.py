@@ -99,11 +99,11 @@ def test_session_purge_and_close_dry_runs_change_nothing(cli, store: AppContext)
     before = snapshot(store)
     purge = dry(cli, "session", "purge", "--older-than", "0s")
     assert purge, purge
-    open_id = next(s.session_id for s in store.sessions.list(any_guild=True) if s.user_id == "u3")
+    open_id = next(s.session_id for s in store.sessions.list() if s.user_id == "u3")
     close = dry(cli, "session", "close", open_id)
     assert close["would_close"] is True and close["session"]["status"] == "active"
     assert snapshot(store) == before
-    assert len(store.sessions.list(any_guild=True)) == 3
+    assert len(store.sessions.list()) == 3
 
 
 def test_storage_cleanup_and_delete_dry_runs_change_nothing(cli, store: AppContext) -> None:

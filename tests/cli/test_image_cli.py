@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.context import AppContext
+from core.scope import Scope
 from tests.conftest import run_abby
 from tests.support import image_fixtures
 from tests.support.image_fixtures import image_env
@@ -78,7 +79,7 @@ def test_generate_stores_charges_and_writes_a_copy(
     [request] = stability.requests
     assert request.path == CORE
     assert request.fields["style_preset"] == "cinematic" and request.fields["seed"] == "99"
-    [record] = store.storage.files("u1", "g1")
+    [record] = store.storage.files("u1", Scope.of("g1"))
     assert record.metadata["prompt"] == "a lighthouse at dusk"
     assert "a lighthouse" not in result.stdout, "the prompt is not echoed in --json"
 

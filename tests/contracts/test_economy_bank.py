@@ -8,6 +8,7 @@ from core import economy
 from core.context import AppContext
 from core.economy.levels import MAX_INT64
 from core.errors import IdempotencyConflict, InsufficientFunds, InvalidInput, LimitExceeded
+from core.scope import Scope
 
 
 def _total(context: AppContext, users: str, guild: str | None = None) -> int:
@@ -146,7 +147,7 @@ def test_guild_accounts_are_separate_from_global(context: AppContext) -> None:
     assert economy.get_balance("b") == 0
     scopes = {s.guild_id: s.total_balance for s in context.bank.audit().scopes}
     assert scopes == {"g1": 50}
-    assert context.bank.audit(guild_id="g1").ok
+    assert context.bank.audit(Scope.of("g1")).ok
 
 
 def test_seed_add_currency_returns_the_balance_or_refuses_a_burn(context: AppContext) -> None:

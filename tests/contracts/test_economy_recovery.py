@@ -15,6 +15,7 @@ import pytest
 
 from core.context import AppContext
 from core.errors import InsufficientFunds, ServiceUnavailable
+from core.scope import Scope
 
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -112,7 +113,7 @@ def test_a_crash_before_any_step_is_recovered_with_books_balanced(
             break  # the whole movement ran before the crash point: every step was covered
         # A new process opens the bank: recovery of everything older than the grace period.
         context.bank.recover(older_than_seconds=0)
-        report = context.bank.audit(guild_id=guild)
+        report = context.bank.audit(Scope.of(guild))
         assert report.ok, (crash_at, report.problems)
         # The retry with the same key applies it at most once, in every case.
         try:
@@ -132,7 +133,7 @@ def test_a_crash_before_any_step_is_recovered_with_books_balanced(
             "burn": (70, 0) if applied else (100, 0),
         }[kind]
         assert (a, b) == expected, crash_at
-        assert context.bank.audit(guild_id=guild).ok
+        assert context.bank.audit(Scope.of(guild)).ok
         crash_at += 1
     assert crash_at > 3
 

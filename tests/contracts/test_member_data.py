@@ -16,6 +16,7 @@ import pytest
 
 from core.context import AppContext
 from core.errors import UnknownUser
+from core.scope import Scope
 from core.users.privacy import PHASES, PSEUDONYM_PREFIX
 from tests.core.security_support import keyed_context, run_python
 
@@ -71,7 +72,7 @@ def test_export_holds_profile_xp_ledger_decrypted_sessions_and_files(ctx: AppCon
 
 def test_export_of_one_guild_leaves_out_the_global_profile(ctx: AppContext) -> None:
     populate(ctx)
-    doc = ctx.privacy.export("u1", guild_id="g1", all_scopes=False)
+    doc = ctx.privacy.export("u1", scope=Scope.of("g1"))
     assert [p["guild_id"] for p in doc["profiles"]] == ["g1"]
 
 
@@ -82,7 +83,7 @@ def test_export_and_forget_of_an_unknown_member_raise_unknown_user(ctx: AppConte
     with pytest.raises(UnknownUser):
         ctx.privacy.forget("nobody")
     with pytest.raises(UnknownUser):
-        ctx.privacy.forget("u1", guild_id="g-other", all_scopes=False)
+        ctx.privacy.forget("u1", scope=Scope.of("g-other"))
 
 
 def test_forget_erases_everything_but_keeps_balanced_books_under_a_pseudonym(
@@ -100,7 +101,7 @@ def test_forget_erases_everything_but_keeps_balanced_books_under_a_pseudonym(
     assert ctx.bank.balance(report.pseudonym, guild_id="g1").balance == 450
     assert ctx.sessions.list(user_id="u1") == []
     assert not (ctx.settings.storage_root / made["path"]).exists()
-    assert ctx.storage.files("u1", all_scopes=True) == []
+    assert ctx.storage.files("u1", Scope.EVERY) == []
     # The other member keeps everything, and the books balance exactly as before.
     assert ctx.bank.balance("u2", guild_id="g1").balance == 250
     assert ctx.users.get("u2", guild_id="g1") is not None
@@ -115,8 +116,8 @@ def test_forget_erases_everything_but_keeps_balanced_books_under_a_pseudonym(
 def test_the_same_member_always_gets_the_same_pseudonym(ctx: AppContext) -> None:
     populate(ctx, guild="g1")
     populate(ctx, guild="g2")
-    first = ctx.privacy.forget("u1", guild_id="g1", all_scopes=False)
-    second = ctx.privacy.forget("u1", guild_id="g2", all_scopes=False)
+    first = ctx.privacy.forget("u1", scope=Scope.of("g1"))
+    second = ctx.privacy.forget("u1", scope=Scope.of("g2"))
     assert first.pseudonym == second.pseudonym
     key = ctx.settings.data_dir / "pseudonym.key"
     assert key.stat().st_mode & 0o777 == 0o600
@@ -128,7 +129,7 @@ def test_forget_twice_reports_already_forgotten_and_dry_run_changes_nothing(
     populate(ctx)
     planned = ctx.privacy.forget("u1", dry_run=True)
     assert planned.dry_run and planned.files == 1 and planned.messages == 2
-    assert ctx.users.get("u1") is not None and ctx.storage.files("u1", all_scopes=True)
+    assert ctx.users.get("u1") is not None and ctx.storage.files("u1", Scope.EVERY)
     ctx.privacy.forget("u1")
     again = ctx.privacy.forget("u1")
     assert again.already_forgotten

@@ -11,6 +11,7 @@ from core import sessions as seed_sessions
 from core.config import Settings
 from core.context import AppContext
 from core.errors import InvalidInput, MissingKey, SessionClosed, UnknownSession
+from core.scope import Scope
 from tests.core.security_support import add_key, keyed_context, run_python
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -90,8 +91,8 @@ def test_listing_sweeps_idle_sessions_and_filters_by_user_guild_and_status(froze
         fresh: "active",
         glob: "active",
     }
-    assert [r.session_id for r in ctx.sessions.list(user_id="u1", guild_id="g1")] == [old]
-    assert [r.session_id for r in ctx.sessions.list(guild_id=None, any_guild=False)] == [glob]
+    assert [r.session_id for r in ctx.sessions.list(user_id="u1", scope=Scope.of("g1"))] == [old]
+    assert [r.session_id for r in ctx.sessions.list(scope=Scope.GLOBAL)] == [glob]
     assert {r.session_id for r in ctx.sessions.list(status="active")} == {fresh, glob}
     assert len(ctx.sessions.list(limit=1)) == 1
     with pytest.raises(InvalidInput, match="status"):

@@ -15,6 +15,7 @@ import pytest
 from core.clock import FrozenClock
 from core.context import AppContext, use_context
 from core.errors import InvalidInput, UnknownFile, UnsafePath
+from core.scope import Scope
 from core.storage import StorageManager
 from tests.support.stability_server import make_png
 
@@ -60,7 +61,7 @@ def test_listing_respects_the_scope(ctx: AppContext) -> None:
     ctx.storage.save("u2", make_png(), guild_id="g1")
     assert len(ctx.storage.list_user_files("u1", "g1")) == 1
     assert len(ctx.storage.list_user_files("u1")) == 1  # the global scope only
-    assert len(ctx.storage.files("u1", all_scopes=True)) == 2
+    assert len(ctx.storage.files("u1", Scope.EVERY)) == 2
     assert ctx.storage.list_user_files("u1", "g2") == []
 
 
@@ -248,6 +249,6 @@ def test_cleanup_running_beside_a_writer_process_takes_nothing_in_flight(
         time.sleep(0.01)
     writer.join(30)
     assert writer.exitcode == 0
-    records = context.storage.files("writer", all_scopes=True, limit=1000)
+    records = context.storage.files("writer", Scope.EVERY, limit=1000)
     assert len(records) == 40
     assert all(context.storage.absolute(r).read_bytes() == make_png(4, 4) for r in records)

@@ -11,6 +11,7 @@ import pytest
 from core.clock import FrozenClock
 from core.context import AppContext, use_context
 from core.errors import InvalidInput, UnknownFile
+from core.scope import Scope
 from tests.support.stability_server import make_png
 
 DAY = 86_400
@@ -75,13 +76,13 @@ def test_kept_files_are_paged_newest_first_in_one_guild(
     other = ctx.storage.save("u1", make_png(), guild_id="g2")
     ctx.storage.keep(other.file_id, "u1")
     ctx.storage.keep(ctx.storage.save("u2", make_png(), guild_id="g1").file_id, "u2")
-    first = ctx.storage.kept_files("u1", "g1", offset=0, limit=2)
-    second = ctx.storage.kept_files("u1", "g1", offset=2, limit=2)
-    last = ctx.storage.kept_files("u1", "g1", offset=4, limit=2)
+    first = ctx.storage.kept_files("u1", Scope.of("g1"), offset=0, limit=2)
+    second = ctx.storage.kept_files("u1", Scope.of("g1"), offset=2, limit=2)
+    last = ctx.storage.kept_files("u1", Scope.of("g1"), offset=4, limit=2)
     assert [r.file_id for r in first + second + last] == ids[::-1]
-    assert ctx.storage.kept_files("u1", "g1", offset=6, limit=2) == []
+    assert ctx.storage.kept_files("u1", Scope.of("g1"), offset=6, limit=2) == []
     with pytest.raises(InvalidInput):
-        ctx.storage.kept_files("u1", "g1", offset=-1)
+        ctx.storage.kept_files("u1", Scope.of("g1"), offset=-1)
 
 
 def test_cleanup_past_temp_retention_spares_kept_files(ctx: AppContext, clock: FrozenClock) -> None:

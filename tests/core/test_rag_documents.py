@@ -9,6 +9,7 @@ import pytest
 from core.rag import documents
 from core.rag.service import RagService
 from core.rag.store import Hit
+from core.scope import Scope
 from tests.core.rag_support import embedder, rag
 
 __all__ = ["embedder", "rag"]  # fixtures
@@ -49,7 +50,7 @@ def _chunk_vectors(rag: RagService, doc_id: str) -> np.ndarray:
 def test_each_document_has_the_mean_of_its_chunk_vectors(rag: RagService) -> None:
     _ingest(rag)
     stored = _stored(rag)
-    records = {r.doc_id: r for r in rag.list(guild_id="g1")}
+    records = {r.doc_id: r for r in rag.list(Scope.of("g1"))}
     assert set(stored) == set(records)
     for doc_id, row in stored.items():
         chunks = _chunk_vectors(rag, doc_id)
@@ -62,7 +63,7 @@ def test_each_document_has_the_mean_of_its_chunk_vectors(rag: RagService) -> Non
 
 def test_reingest_replaces_and_delete_removes_the_document_vector(rag: RagService) -> None:
     _ingest(rag)
-    doc_id = next(r.doc_id for r in rag.list(guild_id="g1") if r.title == "Timing")
+    doc_id = next(r.doc_id for r in rag.list(Scope.of("g1")) if r.title == "Timing")
     before = _stored(rag)[doc_id]["vector"]
     rag.ingest_text("timing", "Timing", "# Tea\n\nBrew green tea for two minutes.", guild_id="g1")
     after = _stored(rag)[doc_id]["vector"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.context import AppContext
 from core.rag.embedding import LOCAL_DEFAULT_MODEL, LOCAL_INT8_MODEL_NAME
+from core.scope import Scope
 from tests.conftest import Backend
 
 PAGES = {
@@ -44,7 +45,7 @@ def test_an_int8pc_store_answers_then_reindexes_to_the_row_model(
             LOCAL_INT8_MODEL_NAME,
             "all-MiniLM-L6-v2-int8row",
         )
-        assert {r.embedding_model for r in rag.list(guild_id="g1")} == {LOCAL_DEFAULT_MODEL}
+        assert {r.embedding_model for r in rag.list(Scope.of("g1"))} == {LOCAL_DEFAULT_MODEL}
         assert rag.index_status().current and rag.verify().ok
         assert rag.query("copy a folder", guild_id="g1", top_k=1)[0].title == "cp"
     finally:

@@ -9,6 +9,7 @@ import pytest
 from core.rag.lexical import MAX_TERMS, fuse, parse_query
 from core.rag.repository import Passage
 from core.rag.service import RagService
+from core.scope import Scope
 from tests.core.rag_support import embedder, rag, write
 
 __all__ = ["embedder", "rag"]  # fixtures
@@ -114,7 +115,7 @@ def test_the_index_follows_ingest_reingest_delete_and_prune(
     (docs / "install.md").unlink()
     rag.ingest_paths([docs], guild_id="g1", prune=True)
     assert len(_in_step(rag)) == 2
-    rag.delete(rag.list(guild_id="g1")[0].doc_id, guild_id="g1")
+    rag.delete(rag.list(Scope.of("g1"))[0].doc_id, guild_id="g1")
     assert len(_in_step(rag)) == 1
 
 

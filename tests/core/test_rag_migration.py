@@ -24,6 +24,7 @@ from core.errors import ConfigError
 from core.rag.chunking import chunk_document
 from core.rag.embedding import LOCAL_INT8_MODEL_NAME, LOCAL_MODEL_NAME, LocalEmbedder
 from core.rag.migration import chunker_of, reconstruct
+from core.scope import Scope
 from tests.conftest import Backend
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +129,7 @@ def test_a_store_built_by_the_previous_code_is_reindexed_while_it_keeps_answerin
         assert result["documents"] == 4 and "older chunker" in result["reason"]
 
         assert rag.index_status().current and rag.stats()["reindex_needed"] is None
-        assert {chunker_of(r) for r in rag.list(guild_id="g1")} == {migration.CHUNKER_VERSION}
+        assert {chunker_of(r) for r in rag.list(Scope.of("g1"))} == {migration.CHUNKER_VERSION}
         assert rag.store.documents.count() == 4  # a document vector for each, built by it
         assert rag.verify().ok
         # The files were read back (their hash proved them unchanged), so re-ingest skips them.
@@ -162,7 +163,7 @@ def test_switching_to_the_int8_model_keeps_answering_until_reindexed(
             "all-MiniLM-L6-v2-int8pc",
         )
         assert rag.stats()["embedding_model"] == LOCAL_INT8_MODEL_NAME
-        assert {r.embedding_model for r in rag.list(guild_id="g1")} == {LOCAL_INT8_MODEL_NAME}
+        assert {r.embedding_model for r in rag.list(Scope.of("g1"))} == {LOCAL_INT8_MODEL_NAME}
         assert rag.index_status().current and rag.verify().ok
         assert rag.query("copy a folder", guild_id="g1", top_k=1)[0].title == "cp"
         models = sorted(p.name for p in (context.settings.data_dir / "models").iterdir())

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from core.context import AppContext
+from core.scope import Scope
 from tests.conftest import ROOT
 
 
@@ -63,7 +64,7 @@ def test_a_crash_after_the_vector_write_is_completed_by_repair(
     worker = _spawn(backend_env, "crash", "after_vectors", "crashed", "Owls deliver the mail.")
     assert worker.wait(timeout=120) == 137
     rag = context.rag
-    (record,) = rag.list(guild_id="g")
+    (record,) = rag.list(Scope.of("g"))
     assert record.state == "pending"
     report = rag.verify()
     assert not report.ok and [p.kind for p in report.problems] == ["pending"]
@@ -86,7 +87,7 @@ def test_a_crash_before_the_vector_write_is_removed_by_repair_and_reingest_works
     assert [(p.doc_id, p.kind) for p in report.problems] == [(first.doc_id, "pending")]
     assert "0 of 1 chunks" in report.problems[0].detail
     rag.verify(repair=True)
-    assert rag.verify().ok and rag.list(guild_id="g") == []
+    assert rag.verify().ok and rag.list(Scope.of("g")) == []
     again = rag.ingest_text("doc", "Doc", "Version two of the tale.", guild_id="g")
     assert (again.doc_id, again.status) == (first.doc_id, "added")
     assert rag.query("the tale", guild_id="g")[0].text == "Version two of the tale."

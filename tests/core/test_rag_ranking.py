@@ -8,6 +8,7 @@ import pytest
 from core.errors import InvalidInput
 from core.rag.repository import Passage
 from core.rag.service import RagService
+from core.scope import Scope
 from tests.core.rag_support import embedder, rag
 
 __all__ = ["embedder", "rag"]  # fixtures
@@ -77,7 +78,7 @@ def test_another_guilds_adversarial_corpus_never_comes_in(rag: RagService, hybri
             question, guild_id="guild-a", top_k=5, hybrid=hybrid, min_score=-1.0, **per_doc
         )
         assert {r.doc_id for r in seen} == {
-            rag.list(guild_id="guild-a")[i].doc_id for i in range(3)
+            rag.list(Scope.of("guild-a"))[i].doc_id for i in range(3)
         }
         assert {r.guild_id for r in seen} <= {"guild-a", None}
     glob = rag.query(question, top_k=5, hybrid=hybrid, min_score=-1.0)

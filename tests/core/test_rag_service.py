@@ -11,6 +11,7 @@ import core.rag as seed_rag
 from core.context import AppContext
 from core.errors import InvalidInput, NotFound, UnknownDocument
 from core.rag.service import RagService
+from core.scope import Scope
 from tests.core.rag_support import CountingEmbedder, blank_pdf, embedder, rag, write
 
 __all__ = ["embedder", "rag"]  # fixtures
@@ -106,15 +107,15 @@ def test_list_and_delete_respect_the_guild_boundary(rag: RagService) -> None:
     a = rag.ingest_text("a:1", "A doc", "Guild A text.", guild_id="ga", user_id="u1")
     rag.ingest_text("b:1", "B doc", "Guild B text.", guild_id="gb", user_id="u2")
     g = rag.ingest_text("g:1", "Global doc", "Global text.", user_id="u1")
-    assert {r.title for r in rag.list(guild_id="ga")} == {"A doc", "Global doc"}
-    assert {r.title for r in rag.list(guild_id="ga", user_id="u1")} == {"A doc", "Global doc"}
-    assert {r.title for r in rag.list(all_scopes=True)} == {"A doc", "B doc", "Global doc"}
+    assert {r.title for r in rag.list(Scope.of("ga"))} == {"A doc", "Global doc"}
+    assert {r.title for r in rag.list(Scope.of("ga"), user_id="u1")} == {"A doc", "Global doc"}
+    assert {r.title for r in rag.list(Scope.EVERY)} == {"A doc", "B doc", "Global doc"}
     with pytest.raises(UnknownDocument):
         rag.delete(a.doc_id, guild_id="gb")
     with pytest.raises(UnknownDocument):
         rag.delete(g.doc_id, guild_id="gb")  # a guild cannot delete global documents
     rag.delete(a.doc_id, guild_id="ga")
-    assert {r.title for r in rag.list(all_scopes=True)} == {"B doc", "Global doc"}
+    assert {r.title for r in rag.list(Scope.EVERY)} == {"B doc", "Global doc"}
     assert rag.query("Guild A text", guild_id="ga", top_k=5)[0].title == "Global doc"
 
 
