@@ -170,12 +170,12 @@ class AppContext:
         from core.economy.xp import XpService
 
         def sqlite(db: Any) -> Any:
-            from core.economy._sqlite import SqliteXpRepository
+            from core.economy._sqlite_xp import SqliteXpRepository
 
             return SqliteXpRepository(db)
 
         def mongo(db: Any) -> Any:
-            from core.economy._mongo import MongoXpRepository
+            from core.economy._mongo_xp import MongoXpRepository
 
             return MongoXpRepository(db)
 
@@ -494,7 +494,10 @@ def require_existing_data(settings: Settings) -> None:
 # them: the bank's transfers before anything that refers to them.
 _PORTABLE: dict[str, tuple[str, str]] = {
     "users": ("core.users._sqlite:SqliteUserRepository", "core.users._mongo:MongoUserRepository"),
-    "xp": ("core.economy._sqlite:SqliteXpRepository", "core.economy._mongo:MongoXpRepository"),
+    "xp": (
+        "core.economy._sqlite_xp:SqliteXpRepository",
+        "core.economy._mongo_xp:MongoXpRepository",
+    ),
     "bank": (
         "core.economy._sqlite_bank:SqliteBankRepository",
         "core.economy._mongo_bank:MongoBankRepository",

@@ -56,7 +56,7 @@ def bench_help(runs: int) -> dict[str, float]:
 
 def bench_upserts(n: int) -> dict[str, float]:
     from core.db.sqlite import SqliteDatabase
-    from core.economy._sqlite import SqliteXpRepository
+    from core.economy._sqlite_xp import SqliteXpRepository
 
     with tempfile.TemporaryDirectory() as tmp:
         db = SqliteDatabase(Path(tmp) / "abby.db")
