@@ -183,7 +183,7 @@ class AppContext:
             repo=self._pick(sqlite, mongo),
             settings=self.settings.xp,
             clock=self.clock,
-            on_event=self.events.emit,
+            events=self.governance,
         )
 
     @cached_property
@@ -212,7 +212,7 @@ class AppContext:
             repo=self._pick(sqlite, mongo),
             settings=self.settings.bank,
             clock=self.clock,
-            on_event=self.events.emit,
+            events=self.governance,
         )
 
     @cached_property

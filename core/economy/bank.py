@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
 
 from core.clock import Clock
 from core.config import BankSettings
@@ -39,6 +37,7 @@ from core.errors import (
 )
 from core.ids import check_id, scope_key
 from core.scope import Scope
+from core.telemetry.governance import Governance
 
 _KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 MAX_HISTORY = 10_000
@@ -103,12 +102,12 @@ class BankService:
         repo: BankRepository,
         settings: BankSettings,
         clock: Clock,
-        on_event: Callable[[str, dict[str, Any]], object] | None = None,
+        events: Governance = Governance(),
     ) -> None:
         self._repo = repo
         self._settings = settings
         self._clock = clock
-        self._on_event = on_event
+        self._events = events
 
     def balance(self, user_id: str, *, guild_id: str | None = None) -> Balance:
         """A user's balance; 0 (and nothing created) when there is no account."""
@@ -178,7 +177,7 @@ class BankService:
             self._request(kind, payer, payee, abs(amount), guild_id, idempotency_key, reason)
         )
         if not movement.replayed:
-            self._emit(
+            self._events.record(
                 f"bank_{kind}",
                 {
                     "transfer_id": movement.transfer_id,
@@ -260,7 +259,7 @@ class BankService:
             ) from exc
         if movement.replayed:
             raise claimed
-        self._emit(
+        self._events.record(
             "bank_daily",
             {"transfer_id": key, "guild_id": guild_id, "amount": amount, "day": day},
         )
@@ -319,7 +318,7 @@ class BankService:
         if dry_run:
             return report
         if report.rolled_forward or report.rolled_back or report.markers_cleared:
-            self._emit(
+            self._events.record(
                 "bank_recover",
                 {
                     "rolled_forward": report.rolled_forward,
@@ -328,7 +327,3 @@ class BankService:
                 },
             )
         return report
-
-    def _emit(self, event_type: str, payload: dict[str, Any]) -> None:
-        if self._on_event is not None:
-            self._on_event(f"governance.{event_type}", payload)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from core.economy.repository import PendingLevel, XpGuildSettings
 from core.errors import InvalidInput
 from core.ids import check_id, scope_key
+from core.telemetry.governance import Governance
 
 if TYPE_CHECKING:
     from core.economy.xp import XpService
@@ -131,9 +132,10 @@ class PendingRoles:
 class RewardService:
     """Reward configuration and the pending level changes; reached as `context.xp.rewards`."""
 
-    def __init__(self, xp: XpService) -> None:
+    def __init__(self, xp: XpService, *, events: Governance) -> None:
         self._xp = xp
         self._repo = xp._repo
+        self._events = events
 
     def rewards(self, guild_id: str) -> XpGuildSettings:
         """The guild's XP rules as stored now (not the settings cache: rewards are changed
@@ -231,7 +233,7 @@ class RewardService:
         self._xp.update_settings(
             {"blocked_roles": [*rules.blocked_roles, role_id]}, guild_id=guild_id
         )
-        self._xp._emit(
+        self._events.record(
             "xp_reward_blocked", {"guild_id": guild_id, "role_id": role_id, "reason": reason[:200]}
         )
         return True

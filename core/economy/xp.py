@@ -31,6 +31,7 @@ from core.economy.rewards import RewardService, check_level_roles, check_templat
 from core.economy.voice import VoiceMember, eligible
 from core.errors import InvalidInput
 from core.ids import check_id, guild_of, scope_key
+from core.telemetry.governance import Governance
 
 if TYPE_CHECKING:
     from core.users import UserService
@@ -113,16 +114,16 @@ class XpService:
         settings: XpSettings,
         clock: Clock,
         rng: random.Random | None = None,
-        on_event: Callable[[str, dict[str, Any]], object] | None = None,
+        events: Governance = Governance(),
     ) -> None:
         self._repo = repo
         self._defaults = settings
         self._clock = clock
         self._rng = rng or random.Random()
-        self._on_event = on_event
+        self._events = events
         self._cache: dict[str, tuple[float, XpGuildSettings, Curve]] = {}
         self._cache_lock = threading.Lock()
-        self.rewards = RewardService(self)
+        self.rewards = RewardService(self, events=events)
 
     # --- settings -----------------------------------------------------------------------
 
@@ -182,7 +183,7 @@ class XpService:
         self._repo.set_settings(scope, stored, self._clock.now())
         with self._cache_lock:
             self._cache.pop(scope, None)
-        self._emit("xp_settings_changed", {"guild_id": guild_id, "keys": sorted(changes)})
+        self._events.record("xp_settings_changed", {"guild_id": guild_id, "keys": sorted(changes)})
         return merged
 
     # --- reads --------------------------------------------------------------------------
@@ -261,7 +262,7 @@ class XpService:
             previous, new = self._repo.add(user_id, scope, amount, now)
             change = _change(curve, user_id, guild_id, amount, previous, new, reason)
             self._mark(scope, [change], now.timestamp())
-        self._emit(
+        self._events.record(
             "xp_add",
             {
                 "guild_id": guild_id,
@@ -387,7 +388,7 @@ class XpService:
                 self._mark_imported(scope, batch)
                 if on_progress is not None:
                     on_progress(start + len(batch), len(rows))
-            self._emit(
+            self._events.record(
                 "xp_import",
                 {"guild_id": guild_id, "players": len(rows), "changed": changed, "mode": mode},
             )
@@ -415,10 +416,6 @@ class XpService:
         marks = [(u, curve.level_for_xp(xp), at) for u, xp in batch if xp >= floor]
         if marks:
             self._repo.mark_levels(scope, marks)
-
-    def _emit(self, event_type: str, payload: dict[str, Any]) -> None:
-        if self._on_event is not None:
-            self._on_event(f"governance.{event_type}", payload)
 
 
 def _change(
