@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core import db as seed_db
+from core import database as seed_db
 from core import sessions as seed_sessions
 from core.config import Settings
 from core.context import AppContext

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import db as seed_db
+from core import database as seed_db
 from core.context import AppContext
 from core.errors import InvalidInput, UnknownUser
 
