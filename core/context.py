@@ -255,7 +255,7 @@ class AppContext:
 
     @cached_property
     def storage(self) -> StorageManager:
-        from core.storage import StorageManager
+        from core.storage.files import StorageManager
 
         def sqlite(db: Any) -> Any:
             from core.storage._sqlite import SqliteFileRepository
@@ -272,13 +272,13 @@ class AppContext:
             settings=self.settings.storage,
             root=self.settings.storage_root,
             clock=self.clock,
-            events=self.events,
+            events=self.governance,
             orphan_grace_seconds=self.settings.storage.orphan_grace_seconds,
         )
 
     @cached_property
     def quota(self) -> QuotaManager:
-        from core.storage import QuotaManager
+        from core.storage.quota import QuotaManager
 
         def sqlite(db: Any) -> Any:
             from core.storage._sqlite import SqliteDailyCounterRepository, SqliteFileRepository
@@ -298,8 +298,8 @@ class AppContext:
     @cached_property
     def images(self) -> GenerationService:
         """Image generation: quota reservation + Stability call + storage save."""
-        from core.images import make_client
         from core.images.generation import GenerationService
+        from core.images.stability import make_client
 
         return GenerationService(
             storage=self.storage, quota=self.quota, client=make_client(self.settings)

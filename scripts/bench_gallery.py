@@ -27,9 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from core.config import load_settings  # noqa: E402
 from core.context import AppContext  # noqa: E402
-from core.ids import scope_key  # noqa: E402
+from core.db.records import time_text  # noqa: E402
 from core.scope import Scope  # noqa: E402
-from core.storage.repository import FileRecord  # noqa: E402
 
 GUILD = "g1"
 
@@ -41,23 +40,16 @@ def seed(context: AppContext, records: int, users: int) -> None:
     for i in range(records):
         user = f"u{i % users}"
         rows.append(
-            (
-                FileRecord(
-                    file_id=f"{i:032x}",
-                    user_id=user,
-                    guild_id=GUILD,
-                    path=f"{user}/2026-01/{i:032x}.png",
-                    bytes=128,
-                    sha256="0" * 64,
-                    content_type="image/png",
-                    kept=i % 10 == 0,
-                    created_at=now - timedelta(seconds=records - i),
-                    metadata={"prompt": f"a fox number {i}"},
-                ),
-                scope_key(GUILD),
-            )
-        )
-    context.storage._repo.insert_many(rows)
+            {
+                "record": "storage_files", "v": 1, "file_id": f"{i:032x}", "user_id": user,
+                "scope": Scope.of(GUILD).key, "path": f"{user}/2026-01/{i:032x}.png",
+                "bytes": 128, "sha256": "0" * 64, "content_type": "image/png",
+                "kept": i % 10 == 0, "created_at": time_text(now - timedelta(seconds=records - i)),
+                "metadata": {"prompt": f"a fox number {i}"},
+            }
+        )  # fmt: skip
+    # The records' own batched import: one transaction per 5,000 rows.
+    context.storage._repo.import_(rows)
 
 
 def timed(call: Callable[[], object], calls: int) -> dict[str, float]:
@@ -102,14 +94,14 @@ def main() -> None:
                 for row in conn.execute(
                     "EXPLAIN QUERY PLAN SELECT * FROM storage_files WHERE user_id = ? AND kept = 1"
                     " AND scope = ? ORDER BY created_at DESC LIMIT 11",
-                    ("u0", scope_key(GUILD)),
+                    ("u0", GUILD),
                 )
             )
             unindexed = timed(
                 lambda: conn.execute(
                     "SELECT * FROM storage_files NOT INDEXED WHERE user_id = ? AND kept = 1"
                     " AND scope = ? ORDER BY created_at DESC LIMIT 11",
-                    ("u0", scope_key(GUILD)),
+                    ("u0", GUILD),
                 ).fetchall(),
                 min(args.calls, 30),
             )

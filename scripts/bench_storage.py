@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.config import load_settings  # noqa: E402
 from core.context import AppContext  # noqa: E402
-from core.storage.repository import FileRecord  # noqa: E402
+from core.db.records import time_text  # noqa: E402
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n" + b"\0" * 120
 
@@ -55,23 +55,15 @@ def seed(context: AppContext, records: int, users: int, expired_share: float) ->
         os.close(fd)
         expired = expired_every and i % 10 < round(expired_share * 10)
         rows.append(
-            (
-                FileRecord(
-                    file_id=file_id,
-                    user_id=user,
-                    guild_id=None,
-                    path=relative,
-                    bytes=len(PNG_HEAD),
-                    sha256="0" * 64,
-                    content_type="image/png",
-                    kept=False,
-                    created_at=old if expired else now,
-                    metadata={"model": "core"},
-                ),
-                "",
-            )
-        )
-    context.storage._repo.insert_many(rows)
+            {
+                "record": "storage_files", "v": 1, "file_id": file_id, "user_id": user,
+                "scope": "", "path": relative, "bytes": len(PNG_HEAD), "sha256": "0" * 64,
+                "content_type": "image/png", "kept": False,
+                "created_at": time_text(old if expired else now), "metadata": {"model": "core"},
+            }
+        )  # fmt: skip
+    # The records' own batched import: one transaction per 5,000 rows, triggers included.
+    context.storage._repo.import_(rows)
     return time.perf_counter() - started
 
 
@@ -97,11 +89,11 @@ def main() -> None:
         quota = context.quota
         users = [f"u{random.randrange(args.users)}" for _ in range(args.calls)]
         for user in users[:50]:  # warm the connection and page cache
-            quota.get_quota_status(user, None, ["vip"], 3)
+            quota.get_quota_status(user, None, ["111"], 3)
         timings = []
         for user in users:
             start = time.perf_counter()
-            quota.get_quota_status(user, None, ["vip"], 3)
+            quota.get_quota_status(user, None, ["111"], 3)
             timings.append((time.perf_counter() - start) * 1000)
         # What the same figures cost when summed from the records on every call.
         conn = context.database.connection()

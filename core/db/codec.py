@@ -108,7 +108,12 @@ class RecordCodec:
     def _fields(cls: type) -> tuple[tuple[str, bool], ...]:
         return _fields_of(cls)
 
-    def decode(self, cls: type[R], stored: Mapping[str, Any], **overrides: Any) -> R:
+    def decode(
+        self,
+        cls: type[R],
+        stored: Mapping[str, Any] | sqlite3.Row,
+        **overrides: Any,  # noqa: ANN401 - any field's value
+    ) -> R:
         """The record `cls` of a row or document (see the module's conventions)."""
         keys = stored.keys()
         values: dict[str, Any] = {}

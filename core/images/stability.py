@@ -27,7 +27,8 @@ from typing import Any
 
 import httpx
 
-from core.config import ImageSettings
+import core.images.validation as check
+from core.config import ImageSettings, Settings
 from core.errors import (
     AbbyError,
     BadResponse,
@@ -38,7 +39,6 @@ from core.errors import (
     ServiceUnavailable,
 )
 from core.http_body import WIRE_HEADERS, BoundedBody
-from core.images import validation as check
 from core.images._responses import json_body, raise_for_status
 from core.images.limiter import RateLimiter
 
@@ -234,13 +234,13 @@ class StabilityClient:
                 raise ServiceUnavailable("Stability did not return a job id for the upscale")
             return await self._poll(client, request, job)
 
-    async def generate(self, prompt: str, **options: Any) -> GeneratedImage:
+    async def generate(self, prompt: str, **options: Any) -> GeneratedImage:  # noqa: ANN401 - prepare_generate's keywords
         return await self.send(self.prepare_generate(prompt, **options))
 
-    async def edit(self, prompt: str, image: bytes, **options: Any) -> GeneratedImage:
+    async def edit(self, prompt: str, image: bytes, **options: Any) -> GeneratedImage:  # noqa: ANN401 - prepare_edit's keywords
         return await self.send(self.prepare_edit(prompt, image, **options))
 
-    async def upscale(self, image: bytes, **options: Any) -> GeneratedImage:
+    async def upscale(self, image: bytes, **options: Any) -> GeneratedImage:  # noqa: ANN401 - prepare_upscale's keywords
         return await self.send(self.prepare_upscale(image, **options))
 
     def _client(self, key: str) -> httpx.AsyncClient:
@@ -400,6 +400,20 @@ def _complete(kind: str, data: bytes) -> bool:
     return True
 
 
+def make_client(settings: Settings) -> StabilityClient:
+    """A Stability client from settings; the limiter's state is shared through the data dir."""
+    images = settings.images
+    limiter = RateLimiter(
+        requests=images.rate_limit_requests,
+        window_seconds=images.rate_limit_window_seconds,
+        lockout_seconds=images.lockout_seconds,
+        state_file=settings.data_dir / "images" / "rate_limit.json",
+    )
+    return StabilityClient(
+        images, limiter=limiter, max_image_bytes=settings.storage.max_image_bytes
+    )
+
+
 class ImageGenerator:
     """The seed's image client: each call returns `(ok, image_bytes, message)`."""
 
@@ -415,20 +429,30 @@ class ImageGenerator:
         return True, image.data, f"{image.operation} ok{seed}"
 
     async def text_to_image(
-        self, prompt: str, style_preset: str | None = None, **kwargs: Any
+        self,
+        prompt: str,
+        style_preset: str | None = None,
+        **kwargs: Any,  # noqa: ANN401 - the seed's pass-through keywords
     ) -> tuple[bool, bytes, str]:
         """Generate an image from text. kwargs: model, negative_prompt, aspect_ratio, seed,
         output_format."""
         return await self._run(self.client.generate(prompt, style_preset=style_preset, **kwargs))
 
     async def image_to_image(
-        self, prompt: str, init_image: bytes, strength: float = 0.5, **kwargs: Any
+        self,
+        prompt: str,
+        init_image: bytes,
+        strength: float = 0.5,
+        **kwargs: Any,  # noqa: ANN401 - the seed's pass-through keywords
     ) -> tuple[bool, bytes, str]:
         """Transform `init_image` by the prompt; strength 0 keeps it, 1 ignores it."""
         return await self._run(self.client.edit(prompt, init_image, strength=strength, **kwargs))
 
     async def upscale_image(
-        self, image_bytes: bytes, scale: int = FAST_UPSCALE_FACTOR, **kwargs: Any
+        self,
+        image_bytes: bytes,
+        scale: int = FAST_UPSCALE_FACTOR,
+        **kwargs: Any,  # noqa: ANN401 - the seed's pass-through keywords
     ) -> tuple[bool, bytes, str]:
         """Upscale an image (fast: 4x; mode='conservative'/'creative' need a prompt)."""
         return await self._run(self.client.upscale(image_bytes, scale=scale, **kwargs))

@@ -8,7 +8,7 @@ insert into DuplicateKeyError, and the retry then goes through the guard like ev
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,9 +17,10 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from core.db._mongo_records import export_tables, import_tables
+from core.db.codec import MONGO
 from core.db.mongo import MongoDatabase, ascending
 from core.db.records import ImportReport, Records, RecordStream
-from core.ids import guild_of
+from core.scope import Scope
 from core.storage.repository import (
     GLOBAL_OWNER,
     DailyCounterRepository,
@@ -34,7 +35,7 @@ FILES = "storage_files"
 DAILY = "quota_daily"
 
 
-def _setup(db: Database) -> None:
+def _setup(db: Database[Any]) -> None:
     db[FILES].create_index(ascending("user_id", "scope", "created_at"), name="user_scope_time")
     db[FILES].create_index(ascending("path"), unique=True, name="path")
     db[FILES].create_index(ascending("kept", "created_at"), name="expiry")
@@ -42,40 +43,40 @@ def _setup(db: Database) -> None:
     db[DAILY].create_index(ascending("user_id", "day"), unique=True, name="user_day")
 
 
-def _doc(record: FileRecord, scope: str) -> dict[str, Any]:
-    return {
-        "_id": record.file_id,
-        "user_id": record.user_id,
-        "scope": scope,
-        "path": record.path,
-        "bytes": record.bytes,
-        "sha256": record.sha256,
-        "content_type": record.content_type,
-        "kept": record.kept,
-        "created_at": record.created_at,
-        "metadata": dict(record.metadata),
-    }
+_NEWEST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
 
-def _record(doc: dict[str, Any]) -> FileRecord:
-    return FileRecord(
+def _doc(record: FileRecord) -> dict[str, Any]:
+    doc = MONGO.encode(record, exclude=("file_id",))
+    return {"_id": record.file_id, **doc, "metadata": dict(record.metadata)}
+
+
+def _record(doc: Mapping[str, Any] | None) -> FileRecord | None:
+    return None if doc is None else _file(doc)
+
+
+def _file(doc: Mapping[str, Any]) -> FileRecord:
+    return MONGO.decode(
+        FileRecord,
+        doc,
         file_id=doc["_id"],
-        user_id=doc["user_id"],
-        guild_id=guild_of(doc["scope"]),
-        path=doc["path"],
-        bytes=doc["bytes"],
-        sha256=doc["sha256"],
-        content_type=doc["content_type"],
         kept=bool(doc["kept"]),
-        created_at=doc["created_at"],
         metadata=doc.get("metadata") or {},
     )
+
+
+def _of_user(user_id: str, scope: Scope, **more: Any) -> dict[str, Any]:  # noqa: ANN401 - filter values
+    """The filter for a user's records in one scope (every scope: no scope condition)."""
+    query: dict[str, Any] = {"user_id": user_id, **more}
+    if not scope.is_every:
+        query["scope"] = scope.key
+    return query
 
 
 class MongoFileRepository(FileRepository):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
-        self._files = db.collection(FILES)
+        self._files = db.table(FILES)
         db.ensure("storage", SCHEMA_VERSION, _setup)
 
     # --- moving data between backends (core.db.records) ----------------------------------
@@ -86,142 +87,79 @@ class MongoFileRepository(FileRepository):
     def import_(self, records: Records) -> ImportReport:
         return import_tables(self._db, self.TABLES, records)
 
-    def insert(self, record: FileRecord, scope: str) -> None:
-        with self._db.errors():
-            self._files.insert_one(_doc(record, scope))
-
-    def insert_many(self, records: Iterable[tuple[FileRecord, str]]) -> int:
-        docs = [_doc(record, scope) for record, scope in records]
-        if not docs:
-            return 0
-        with self._db.errors():
-            return len(self._files.insert_many(docs, ordered=False).inserted_ids)
+    def insert(self, record: FileRecord) -> None:
+        self._files.insert_one(_doc(record))
 
     def get(self, file_id: str) -> FileRecord | None:
-        with self._db.errors():
-            doc = self._files.find_one({"_id": file_id})
-        return None if doc is None else _record(doc)
+        return _record(self._files.find_one({"_id": file_id}))
 
     def find_by_path(self, path: str) -> FileRecord | None:
-        with self._db.errors():
-            doc = self._files.find_one({"path": path})
-        return None if doc is None else _record(doc)
+        return _record(self._files.find_one({"path": path}))
 
-    def list_for_user(self, user_id: str, scope: str | None, limit: int) -> list[FileRecord]:
-        query: dict[str, Any] = {"user_id": user_id}
-        if scope is not None:
-            query["scope"] = scope
-        with self._db.errors():
-            cursor = (
-                self._files.find(query)
-                .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-                .limit(limit)
-            )
-            return [_record(doc) for doc in cursor]
+    def list_for_user(self, user_id: str, scope: Scope, limit: int) -> list[FileRecord]:
+        cursor = self._files.find(_of_user(user_id, scope)).sort(_NEWEST).limit(limit)
+        return [_file(doc) for doc in cursor]
 
     def delete(self, file_id: str) -> FileRecord | None:
-        with self._db.errors():
-            doc = self._files.find_one_and_delete({"_id": file_id})
-        return None if doc is None else _record(doc)
+        return _record(self._files.find_one_and_delete({"_id": file_id}))
 
     def delete_owned(self, file_id: str, user_id: str) -> FileRecord | None:
-        with self._db.errors():
-            doc = self._files.find_one_and_delete({"_id": file_id, "user_id": user_id})
-        return None if doc is None else _record(doc)
+        return _record(self._files.find_one_and_delete({"_id": file_id, "user_id": user_id}))
 
     def set_kept(self, file_id: str, user_id: str, kept: bool) -> FileRecord | None:
-        with self._db.errors():
-            doc = self._files.find_one_and_update(
-                {"_id": file_id, "user_id": user_id},
-                {"$set": {"kept": bool(kept)}},
-                return_document=ReturnDocument.AFTER,
-            )
-        return None if doc is None else _record(doc)
+        doc = self._files.find_one_and_update(
+            {"_id": file_id, "user_id": user_id},
+            {"$set": {"kept": bool(kept)}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _record(doc)
 
     def kept_for_user(
-        self, user_id: str, scope: str | None, offset: int, limit: int
+        self, user_id: str, scope: Scope, offset: int, limit: int
     ) -> list[FileRecord]:
-        query: dict[str, Any] = {"user_id": user_id, "kept": True}
-        if scope is not None:
-            query["scope"] = scope
-        with self._db.errors():
-            cursor = (
-                self._files.find(query)
-                .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-                .skip(offset)
-                .limit(limit)
-            )
-            return [_record(doc) for doc in cursor]
+        query = _of_user(user_id, scope, kept=True)
+        cursor = self._files.find(query).sort(_NEWEST).skip(offset).limit(limit)
+        return [_file(doc) for doc in cursor]
 
     def delete_many(self, file_ids: Sequence[str]) -> int:
         deleted = 0
-        with self._db.errors():
-            for start in range(0, len(file_ids), 1000):
-                chunk = list(file_ids[start : start + 1000])
-                deleted += self._files.delete_many({"_id": {"$in": chunk}}).deleted_count
+        for start in range(0, len(file_ids), 1000):
+            chunk = list(file_ids[start : start + 1000])
+            deleted += self._files.delete_many({"_id": {"$in": chunk}}).deleted_count
         return deleted
 
+    def _totals(self, match: Mapping[str, Any], *later: Mapping[str, Any]) -> list[Usage]:
+        group = {"_id": "$user_id", "bytes": {"$sum": "$bytes"}, "files": {"$sum": 1}}
+        rows = self._files.aggregate([{"$match": match}, {"$group": group}, *later])
+        return [Usage(row["_id"], int(row["bytes"]), int(row["files"])) for row in rows]
+
     def usage(self, owner: str) -> Usage:
-        match = {} if owner == GLOBAL_OWNER else {"user_id": owner}
-        with self._db.errors():
-            rows = list(
-                self._files.aggregate(
-                    [
-                        {"$match": match},
-                        {
-                            "$group": {
-                                "_id": None,
-                                "bytes": {"$sum": "$bytes"},
-                                "files": {"$sum": 1},
-                            }
-                        },
-                    ]
-                )
-            )
-        if not rows:
-            return Usage(owner, 0, 0)
-        return Usage(owner, int(rows[0]["bytes"]), int(rows[0]["files"]))
+        if owner != GLOBAL_OWNER:
+            found = self._totals({"user_id": owner})
+            return found[0] if found else Usage(owner, 0, 0)
+        every = self._totals({})
+        return Usage(owner, sum(u.bytes for u in every), sum(u.files for u in every))
 
     def top_users(self, limit: int) -> list[Usage]:
-        with self._db.errors():
-            rows = self._files.aggregate(
-                [
-                    {
-                        "$group": {
-                            "_id": "$user_id",
-                            "bytes": {"$sum": "$bytes"},
-                            "files": {"$sum": 1},
-                        }
-                    },
-                    {"$sort": {"bytes": -1, "_id": 1}},
-                    {"$limit": limit},
-                ]
-            )
-            return [Usage(row["_id"], int(row["bytes"]), int(row["files"])) for row in rows]
+        return self._totals({}, {"$sort": {"bytes": -1, "_id": 1}}, {"$limit": limit})
 
     def expired(self, kept: bool, before: datetime) -> list[StoredPath]:
-        with self._db.errors():
-            cursor = self._files.find(
-                {"kept": kept, "created_at": {"$lt": before}}, {"path": 1, "bytes": 1}
-            )
-            return [StoredPath(doc["_id"], doc["path"], doc["bytes"]) for doc in cursor]
+        query = {"kept": kept, "created_at": {"$lt": MONGO.time(before)}}
+        cursor = self._files.find(query, {"path": 1, "bytes": 1})
+        return [StoredPath(doc["_id"], doc["path"], doc["bytes"]) for doc in cursor]
 
     def all_paths(self) -> dict[str, StoredPath]:
-        with self._db.errors():
-            cursor = self._files.find({}, {"path": 1, "bytes": 1})
-            return {
-                doc["path"]: StoredPath(doc["_id"], doc["path"], doc["bytes"]) for doc in cursor
-            }
+        cursor = self._files.find({}, {"path": 1, "bytes": 1})
+        return {doc["path"]: StoredPath(doc["_id"], doc["path"], doc["bytes"]) for doc in cursor}
 
     def count(self) -> int:
-        with self._db.errors():
-            return self._files.count_documents({})
+        return int(self._files.count_documents({}))
 
 
 class MongoDailyCounterRepository(DailyCounterRepository):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
-        self._daily = db.collection(DAILY)
+        self._daily = db.table(DAILY)
         db.ensure("storage", SCHEMA_VERSION, _setup)
 
     # --- moving data between backends (core.db.records) ----------------------------------
@@ -236,30 +174,27 @@ class MongoDailyCounterRepository(DailyCounterRepository):
         if limit <= 0:
             return None
         guard = {"user_id": user_id, "day": day, "used": {"$lt": limit}}
-        with self._db.errors():
-            for upsert in (True, False):
-                try:
-                    doc = self._daily.find_one_and_update(
-                        guard,
-                        {"$inc": {"used": 1}},
-                        upsert=upsert,
-                        return_document=ReturnDocument.AFTER,
-                    )
-                except DuplicateKeyError:
-                    # The day's document exists (full, or inserted by a racing request):
-                    # go through the guard again without inserting.
-                    continue
-                return None if doc is None else int(doc["used"])
+        for upsert in (True, False):
+            try:
+                doc = self._daily.find_one_and_update(
+                    guard,
+                    {"$inc": {"used": 1}},
+                    upsert=upsert,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                # The day's document exists (full, or inserted by a racing request):
+                # go through the guard again without inserting.
+                continue
+            return None if doc is None else int(doc["used"])
         return None
 
     def release(self, user_id: str, day: str) -> bool:
-        with self._db.errors():
-            result = self._daily.update_one(
-                {"user_id": user_id, "day": day, "used": {"$gt": 0}}, {"$inc": {"used": -1}}
-            )
-        return result.modified_count == 1
+        result = self._daily.update_one(
+            {"user_id": user_id, "day": day, "used": {"$gt": 0}}, {"$inc": {"used": -1}}
+        )
+        return bool(result.modified_count == 1)
 
     def used(self, user_id: str, day: str) -> int:
-        with self._db.errors():
-            doc = self._daily.find_one({"user_id": user_id, "day": day})
+        doc = self._daily.find_one({"user_id": user_id, "day": day})
         return int(doc["used"]) if doc else 0

@@ -8,14 +8,16 @@ summing 100,000.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from core.db._sqlite_records import export_tables, import_tables
+from core.db.codec import SQLITE, restamp
 from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
-from core.ids import guild_of
+from core.scope import Scope
 from core.storage.repository import (
     GLOBAL_OWNER,
     DailyCounterRepository,
@@ -74,10 +76,17 @@ MIGRATIONS = (
         "storage_0002_kept_index",
         "CREATE INDEX storage_files_kept ON storage_files (user_id, kept, created_at);",
     ),
+    # Creation times were written by isoformat() without a conversion to UTC: rewrite them in
+    # the codec's fixed-width UTC form, so text order is time order again for every row.
+    Migration("storage_0003_utc_stamps", restamp("storage_files", "created_at")),
 )
 
 _COLUMNS = "file_id, user_id, scope, path, bytes, sha256, content_type, kept, created_at, metadata"
-_INSERT = f"INSERT INTO storage_files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = (
+    f"INSERT INTO storage_files ({_COLUMNS}) VALUES (:file_id, :user_id, :scope, :path,"
+    " :bytes, :sha256, :content_type, :kept, :created_at, :metadata)"
+)
+_SELECT = f"SELECT {_COLUMNS} FROM storage_files"
 # The guard is inside the statement: a full day's row is left alone and nothing is returned.
 _RESERVE = """
 INSERT INTO quota_daily (user_id, day, used) VALUES (?, ?, 1)
@@ -87,39 +96,24 @@ RETURNING used
 _RELEASE = "UPDATE quota_daily SET used = used - 1 WHERE user_id = ? AND day = ? AND used > 0"
 
 
-def stamp(moment: datetime) -> str:
-    """Fixed-width UTC text, so string order is time order."""
-    return moment.isoformat(timespec="microseconds")
+def _row(record: FileRecord) -> dict[str, Any]:
+    row = SQLITE.encode(record)
+    row["metadata"] = json.dumps(dict(record.metadata), ensure_ascii=False, sort_keys=True)
+    return row
 
 
-def _row(record: FileRecord, scope: str) -> tuple[Any, ...]:
-    return (
-        record.file_id,
-        record.user_id,
-        scope,
-        record.path,
-        record.bytes,
-        record.sha256,
-        record.content_type,
-        int(record.kept),
-        stamp(record.created_at),
-        json.dumps(dict(record.metadata), ensure_ascii=False, sort_keys=True),
+def _record(row: sqlite3.Row) -> FileRecord:
+    return SQLITE.decode(
+        FileRecord, row, kept=bool(row["kept"]), metadata=json.loads(row["metadata"])
     )
 
 
-def _record(row: Any) -> FileRecord:
-    return FileRecord(
-        file_id=row["file_id"],
-        user_id=row["user_id"],
-        guild_id=guild_of(row["scope"]),
-        path=row["path"],
-        bytes=row["bytes"],
-        sha256=row["sha256"],
-        content_type=row["content_type"],
-        kept=bool(row["kept"]),
-        created_at=datetime.fromisoformat(row["created_at"]),
-        metadata=json.loads(row["metadata"]),
-    )
+def _in_scope(sql: str, params: list[Any], scope: Scope) -> str:
+    """`sql` narrowed to one scope (nothing added for Scope.EVERY)."""
+    if scope.is_every:
+        return sql
+    params.append(scope.key)
+    return sql + " AND scope = ?"
 
 
 class SqliteFileRepository(FileRepository):
@@ -135,99 +129,51 @@ class SqliteFileRepository(FileRepository):
     def import_(self, records: Records) -> ImportReport:
         return import_tables(self._db, self.TABLES, records)
 
-    def _conn(self):  # noqa: ANN202
-        return self._db.connection()
-
-    def insert(self, record: FileRecord, scope: str) -> None:
-        with self._db.errors():
-            # One statement: the triggers move the totals inside its implicit transaction.
-            self._conn().execute(_INSERT, _row(record, scope))
-
-    def insert_many(self, records: Iterable[tuple[FileRecord, str]]) -> int:
-        rows = [_row(record, scope) for record, scope in records]
-        with self._db.transaction() as conn:
-            conn.executemany(_INSERT, rows)
-        return len(rows)
+    def insert(self, record: FileRecord) -> None:
+        # One statement: the triggers move the totals inside its implicit transaction.
+        self._db.run(_INSERT, _row(record))
 
     def get(self, file_id: str) -> FileRecord | None:
-        with self._db.errors():
-            row = (
-                self._conn()
-                .execute(f"SELECT {_COLUMNS} FROM storage_files WHERE file_id = ?", (file_id,))
-                .fetchone()
-            )
-        return None if row is None else _record(row)
+        return self._one(f"{_SELECT} WHERE file_id = ?", (file_id,))
 
     def find_by_path(self, path: str) -> FileRecord | None:
-        with self._db.errors():
-            row = (
-                self._conn()
-                .execute(f"SELECT {_COLUMNS} FROM storage_files WHERE path = ?", (path,))
-                .fetchone()
-            )
-        return None if row is None else _record(row)
+        return self._one(f"{_SELECT} WHERE path = ?", (path,))
 
-    def list_for_user(self, user_id: str, scope: str | None, limit: int) -> list[FileRecord]:
-        sql = f"SELECT {_COLUMNS} FROM storage_files WHERE user_id = ?"
+    def list_for_user(self, user_id: str, scope: Scope, limit: int) -> list[FileRecord]:
         params: list[Any] = [user_id]
-        if scope is not None:
-            sql += " AND scope = ?"
-            params.append(scope)
+        sql = _in_scope(f"{_SELECT} WHERE user_id = ?", params, scope)
         sql += " ORDER BY created_at DESC, file_id DESC LIMIT ?"
-        params.append(limit)
-        with self._db.errors():
-            return [_record(row) for row in self._conn().execute(sql, params)]
+        return self._records(sql, [*params, limit])
 
     def delete(self, file_id: str) -> FileRecord | None:
-        with self._db.errors():
-            row = (
-                self._conn()
-                .execute(
-                    f"DELETE FROM storage_files WHERE file_id = ? RETURNING {_COLUMNS}",
-                    (file_id,),
-                )
-                .fetchone()
-            )
-        return None if row is None else _record(row)
+        sql = f"DELETE FROM storage_files WHERE file_id = ? RETURNING {_COLUMNS}"
+        return self._one(sql, (file_id,))
 
     def delete_owned(self, file_id: str, user_id: str) -> FileRecord | None:
-        with self._db.errors():
-            row = (
-                self._conn()
-                .execute(
-                    "DELETE FROM storage_files WHERE file_id = ? AND user_id = ?"
-                    f" RETURNING {_COLUMNS}",
-                    (file_id, user_id),
-                )
-                .fetchone()
-            )
-        return None if row is None else _record(row)
+        sql = f"DELETE FROM storage_files WHERE file_id = ? AND user_id = ? RETURNING {_COLUMNS}"
+        return self._one(sql, (file_id, user_id))
 
     def set_kept(self, file_id: str, user_id: str, kept: bool) -> FileRecord | None:
-        with self._db.errors():
-            row = (
-                self._conn()
-                .execute(
-                    "UPDATE storage_files SET kept = ? WHERE file_id = ? AND user_id = ?"
-                    f" RETURNING {_COLUMNS}",
-                    (int(kept), file_id, user_id),
-                )
-                .fetchone()
-            )
-        return None if row is None else _record(row)
+        sql = (
+            "UPDATE storage_files SET kept = ? WHERE file_id = ? AND user_id = ?"
+            f" RETURNING {_COLUMNS}"
+        )
+        return self._one(sql, (int(kept), file_id, user_id))
 
     def kept_for_user(
-        self, user_id: str, scope: str | None, offset: int, limit: int
+        self, user_id: str, scope: Scope, offset: int, limit: int
     ) -> list[FileRecord]:
-        sql = f"SELECT {_COLUMNS} FROM storage_files WHERE user_id = ? AND kept = 1"
         params: list[Any] = [user_id]
-        if scope is not None:
-            sql += " AND scope = ?"
-            params.append(scope)
+        sql = _in_scope(f"{_SELECT} WHERE user_id = ? AND kept = 1", params, scope)
         sql += " ORDER BY created_at DESC, file_id DESC LIMIT ? OFFSET ?"
-        params += [limit, offset]
-        with self._db.errors():
-            return [_record(row) for row in self._conn().execute(sql, params)]
+        return self._records(sql, [*params, limit, offset])
+
+    def _one(self, sql: str, params: Sequence[Any]) -> FileRecord | None:
+        row = self._db.one(sql, params)
+        return None if row is None else _record(row)
+
+    def _records(self, sql: str, params: Sequence[Any]) -> list[FileRecord]:
+        return [_record(row) for row in self._db.all(sql, params)]
 
     def delete_many(self, file_ids: Sequence[str]) -> int:
         deleted = 0
@@ -242,39 +188,30 @@ class SqliteFileRepository(FileRepository):
         return deleted
 
     def usage(self, owner: str) -> Usage:
-        with self._db.errors():
-            row = (
-                self._conn()
-                .execute("SELECT bytes, files FROM storage_usage WHERE owner = ?", (owner,))
-                .fetchone()
-            )
+        row = self._db.one("SELECT bytes, files FROM storage_usage WHERE owner = ?", (owner,))
         return Usage(owner, row[0], row[1]) if row else Usage(owner, 0, 0)
 
     def top_users(self, limit: int) -> list[Usage]:
-        with self._db.errors():
-            rows = self._conn().execute(
-                "SELECT owner, bytes, files FROM storage_usage WHERE owner != ? AND files > 0"
-                " ORDER BY bytes DESC, owner LIMIT ?",
-                (GLOBAL_OWNER, limit),
-            )
-            return [Usage(*row) for row in rows]
+        rows = self._db.all(
+            "SELECT owner, bytes, files FROM storage_usage WHERE owner != ? AND files > 0"
+            " ORDER BY bytes DESC, owner LIMIT ?",
+            (GLOBAL_OWNER, limit),
+        )
+        return [Usage(*row) for row in rows]
 
     def expired(self, kept: bool, before: datetime) -> list[StoredPath]:
-        with self._db.errors():
-            rows = self._conn().execute(
-                "SELECT file_id, path, bytes FROM storage_files WHERE kept = ? AND created_at < ?",
-                (int(kept), stamp(before)),
-            )
-            return [StoredPath(*row) for row in rows]
+        rows = self._db.all(
+            "SELECT file_id, path, bytes FROM storage_files WHERE kept = ? AND created_at < ?",
+            (int(kept), SQLITE.time(before)),
+        )
+        return [StoredPath(*row) for row in rows]
 
     def all_paths(self) -> dict[str, StoredPath]:
-        with self._db.errors():
-            rows = self._conn().execute("SELECT file_id, path, bytes FROM storage_files")
-            return {row[1]: StoredPath(*row) for row in rows}
+        rows = self._db.all("SELECT file_id, path, bytes FROM storage_files")
+        return {row[1]: StoredPath(*row) for row in rows}
 
     def count(self) -> int:
-        with self._db.errors():
-            return self._conn().execute("SELECT COUNT(*) FROM storage_files").fetchone()[0]
+        return int(self._db.value("SELECT COUNT(*) FROM storage_files"))
 
 
 class SqliteDailyCounterRepository(DailyCounterRepository):
@@ -293,21 +230,12 @@ class SqliteDailyCounterRepository(DailyCounterRepository):
     def reserve(self, user_id: str, day: str, limit: int) -> int | None:
         if limit <= 0:
             return None
-        with self._db.errors():
-            row = self._db.connection().execute(_RESERVE, (user_id, day, limit)).fetchone()
-        return None if row is None else row[0]
+        used = self._db.value(_RESERVE, (user_id, day, limit))
+        return None if used is None else int(used)
 
     def release(self, user_id: str, day: str) -> bool:
-        with self._db.errors():
-            return self._db.connection().execute(_RELEASE, (user_id, day)).rowcount == 1
+        return self._db.run(_RELEASE, (user_id, day)) == 1
 
     def used(self, user_id: str, day: str) -> int:
-        with self._db.errors():
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT used FROM quota_daily WHERE user_id = ? AND day = ?", (user_id, day)
-                )
-                .fetchone()
-            )
-        return row[0] if row else 0
+        sql = "SELECT used FROM quota_daily WHERE user_id = ? AND day = ?"
+        return int(self._db.value(sql, (user_id, day)) or 0)

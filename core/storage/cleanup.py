@@ -23,13 +23,12 @@ from pathlib import Path
 from core.config import StorageSettings
 from core.images.validation import sniff_image_type
 from core.paths import is_within
-from core.storage import layout
+from core.progress import Progress
+from core.storage.layout import is_month_folder, is_temp_name, is_user_folder, stored_type
 from core.storage.repository import FileRepository
 
 # An in-flight temp file is never older than this; one that is was left by a crash.
 TEMP_GRACE_SECONDS = 3600
-# The one progress protocol of the core: (files done, files in all), absolute counts.
-Progress = Callable[[int, int], None]
 # Report every this many files walked: a bar that moves without a call per file.
 PROGRESS_EVERY = 500
 
@@ -140,12 +139,12 @@ def _walk_files(root: Path) -> Iterator[tuple[Path, os.stat_result, bool]]:
     """(path, stat, is_temp) of the files storage may have written: recorded names, orphans
     and temp files inside ``<user>/<YYYY-MM>/`` folders. Symlinks are neither followed nor
     returned; other names and other depths are never looked at."""
-    for user_dir in _subdirs(root, layout.is_user_folder):
-        for month_dir in _subdirs(user_dir, layout.is_month_folder):
+    for user_dir in _subdirs(root, is_user_folder):
+        for month_dir in _subdirs(user_dir, is_month_folder):
             for entry in _entries(month_dir):
                 name = entry.name
-                is_temp = layout.is_temp_name(name)
-                if not is_temp and layout.stored_type(name) is None:
+                is_temp = is_temp_name(name)
+                if not is_temp and stored_type(name) is None:
                     continue
                 try:
                     if not entry.is_file(follow_symlinks=False):
@@ -172,7 +171,7 @@ def _subdirs(directory: Path, accept: Callable[[str], bool]) -> Iterator[Path]:
 def _holds_stored_type(path: Path) -> bool:
     """True when the file starts like the image its name promises: a look-alike name over
     other content is not ours."""
-    expected = layout.stored_type(path.name)
+    expected = stored_type(path.name)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:

@@ -21,13 +21,15 @@ from typing import Any
 from core.clock import Clock
 from core.config import StorageSettings
 from core.errors import InvalidInput, UnknownFile, UnsafePath
-from core.ids import check_id, scope_key
+from core.ids import check_id
 from core.images.validation import sniff_image_type
 from core.paths import atomic_write, contain, resolve_inside
+from core.progress import Progress
 from core.scope import Scope
-from core.storage import layout
-from core.storage.cleanup import CleanupReport, Progress, sweep
+from core.storage.cleanup import CleanupReport, sweep
+from core.storage.layout import relative_path
 from core.storage.repository import GLOBAL_OWNER, FileRecord, FileRepository, Usage
+from core.telemetry.governance import Governance
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ class StorageManager:
         settings: StorageSettings,
         root: Path,
         clock: Clock,
-        events: Any = None,
+        events: Governance = Governance(),
         orphan_grace_seconds: int = 600,
     ) -> None:
         self._repo = repo
@@ -89,7 +91,7 @@ class StorageManager:
     ) -> FileRecord:
         """Store an image for a user; return its record. Raises InvalidInput, UnsafePath."""
         user_id = check_id(user_id, "user id")
-        scope = scope_key(guild_id)
+        scope = Scope.of(guild_id)
         if not isinstance(data, (bytes, bytearray)) or not data:
             raise InvalidInput("image bytes are empty")
         content_type = sniff_image_type(bytes(data[:16]))
@@ -98,7 +100,7 @@ class StorageManager:
         meta = _clean_metadata(metadata)
         now = self._clock.now()
         file_id = uuid.uuid4().hex
-        relative = layout.relative_path(user_id, now, file_id, content_type)
+        relative = relative_path(user_id, now, file_id, content_type)
         target = resolve_inside(self.real_root(), relative)
         # Owner-only whatever the umask: prompts and images are the users' own.
         _private_dirs(self.real_root(), target.parent)
@@ -106,7 +108,7 @@ class StorageManager:
         record = FileRecord(
             file_id=file_id,
             user_id=user_id,
-            guild_id=guild_id if scope else None,
+            guild_id=scope.guild_id,
             path=relative,
             bytes=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
@@ -116,7 +118,7 @@ class StorageManager:
             metadata=meta,
         )
         try:
-            self._repo.insert(record, scope)
+            self._repo.insert(record)
         except BaseException:
             # No record, no file: a failed insert must not leave bytes nobody accounts for.
             target.unlink(missing_ok=True)
@@ -145,7 +147,7 @@ class StorageManager:
     ) -> list[FileRecord]:
         """A user's files in one scope (or Scope.EVERY), newest first."""
         user_id = check_id(user_id, "user id")
-        return self._repo.list_for_user(user_id, None if scope.is_every else scope.key, limit)
+        return self._repo.list_for_user(user_id, scope, limit)
 
     def owned(self, file_id: str, user_id: str) -> FileRecord:
         """One of `user_id`'s files. Raises UnknownFile for a missing file and for someone
@@ -166,7 +168,7 @@ class StorageManager:
         if record is None:
             raise UnknownFile(f"no file with id {str(file_id)[:40]!r} for this user")
         log.info("file %s of user %s is now %s", record.file_id, user_id, _kind(record))
-        self._event("storage_keep", {"file_id": record.file_id, "kept": record.kept})
+        self._events.record("storage_keep", {"file_id": record.file_id, "kept": record.kept})
         return record
 
     def kept_files(
@@ -177,8 +179,7 @@ class StorageManager:
         user_id = check_id(user_id, "user id")
         if offset < 0 or not 1 <= limit <= 10_000:
             raise InvalidInput("offset must be >= 0 and limit 1-10000")
-        key = None if scope.is_every else scope.key
-        return self._repo.kept_for_user(user_id, key, offset, limit)
+        return self._repo.kept_for_user(user_id, scope, offset, limit)
 
     def remove_owned(self, file_id: str, user_id: str) -> DeletedFile:
         """Delete one of a user's files and its record (the owner is in the delete's guard,
@@ -190,7 +191,7 @@ class StorageManager:
             raise UnknownFile(f"no file with id {str(file_id)[:40]!r} for this user")
         resolve_inside(root, removed.path).unlink(missing_ok=True)
         log.info("deleted file %s of user %s", removed.file_id, user_id)
-        self._event("storage_delete", {"file_id": removed.file_id, "bytes": removed.bytes})
+        self._events.record("storage_delete", {"file_id": removed.file_id, "bytes": removed.bytes})
         return DeletedFile(removed.file_id, removed.path, removed.bytes)
 
     def remove(self, ref: str | os.PathLike[str]) -> DeletedFile:
@@ -206,7 +207,7 @@ class StorageManager:
         size = target.stat().st_size
         target.unlink()
         relative = target.relative_to(root).as_posix()
-        self._event("storage_delete", {"file_id": None, "bytes": size, "orphan": True})
+        self._events.record("storage_delete", {"file_id": None, "bytes": size, "orphan": True})
         return DeletedFile(None, relative, size)
 
     def locate(self, ref: str | os.PathLike[str]) -> tuple[FileRecord | None, Path]:
@@ -226,7 +227,7 @@ class StorageManager:
             target = contain(root, text, "file")
         except UnsafePath as exc:
             log.warning("security: refused to touch %s (%s)", _shown(text), exc)
-            self._event("storage_path_refused", {"reason": exc.code})
+            self._events.record("storage_path_refused", {"reason": exc.code})
             raise
         record = self._repo.find_by_path(target.relative_to(root).as_posix())
         if record is not None:
@@ -242,7 +243,7 @@ class StorageManager:
             raise UnknownFile(f"file {record.file_id} was deleted meanwhile")
         target.unlink(missing_ok=True)
         log.info("deleted file %s of user %s", record.file_id, record.user_id)
-        self._event("storage_delete", {"file_id": record.file_id, "bytes": record.bytes})
+        self._events.record("storage_delete", {"file_id": record.file_id, "bytes": record.bytes})
         return DeletedFile(record.file_id, record.path, record.bytes)
 
     def usage(self, top: int = 10) -> StorageUsage:
@@ -268,7 +269,7 @@ class StorageManager:
             report.bytes_freed,
         )
         if not dry_run:
-            self._event("storage_cleanup", asdict(report))
+            self._events.record("storage_cleanup", asdict(report))
         return report
 
     # --- the seed's contract --------------------------------------------------------------
@@ -314,10 +315,6 @@ class StorageManager:
         data["path"] = str(self.real_root() / record.path)
         data["success"] = True
         return data
-
-    def _event(self, kind: str, payload: dict[str, Any]) -> None:
-        if self._events is not None:
-            self._events.emit(f"governance.{kind}", payload)
 
 
 def _private_dirs(root: Path, directory: Path) -> None:

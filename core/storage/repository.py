@@ -9,12 +9,13 @@ single-statement updates.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from core.db.records import Field, Portable, Table
+from core.scope import Scope
 
 # The running-total key for the whole store; no user id can equal it (core.ids forbids '*').
 GLOBAL_OWNER = "*"
@@ -53,7 +54,7 @@ class StoredPath:
 
 
 class FileRepository(Portable, ABC):
-    """File records keyed by file id; scopes come from core.ids.scope_key."""
+    """File records keyed by file id; a record's scope is its `guild_id` (None = global)."""
 
     # The per-owner usage totals are derived (SQLite keeps them by trigger), so not copied.
     TABLES = (
@@ -74,12 +75,8 @@ class FileRepository(Portable, ABC):
     )
 
     @abstractmethod
-    def insert(self, record: FileRecord, scope: str) -> None:
+    def insert(self, record: FileRecord) -> None:
         """Add one record; the usage totals move with it in the same operation."""
-
-    @abstractmethod
-    def insert_many(self, records: Iterable[tuple[FileRecord, str]]) -> int:
-        """Bulk insert (imports, benchmarks); returns how many were added."""
 
     @abstractmethod
     def get(self, file_id: str) -> FileRecord | None: ...
@@ -88,8 +85,8 @@ class FileRepository(Portable, ABC):
     def find_by_path(self, path: str) -> FileRecord | None: ...
 
     @abstractmethod
-    def list_for_user(self, user_id: str, scope: str | None, limit: int) -> list[FileRecord]:
-        """Newest first; scope None = every scope of the user."""
+    def list_for_user(self, user_id: str, scope: Scope, limit: int) -> list[FileRecord]:
+        """Newest first, in one scope or (Scope.EVERY) every scope of the user."""
 
     @abstractmethod
     def delete(self, file_id: str) -> FileRecord | None:
@@ -108,10 +105,10 @@ class FileRepository(Portable, ABC):
 
     @abstractmethod
     def kept_for_user(
-        self, user_id: str, scope: str | None, offset: int, limit: int
+        self, user_id: str, scope: Scope, offset: int, limit: int
     ) -> list[FileRecord]:
-        """A user's kept files, newest first, `limit` of them after skipping `offset`;
-        scope None = every scope of the user."""
+        """A user's kept files, newest first, `limit` of them after skipping `offset`, in one
+        scope or (Scope.EVERY) every scope of the user."""
 
     @abstractmethod
     def delete_many(self, file_ids: Sequence[str]) -> int: ...

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.db.mongo import MongoDatabase
 from core.db.sqlite import SqliteDatabase
+from core.scope import Scope
 from core.storage import _mongo, _sqlite
 
 OLD_ROWS = [
@@ -29,7 +30,7 @@ def test_a_first_release_sqlite_store_gains_the_kept_index(tmp_path: Path) -> No
     old.close()
     db = SqliteDatabase(tmp_path / "abby.db")
     repo = _sqlite.SqliteFileRepository(db)
-    assert [r.file_id for r in repo.kept_for_user("u1", "g1", 0, 10)] == ["a" * 32]
+    assert [r.file_id for r in repo.kept_for_user("u1", Scope.of("g1"), 0, 10)] == ["a" * 32]
     assert repo.set_kept("b" * 32, "u1", True).kept is True
     plan = " ".join(
         str(row[3])
@@ -62,7 +63,7 @@ def test_a_version_one_mongo_store_gains_the_kept_index(mongo_uri: str) -> None:
         repo = _mongo.MongoFileRepository(db)
         assert "user_kept_time" in db.db[_mongo.FILES].index_information()
         assert db.schema_versions()["storage"] == _mongo.SCHEMA_VERSION
-        assert [r.file_id for r in repo.kept_for_user("u1", "g1", 0, 10)] == ["a" * 32]
+        assert [r.file_id for r in repo.kept_for_user("u1", Scope.of("g1"), 0, 10)] == ["a" * 32]
     finally:
         db.client.drop_database(name)
         db.close()
