@@ -62,7 +62,7 @@ def copy(
     Knowledge-base vectors stay in Chroma: run `abby rag reindex` against the new database,
     or keep the same Chroma store.
     """
-    from core.db.transfer import copy_database
+    from core.mobility import copy_database
 
     if to == "-":
         to = sys.stdin.readline(4096).strip()

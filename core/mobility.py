@@ -22,18 +22,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.db._sqlite_records import count_records
 from core.db.records import ImportReport, Portable, Record
+from core.db.sqlite import SqliteDatabase
+from core.economy.bank import BankService
+from core.economy.repository import BankRepository
 from core.errors import CopyTargetNotEmpty, DatabaseCorrupt, InvalidInput
 from core.paths import atomic_write
+from core.progress import Progress
 
 if TYPE_CHECKING:
     from core.context import AppContext
     from core.db.mongo import MongoDatabase
-    from core.db.sqlite import SqliteDatabase
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 # Short on purpose: an unreachable target is reported (exit 75) within 5 s of the command.
 TARGET_SELECTION_TIMEOUT_MS = 2_000
 _PROGRESS_EVERY = 1_000
@@ -105,10 +108,8 @@ class CopyReport:
 
 def counts(db: SqliteDatabase | MongoDatabase, repos: Mapping[str, Portable]) -> dict[str, int]:
     """Records per domain, as export() counts them (0 where a table does not exist yet)."""
-    if db.backend == "sqlite":
-        from core.db._sqlite_records import count_records
-
-        return {d: count_records(db, repo.TABLES) for d, repo in repos.items()}  # type: ignore[arg-type]
+    if isinstance(db, SqliteDatabase):
+        return {d: count_records(db, repo.TABLES) for d, repo in repos.items()}
     tables = db.tables()
     return {d: sum(tables.get(t.name, 0) for t in repo.TABLES) for d, repo in repos.items()}
 
@@ -228,8 +229,8 @@ def copy_database(
         after = counts(target_db, target_repos)
         for item in copies:
             item.target_records = after[item.domain]
-        source_audit = source_repos["bank"].audit(None)  # type: ignore[attr-defined]
-        target_audit = target_repos["bank"].audit(None)  # type: ignore[attr-defined]
+        source_audit = source.bank.audit()
+        target_audit = _bank(source, target_repos).audit()
         checkpoint.save(done, finished=True)
         return CopyReport(
             source=source.database.location,
@@ -246,9 +247,16 @@ def copy_database(
         target_db.close()
 
 
+def _bank(source: AppContext, repos: Mapping[str, Portable]) -> BankService:
+    """The bank of the target database, for its audit."""
+    repo = repos["bank"]
+    assert isinstance(repo, BankRepository)
+    return BankService(repo=repo, settings=source.settings.bank, clock=source.clock)
+
+
 def _identity(db: SqliteDatabase | MongoDatabase) -> str:
-    if db.backend == "sqlite":
-        return f"sqlite:{db.path.resolve()}"  # type: ignore[union-attr]
+    if isinstance(db, SqliteDatabase):
+        return f"sqlite:{db.path.resolve()}"
     return f"mongo:{db.location}"
 
 
