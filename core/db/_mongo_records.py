@@ -8,18 +8,19 @@ is finished by the rerun without a duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from bson.int64 import Int64
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from core.db.mongo import MongoDatabase
+from core.db.mongo import MongoDatabase, Translated
 from core.db.records import (
     SCHEMA_VERSION,
     ImportReport,
     Record,
+    RecordStream,
     Table,
     neutral,
     parse_time,
@@ -49,16 +50,14 @@ def _from_doc(table: Table, doc: Mapping[str, Any]) -> Record:
     return record
 
 
-def export_tables(db: MongoDatabase, tables: Sequence[Table]) -> Iterator[Record]:
+def export_tables(db: MongoDatabase, tables: Sequence[Table]) -> RecordStream:
     """Yield every document of the collections as records, in key order."""
     for table in tables:
-        with db.errors():
-            cursor = db.collection(table.name).find({}).sort(_sort(table)).batch_size(2_000)
-            for doc in cursor:
-                yield _from_doc(table, doc)
+        for doc in db.table(table.name).find({}).sort(_sort(table)).batch_size(2_000):
+            yield _from_doc(table, doc)
 
 
-def _native(f_kind: str, storage: str, value: Any, where: str) -> Any:
+def _native(f_kind: str, storage: str, value: Any, where: str) -> Any:  # noqa: ANN401 - a field of any kind
     if value is None:
         return None
     if f_kind == "time":
@@ -110,28 +109,28 @@ class _Importer:
             return
         pairs = [_document(table, record) for record in batch]
         ops = [UpdateOne(sel, {"$setOnInsert": rest}, upsert=True) for sel, rest in pairs]
-        collection = self._db.collection(table.name)
-        with self._db.errors():
-            try:
-                result = collection.bulk_write(ops, ordered=False)
-                inserted = set(result.upserted_ids)
-            except BulkWriteError as exc:
-                details = exc.details or {}
-                if any(e.get("code") != _DUPLICATE_KEY for e in details.get("writeErrors", [])):
-                    raise
-                # A duplicate key: a race with another writer, or another unique field (a
-                # path, a source) held by a different record; both are decided below.
-                inserted = {u["index"] for u in details.get("upserted", [])}
-            self._report.inserted += len(inserted)
-            others = [i for i in range(len(pairs)) if i not in inserted]
-            if others:
-                self._compare(table, collection, [(batch[i], *pairs[i]) for i in others])
+        collection = self._db.table(table.name)
+        try:
+            result = collection.bulk_write(ops, ordered=False)
+            inserted = set(result.upserted_ids or {})
+        except BulkWriteError as exc:
+            details = exc.details or {}
+            if any(e.get("code") != _DUPLICATE_KEY for e in details.get("writeErrors", [])):
+                raise
+            # A duplicate key: a race with another writer, or another unique field (a
+            # path, a source) held by a different record; both are decided below.
+            inserted = {u["index"] for u in details.get("upserted", [])}
+        self._report.inserted += len(inserted)
+        others = [i for i in range(len(pairs)) if i not in inserted]
+        if others:
+            self._compare(table, collection, [(batch[i], *pairs[i]) for i in others])
 
-    def _compare(self, table: Table, collection: Any, rows: list[tuple[Any, ...]]) -> None:
+    def _compare(self, table: Table, collection: Translated, rows: list[tuple[Any, ...]]) -> None:
         found: dict[Any, Mapping[str, Any]] = {}
         by_id = "_id" in rows[0][1]
         for start in range(0, len(rows), _LOOKUP):
             selectors = [sel for _, sel, _ in rows[start : start + _LOOKUP]]
+            query: dict[str, Any]
             if by_id:
                 query = {"_id": {"$in": [sel["_id"] for sel in selectors]}}
             else:

@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from functools import partial
 from itertools import groupby
 from typing import Any
 
+from core.db.codec import stamp
 from core.db.records import (
     SCHEMA_VERSION,
     Field,
     ImportReport,
     Record,
+    RecordStream,
     Table,
-    canonical_time,
     fast_time_text,
     neutral,
     parse_time,
@@ -40,11 +43,11 @@ def _readers(table: Table) -> list[tuple[str, Callable[[Any], Any]]]:
         if f.kind == "time":
             readers.append((f.name, fast_time_text))
         elif f.kind in ("json", "bool"):
-            readers.append((f.name, lambda v, kind=f.kind: neutral(kind, v)))
+            readers.append((f.name, partial(neutral, f.kind)))
     return readers
 
 
-def export_tables(db: SqliteDatabase, tables: Sequence[Table]) -> Iterator[Record]:
+def export_tables(db: SqliteDatabase, tables: Sequence[Table]) -> RecordStream:
     """Yield every row of the tables as records, in key order, from one snapshot."""
     conn = db.connection()
     own = not conn.in_transaction
@@ -124,14 +127,21 @@ def _converter(table: Table, f: Field) -> Callable[[Any], Any] | None:
     """How a record's value becomes the stored one; None where it is stored as it is."""
     where = f"{table.name}.{f.name}"
     if f.kind == "time" and f.sqlite == "epoch":
-        return lambda v: parse_time(v, where).timestamp()  # type: ignore[union-attr]
+        return lambda v: _moment(v, where).timestamp()
     if f.kind == "time":
-        return lambda v: canonical_time(v, where)
+        return lambda v: stamp(_moment(v, where))
     if f.kind == "json":
         return lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False)
     if f.kind == "bool":
         return lambda v: int(bool(v))
     return None
+
+
+def _moment(value: object, where: str) -> datetime:
+    """A record's (non-null) timestamp as an aware UTC datetime; InvalidInput otherwise."""
+    moment = parse_time(value, where)
+    assert moment is not None  # the writer converts only values that are not None
+    return moment
 
 
 _PLAIN_TYPES: dict[str, tuple[type, ...]] = {"text": (str,), "int": (int,), "float": (int, float)}
@@ -326,7 +336,10 @@ def _insert(
     except (sqlite3.IntegrityError, sqlite3.InterfaceError) as exc:
         # A CHECK (a negative balance) or a value SQLite cannot bind: the record is bad.
         raise InvalidInput(f"{table.key_text(record)} is not a valid record: {exc}") from exc
-    return cursor.lastrowid if rowid else cursor.rowcount
+    if not rowid:
+        return cursor.rowcount
+    assert cursor.lastrowid is not None  # an INSERT that ran
+    return cursor.lastrowid
 
 
 def import_tables(

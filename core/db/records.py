@@ -4,7 +4,9 @@ A record is a plain JSON-able dict. `"record"` names its type (one per table or 
 `"v"` the record schema version, and the other keys are the fields. Timestamps are fixed-width
 UTC ISO text at millisecond precision (`2026-12-01T09:05:25.123+00:00`): text order is time
 order, and milliseconds are what MongoDB keeps, so SQLite -> MongoDB -> SQLite gives back the
-same records. Each domain describes its tables once (`Table`, in its `repository.py`); the two
+same records. Stored times, in whatever form a store wrote them, are read through the codec
+(`core.db.codec.unstamp`); SQLite gets the codec's `stamp` form back, MongoDB native dates.
+Each domain describes its tables once (`Table`, in its `repository.py`); the two
 backends read and write them through `core.db._sqlite_records` and `core.db._mongo_records`.
 
 Import is idempotent: a record whose key is absent is inserted, one equal to the stored record
@@ -17,19 +19,20 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import Any, ClassVar, Literal
 
+from core.db.codec import STAMP_WIDTH, unstamp
 from core.errors import InvalidInput
 
 SCHEMA_VERSION = 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 Record = dict[str, Any]
-RecordStream = Iterator[Record]  # what export() yields
+RecordStream = Generator[Record, None, None]  # what export() yields (closable)
 Records = Iterable[Mapping[str, Any]]  # what import_() takes
 # Neutral kinds. "time" is ISO text in a record; each backend says how it stores it.
 Kind = Literal["text", "int", "float", "bool", "time", "json"]
@@ -61,7 +64,7 @@ class Table:
     name: str
     key: tuple[str, ...]
     fields: tuple[Field, ...]
-    mongo_id: Callable[[Record], Any] | None = None
+    mongo_id: Callable[[Mapping[str, Any]], Any] | None = None
     id_field: str | None = None
     sqlite_order: str = ""
     mongo_order: tuple[str, ...] = ()
@@ -137,61 +140,42 @@ class Portable(ABC):
 
 
 # --- values --------------------------------------------------------------------------------
+# Times are read by the codec (core.db.codec.unstamp: every form the stores ever wrote) and
+# written here at the records' millisecond precision.
 
 
-def time_text(value: datetime | float | int | str | None) -> str | None:
+def time_text(value: datetime | float | str | None) -> str | None:
     """Fixed-width UTC ISO text, in milliseconds, of a datetime, epoch seconds or ISO text."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    elif isinstance(value, int | float):
-        value = datetime.fromtimestamp(value, UTC)
-    if value.tzinfo is None:  # naive values in the stores are UTC
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds")
+    moment = unstamp(value)
+    return None if moment is None else moment.isoformat(timespec="milliseconds")
 
 
-def fast_time_text(value: Any) -> str | None:
-    """time_text, without parsing for the ISO texts the stores write in UTC (the bulk of a
-    copy): only the digits past milliseconds are cut."""
+def fast_time_text(value: Any) -> str | None:  # noqa: ANN401 - a stored column of any type
+    """time_text, without parsing for the UTC texts the stores write (the bulk of a copy):
+    the codec's stamp, or an ISO text at millisecond or second precision."""
     if value.__class__ is str and value.endswith("+00:00"):
+        if len(value) == STAMP_WIDTH and value[19] == ".":
+            return value[:23] + "+00:00"
         if len(value) == 29 and value[19] == ".":
             return value
-        if len(value) == 32 and value[19] == ".":
-            return value[:23] + "+00:00"
         if len(value) == 25:
             return value[:19] + ".000+00:00"
     return time_text(value)
 
 
-def canonical_time(value: Any, where: str) -> str | None:
-    """A record's timestamp as the canonical text, validated (InvalidInput otherwise)."""
-    if value is None:
-        return None
-    if value.__class__ is str and len(value) == 29 and value.endswith("+00:00"):
-        try:
-            datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise InvalidInput(f"{where}: {value!r} is not an ISO timestamp") from exc
-        if value[19] == ".":
-            return value
-    return time_text(parse_time(value, where))
-
-
-def parse_time(text: Any, where: str) -> datetime | None:
+def parse_time(text: object, where: str) -> datetime | None:
+    """The aware UTC moment of a record's timestamp text; InvalidInput for anything else."""
     if text is None:
         return None
+    if not isinstance(text, str):
+        raise InvalidInput(f"{where}: {text!r} is not an ISO timestamp")
     try:
-        value = datetime.fromisoformat(text)
-    except (TypeError, ValueError) as exc:
+        return unstamp(text)
+    except ValueError as exc:
         raise InvalidInput(f"{where}: {text!r} is not an ISO timestamp") from exc
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
-def neutral(kind: Kind, value: Any) -> Any:
+def neutral(kind: Kind, value: Any) -> Any:  # noqa: ANN401 - a stored value of any kind
     """A stored value (either backend) as the record's plain value."""
     if value is None:
         return None
@@ -208,7 +192,7 @@ def neutral(kind: Kind, value: Any) -> Any:
     return value
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any) -> Any:  # noqa: ANN401 - any BSON or JSON value
     # BSON subdocuments and Int64 become plain dicts, lists and ints.
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -219,13 +203,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, int):
         return int(value)
     return value
-
-
-def to_record(table: Table, values: Mapping[str, Any]) -> Record:
-    record: Record = {"record": table.name, "v": SCHEMA_VERSION}
-    for f in table.fields:
-        record[f.name] = neutral(f.kind, values.get(f.name))
-    return record
 
 
 def check(table: Table, record: Mapping[str, Any]) -> None:

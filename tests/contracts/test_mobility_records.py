@@ -194,3 +194,26 @@ def test_an_integer_past_64_bits_is_refused_on_both_backends(
             bank.import_([record])
         assert list(bank.export()) == []
     sqlite.close()
+
+
+def test_imported_times_are_stored_as_the_codecs_utc_stamp_and_export_unchanged(
+    tmp_path: Path,
+) -> None:
+    """An import into SQLite writes the form the repositories write (core.db.codec.stamp),
+    whatever offset the record's text used; the export gives the canonical text back."""
+    from core.db.sqlite import SqliteDatabase
+
+    db = SqliteDatabase(tmp_path / "target.db")
+    repos = repositories_of(db)
+    record = {
+        "record": "storage_files", "v": 1, "file_id": "f" * 32, "user_id": "u1", "scope": "",
+        "path": "u1/2026-03/f.png", "bytes": 3, "sha256": "0", "content_type": "image/png",
+        "kept": False, "created_at": "2026-03-01T12:30:00.125+02:00", "metadata": {},
+    }  # fmt: skip
+    assert repos["storage"].import_([record]).inserted == 1
+    stored = db.value("SELECT created_at FROM storage_files WHERE file_id = ?", ("f" * 32,))
+    assert stored == "2026-03-01T10:30:00.125000+00:00"
+    (exported,) = list(repos["storage"].export())
+    assert exported == {**record, "created_at": "2026-03-01T10:30:00.125+00:00"}
+    assert repos["storage"].import_([exported]).unchanged == 1
+    db.close()
