@@ -23,13 +23,14 @@ import json
 import os
 import tarfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from core.errors import BackupInvalid, UnknownFile
+from core.progress import Progress
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -159,16 +160,16 @@ def _members(path: Path) -> Iterator[tuple[tarfile.TarInfo, IO[bytes]]]:
             yield member, handle
 
 
-def verify(path: Path, progress: Callable[[int, int | None], None] | None = None) -> Manifest:
+def verify(path: Path, progress: Progress | None = None) -> Manifest:
     """Read the whole archive once, check every member against the manifest; return it.
+
+    `progress(done, total)` counts the bytes of the members read, of the archive's size.
 
     Raises BackupInvalid naming the first file whose checksum or size differs, a file the
     manifest does not list (or lists but the archive lacks), or a truncated archive.
     """
     where = str(path)
     if not path.exists():  # a missing input file is 3 for every command (the exit table)
-        raise UnknownFile(f"no such file: {where}")
-    if not path.exists():
         raise UnknownFile(f"no such file: {where}")
     if not path.is_file():
         raise BackupInvalid(f"{where} is not a regular file; give the archive abby backup wrote")
@@ -194,6 +195,8 @@ def verify(path: Path, progress: Callable[[int, int | None], None] | None = None
                 if progress:
                     progress(done, total)
             seen[member.name] = (sha.hexdigest(), size)
+    if progress:
+        progress(total, total)
     if manifest_data is None:
         raise BackupInvalid(f"{where} has no manifest: truncated, or not an Abby backup")
     manifest = Manifest.from_json(manifest_data, where)
@@ -216,10 +219,12 @@ def extract(
     path: Path,
     destination: Path,
     manifest: Manifest,
-    progress: Callable[[int, int | None], None] | None = None,
+    progress: Progress | None = None,
 ) -> None:
     """Write every member but the manifest under `destination` (0600 files, 0700 dirs),
-    checking each checksum again as it is written (the file may have changed since verify)."""
+    checking each checksum again as it is written (the file may have changed since verify).
+
+    `progress(done, total)` counts the bytes written, of the manifest's total."""
     root = destination.resolve()
     done = 0
     total = sum(int(f["bytes"]) for f in manifest.files.values())

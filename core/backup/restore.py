@@ -38,13 +38,15 @@ from core.backup.snapshot import vector_count
 from core.db import records as neutral_records
 from core.db.records import ImportReport
 from core.errors import BackupTooNew, ConfigError, MissingKey, RestoreTargetNotEmpty
+from core.progress import Progress
 
 if TYPE_CHECKING:
     from core.config import Settings
+    from core.db.mongo import MongoDatabase
+    from core.db.sqlite import SqliteDatabase
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int | None], None]
 Phase = Callable[[str], None]
 PHASES = ("verify", "extract", "keys", "import", "complete", "swap", "moved-aside", "audit")
 COMPLETE = ".restore-complete"
@@ -154,7 +156,8 @@ def restore_backup(
                 os.replace(copy, staging / settings.sqlite_path.name)
                 report.imported = {"database_file": manifest.database}
             else:
-                report.imported = _import(settings, staging, progress).to_dict()
+                expected = sum(manifest.counts.values())
+                report.imported = _import(settings, staging, expected, progress).to_dict()
             shutil.rmtree(staging / "documents", ignore_errors=True)
             shutil.rmtree(staging / "database", ignore_errors=True)
             step("complete")
@@ -304,13 +307,17 @@ def _sample_decrypts(settings: Settings, key_file: Path, sessions: Path) -> str:
 # --- documents --------------------------------------------------------------------------------
 
 
-def _import(settings: Settings, staging: Path, progress: Progress | None) -> ImportReport:
+def _import(
+    settings: Settings, staging: Path, expected: int, progress: Progress | None
+) -> ImportReport:
+    """Every domain's documents into the target database. `progress(done, total)` counts
+    records, of the `expected` the manifest lists (more if the archive holds more)."""
     from core.context import repositories_of
 
     if settings.database.uri is None:
         from core.db.sqlite import SqliteDatabase
 
-        db: Any = SqliteDatabase(
+        db: SqliteDatabase | MongoDatabase = SqliteDatabase(
             staging / settings.sqlite_path.name, busy_timeout_ms=settings.database.busy_timeout_ms
         )
     else:
@@ -336,10 +343,12 @@ def _import(settings: Settings, staging: Path, progress: Progress | None) -> Imp
                     for line in handle:
                         done += 1
                         if progress and done % 5000 == 0:
-                            progress(done, None)
+                            progress(done, max(done, expected))
                         yield json.loads(line)
 
             total.merge(repo.import_(records()))
+        if progress:
+            progress(done, max(done, expected))
     finally:
         db.close()
     return total

@@ -34,14 +34,15 @@ from typing import TYPE_CHECKING, Any
 
 from core.backup.archive import ArchiveWriter, Manifest
 from core.db import records as neutral_records
+from core.db.sqlite import SqliteDatabase
 from core.errors import InvalidInput, storage_error
+from core.progress import Progress
 
 if TYPE_CHECKING:
     from core.context import AppContext
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int | None], None]
 Phase = Callable[[str], None]
 _CHROMA_SKIP = {"abby.lock"}
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -89,7 +90,7 @@ def create_backup(
     if output.resolve().is_relative_to(settings.storage_root.resolve()):
         raise InvalidInput(f"{output} is inside the storage root; write the backup elsewhere")
     step = on_phase or (lambda _p: None)
-    tick = progress or (lambda _d, _t=None: None)
+    tick = progress or _no_progress
     output.parent.mkdir(parents=True, exist_ok=True)
     temp = output.with_name(f".{output.name}.{secrets.token_hex(6)}.partial")
     manifest = Manifest(
@@ -124,14 +125,14 @@ def create_backup(
                 for name, path in _tree(copy, "chroma"):
                     writer.add_file(name, path)
             step("files")
-            root = settings.storage_root
-            for name, path in _tree(root, "storage", skip_temp=True):
+            stored = _tree(settings.storage_root, "storage", skip_temp=True)
+            for name, path in stored:
                 try:
                     writer.add_file(name, path)
                     files += 1
-                    tick(files, None)
                 except FileNotFoundError:
                     skipped += 1  # removed by cleanup since the walk listed it
+                tick(files + skipped, len(stored))
             if include_keys:
                 for name, path in (
                     ("keys", settings.key_file),
@@ -173,16 +174,15 @@ def _export_documents(
 ) -> list[tuple[str, Path]]:
     """Each domain's records gzipped into work/, all from one snapshot on SQLite."""
     from core.context import repositories_of
+    from core.mobility import counts as record_counts
 
-    db: Any = ctx.database
+    db = ctx.database
     written: list[tuple[str, Path]] = []
     snapshot = None
-    if db.backend == "sqlite":
+    if isinstance(db, SqliteDatabase):
         # One consistent copy through the online backup API; the documents are exported from
         # it, so the file and the documents are the same snapshot by construction. A SQLite
         # restore then takes the file as it is (no import), a MongoDB one the documents.
-        from core.db.sqlite import SqliteDatabase
-
         repositories_of(db)  # every domain's tables exist in the copy too
         path = work / "abby.db"
         target = sqlite3.connect(path)
@@ -196,8 +196,11 @@ def _export_documents(
         written.append(("database/abby.db", path))
         tables.update(snapshot.tables())
     repos = repositories_of(db)
+    # Records to write: the tables' counts up front (MongoDB's are estimates, so the total
+    # follows the count when it runs past them).
+    expected = sum(record_counts(db, repos).values())
     done = 0
-    conn = db.connection() if db.backend == "sqlite" else None
+    conn = db.connection() if isinstance(db, SqliteDatabase) else None
     if conn is not None:
         with db.errors():
             conn.execute("BEGIN")
@@ -213,7 +216,7 @@ def _export_documents(
                     counts[record["record"]] = counts.get(record["record"], 0) + 1
                     done += 1
                     if done % 5000 == 0:
-                        tick(done, None)
+                        tick(done, max(done, expected))
             written.append((f"documents/{domain}.jsonl.gz", path))
     finally:
         if conn is not None and conn.in_transaction:
@@ -222,6 +225,10 @@ def _export_documents(
             snapshot.close()
     tick(done, done)
     return written
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
 
 
 def _copy_chroma(source: Path, target: Path) -> int | None:

@@ -387,3 +387,42 @@ def test_the_archive_holds_the_settings_with_secrets_masked(backend, tmp_path: P
     assert secret.encode() not in everything
     if backend.name == "mongo":
         assert b"mongodb://" not in json.dumps(config).encode()
+
+
+def test_backup_and_restore_report_progress_with_a_whole_number_total(
+    source: AppContext, backend, tmp_path: Path, mongo_uri: str
+) -> None:
+    """The one progress protocol (core.progress): every call is (done, total), both whole
+    numbers, done within total, through every phase of a backup and of a restore into the
+    other backend (the import path, whose total is the manifest's record count)."""
+    calls: list[tuple[str, object, object]] = []
+    phase = ["start"]
+
+    def on_phase(name: str) -> None:
+        phase[0] = name
+
+    def progress(done: int, total: int) -> None:
+        calls.append((phase[0], done, total))
+
+    archive = tmp_path / "b.tar"
+    create_backup(source, archive, progress=progress, on_phase=on_phase)
+    other = {"ABBY_DATA_DIR": str(tmp_path / "other")}
+    if backend.name == "sqlite":
+        other |= {"ABBY_DATABASE__URI": mongo_uri, "ABBY_DATABASE__NAME": f"t{uuid.uuid4().hex}"}
+    settings = _settings(other)
+    try:
+        restore_backup(settings, archive, progress=progress, on_phase=on_phase)
+    finally:
+        if settings.database.uri is not None:
+            restored = AppContext(settings)
+            restored.database.client.drop_database(settings.database.name)  # type: ignore[union-attr]
+            restored.close()
+    phases = {name for name, _, _ in calls}
+    assert {"documents", "files", "verify", "extract", "import"} <= phases, phases
+    for name, done, total in calls:
+        assert type(done) is int and type(total) is int, (name, done, total)
+        assert 0 <= done <= total, (name, done, total)
+    records = [(d, t) for name, d, t in calls if name == "import"]
+    assert records[-1][0] == records[-1][1] == sum(json.loads(
+        tarfile.open(archive).extractfile("manifest.json").read()  # type: ignore[union-attr]
+    )["counts"].values())  # fmt: skip
