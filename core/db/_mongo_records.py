@@ -90,7 +90,7 @@ def _document(table: Table, record: Mapping[str, Any]) -> tuple[dict[str, Any], 
         ident = doc.pop(table.id_field)
         return {"_id": ident}, {**doc, **extra}
     if table.mongo_id is not None:
-        return {"_id": table.mongo_id(record)}, {**doc, **extra}
+        return {"_id": table.mongo_id(dict(record))}, {**doc, **extra}
     selector = {name: doc.pop(name) for name in table.key}
     return selector, {**doc, **extra}
 

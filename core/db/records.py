@@ -64,7 +64,7 @@ class Table:
     name: str
     key: tuple[str, ...]
     fields: tuple[Field, ...]
-    mongo_id: Callable[[Mapping[str, Any]], Any] | None = None
+    mongo_id: Callable[[Record], Any] | None = None
     id_field: str | None = None
     sqlite_order: str = ""
     mongo_order: tuple[str, ...] = ()
