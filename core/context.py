@@ -4,7 +4,7 @@ The CLI and the bot open one context at start-up; tests open one on a temporary 
 A context opened with ``create_store=False`` (the CLI's read-only and maintenance commands)
 never creates a store: with no Abby data where the settings point, it raises ConfigError
 naming the place and the rule that chose it, instead of starting an empty store there.
-The seed's module-level functions (`core.economy.add_xp(...)`, `core.db.upsert_user(...)`)
+The seed's module-level functions (`core.economy.add_xp(...)`, `core.database.upsert_user(...)`)
 use `current()`, which opens a context from the environment on first use, so they work in a
 fresh process where only ABBY_DATA_DIR (or ABBY_DATABASE__URI) is set.
 This is the only module that chooses between the SQLite and MongoDB backends.
