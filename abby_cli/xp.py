@@ -158,7 +158,7 @@ def import_mee6(
         return
     with output.progress("importing", unit="records") as meter:
         report = context.xp.import_mee6(
-            data, guild_id=guild, mode=mode.value, on_progress=meter, users=context.users
+            data, guild_id=guild, mode=mode.value, progress=meter, users=context.users
         )
     output.show(report)
 

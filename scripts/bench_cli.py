@@ -57,6 +57,7 @@ def bench_help(runs: int) -> dict[str, float]:
 def bench_upserts(n: int) -> dict[str, float]:
     from core.db.sqlite import SqliteDatabase
     from core.economy._sqlite_xp import SqliteXpRepository
+    from core.scope import Scope
 
     with tempfile.TemporaryDirectory() as tmp:
         db = SqliteDatabase(Path(tmp) / "abby.db")
@@ -65,7 +66,7 @@ def bench_upserts(n: int) -> dict[str, float]:
         started = time.perf_counter()
         for i in range(n):
             # The same user each time, the clock 61 s later: every grant passes its cooldown.
-            repo.grant_if_cooled("u1", "g1", 20, now + 61 * i, 60)
+            repo.grant_if_cooled("u1", Scope.of("g1"), 20, now + 61 * i, 60)
         repo_seconds = time.perf_counter() - started
         db.close()
 

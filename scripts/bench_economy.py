@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import load_settings  # noqa: E402
 from core.context import AppContext  # noqa: E402
+from core.scope import Scope  # noqa: E402
 
 
 def _rate(count: int, seconds: float) -> float:
@@ -45,7 +46,7 @@ def bench_grants(ctx: AppContext, n: int) -> dict[str, float]:
     repo = xp._repo
     start = time.perf_counter()
     for user in users:
-        repo.grant_if_cooled(user, "bench-raw", 20, now, 60.0)
+        repo.grant_if_cooled(user, Scope.of("bench-raw"), 20, now, 60.0)
     guarded = time.perf_counter() - start
     # Baseline: the replaced system's pattern, read then write (two statements, and racy).
     conn = ctx.database.connection()
@@ -110,7 +111,7 @@ def bench_leaderboard(ctx: AppContext, users: int) -> dict[str, float]:
     xp = ctx.xp
     rng = random.Random(2)
     rows = [(f"m{i}", rng.randint(0, 5_000_000)) for i in range(users)]
-    xp._repo.set_many("lb", rows, ctx.clock.now())
+    xp._repo.set_many(Scope.of("lb"), rows, ctx.clock.now())
 
     def timed(fn, repeat: int) -> list[float]:  # noqa: ANN001
         out = []

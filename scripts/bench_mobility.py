@@ -56,6 +56,7 @@ class FixedEmbedder:
 def build(data_dir: Path, scale: float) -> dict[str, int]:
     from core.config import load_settings
     from core.context import AppContext
+    from core.scope import Scope
 
     members = max(100, int(100_000 * scale))
     ledger_rows = max(2_000, int(200_000 * scale))
@@ -67,7 +68,8 @@ def build(data_dir: Path, scale: float) -> dict[str, int]:
     ctx = AppContext(load_settings(environ={"ABBY_DATA_DIR": str(data_dir)}))
     ctx.keys.generate(write=True)
     now = ctx.clock.now()
-    ctx.xp._repo.set_many("g1", [(f"m{i}", i * 7 % 100_000) for i in range(members)], now)
+    rows = [(f"m{i}", i * 7 % 100_000) for i in range(members)]
+    ctx.xp._repo.set_many(Scope.of("g1"), rows, now)
     ctx.users.upsert(TARGET, "target", guild_id="g1")
     ctx.xp.add(TARGET, 500, guild_id="g1")
     ctx.bank.add(TARGET, 10**9, guild_id="g1")

@@ -35,6 +35,7 @@ from core.config import load_settings  # noqa: E402
 from core.context import AppContext  # noqa: E402
 from core.economy.grant_writer import GrantWriter  # noqa: E402
 from core.economy.voice import VoiceMember  # noqa: E402
+from core.scope import Scope  # noqa: E402
 
 GUILD = "800000000000000001"
 
@@ -97,7 +98,7 @@ def sqlite_run(work: Path, members: int, others: int, sweeps: int) -> dict:
     try:
         context.init_schema()
         rows = [(str(100000000000000000 + n), random.randrange(0, 50_000)) for n in range(others)]
-        context.xp._repo.set_many(GUILD, rows, context.clock.now())
+        context.xp._repo.set_many(Scope.of(GUILD), rows, context.clock.now())
         present = voice_members(members)
         figures = sweep_figures(context, present, sweeps)
         figures["per_member_ms"] = per_member_ms(context, present)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from core.economy.repository import AuditReport, ScopeAudit
-from core.ids import guild_of
+from core.scope import Scope
 
 _SIDES = {"transfer": {"debit", "credit"}, "mint": {"credit"}, "burn": {"debit"}}
 _MAX_LISTED = 50  # problems listed one by one; the rest are counted
@@ -92,7 +92,7 @@ class Books:
                 )
             scopes.append(
                 ScopeAudit(
-                    guild_id=guild_of(scope),
+                    guild_id=Scope.from_key(scope).guild_id,
                     accounts=self._accounts[scope],
                     total_balance=self._total[scope],
                     minted=self._minted[scope],
@@ -108,4 +108,4 @@ class Books:
 
 
 def _name(scope: str) -> str:
-    return "the global scope" if scope == "" else f"guild {scope}"
+    return Scope.from_key(scope).display

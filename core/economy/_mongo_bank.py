@@ -31,7 +31,8 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from core.db._mongo_records import export_tables, import_tables
-from core.db.mongo import MongoDatabase
+from core.db.codec import MONGO
+from core.db.mongo import MongoDatabase, scoped_id
 from core.db.records import ImportReport, Records, RecordStream
 from core.economy._audit import Books
 from core.economy.levels import MAX_INT64
@@ -45,7 +46,7 @@ from core.economy.repository import (
     TransferRequest,
 )
 from core.errors import InsufficientFunds, InvalidAmount, LimitExceeded, ServiceUnavailable
-from core.ids import guild_of
+from core.scope import Scope
 
 SCHEMA_VERSION = 2  # 2: the balance leaderboard index
 ACCOUNTS = "bank_accounts"
@@ -68,21 +69,13 @@ def _setup(db: Database) -> None:
     )
 
 
-def _account(scope: str, user_id: str) -> str:
-    return f"{scope}/{user_id}"
-
-
 def _transfer(doc: dict[str, Any], *, replayed: bool = False) -> Transfer:
-    return Transfer(
+    # The transfer id is the `_id`; amounts are Int64.
+    return MONGO.decode(
+        Transfer,
+        {"from_user": None, "to_user": None, "reason": None, **doc},
         transfer_id=doc["_id"],
-        guild_id=guild_of(doc["scope"]),
-        kind=doc["kind"],
-        from_user=doc.get("from_user"),
-        to_user=doc.get("to_user"),
         amount=int(doc["amount"]),
-        status=doc["status"],
-        reason=doc.get("reason"),
-        created_at=doc["created_at"],
         replayed=replayed,
     )
 
@@ -98,9 +91,9 @@ class _OverCap(Exception):
 class MongoBankRepository(BankRepository):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
-        self._accounts = db.collection(ACCOUNTS)
-        self._transfers = db.collection(TRANSFERS)
-        self._ledger = db.collection(LEDGER)
+        self._accounts = db.table(ACCOUNTS)
+        self._transfers = db.table(TRANSFERS)
+        self._ledger = db.table(LEDGER)
         db.ensure("bank", SCHEMA_VERSION, _setup)
 
     # --- moving data between backends (core.db.records) ----------------------------------
@@ -111,9 +104,8 @@ class MongoBankRepository(BankRepository):
     def import_(self, records: Records) -> ImportReport:
         return import_tables(self._db, self.TABLES, records)
 
-    def balance(self, user_id: str, scope: str) -> int | None:
-        with self._db.errors():
-            doc = self._accounts.find_one({"_id": _account(scope, user_id)}, {"balance": 1})
+    def balance(self, user_id: str, scope: Scope) -> int | None:
+        doc = self._accounts.find_one({"_id": scoped_id(scope.key, user_id)}, {"balance": 1})
         return None if doc is None else int(doc["balance"])
 
     # --- applying a movement ------------------------------------------------------------
@@ -122,7 +114,7 @@ class MongoBankRepository(BankRepository):
         r = request
         doc = {
             "_id": r.transfer_id,
-            "scope": r.scope,
+            "scope": r.scope.key,
             "kind": r.kind,
             "from_user": r.from_user,
             "to_user": r.to_user,
@@ -130,15 +122,14 @@ class MongoBankRepository(BankRepository):
             "status": "pending",
             "reason": r.reason,
             "keyed": r.keyed,
-            "created_at": r.now,
-            "updated_at": r.now,
+            "created_at": MONGO.time(r.now),
+            "updated_at": MONGO.time(r.now),
         }
-        with self._db.errors():
-            try:
-                self._transfers.insert_one(doc)
-            except DuplicateKeyError:
-                return self._replay(r)
-            return self._drive(doc, fresh=True)
+        try:
+            self._transfers.insert_one(doc)
+        except DuplicateKeyError:
+            return self._replay(r)
+        return self._drive(doc, fresh=True)
 
     def _replay(self, r: TransferRequest) -> Transfer:
         deadline = time.monotonic() + _REPLAY_WAIT_SECONDS
@@ -186,8 +177,7 @@ class MongoBankRepository(BankRepository):
         except _Refused:
             self._fail(doc)
             raise InsufficientFunds(
-                f"{payer} has less than {amount} in "
-                + ("the global scope" if scope == "" else f"guild {scope}")
+                f"{payer} has less than {amount} in {Scope.from_key(scope).display}"
             ) from None
         now = doc["updated_at"] if fresh else datetime.now(doc["updated_at"].tzinfo)
         self._transfers.update_one(
@@ -196,7 +186,7 @@ class MongoBankRepository(BankRepository):
         for user in (payer, payee):
             if user is not None:
                 self._accounts.update_one(
-                    {"_id": _account(scope, user)}, {"$pull": {"pending": tid}}
+                    {"_id": scoped_id(scope, user)}, {"$pull": {"pending": tid}}
                 )
         done = _transfer({**doc, "status": "done"})
         return Transfer(
@@ -207,14 +197,16 @@ class MongoBankRepository(BankRepository):
         )
 
     def _has_marker(self, scope: str, user_id: str, tid: str) -> bool:
-        return self._accounts.count_documents({"_id": _account(scope, user_id), "pending": tid}) > 0
+        return bool(
+            self._accounts.count_documents({"_id": scoped_id(scope, user_id), "pending": tid})
+        )
 
     def _debit(self, tid: str, scope: str, user_id: str, amount: int, *, fresh: bool) -> int | None:
         if not fresh:
             return None  # recovery drives only movements whose debit is proven by its marker
         after = self._accounts.find_one_and_update(
             {
-                "_id": _account(scope, user_id),
+                "_id": scoped_id(scope, user_id),
                 "balance": {"$gte": Int64(amount)},
                 "pending": {"$ne": tid},
             },
@@ -229,7 +221,7 @@ class MongoBankRepository(BankRepository):
     def _credit(
         self, tid: str, scope: str, user_id: str, amount: int, *, fresh: bool
     ) -> int | None:
-        key = _account(scope, user_id)
+        key = scoped_id(scope, user_id)
         for attempt in range(2):
             try:
                 after = self._accounts.find_one_and_update(
@@ -260,7 +252,7 @@ class MongoBankRepository(BankRepository):
     def _refund(self, tid: str, scope: str, user_id: str, amount: int) -> None:
         # Guarded by the marker: the refund happens once, and pulling the marker records it.
         self._accounts.update_one(
-            {"_id": _account(scope, user_id), "pending": tid},
+            {"_id": scoped_id(scope, user_id), "pending": tid},
             {"$inc": {"balance": Int64(amount)}, "$pull": {"pending": tid}},
         )
         self._ledger.delete_many({"transfer_id": tid})
@@ -299,72 +291,46 @@ class MongoBankRepository(BankRepository):
 
     # --- reads --------------------------------------------------------------------------
 
-    def history(self, user_id: str, scope: str, limit: int, offset: int = 0) -> list[LedgerEntry]:
-        with self._db.errors():
-            cursor = (
-                self._ledger.find({"scope": scope, "user_id": user_id})
-                .sort([("at", DESCENDING), ("_id", DESCENDING)])
-                .skip(offset)
-                .limit(limit)
-            )
-            return [
-                LedgerEntry(
-                    transfer_id=doc["transfer_id"],
-                    user_id=doc["user_id"],
-                    guild_id=guild_of(doc["scope"]),
-                    amount=int(doc["amount"]),
-                    balance_after=None
-                    if doc.get("balance_after") is None
-                    else int(doc["balance_after"]),
-                    counterparty=doc.get("counterparty"),
-                    reason=doc.get("reason"),
-                    at=doc["at"],
-                )
-                for doc in cursor
-            ]
+    def history(self, user_id: str, scope: Scope, limit: int, offset: int = 0) -> list[LedgerEntry]:
+        cursor = (
+            self._ledger.find({"scope": scope.key, "user_id": user_id})
+            .sort([("at", DESCENDING), ("_id", DESCENDING)])
+            .skip(offset)
+            .limit(limit)
+        )
+        return [_entry(doc) for doc in cursor]
 
-    def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:
-        with self._db.errors():
-            cursor = (
-                # Int64, as balances are stored: the mongoeco stand-in compares an int32 0
-                # with Int64 values wrongly (a real server compares numbers by value).
-                self._accounts.find(
-                    {"scope": scope, "balance": {"$gt": Int64(0)}}, {"user_id": 1, "balance": 1}
-                )
-                .sort([("balance", DESCENDING), ("user_id", 1)])
-                .hint("scope_balance")
-                .skip(offset)
-                .limit(limit)
+    def top(self, scope: Scope, limit: int, offset: int = 0) -> list[tuple[str, int]]:
+        cursor = (
+            # Int64, as balances are stored: the mongoeco stand-in compares an int32 0
+            # with Int64 values wrongly (a real server compares numbers by value).
+            self._accounts.find(
+                {"scope": scope.key, "balance": {"$gt": Int64(0)}}, {"user_id": 1, "balance": 1}
             )
-            return [(doc["user_id"], int(doc["balance"])) for doc in cursor]
+            .sort([("balance", DESCENDING), ("user_id", 1)])
+            .hint("scope_balance")
+            .skip(offset)
+            .limit(limit)
+        )
+        return [(doc["user_id"], int(doc["balance"])) for doc in cursor]
 
     def get_transfer(self, transfer_id: str) -> Transfer | None:
-        with self._db.errors():
-            doc = self._transfers.find_one({"_id": transfer_id})
+        doc = self._transfers.find_one({"_id": transfer_id})
         return None if doc is None else _transfer(doc)
 
-    def audit(self, scope: str | None) -> AuditReport:
+    def audit(self, scope: Scope) -> AuditReport:
         books = Books()
-        query: dict[str, Any] = {} if scope is None else {"scope": scope}
-        with self._db.errors():
-            for doc in self._accounts.find(query, {"scope": 1, "user_id": 1, "balance": 1}):
-                books.account(doc["scope"], doc["user_id"], int(doc["balance"]))
-            for doc in self._transfers.find(
-                query, {"scope": 1, "kind": 1, "amount": 1, "status": 1}
-            ):
-                books.transfer(
-                    doc["scope"], doc["_id"], doc["kind"], int(doc["amount"]), doc["status"]
-                )
-            for doc in self._ledger.find(
-                query, {"scope": 1, "transfer_id": 1, "side": 1, "user_id": 1, "amount": 1}
-            ):
-                books.ledger(
-                    doc["scope"],
-                    doc["transfer_id"],
-                    doc["side"],
-                    doc["user_id"],
-                    int(doc["amount"]),
-                )
+        query: dict[str, Any] = {} if scope.is_every else {"scope": scope.key}
+        for doc in self._accounts.find(query, {"scope": 1, "user_id": 1, "balance": 1}):
+            books.account(doc["scope"], doc["user_id"], int(doc["balance"]))
+        for doc in self._transfers.find(query, {"scope": 1, "kind": 1, "amount": 1, "status": 1}):
+            books.transfer(doc["scope"], doc["_id"], doc["kind"], int(doc["amount"]), doc["status"])
+        for doc in self._ledger.find(
+            query, {"scope": 1, "transfer_id": 1, "side": 1, "user_id": 1, "amount": 1}
+        ):
+            books.ledger(
+                doc["scope"], doc["transfer_id"], doc["side"], doc["user_id"], int(doc["amount"])
+            )
         return books.report()
 
     # --- recovery -----------------------------------------------------------------------
@@ -373,35 +339,32 @@ class MongoBankRepository(BankRepository):
         if dry_run:
             return self._recovery_plan(older_than)
         forward = back = cleared = 0
-        with self._db.errors():
-            stale = list(
-                self._transfers.find({"status": "pending", "updated_at": {"$lte": older_than}})
-            )
-            for doc in stale:
-                first = doc.get("from_user") or doc.get("to_user")
-                if not self._has_marker(doc["scope"], first, doc["_id"]):
-                    # Its first step never happened (or was refunded): undo = mark failed.
-                    self._fail({**doc, "keyed": True})
-                    back += 1
+        stale = list(
+            self._transfers.find({"status": "pending", "updated_at": {"$lte": older_than}})
+        )
+        for doc in stale:
+            first = doc.get("from_user") or doc.get("to_user")
+            if not self._has_marker(doc["scope"], first, doc["_id"]):
+                # Its first step never happened (or was refunded): undo = mark failed.
+                self._fail({**doc, "keyed": True})
+                back += 1
+                continue
+            try:
+                self._drive(doc, fresh=False)
+                forward += 1
+            except (InsufficientFunds, InvalidAmount, LimitExceeded):
+                back += 1
+        # Markers left by a crash between "done" and the pull (or by a refund).
+        for account in self._accounts.find({"pending.0": {"$exists": True}}, {"pending": 1}):
+            for tid in account["pending"]:
+                transfer = self._transfers.find_one({"_id": tid}, {"status": 1, "updated_at": 1})
+                if transfer is None or transfer["status"] == "pending":
                     continue
-                try:
-                    self._drive(doc, fresh=False)
-                    forward += 1
-                except (InsufficientFunds, InvalidAmount, LimitExceeded):
-                    back += 1
-            # Markers left by a crash between "done" and the pull (or by a refund).
-            for account in self._accounts.find({"pending.0": {"$exists": True}}, {"pending": 1}):
-                for tid in account["pending"]:
-                    transfer = self._transfers.find_one(
-                        {"_id": tid}, {"status": 1, "updated_at": 1}
-                    )
-                    if transfer is None or transfer["status"] == "pending":
-                        continue
-                    result = self._accounts.update_one(
-                        {"_id": account["_id"]}, {"$pull": {"pending": tid}}
-                    )
-                    cleared += result.modified_count
-            left = self._transfers.count_documents({"status": "pending"})
+                result = self._accounts.update_one(
+                    {"_id": account["_id"]}, {"$pull": {"pending": tid}}
+                )
+                cleared += result.modified_count
+        left = self._transfers.count_documents({"status": "pending"})
         return RecoveryReport(
             rolled_forward=forward, rolled_back=back, markers_cleared=cleared, pending_left=left
         )
@@ -410,23 +373,25 @@ class MongoBankRepository(BankRepository):
         """What `recover` would do, by the same tests, with reads only. A finish that would
         meet the balance cap is undone instead; the plan counts it as a finish."""
         steps: list[RecoveryStep] = []
-        with self._db.errors():
-            stale = list(
-                self._transfers.find({"status": "pending", "updated_at": {"$lte": older_than}})
-            )
-            for doc in stale:
-                first = doc.get("from_user") or doc.get("to_user")
-                proven = self._has_marker(doc["scope"], first, doc["_id"])
-                steps.append(RecoveryStep(doc["_id"], doc["scope"], "finish" if proven else "undo"))
-            for account in self._accounts.find(
-                {"pending.0": {"$exists": True}}, {"pending": 1, "scope": 1}
-            ):
-                for tid in account["pending"]:
-                    transfer = self._transfers.find_one({"_id": tid}, {"status": 1})
-                    if transfer is not None and transfer["status"] != "pending":
-                        steps.append(RecoveryStep(tid, account.get("scope", ""), "clear marker"))
-            left = self._transfers.count_documents({"status": "pending"}) - len(stale)
-        count = lambda action: sum(1 for s in steps if s.action == action)  # noqa: E731
+        stale = list(
+            self._transfers.find({"status": "pending", "updated_at": {"$lte": older_than}})
+        )
+        for doc in stale:
+            first = doc.get("from_user") or doc.get("to_user")
+            proven = self._has_marker(doc["scope"], first, doc["_id"])
+            steps.append(RecoveryStep(doc["_id"], doc["scope"], "finish" if proven else "undo"))
+        for account in self._accounts.find(
+            {"pending.0": {"$exists": True}}, {"pending": 1, "scope": 1}
+        ):
+            for tid in account["pending"]:
+                transfer = self._transfers.find_one({"_id": tid}, {"status": 1})
+                if transfer is not None and transfer["status"] != "pending":
+                    steps.append(RecoveryStep(tid, account.get("scope", ""), "clear marker"))
+        left = self._transfers.count_documents({"status": "pending"}) - len(stale)
+
+        def count(action: str) -> int:
+            return sum(1 for s in steps if s.action == action)
+
         return RecoveryReport(
             rolled_forward=count("finish"),
             rolled_back=count("undo"),
@@ -439,40 +404,44 @@ class MongoBankRepository(BankRepository):
     # --- a member's data (core.users.privacy) ---------------------------------------------
 
     def member_balances(self, user_id: str) -> list[tuple[str, int]]:
-        with self._db.errors():
-            docs = self._accounts.find({"user_id": user_id}, {"scope": 1, "balance": 1})
-            return sorted((doc["scope"], int(doc["balance"])) for doc in docs)
+        docs = self._accounts.find({"user_id": user_id}, {"scope": 1, "balance": 1})
+        return sorted((doc["scope"], int(doc["balance"])) for doc in docs)
 
     def pseudonymise_member(self, user_id: str, scope: str, pseudonym: str) -> int:
         changed = 0
-        with self._db.errors():
-            old = self._accounts.find_one({"_id": _account(scope, user_id)})
-            if old is not None:
-                if old.get("pending"):
-                    raise ServiceUnavailable(
-                        f"a transfer of this member is still being applied in "
-                        f"{_scope_label(scope)}; retry in a minute (abby bank recover)"
-                    )
-                # The _id holds the user id: copy under the pseudonym, then delete. A crash in
-                # between leaves both; the rerun's upsert is then a no-op and the delete runs.
-                fields = {k: v for k, v in old.items() if k != "_id"}
-                self._accounts.update_one(
-                    {"_id": _account(scope, pseudonym)},
-                    {"$setOnInsert": {**fields, "user_id": pseudonym}},
-                    upsert=True,
+        old = self._accounts.find_one({"_id": scoped_id(scope, user_id)})
+        if old is not None:
+            if old.get("pending"):
+                raise ServiceUnavailable(
+                    f"a transfer of this member is still being applied in "
+                    f"{Scope.from_key(scope).display}; retry in a minute (abby bank recover)"
                 )
-                changed += self._accounts.delete_one({"_id": old["_id"]}).deleted_count
-            for collection, field in (
-                (self._ledger, "user_id"),
-                (self._ledger, "counterparty"),
-                (self._transfers, "from_user"),
-                (self._transfers, "to_user"),
-            ):
-                changed += collection.update_many(
-                    {"scope": scope, field: user_id}, {"$set": {field: pseudonym}}
-                ).modified_count
+            # The _id holds the user id: copy under the pseudonym, then delete. A crash in
+            # between leaves both; the rerun's upsert is then a no-op and the delete runs.
+            fields = {k: v for k, v in old.items() if k != "_id"}
+            self._accounts.update_one(
+                {"_id": scoped_id(scope, pseudonym)},
+                {"$setOnInsert": {**fields, "user_id": pseudonym}},
+                upsert=True,
+            )
+            changed += self._accounts.delete_one({"_id": old["_id"]}).deleted_count
+        for collection, field in (
+            (self._ledger, "user_id"),
+            (self._ledger, "counterparty"),
+            (self._transfers, "from_user"),
+            (self._transfers, "to_user"),
+        ):
+            changed += collection.update_many(
+                {"scope": scope, field: user_id}, {"$set": {field: pseudonym}}
+            ).modified_count
         return changed
 
 
-def _scope_label(scope: str) -> str:
-    return "the global scope" if scope == "" else f"guild {scope}"
+def _entry(doc: dict[str, Any]) -> LedgerEntry:
+    after = doc.get("balance_after")
+    return MONGO.decode(
+        LedgerEntry,
+        {"counterparty": None, "reason": None, **doc},
+        amount=int(doc["amount"]),
+        balance_after=None if after is None else int(after),
+    )

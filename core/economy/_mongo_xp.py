@@ -1,17 +1,19 @@
-"""XP on MongoDB: one document per (scope, user), `_id` = "scope/user".
+"""XP on MongoDB: one document per (scope, user), `_id` = `scoped_id(scope, user)`.
 
 Every change is one `find_one_and_update`. A correction is a pipeline update that records
 the old total and clamps the new one to [0, 2^63-1] on the server. A message grant puts the
 cooldown in the filter and upserts: when the user is on cooldown the filter misses, the upsert
 tries to insert an `_id` that exists, and the server refuses it (DuplicateKeyError) — that
 refusal is the "no" of the cooldown, decided atomically by the server.
+Times are native dates, except `last_grant_at` and a mark's `changed_at`: epoch seconds, as
+the cooldown filter and the mark's guarded delete compare them (on SQLite too).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bson.int64 import Int64
@@ -20,12 +22,14 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from core.db._mongo_records import export_tables, import_tables
-from core.db.mongo import MongoDatabase
+from core.db.codec import MONGO
+from core.db.mongo import MongoDatabase, scoped_id
 from core.db.records import ImportReport, Records, RecordStream
 from core.economy.levels import MAX_INT64
 from core.economy.repository import PendingLevel, XpRepository
+from core.scope import Scope
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: message grants' updated_at as dates, like every other write
 XP = "xp"
 SETTINGS = "xp_settings"
 PENDING = "xp_level_pending"
@@ -37,6 +41,17 @@ def _setup(db: Database) -> None:
         [("scope", 1), ("xp", DESCENDING), ("user_id", 1)], name="scope_xp_desc_user"
     )
     db[PENDING].create_index([("scope", 1), ("changed_at", 1)], name="scope_changed_at")
+    # Message grants wrote updated_at as epoch seconds before version 3: make them dates.
+    stale = db[XP].find({"updated_at": {"$type": "number"}}, {"updated_at": 1})
+    fixes = [
+        UpdateOne(
+            {"_id": doc["_id"], "updated_at": doc["updated_at"]},
+            {"$set": {"updated_at": datetime.fromtimestamp(doc["updated_at"], UTC)}},
+        )
+        for doc in stale
+    ]
+    for start in range(0, len(fixes), 2_000):
+        db[XP].bulk_write(fixes[start : start + 2_000], ordered=False)
 
 
 def _equal(value: int) -> dict[str, Int64]:
@@ -45,17 +60,12 @@ def _equal(value: int) -> dict[str, Int64]:
     return {"$gte": Int64(value), "$lte": Int64(value)}
 
 
-def _key(scope: str, user_id: str) -> str:
-    # Ids never contain "/" (core.ids), so the pair maps to one _id and back.
-    return f"{scope}/{user_id}"
-
-
 class MongoXpRepository(XpRepository):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
-        self._xp = db.collection(XP)
-        self._settings = db.collection(SETTINGS)
-        self._pending = db.collection(PENDING)
+        self._xp = db.table(XP)
+        self._settings = db.table(SETTINGS)
+        self._pending = db.table(PENDING)
         db.ensure("xp", SCHEMA_VERSION, _setup)
 
     # --- moving data between backends (core.db.records) ----------------------------------
@@ -66,18 +76,18 @@ class MongoXpRepository(XpRepository):
     def import_(self, records: Records) -> ImportReport:
         return import_tables(self._db, self.TABLES, records)
 
-    def get(self, user_id: str, scope: str) -> int | None:
-        with self._db.errors():
-            doc = self._xp.find_one({"_id": _key(scope, user_id)}, {"xp": 1})
+    def get(self, user_id: str, scope: Scope) -> int | None:
+        doc = self._xp.find_one({"_id": scoped_id(scope.key, user_id)}, {"xp": 1})
         return None if doc is None else int(doc["xp"])
 
     @staticmethod
-    def _clamped(delta: int, **extra: Any) -> list[dict[str, Any]]:
+    def _clamped(delta: int, **extra: Any) -> list[dict[str, Any]]:  # noqa: ANN401 - fields
         # An update pipeline: the server computes the new total from the old one, clamped to
         # [0, 2^63-1] without ever overflowing, and keeps the old one in prev_xp.
         old = {"$ifNull": ["$xp", Int64(0)]}
+        new: dict[str, Any]
         if delta >= 0:
-            new: Any = {
+            new = {
                 "$cond": [
                     {"$gt": [old, Int64(MAX_INT64 - delta)]},
                     _MAX,
@@ -88,50 +98,44 @@ class MongoXpRepository(XpRepository):
             new = {"$max": [Int64(0), {"$add": [old, Int64(delta)]}]}
         return [{"$set": {"prev_xp": old, "xp": new, **extra}}]
 
-    def add(self, user_id: str, scope: str, delta: int, now: datetime) -> tuple[int, int]:
-        pipeline = self._clamped(delta, scope=scope, user_id=user_id, updated_at=now)
-        with self._db.errors():
-            for attempt in range(2):
-                try:
-                    doc = self._xp.find_one_and_update(
-                        {"_id": _key(scope, user_id)},
-                        pipeline,
-                        upsert=True,
-                        return_document=ReturnDocument.AFTER,
-                    )
-                    break
-                except DuplicateKeyError:
-                    # Two first writes raced to insert; the second retries as an update.
-                    if attempt:
-                        raise
-        return int(doc["prev_xp"]), int(doc["xp"])
-
-    def grant_if_cooled(
-        self, user_id: str, scope: str, amount: int, now: float, cooldown: float
-    ) -> tuple[int, int] | None:
-        pipeline = self._clamped(
-            amount, scope=scope, user_id=user_id, last_grant_at=now, updated_at=now
-        )
-        with self._db.errors():
+    def add(self, user_id: str, scope: Scope, delta: int, now: datetime) -> tuple[int, int]:
+        pipeline = self._clamped(delta, scope=scope.key, user_id=user_id, updated_at=now)
+        for attempt in range(2):
             try:
                 doc = self._xp.find_one_and_update(
-                    {
-                        "_id": _key(scope, user_id),
-                        "$or": [
-                            {"last_grant_at": None},
-                            {"last_grant_at": {"$lte": now - cooldown}},
-                        ],
-                    },
+                    {"_id": scoped_id(scope.key, user_id)},
                     pipeline,
                     upsert=True,
                     return_document=ReturnDocument.AFTER,
                 )
+                return int(doc["prev_xp"]), int(doc["xp"])
             except DuplicateKeyError:
-                return None  # on cooldown: the filter missed and the server refused the insert
+                # Two first writes raced to insert; the second retries as an update.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def grant_if_cooled(
+        self, user_id: str, scope: Scope, amount: int, now: float, cooldown: float
+    ) -> tuple[int, int] | None:
+        at = datetime.fromtimestamp(now, UTC)
+        pipeline = self._clamped(
+            amount, scope=scope.key, user_id=user_id, last_grant_at=now, updated_at=at
+        )
+        cooled = [{"last_grant_at": None}, {"last_grant_at": {"$lte": now - cooldown}}]
+        try:
+            doc = self._xp.find_one_and_update(
+                {"_id": scoped_id(scope.key, user_id), "$or": cooled},
+                pipeline,
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            return None  # on cooldown: the filter missed and the server refused the insert
         return int(doc["prev_xp"]), int(doc["xp"])
 
     def set_many(
-        self, scope: str, rows: Sequence[tuple[str, int]], now: datetime, *, mode: str = "replace"
+        self, scope: Scope, rows: Sequence[tuple[str, int]], now: datetime, *, mode: str = "replace"
     ) -> int:
         if not rows:
             return 0
@@ -140,16 +144,17 @@ class MongoXpRepository(XpRepository):
         ops: list[UpdateOne] = []
         lone_upserts: set[int] = set()  # add mode, 0 XP: a created row no update counts
         for user_id, xp in rows:
-            key = _key(scope, user_id)
+            key = scoped_id(scope.key, user_id)
             initial = Int64(0) if mode == "add" else Int64(xp)
             ops.append(
                 UpdateOne(
                     {"_id": key},
-                    {"$setOnInsert": {"scope": scope, "user_id": user_id, "xp": initial,
+                    {"$setOnInsert": {"scope": scope.key, "user_id": user_id, "xp": initial,
                                       "prev_xp": Int64(0), "updated_at": now}},
                     upsert=True,
                 )
             )  # fmt: skip
+            total: dict[str, Any] | Int64
             if mode == "add":
                 if xp == 0:
                     lone_upserts.add(len(ops) - 1)
@@ -172,38 +177,35 @@ class MongoXpRepository(XpRepository):
                 UpdateOne(guard, [{"$set": {"prev_xp": "$xp", "xp": total, "updated_at": now}}])
             )
         changed = 0
-        with self._db.errors():
-            for start in range(0, len(ops), 2_000):
-                result = self._xp.bulk_write(ops[start : start + 2_000], ordered=True)
-                changed += result.modified_count
-                if mode == "add":
-                    # A row created at 0 is counted by the update that adds to it.
-                    changed += sum(1 for i in result.upserted_ids if start + i in lone_upserts)
-                else:
-                    changed += result.upserted_count
+        for start in range(0, len(ops), 2_000):
+            result = self._xp.bulk_write(ops[start : start + 2_000], ordered=True)
+            changed += result.modified_count
+            if mode == "add":
+                # A row created at 0 is counted by the update that adds to it.
+                upserted: dict[int, Any] = result.upserted_ids or {}
+                changed += sum(1 for i in upserted if start + i in lone_upserts)
+            else:
+                changed += result.upserted_count
         return changed
 
-    def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:
-        with self._db.errors():
-            cursor = (
-                self._xp.find({"scope": scope}, {"user_id": 1, "xp": 1})
-                .sort([("xp", DESCENDING), ("user_id", 1)])
-                .skip(offset)
-                .limit(limit)
-            )
-            return [(doc["user_id"], int(doc["xp"])) for doc in cursor]
+    def top(self, scope: Scope, limit: int, offset: int = 0) -> list[tuple[str, int]]:
+        cursor = (
+            self._xp.find({"scope": scope.key}, {"user_id": 1, "xp": 1})
+            .sort([("xp", DESCENDING), ("user_id", 1)])
+            .skip(offset)
+            .limit(limit)
+        )
+        return [(doc["user_id"], int(doc["xp"])) for doc in cursor]
 
-    def rank(self, user_id: str, scope: str, xp: int) -> int:
-        with self._db.errors():
-            above = self._xp.count_documents({"scope": scope, "xp": {"$gt": Int64(xp)}})
-            tied = self._xp.count_documents(
-                {"scope": scope, "xp": _equal(xp), "user_id": {"$lt": user_id}}
-            )
-        return 1 + above + tied
+    def rank(self, user_id: str, scope: Scope, xp: int) -> int:
+        above = self._xp.count_documents({"scope": scope.key, "xp": {"$gt": Int64(xp)}})
+        tied = self._xp.count_documents(
+            {"scope": scope.key, "xp": _equal(xp), "user_id": {"$lt": user_id}}
+        )
+        return 1 + int(above) + int(tied)
 
-    def count(self, scope: str) -> int:
-        with self._db.errors():
-            return self._xp.count_documents({"scope": scope})
+    def count(self, scope: Scope) -> int:
+        return int(self._xp.count_documents({"scope": scope.key}))
 
     # --- level changes the bot reconciles roles for -------------------------------------
 
@@ -213,7 +215,7 @@ class MongoXpRepository(XpRepository):
         return contextlib.nullcontext()
 
     def add_many(
-        self, scope: str, user_ids: Sequence[str], amount: int, now: datetime
+        self, scope: Scope, user_ids: Sequence[str], amount: int, now: datetime
     ) -> list[tuple[str, int, int]]:
         if not user_ids:
             return []
@@ -228,82 +230,75 @@ class MongoXpRepository(XpRepository):
                 {"$add": [old, Int64(amount)]},
             ]
         }
+        keys = {user_id: scoped_id(scope.key, user_id) for user_id in user_ids}
         ops = [
             UpdateOne(
-                {"_id": _key(scope, user_id)},
-                [{"$set": {"batch_prev": old, "prev_xp": old, "xp": total, "scope": scope,
+                {"_id": keys[user_id]},
+                [{"$set": {"batch_prev": old, "prev_xp": old, "xp": total, "scope": scope.key,
                            "user_id": user_id, "updated_at": now}}],
                 upsert=True,
             )
             for user_id in user_ids
         ]  # fmt: skip
-        with self._db.errors():
-            self._xp.bulk_write(ops, ordered=False)
-            docs = self._xp.find(
-                {"_id": {"$in": [_key(scope, u) for u in user_ids]}}, {"batch_prev": 1}
-            )
-            before = {doc["_id"]: int(doc.get("batch_prev") or 0) for doc in docs}
+        self._xp.bulk_write(ops, ordered=False)
+        docs = self._xp.find({"_id": {"$in": list(keys.values())}}, {"batch_prev": 1})
+        before = {doc["_id"]: int(doc.get("batch_prev") or 0) for doc in docs}
         out = []
         for user_id in user_ids:
-            previous = before.get(_key(scope, user_id), 0)
+            previous = before.get(keys[user_id], 0)
             out.append((user_id, previous, min(previous + amount, MAX_INT64)))
         return out
 
-    def mark_levels(self, scope: str, marks: Sequence[tuple[str, int, float]]) -> None:
+    def mark_levels(self, scope: Scope, marks: Sequence[tuple[str, int, float]]) -> None:
         if not marks:
             return
         ops = [
             UpdateOne(
-                {"_id": _key(scope, user_id)},
-                {"$set": {"scope": scope, "user_id": user_id, "level": level,
+                {"_id": scoped_id(scope.key, user_id)},
+                {"$set": {"scope": scope.key, "user_id": user_id, "level": level,
                           "changed_at": at}},
                 upsert=True,
             )
             for user_id, level, at in marks
         ]  # fmt: skip
-        with self._db.errors():
-            self._pending.bulk_write(ops, ordered=False)
+        self._pending.bulk_write(ops, ordered=False)
 
-    def pending_levels(self, scopes: Sequence[str], limit: int) -> list[PendingLevel]:
-        with self._db.errors():
-            docs = (
-                self._pending.find({"scope": {"$in": list(scopes)}})
-                .sort([("changed_at", 1)])
-                .limit(limit)
+    def pending_levels(self, scopes: Sequence[Scope], limit: int) -> list[PendingLevel]:
+        docs = (
+            self._pending.find({"scope": {"$in": [scope.key for scope in scopes]}})
+            .sort([("changed_at", 1)])
+            .limit(limit)
+        )
+        return [
+            PendingLevel(
+                d["user_id"], Scope.from_key(d["scope"]), int(d["level"]), float(d["changed_at"])
             )
-            return [
-                PendingLevel(d["user_id"], d["scope"], int(d["level"]), float(d["changed_at"]))
-                for d in docs
-            ]
+            for d in docs
+        ]
 
-    def clear_level(self, user_id: str, scope: str, changed_at: float) -> bool:
-        with self._db.errors():
-            result = self._pending.delete_one(
-                {"_id": _key(scope, user_id), "changed_at": changed_at}
-            )
-        return result.deleted_count > 0
+    def clear_level(self, user_id: str, scope: Scope, changed_at: float) -> bool:
+        result = self._pending.delete_one(
+            {"_id": scoped_id(scope.key, user_id), "changed_at": changed_at}
+        )
+        return bool(result.deleted_count > 0)
 
-    def get_settings(self, scope: str) -> dict[str, Any]:
-        with self._db.errors():
-            doc = self._settings.find_one({"_id": scope})
+    def get_settings(self, scope: Scope) -> dict[str, Any]:
+        doc = self._settings.find_one({"_id": scope.key})
         return {} if doc is None else dict(doc.get("settings") or {})
 
-    def set_settings(self, scope: str, values: Mapping[str, Any], now: datetime) -> None:
-        with self._db.errors():
-            self._settings.update_one(
-                {"_id": scope},
-                {"$set": {"settings": dict(values), "updated_at": now}},
-                upsert=True,
-            )
+    def set_settings(self, scope: Scope, values: Mapping[str, Any], now: datetime) -> None:
+        self._settings.update_one(
+            {"_id": scope.key},
+            {"$set": {"settings": dict(values), "updated_at": MONGO.time(now)}},
+            upsert=True,
+        )
 
     # --- a member's data (core.users.privacy) ---------------------------------------------
 
     def member_totals(self, user_id: str) -> list[tuple[str, int]]:
-        with self._db.errors():
-            docs = self._xp.find({"user_id": user_id}, {"scope": 1, "xp": 1}).sort("scope", 1)
-            return [(doc["scope"], int(doc["xp"])) for doc in docs]
+        docs = self._xp.find({"user_id": user_id}, {"scope": 1, "xp": 1}).sort("scope", 1)
+        return [(doc["scope"], int(doc["xp"])) for doc in docs]
 
     def erase_member(self, user_id: str, scope: str) -> int:
-        with self._db.errors():
-            self._pending.delete_one({"_id": _key(scope, user_id)})
-            return self._xp.delete_one({"_id": _key(scope, user_id)}).deleted_count
+        self._pending.delete_one({"_id": scoped_id(scope, user_id)})
+        return int(self._xp.delete_one({"_id": scoped_id(scope, user_id)}).deleted_count)

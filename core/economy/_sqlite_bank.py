@@ -4,7 +4,7 @@ Inside it: look up the transfer id (the idempotency table), debit with the guard
 `balance >= amount` in the WHERE, credit with the guard `balance <= MAX - amount`, write one
 ledger row per side and the transfer row. Any failure rolls everything back, so there is never
 anything to recover; a refused keyed transfer is recorded as failed (in its own commit) so a
-retry with the same key returns the same outcome.
+retry with the same key returns the same outcome. Times are `stamp` text (core.db.codec).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime
 
 from core.db._sqlite_records import export_tables, import_tables
+from core.db.codec import SQLITE, STAMP_WIDTH, restamp, stamp, unstamp
 from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.economy.levels import MAX_INT64
@@ -28,7 +28,25 @@ from core.economy.repository import (
     TransferRequest,
 )
 from core.errors import InsufficientFunds, LimitExceeded
-from core.ids import guild_of
+from core.scope import Scope
+
+
+def _restamp_accounts(conn: sqlite3.Connection) -> None:
+    # codec.restamp addresses rows by one key column; an account's key is (scope, user_id).
+    rows = conn.execute(
+        "SELECT scope, user_id, updated_at FROM bank_accounts WHERE typeof(updated_at) != 'text'"
+        " OR length(updated_at) != ? OR substr(updated_at, -6) != '+00:00'",
+        (STAMP_WIDTH,),
+    ).fetchall()
+    conn.executemany(
+        "UPDATE bank_accounts SET updated_at = ? WHERE scope = ? AND user_id = ?",
+        [
+            (stamp(moment), scope, user)
+            for scope, user, at in rows
+            if (moment := unstamp(at)) is not None  # the column is NOT NULL: always
+        ],
+    )
+
 
 MIGRATIONS = (
     Migration(
@@ -77,6 +95,13 @@ MIGRATIONS = (
         # scripts/bench_bank.py: the transfer rate with and without it).
         "CREATE INDEX bank_accounts_top ON bank_accounts (scope, balance DESC, user_id);",
     ),
+    # Times were `isoformat()` text of varying width; now fixed-width UTC stamps.
+    Migration("bank_0003_utc_stamps_accounts", _restamp_accounts),
+    Migration(
+        "bank_0004_utc_stamps_transfers",
+        restamp("bank_transfers", "created_at", key="transfer_id"),
+    ),
+    Migration("bank_0005_utc_stamps_ledger", restamp("bank_ledger", "at", key="seq")),
 )
 
 _DEBIT = """
@@ -107,21 +132,6 @@ ON CONFLICT (transfer_id) DO NOTHING
 """
 
 
-def _transfer(row: sqlite3.Row, *, replayed: bool = False) -> Transfer:
-    return Transfer(
-        transfer_id=row["transfer_id"],
-        guild_id=guild_of(row["scope"]),
-        kind=row["kind"],
-        from_user=row["from_user"],
-        to_user=row["to_user"],
-        amount=row["amount"],
-        status=row["status"],
-        reason=row["reason"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-        replayed=replayed,
-    )
-
-
 class SqliteBankRepository(BankRepository):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
@@ -135,28 +145,23 @@ class SqliteBankRepository(BankRepository):
     def import_(self, records: Records) -> ImportReport:
         return import_tables(self._db, self.TABLES, records)
 
-    def balance(self, user_id: str, scope: str) -> int | None:
-        with self._db.errors():
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT balance FROM bank_accounts WHERE scope = ? AND user_id = ?",
-                    (scope, user_id),
-                )
-                .fetchone()
-            )
-        return None if row is None else row[0]
+    def balance(self, user_id: str, scope: Scope) -> int | None:
+        balance: int | None = self._db.value(
+            "SELECT balance FROM bank_accounts WHERE scope = ? AND user_id = ?",
+            (scope.key, user_id),
+        )
+        return balance
 
     def apply(self, request: TransferRequest) -> Transfer:
         r = request
-        stamp = r.now.isoformat()
+        at = SQLITE.time(r.now)
         refused = False
         with self._db.errors(), self._db.transaction() as conn:
             if conn.execute(_TRANSFER, self._row(r, "done")).rowcount == 0:
                 row = conn.execute(
                     "SELECT * FROM bank_transfers WHERE transfer_id = ?", (r.transfer_id,)
                 ).fetchone()
-                existing = _transfer(row, replayed=True)
+                existing = SQLITE.decode(Transfer, row, replayed=True)
                 self.check_same(existing, r)
                 if existing.status == "failed":
                     raise InsufficientFunds(
@@ -166,11 +171,9 @@ class SqliteBankRepository(BankRepository):
                     )
                 return existing
             after_debit = after_credit = None
+            account = {"amount": r.amount, "now": at, "scope": r.scope.key}
             if r.from_user is not None:
-                rows = conn.execute(
-                    _DEBIT,
-                    {"amount": r.amount, "now": stamp, "scope": r.scope, "user_id": r.from_user},
-                ).fetchall()
+                rows = conn.execute(_DEBIT, {**account, "user_id": r.from_user}).fetchall()
                 if not rows:
                     if not r.keyed:
                         raise self._insufficient(r)  # rolls back: nothing was written
@@ -183,10 +186,7 @@ class SqliteBankRepository(BankRepository):
                 else:
                     after_debit = rows[0][0]
             if not refused and r.to_user is not None:
-                rows = conn.execute(
-                    _CREDIT,
-                    {"amount": r.amount, "now": stamp, "scope": r.scope, "user_id": r.to_user},
-                ).fetchall()
+                rows = conn.execute(_CREDIT, {**account, "user_id": r.to_user}).fetchall()
                 if not rows:
                     # Raising rolls back the debit too.
                     raise LimitExceeded(
@@ -194,10 +194,10 @@ class SqliteBankRepository(BankRepository):
                     )
                 after_credit = rows[0][0]
             if not refused:
-                debit = (r.transfer_id, "debit", r.scope, r.from_user, -r.amount, after_debit,
-                         r.to_user, r.reason, stamp)  # fmt: skip
-                credit = (r.transfer_id, "credit", r.scope, r.to_user, r.amount, after_credit,
-                          r.from_user, r.reason, stamp)  # fmt: skip
+                debit = (r.transfer_id, "debit", r.scope.key, r.from_user, -r.amount, after_debit,
+                         r.to_user, r.reason, at)  # fmt: skip
+                credit = (r.transfer_id, "credit", r.scope.key, r.to_user, r.amount, after_credit,
+                          r.from_user, r.reason, at)  # fmt: skip
                 if r.from_user is not None and r.to_user is not None:
                     conn.execute(_LEDGER_PAIR, debit + credit)
                 else:
@@ -206,7 +206,7 @@ class SqliteBankRepository(BankRepository):
             raise self._insufficient(r)
         return Transfer(
             transfer_id=r.transfer_id,
-            guild_id=guild_of(r.scope),
+            guild_id=r.scope.guild_id,
             kind=r.kind,
             from_user=r.from_user,
             to_user=r.to_user,
@@ -219,61 +219,41 @@ class SqliteBankRepository(BankRepository):
 
     @staticmethod
     def _insufficient(r: TransferRequest) -> InsufficientFunds:
-        return InsufficientFunds(
-            f"{r.from_user} has less than {r.amount} in {_scope_name(r.scope)}"
-        )
+        return InsufficientFunds(f"{r.from_user} has less than {r.amount} in {r.scope.display}")
 
     @staticmethod
     def _row(r: TransferRequest, status: str) -> tuple[object, ...]:
         return (
-            r.transfer_id, r.scope, r.kind, r.from_user, r.to_user, r.amount, status,
-            r.reason, int(r.keyed), r.now.isoformat(),
+            r.transfer_id, r.scope.key, r.kind, r.from_user, r.to_user, r.amount, status,
+            r.reason, int(r.keyed), SQLITE.time(r.now),
         )  # fmt: skip
 
-    def history(self, user_id: str, scope: str, limit: int, offset: int = 0) -> list[LedgerEntry]:
-        with self._db.errors():
-            rows = self._db.connection().execute(
-                "SELECT * FROM bank_ledger WHERE scope = ? AND user_id = ?"
-                " ORDER BY seq DESC LIMIT ? OFFSET ?",
-                (scope, user_id, limit, offset),
-            )
-            return [
-                LedgerEntry(
-                    transfer_id=row["transfer_id"],
-                    user_id=row["user_id"],
-                    guild_id=guild_of(row["scope"]),
-                    amount=row["amount"],
-                    balance_after=row["balance_after"],
-                    counterparty=row["counterparty"],
-                    reason=row["reason"],
-                    at=datetime.fromisoformat(row["at"]),
-                )
-                for row in rows
-            ]
+    def history(self, user_id: str, scope: Scope, limit: int, offset: int = 0) -> list[LedgerEntry]:
+        rows = self._db.all(
+            "SELECT * FROM bank_ledger WHERE scope = ? AND user_id = ?"
+            " ORDER BY seq DESC LIMIT ? OFFSET ?",
+            (scope.key, user_id, limit, offset),
+        )
+        return [SQLITE.decode(LedgerEntry, row) for row in rows]
 
-    def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:
-        with self._db.errors():
-            rows = self._db.connection().execute(
-                "SELECT user_id, balance FROM bank_accounts WHERE scope = ? AND balance > 0"
-                " ORDER BY balance DESC, user_id LIMIT ? OFFSET ?",
-                (scope, limit, offset),
-            )
-            return [(row[0], row[1]) for row in rows]
+    def top(self, scope: Scope, limit: int, offset: int = 0) -> list[tuple[str, int]]:
+        rows = self._db.all(
+            "SELECT user_id, balance FROM bank_accounts WHERE scope = ? AND balance > 0"
+            " ORDER BY balance DESC, user_id LIMIT ? OFFSET ?",
+            (scope.key, limit, offset),
+        )
+        return [(row[0], row[1]) for row in rows]
 
     def get_transfer(self, transfer_id: str) -> Transfer | None:
-        with self._db.errors():
-            row = (
-                self._db.connection()
-                .execute("SELECT * FROM bank_transfers WHERE transfer_id = ?", (transfer_id,))
-                .fetchone()
-            )
-        return None if row is None else replace(_transfer(row), replayed=False)
+        row = self._db.one("SELECT * FROM bank_transfers WHERE transfer_id = ?", (transfer_id,))
+        return None if row is None else SQLITE.decode(Transfer, row)
 
-    def audit(self, scope: str | None) -> AuditReport:
+    def audit(self, scope: Scope) -> AuditReport:
         from core.economy._audit import Books
 
         books = Books()
-        where, params = ("WHERE scope = ?", (scope,)) if scope is not None else ("", ())
+        keys = scope.keys()
+        where, params = ("", ()) if keys is None else ("WHERE scope = ?", keys)
         # One read transaction, so the figures are a consistent snapshot; sums in Python
         # because SQLite's SUM() raises on int64 overflow.
         with self._db.errors(), self._snapshot() as conn:
@@ -312,12 +292,10 @@ class SqliteBankRepository(BankRepository):
     # --- a member's data (core.users.privacy) ---------------------------------------------
 
     def member_balances(self, user_id: str) -> list[tuple[str, int]]:
-        with self._db.errors():
-            rows = self._db.connection().execute(
-                "SELECT scope, balance FROM bank_accounts WHERE user_id = ? ORDER BY scope",
-                (user_id,),
-            )
-            return [(row[0], row[1]) for row in rows]
+        rows = self._db.all(
+            "SELECT scope, balance FROM bank_accounts WHERE user_id = ? ORDER BY scope", (user_id,)
+        )
+        return [(row[0], row[1]) for row in rows]
 
     def pseudonymise_member(self, user_id: str, scope: str, pseudonym: str) -> int:
         names = {"scope": scope, "user_id": user_id, "pseudonym": pseudonym}
@@ -328,10 +306,6 @@ class SqliteBankRepository(BankRepository):
             for statement in _PSEUDONYMISE:
                 changed += conn.execute(statement, names).rowcount
         return changed
-
-
-def _scope_name(scope: str) -> str:
-    return "the global scope" if scope == "" else f"guild {scope}"
 
 
 # A member's erasure: every place the bank names a user, in one scope.

@@ -3,21 +3,28 @@
 Every change is one statement: an upsert whose guard (the cooldown, the clamp at 0 and at
 2^63-1) sits inside it, returning the old and new totals. SQLite evaluates the right-hand
 sides of an UPDATE against the old row, so `prev_xp = xp` records the value before the change.
+Times: `xp_settings.updated_at` is `stamp` text (core.db.codec); the XP row's times and the
+pending marks' `changed_at` stay REAL epoch seconds, because the cooldown guard compares
+`last_grant_at <= :now - :cooldown` in the grant's one statement and a mark is cleared by
+equality on `changed_at`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from core.db._sqlite_records import export_tables, import_tables
+from core.db.codec import SQLITE, restamp
 from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.economy.levels import MAX_INT64
 from core.economy.repository import PendingLevel, XpRepository
+from core.scope import Scope
 
 MIGRATIONS = (
     Migration(
@@ -55,6 +62,8 @@ MIGRATIONS = (
         CREATE INDEX xp_level_pending_changed ON xp_level_pending (scope, changed_at);
         """,
     ),
+    # Settings times were `isoformat()` text of varying width; now fixed-width UTC stamps.
+    Migration("xp_0003_utc_stamps", restamp("xp_settings", "updated_at")),
 )
 
 _MAX = str(MAX_INT64)
@@ -125,76 +134,54 @@ class SqliteXpRepository(XpRepository):
     def import_(self, records: Records) -> ImportReport:
         return import_tables(self._db, self.TABLES, records)
 
-    def get(self, user_id: str, scope: str) -> int | None:
-        with self._db.errors():
-            row = (
-                self._db.connection()
-                .execute("SELECT xp FROM xp WHERE scope = ? AND user_id = ?", (scope, user_id))
-                .fetchone()
-            )
-        return None if row is None else row[0]
+    def get(self, user_id: str, scope: Scope) -> int | None:
+        xp: int | None = self._db.value(
+            "SELECT xp FROM xp WHERE scope = ? AND user_id = ?", (scope.key, user_id)
+        )
+        return xp
 
-    def add(self, user_id: str, scope: str, delta: int, now: datetime) -> tuple[int, int]:
-        params = {"scope": scope, "user_id": user_id, "delta": delta, "now": now.timestamp()}
-        with self._db.errors():
-            # fetchall() steps the statement to its end, so its implicit transaction commits.
-            (row,) = self._db.connection().execute(_ADD, params).fetchall()
-        return row[0], row[1]
+    def add(self, user_id: str, scope: Scope, delta: int, now: datetime) -> tuple[int, int]:
+        params = {"scope": scope.key, "user_id": user_id, "delta": delta, "now": now.timestamp()}
+        # all() steps the statement to its end, so its implicit transaction commits.
+        ((previous, new),) = self._db.all(_ADD, params)
+        return previous, new
 
     def grant_if_cooled(
-        self, user_id: str, scope: str, amount: int, now: float, cooldown: float
+        self, user_id: str, scope: Scope, amount: int, now: float, cooldown: float
     ) -> tuple[int, int] | None:
-        params = {
-            "scope": scope,
-            "user_id": user_id,
-            "amount": amount,
-            "now": now,
-            "cooldown": cooldown,
-        }
-        with self._db.errors():
-            rows = self._db.connection().execute(_GRANT, params).fetchall()
+        params = {"scope": scope.key, "user_id": user_id, "amount": amount, "now": now,
+                  "cooldown": cooldown}  # fmt: skip
+        rows = self._db.all(_GRANT, params)
         return (rows[0][0], rows[0][1]) if rows else None
 
     def set_many(
-        self, scope: str, rows: Sequence[tuple[str, int]], now: datetime, *, mode: str = "replace"
+        self, scope: Scope, rows: Sequence[tuple[str, int]], now: datetime, *, mode: str = "replace"
     ) -> int:
-        stamp = now.timestamp()
-        statement = _SET_BY_MODE[mode]
+        at = now.timestamp()
         with self._db.errors(), self._db.transaction() as conn:
             before = conn.total_changes
-            conn.executemany(statement, [(scope, user_id, xp, stamp) for user_id, xp in rows])
+            conn.executemany(_SET_BY_MODE[mode], [(scope.key, u, xp, at) for u, xp in rows])
             return conn.total_changes - before
 
-    def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:
-        with self._db.errors():
-            rows = self._db.connection().execute(
-                "SELECT user_id, xp FROM xp WHERE scope = ? ORDER BY xp DESC, user_id"
-                " LIMIT ? OFFSET ?",
-                (scope, limit, offset),
-            )
-            return [(row[0], row[1]) for row in rows]
+    def top(self, scope: Scope, limit: int, offset: int = 0) -> list[tuple[str, int]]:
+        rows = self._db.all(
+            "SELECT user_id, xp FROM xp WHERE scope = ? ORDER BY xp DESC, user_id LIMIT ? OFFSET ?",
+            (scope.key, limit, offset),
+        )
+        return [(row[0], row[1]) for row in rows]
 
-    def rank(self, user_id: str, scope: str, xp: int) -> int:
-        with self._db.errors():
-            row = (
-                self._db.connection()
-                .execute(_RANK, {"scope": scope, "xp": xp, "user_id": user_id})
-                .fetchone()
-            )
-        return 1 + row[0]
+    def rank(self, user_id: str, scope: Scope, xp: int) -> int:
+        ahead: int = self._db.value(_RANK, {"scope": scope.key, "xp": xp, "user_id": user_id})
+        return 1 + ahead
 
-    def count(self, scope: str) -> int:
-        with self._db.errors():
-            return (
-                self._db.connection()
-                .execute("SELECT COUNT(*) FROM xp WHERE scope = ?", (scope,))
-                .fetchone()[0]
-            )
+    def count(self, scope: Scope) -> int:
+        count: int = self._db.value("SELECT COUNT(*) FROM xp WHERE scope = ?", (scope.key,))
+        return count
 
     # --- level changes the bot reconciles roles for -------------------------------------
 
     @contextlib.contextmanager
-    def atomic(self) -> Iterator[object]:
+    def atomic(self) -> Iterator[sqlite3.Connection]:
         conn = self._db.connection()
         if conn.in_transaction:  # the grant writer's batch: join it
             yield conn
@@ -203,87 +190,65 @@ class SqliteXpRepository(XpRepository):
             yield conn
 
     def add_many(
-        self, scope: str, user_ids: Sequence[str], amount: int, now: datetime
+        self, scope: Scope, user_ids: Sequence[str], amount: int, now: datetime
     ) -> list[tuple[str, int, int]]:
-        stamp = now.timestamp()
+        at = now.timestamp()
         out = []
         with self.atomic() as conn, self._db.errors():
             for user_id in user_ids:
-                params = {"scope": scope, "user_id": user_id, "delta": amount, "now": stamp}
-                (row,) = conn.execute(_ADD, params).fetchall()  # type: ignore[attr-defined]
-                out.append((user_id, row[0], row[1]))
+                params = {"scope": scope.key, "user_id": user_id, "delta": amount, "now": at}
+                ((previous, new),) = conn.execute(_ADD, params).fetchall()
+                out.append((user_id, previous, new))
         return out
 
-    def mark_levels(self, scope: str, marks: Sequence[tuple[str, int, float]]) -> None:
-        with self._db.errors():
-            self._db.connection().executemany(
-                "INSERT INTO xp_level_pending (scope, user_id, level, changed_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (scope, user_id) DO UPDATE SET"
-                " level = excluded.level, changed_at = excluded.changed_at",
-                [(scope, user_id, level, at) for user_id, level, at in marks],
-            )
+    def mark_levels(self, scope: Scope, marks: Sequence[tuple[str, int, float]]) -> None:
+        self._db.run_many(
+            "INSERT INTO xp_level_pending (scope, user_id, level, changed_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (scope, user_id) DO UPDATE SET"
+            " level = excluded.level, changed_at = excluded.changed_at",
+            [(scope.key, user_id, level, at) for user_id, level, at in marks],
+        )
 
-    def pending_levels(self, scopes: Sequence[str], limit: int) -> list[PendingLevel]:
+    def pending_levels(self, scopes: Sequence[Scope], limit: int) -> list[PendingLevel]:
         out: list[PendingLevel] = []
-        with self._db.errors():
-            conn = self._db.connection()
-            for scope in scopes:  # one index range per scope
-                rows = conn.execute(
-                    "SELECT user_id, level, changed_at FROM xp_level_pending WHERE scope = ?"
-                    " ORDER BY changed_at LIMIT ?",
-                    (scope, limit),
-                )
-                out.extend(PendingLevel(r[0], scope, r[1], r[2]) for r in rows)
+        for scope in scopes:  # one index range per scope
+            rows = self._db.all(
+                "SELECT user_id, level, changed_at FROM xp_level_pending WHERE scope = ?"
+                " ORDER BY changed_at LIMIT ?",
+                (scope.key, limit),
+            )
+            out.extend(PendingLevel(r[0], scope, r[1], r[2]) for r in rows)
         out.sort(key=lambda p: p.changed_at)
         return out[:limit]
 
-    def clear_level(self, user_id: str, scope: str, changed_at: float) -> bool:
-        with self._db.errors():
-            return (
-                self._db.connection()
-                .execute(
-                    "DELETE FROM xp_level_pending WHERE scope = ? AND user_id = ?"
-                    " AND changed_at = ?",
-                    (scope, user_id, changed_at),
-                )
-                .rowcount
-                > 0
+    def clear_level(self, user_id: str, scope: Scope, changed_at: float) -> bool:
+        return (
+            self._db.run(
+                "DELETE FROM xp_level_pending WHERE scope = ? AND user_id = ? AND changed_at = ?",
+                (scope.key, user_id, changed_at),
             )
+            > 0
+        )
 
-    def get_settings(self, scope: str) -> dict[str, Any]:
-        with self._db.errors():
-            row = (
-                self._db.connection()
-                .execute("SELECT settings FROM xp_settings WHERE scope = ?", (scope,))
-                .fetchone()
-            )
-        return {} if row is None else json.loads(row[0])
+    def get_settings(self, scope: Scope) -> dict[str, Any]:
+        text = self._db.value("SELECT settings FROM xp_settings WHERE scope = ?", (scope.key,))
+        return {} if text is None else dict(json.loads(text))
 
-    def set_settings(self, scope: str, values: Mapping[str, Any], now: datetime) -> None:
-        with self._db.errors():
-            self._db.connection().execute(
-                "INSERT INTO xp_settings (scope, settings, updated_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (scope) DO UPDATE SET settings = excluded.settings,"
-                " updated_at = excluded.updated_at",
-                (scope, json.dumps(dict(values), sort_keys=True), now.isoformat()),
-            )
+    def set_settings(self, scope: Scope, values: Mapping[str, Any], now: datetime) -> None:
+        self._db.run(
+            "INSERT INTO xp_settings (scope, settings, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (scope) DO UPDATE SET settings = excluded.settings,"
+            " updated_at = excluded.updated_at",
+            (scope.key, json.dumps(dict(values), sort_keys=True), SQLITE.time(now)),
+        )
 
     # --- a member's data (core.users.privacy) ---------------------------------------------
 
     def member_totals(self, user_id: str) -> list[tuple[str, int]]:
-        with self._db.errors():
-            rows = self._db.connection().execute(
-                "SELECT scope, xp FROM xp WHERE user_id = ? ORDER BY scope", (user_id,)
-            )
-            return [(row[0], row[1]) for row in rows]
+        rows = self._db.all("SELECT scope, xp FROM xp WHERE user_id = ? ORDER BY scope", (user_id,))
+        return [(row[0], row[1]) for row in rows]
 
     def erase_member(self, user_id: str, scope: str) -> int:
-        with self._db.errors():
-            self._db.connection().execute(
-                "DELETE FROM xp_level_pending WHERE scope = ? AND user_id = ?", (scope, user_id)
-            )
-            return (
-                self._db.connection()
-                .execute("DELETE FROM xp WHERE scope = ? AND user_id = ?", (scope, user_id))
-                .rowcount
-            )
+        where = "WHERE scope = ? AND user_id = ?"
+        self._db.run(f"DELETE FROM xp_level_pending {where}", (scope, user_id))
+        return self._db.run(f"DELETE FROM xp {where}", (scope, user_id))

@@ -24,6 +24,7 @@ from core.economy.repository import (
     LedgerEntry,
     RecoveryReport,
     Transfer,
+    TransferKind,
     TransferRequest,
 )
 from core.errors import (
@@ -35,7 +36,7 @@ from core.errors import (
     RecipientIsBot,
     Refused,
 )
-from core.ids import check_id, scope_key
+from core.ids import check_id
 from core.scope import Scope
 from core.telemetry.governance import Governance
 
@@ -112,7 +113,7 @@ class BankService:
     def balance(self, user_id: str, *, guild_id: str | None = None) -> Balance:
         """A user's balance; 0 (and nothing created) when there is no account."""
         user_id = check_id(user_id, "user id")
-        amount = self._repo.balance(user_id, scope_key(guild_id))
+        amount = self._repo.balance(user_id, Scope.of(guild_id))
         return Balance(user_id=user_id, guild_id=guild_id, balance=amount or 0)
 
     def transfer(
@@ -171,7 +172,7 @@ class BankService:
             raise InvalidAmount("amount must not be zero")
         if payee_is_bot and amount > 0:
             raise RecipientIsBot("bots cannot hold currency; add it to a member instead")
-        kind = "mint" if amount > 0 else "burn"
+        kind: TransferKind = "mint" if amount > 0 else "burn"
         payer, payee = (None, user_id) if amount > 0 else (user_id, None)
         movement = self._repo.apply(
             self._request(kind, payer, payee, abs(amount), guild_id, idempotency_key, reason)
@@ -190,7 +191,7 @@ class BankService:
 
     def _request(
         self,
-        kind: str,
+        kind: TransferKind,
         from_user: str | None,
         to_user: str | None,
         amount: int,
@@ -198,11 +199,10 @@ class BankService:
         key: str | None,
         reason: str | None,
     ) -> TransferRequest:
-        scope = scope_key(guild_id)
         return TransferRequest(
             transfer_id=new_transfer_id() if key is None else check_key(key),
-            scope=scope,
-            kind=kind,  # type: ignore[arg-type]
+            scope=Scope.of(guild_id),
+            kind=kind,
             from_user=from_user,
             to_user=to_user,
             amount=amount,
@@ -221,14 +221,14 @@ class BankService:
         LimitExceeded at the balance cap.
         """
         user_id = check_id(user_id, "user id")
-        scope = scope_key(guild_id)
+        scope = Scope.of(guild_id)
         amount = self._settings.daily_amount
         if amount <= 0:
             raise Refused("the daily reward is turned off")
         now = self._clock.now()
         day = now.date().isoformat()
         next_at = next_utc_midnight(now)
-        key = daily_key(scope, user_id, day)
+        key = daily_key(scope.key, user_id, day)
         request = TransferRequest(
             transfer_id=key,
             scope=scope,
@@ -283,14 +283,14 @@ class BankService:
     ) -> list[LedgerEntry]:
         """An account's ledger entries, newest first, after skipping `offset` of them."""
         limit, offset = _page(limit, offset, MAX_HISTORY)
-        return self._repo.history(check_id(user_id, "user id"), scope_key(guild_id), limit, offset)
+        return self._repo.history(check_id(user_id, "user id"), Scope.of(guild_id), limit, offset)
 
     def leaderboard(
         self, guild_id: str | None = None, limit: int = 10, offset: int = 0
     ) -> list[BalanceRow]:
         """The scope's richest accounts (balance > 0), ties by user id, ranked from 1."""
         limit, offset = _page(limit, offset, MAX_LEADERBOARD)
-        rows = self._repo.top(scope_key(guild_id), limit, offset)
+        rows = self._repo.top(Scope.of(guild_id), limit, offset)
         return [
             BalanceRow(rank=offset + i + 1, user_id=user, guild_id=guild_id, balance=balance)
             for i, (user, balance) in enumerate(rows)
@@ -301,7 +301,7 @@ class BankService:
 
     def audit(self, scope: Scope = Scope.EVERY) -> AuditReport:
         """Prove the books of one scope, or of every scope by default."""
-        return self._repo.audit(None if scope.is_every else scope.key)
+        return self._repo.audit(scope)
 
     def recover(
         self, *, older_than_seconds: float | None = None, dry_run: bool = False

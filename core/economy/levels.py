@@ -18,7 +18,8 @@ MAX_INT64 = 2**63 - 1
 
 
 class Curve(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def xp_for_level(self, level: int) -> int:
         """Total XP needed to reach `level` (0 for level 0)."""

@@ -1,6 +1,6 @@
 """Economy records and the repository interfaces both backends implement.
 
-Scopes are stored keys from `core.ids.scope_key` ("" = global). Amounts are Python ints
+Repositories take a `Scope` (core.scope); rows store its key ("" = global). Amounts are Python ints
 already validated by the services; repositories make every change one atomic, guarded
 operation (SQLite: one statement or one BEGIN IMMEDIATE transaction; MongoDB: guarded
 single-document updates, with a transfer document driving multi-document moves).
@@ -15,11 +15,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from core.db.codec import stamp
 from core.db.records import Field, Portable, Table
 from core.errors import IdempotencyConflict
+from core.scope import Scope
 
 TransferKind = Literal["transfer", "mint", "burn"]
 TransferStatus = Literal["done", "failed", "pending"]
+
+
+def _scoped_id(record: Mapping[str, Any]) -> str:
+    # Imported here: core.db.mongo imports pymongo, which the SQLite backend never needs.
+    from core.db.mongo import scoped_id
+
+    return scoped_id(record["scope"], record["user_id"])
 
 
 # --- XP --------------------------------------------------------------------------------------
@@ -95,7 +104,7 @@ class PendingLevel:
     """A member whose level changed and whose reward roles the bot has not reconciled yet."""
 
     user_id: str
-    scope: str
+    scope: Scope
     level: int  # the level when the change was recorded
     changed_at: float  # epoch seconds; clearing is guarded by it, so a newer change survives
 
@@ -116,7 +125,7 @@ class XpRepository(Portable, ABC):
                 Field("last_grant_at", "time", sqlite="epoch", mongo="epoch"),
                 Field("updated_at", "time", sqlite="epoch"),
             ),
-            mongo_id=lambda r: f"{r['scope']}/{r['user_id']}",
+            mongo_id=_scoped_id,
         ),
         Table(
             "xp_settings",
@@ -127,23 +136,23 @@ class XpRepository(Portable, ABC):
     )
 
     @abstractmethod
-    def get(self, user_id: str, scope: str) -> int | None:
+    def get(self, user_id: str, scope: Scope) -> int | None:
         """The user's XP, or None when there is no record (a read never creates one)."""
 
     @abstractmethod
-    def add(self, user_id: str, scope: str, delta: int, now: datetime) -> tuple[int, int]:
+    def add(self, user_id: str, scope: Scope, delta: int, now: datetime) -> tuple[int, int]:
         """Add `delta` (may be negative), clamped to [0, 2^63-1]; return (previous, new)."""
 
     @abstractmethod
     def grant_if_cooled(
-        self, user_id: str, scope: str, amount: int, now: float, cooldown: float
+        self, user_id: str, scope: Scope, amount: int, now: float, cooldown: float
     ) -> tuple[int, int] | None:
         """Grant `amount` unless the last grant was less than `cooldown` seconds before `now`
         (epoch seconds); the check and the grant are one operation. None when on cooldown."""
 
     @abstractmethod
     def set_many(
-        self, scope: str, rows: Sequence[tuple[str, int]], now: datetime, *, mode: str = "replace"
+        self, scope: Scope, rows: Sequence[tuple[str, int]], now: datetime, *, mode: str = "replace"
     ) -> int:
         """Import totals, each row one guarded statement; return rows changed (or created).
 
@@ -151,15 +160,15 @@ class XpRepository(Portable, ABC):
         (capped at 2^63-1)."""
 
     @abstractmethod
-    def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:
+    def top(self, scope: Scope, limit: int, offset: int = 0) -> list[tuple[str, int]]:
         """(user_id, xp) by XP descending, ties by user_id ascending."""
 
     @abstractmethod
-    def rank(self, user_id: str, scope: str, xp: int) -> int:
+    def rank(self, user_id: str, scope: Scope, xp: int) -> int:
         """1 + users with more XP, or equal XP and a smaller user_id (an index range count)."""
 
     @abstractmethod
-    def count(self, scope: str) -> int: ...
+    def count(self, scope: Scope) -> int: ...
 
     # --- level changes the bot reconciles roles for (core.economy.rewards) ---------------
 
@@ -170,30 +179,30 @@ class XpRepository(Portable, ABC):
 
     @abstractmethod
     def add_many(
-        self, scope: str, user_ids: Sequence[str], amount: int, now: datetime
+        self, scope: Scope, user_ids: Sequence[str], amount: int, now: datetime
     ) -> list[tuple[str, int, int]]:
         """Add `amount` (> 0, capped at 2^63-1) to each user in one batched write; return
         (user_id, previous, new) per user."""
 
     @abstractmethod
-    def mark_levels(self, scope: str, marks: Sequence[tuple[str, int, float]]) -> None:
+    def mark_levels(self, scope: Scope, marks: Sequence[tuple[str, int, float]]) -> None:
         """Record (user_id, level, changed_at) as pending role reconciliation (one row per
         member: a later mark replaces an earlier one)."""
 
     @abstractmethod
-    def pending_levels(self, scopes: Sequence[str], limit: int) -> list[PendingLevel]:
+    def pending_levels(self, scopes: Sequence[Scope], limit: int) -> list[PendingLevel]:
         """Pending marks of these scopes, oldest first (an index range on changed_at)."""
 
     @abstractmethod
-    def clear_level(self, user_id: str, scope: str, changed_at: float) -> bool:
+    def clear_level(self, user_id: str, scope: Scope, changed_at: float) -> bool:
         """Delete a member's mark if it is still the one read (changed_at equal)."""
 
     @abstractmethod
-    def get_settings(self, scope: str) -> dict[str, Any]:
+    def get_settings(self, scope: Scope) -> dict[str, Any]:
         """The stored overrides of a scope ({} when none)."""
 
     @abstractmethod
-    def set_settings(self, scope: str, values: Mapping[str, Any], now: datetime) -> None:
+    def set_settings(self, scope: Scope, values: Mapping[str, Any], now: datetime) -> None:
         """Replace the stored overrides of a scope."""
 
     # --- a member's data (core.users.privacy) ---------------------------------------------
@@ -232,7 +241,7 @@ class TransferRequest:
     """One movement: a transfer (both users), a mint (no from_user) or a burn (no to_user)."""
 
     transfer_id: str
-    scope: str
+    scope: Scope
     kind: TransferKind
     from_user: str | None
     to_user: str | None
@@ -348,13 +357,13 @@ class BankRepository(Portable, ABC):
             "bank_accounts",
             key=("scope", "user_id"),
             fields=(Field("scope"), Field("user_id"), Field("balance", "int")),
-            mongo_id=lambda r: f"{r['scope']}/{r['user_id']}",
-            sqlite_fill={"updated_at": lambda: datetime.now(UTC).isoformat()},
+            mongo_id=_scoped_id,
+            sqlite_fill={"updated_at": lambda: stamp(datetime.now(UTC))},
         ),
     )
 
     @abstractmethod
-    def balance(self, user_id: str, scope: str) -> int | None: ...
+    def balance(self, user_id: str, scope: Scope) -> int | None: ...
 
     @abstractmethod
     def apply(self, request: TransferRequest) -> Transfer:
@@ -363,12 +372,12 @@ class BankRepository(Portable, ABC):
         re-raises) the original outcome."""
 
     @abstractmethod
-    def history(self, user_id: str, scope: str, limit: int, offset: int = 0) -> list[LedgerEntry]:
+    def history(self, user_id: str, scope: Scope, limit: int, offset: int = 0) -> list[LedgerEntry]:
         """Ledger entries of one account, newest first, skipping the `offset` newest (an
         index range: the account's entries in order of writing)."""
 
     @abstractmethod
-    def top(self, scope: str, limit: int, offset: int = 0) -> list[tuple[str, int]]:
+    def top(self, scope: Scope, limit: int, offset: int = 0) -> list[tuple[str, int]]:
         """(user_id, balance) of the scope's accounts holding more than 0, by balance
         descending, ties by user_id ascending (read off an index, not sorted)."""
 
@@ -376,8 +385,8 @@ class BankRepository(Portable, ABC):
     def get_transfer(self, transfer_id: str) -> Transfer | None: ...
 
     @abstractmethod
-    def audit(self, scope: str | None) -> AuditReport:
-        """Prove the books of one scope (or every scope when None)."""
+    def audit(self, scope: Scope) -> AuditReport:
+        """Prove the books of one scope (or of every scope: `Scope.EVERY`)."""
 
     @abstractmethod
     def recover(self, older_than: datetime, *, dry_run: bool = False) -> RecoveryReport:
@@ -399,10 +408,8 @@ class BankRepository(Portable, ABC):
     @staticmethod
     def check_same(existing: Transfer, request: TransferRequest) -> None:
         """Refuse a key reused for a different movement, naming the first differing field."""
-        from core.ids import guild_of
-
         pairs = (
-            ("guild", existing.guild_id, guild_of(request.scope)),
+            ("guild", existing.guild_id, request.scope.guild_id),
             ("kind", existing.kind, request.kind),
             ("payer", existing.from_user, request.from_user),
             ("payee", existing.to_user, request.to_user),

@@ -16,11 +16,12 @@ import string
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.economy.repository import PendingLevel, XpGuildSettings
 from core.errors import InvalidInput
-from core.ids import check_id, scope_key
+from core.ids import check_id
+from core.scope import Scope
 from core.telemetry.governance import Governance
 
 if TYPE_CHECKING:
@@ -73,9 +74,13 @@ def render_announcement(template: str, *, member_mention: str, level: int) -> st
 
 def check_level_roles(value: object) -> tuple[tuple[int, str], ...]:
     """(level, role id) pairs from stored or given values, ascending by level."""
-    items = value.items() if isinstance(value, dict) else value
+    items: Iterable[Any] = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, Iterable):
+        items = value
     pairs: dict[int, str] = {}
-    for item in items or ():  # type: ignore[union-attr]
+    for item in items:
         level, role_id = item
         level = int(level)
         if not 1 <= level <= MAX_LEVEL:
@@ -140,7 +145,7 @@ class RewardService:
     def rewards(self, guild_id: str) -> XpGuildSettings:
         """The guild's XP rules as stored now (not the settings cache: rewards are changed
         from several processes, and a change builds on what another just stored)."""
-        scope = scope_key(check_id(guild_id, "guild id"))
+        scope = Scope.of(check_id(guild_id, "guild id"))
         return self._xp._merge(scope, self._repo.get_settings(scope))
 
     def add_reward(self, guild_id: str, level: int, role_id: str) -> XpGuildSettings:
@@ -158,7 +163,7 @@ class RewardService:
     def _mark_from(self, guild_id: str, level: int) -> None:
         """Mark every member already at `level` or above (a walk down the rank index), so
         the bot hands a new reward to those who earned it before it existed."""
-        scope = scope_key(guild_id)
+        scope = Scope.of(guild_id)
         floor = self._xp._rules(scope)[1].xp_for_level(level)
         at = time.time()
         offset = 0
@@ -199,12 +204,12 @@ class RewardService:
         """Members of these guilds whose reward roles need reconciling, oldest change first,
         each with their level now (read again: the mark may be older than the XP)."""
         limit = max(1, min(limit, MAX_PENDING_BATCH))
-        scopes = [scope_key(check_id(g, "guild id")) for g in guild_ids]
+        scopes = [Scope.of(check_id(g, "guild id")) for g in guild_ids]
         marks: list[PendingLevel] = self._repo.pending_levels(scopes, limit)
         rules: dict[str, XpGuildSettings] = {}
         out = []
         for mark in marks:
-            guild_id = mark.scope
+            guild_id = mark.scope.key  # a guild's: the global scope leaves no marks
             if guild_id not in rules:  # a reward the CLI just added applies to its marks
                 rules[guild_id] = self.rewards(guild_id)
             out.append(
@@ -220,7 +225,7 @@ class RewardService:
 
     def done(self, item: PendingRoles) -> bool:
         """Clear a reconciled mark unless a newer change replaced it meanwhile."""
-        return self._repo.clear_level(item.user_id, scope_key(item.guild_id), item.changed_at)
+        return self._repo.clear_level(item.user_id, Scope.of(item.guild_id), item.changed_at)
 
     def block(self, guild_id: str, role_id: str, *, reason: str) -> bool:
         """Record that Discord refused to assign `role_id` (above the bot's role, or no

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from core.clock import Clock
 from core.config import XpSettings
 from core.economy._checks import check_amount, check_reason
-from core.economy.levels import MAX_INT64, Curve, make_curve, progress
+from core.economy.levels import MAX_INT64, Curve, make_curve
+from core.economy.levels import progress as level_progress
 from core.economy.repository import (
     LeaderboardRow,
     XpChange,
@@ -30,7 +31,9 @@ from core.economy.repository import (
 from core.economy.rewards import RewardService, check_level_roles, check_template
 from core.economy.voice import VoiceMember, eligible
 from core.errors import InvalidInput
-from core.ids import check_id, guild_of, scope_key
+from core.ids import check_id
+from core.progress import Progress
+from core.scope import Scope
 from core.telemetry.governance import Governance
 
 if TYPE_CHECKING:
@@ -74,7 +77,7 @@ class ImportReport:
     profiles_created: int = 0  # profiles made from the file's usernames
 
 
-def parse_setting(key: str, text: str) -> Any:
+def parse_setting(key: str, text: str) -> int | float | bool | str | list[str] | None:
     """Turn an operator's text VALUE for `key` into its typed value ("default" = unset)."""
     if key not in SETTING_KEYS:
         raise InvalidInput(f"unknown XP setting {key!r}; settings: {', '.join(SETTING_KEYS)}")
@@ -121,7 +124,7 @@ class XpService:
         self._clock = clock
         self._rng = rng or random.Random()
         self._events = events
-        self._cache: dict[str, tuple[float, XpGuildSettings, Curve]] = {}
+        self._cache: dict[Scope, tuple[float, XpGuildSettings, Curve]] = {}
         self._cache_lock = threading.Lock()
         self.rewards = RewardService(self, events=events)
 
@@ -129,9 +132,9 @@ class XpService:
 
     def settings_for(self, guild_id: str | None = None) -> XpGuildSettings:
         """The XP rules of a scope: config defaults overlaid with the stored overrides."""
-        return self._rules(scope_key(guild_id))[0]
+        return self._rules(Scope.of(guild_id))[0]
 
-    def _rules(self, scope: str) -> tuple[XpGuildSettings, Curve]:
+    def _rules(self, scope: Scope) -> tuple[XpGuildSettings, Curve]:
         now = time.monotonic()
         with self._cache_lock:
             hit = self._cache.get(scope)
@@ -145,7 +148,7 @@ class XpService:
             self._cache[scope] = (now + self._defaults.settings_cache_seconds, rules, curve)
         return rules, curve
 
-    def _merge(self, scope: str, stored: Mapping[str, Any]) -> XpGuildSettings:
+    def _merge(self, scope: Scope, stored: Mapping[str, Any]) -> XpGuildSettings:
         d = self._defaults
         values: dict[str, Any] = {
             "min_grant": d.min_grant,
@@ -163,13 +166,13 @@ class XpService:
         values["ignored_roles"] = tuple(values.get("ignored_roles") or ())
         values["level_roles"] = check_level_roles(values.get("level_roles") or ())
         values["blocked_roles"] = tuple(values.get("blocked_roles") or ())
-        return XpGuildSettings(guild_id=guild_of(scope), **values)
+        return XpGuildSettings(guild_id=scope.guild_id, **values)
 
     def update_settings(
         self, changes: Mapping[str, Any], *, guild_id: str | None = None
     ) -> XpGuildSettings:
         """Store overrides for a scope (a None value removes one); validated as a whole."""
-        scope = scope_key(guild_id)
+        scope = Scope.of(guild_id)
         stored = dict(self._repo.get_settings(scope))
         for key, value in changes.items():
             if key not in SETTING_KEYS:
@@ -191,10 +194,10 @@ class XpService:
     def get(self, user_id: str, *, guild_id: str | None = None) -> XpStatus:
         """XP, level, rank and progress; a user with no record has 0 XP and no rank."""
         user_id = check_id(user_id, "user id")
-        scope = scope_key(guild_id)
+        scope = Scope.of(guild_id)
         _, curve = self._rules(scope)
         xp = self._repo.get(user_id, scope)
-        step = progress(curve, xp or 0)
+        step = level_progress(curve, xp or 0)
         return XpStatus(
             user_id=user_id,
             guild_id=guild_id,
@@ -207,7 +210,7 @@ class XpService:
         )
 
     def level(self, user_id: str, *, guild_id: str | None = None) -> int:
-        scope = scope_key(guild_id)
+        scope = Scope.of(guild_id)
         xp = self._repo.get(check_id(user_id, "user id"), scope) or 0
         return self._rules(scope)[1].level_for_xp(xp)
 
@@ -218,11 +221,11 @@ class XpService:
         limit, offset = check_amount(limit, "limit"), check_amount(offset, "offset")
         if not 1 <= limit <= MAX_LEADERBOARD or offset < 0:
             raise InvalidInput(f"limit must be 1-{MAX_LEADERBOARD} and offset not negative")
-        scope = scope_key(guild_id)
+        scope = Scope.of(guild_id)
         _, curve = self._rules(scope)
         rows = []
         for position, (user_id, xp) in enumerate(self._repo.top(scope, limit, offset)):
-            step = progress(curve, xp)
+            step = level_progress(curve, xp)
             rows.append(
                 LeaderboardRow(
                     rank=offset + position + 1,
@@ -255,7 +258,7 @@ class XpService:
         amount = check_amount(amount)
         reason = check_reason(reason)
         actor_id = None if actor_id is None else check_id(actor_id, "actor id")
-        scope = scope_key(guild_id)
+        scope = Scope.of(guild_id)
         _, curve = self._rules(scope)
         now = self._clock.now()
         with self._repo.atomic():
@@ -288,7 +291,7 @@ class XpService:
         of the roles is ignored, or the user is on cooldown; the cooldown check and the grant
         are one database operation. None = nothing granted."""
         user_id = check_id(user_id, "user id")
-        scope = scope_key(guild_id)
+        scope = Scope.of(guild_id)
         rules, curve = self._rules(scope)
         if channel_id is not None and str(channel_id) in rules.ignored_channels:
             return None
@@ -316,7 +319,7 @@ class XpService:
     ) -> list[XpChange]:
         """Pay one minute of voice XP to every eligible member (core.economy.voice) in one
         batched write; returns the changes (those with `announce` leveled up)."""
-        scope = scope_key(check_id(guild_id, "guild id"))
+        scope = Scope.of(check_id(guild_id, "guild id"))
         rules, curve = self._rules(scope)
         ids = eligible(members, afk_channel_id=afk_channel_id)
         if not ids or rules.voice_xp_per_minute <= 0:
@@ -333,9 +336,9 @@ class XpService:
             self._mark(scope, changes, now.timestamp())
         return changes
 
-    def _mark(self, scope: str, changes: Iterable[XpChange], at: float) -> None:
+    def _mark(self, scope: Scope, changes: Iterable[XpChange], at: float) -> None:
         """Leave a pending mark for every change that moved a guild member's level."""
-        if not scope:
+        if scope.is_global:
             return  # the global scope has no roles
         marks = [(c.user_id, c.level, at) for c in changes if c.level != c.previous_level]
         if marks:
@@ -348,7 +351,7 @@ class XpService:
         guild_id: str,
         mode: str = "max",
         dry_run: bool = False,
-        on_progress: Callable[[int, int], object] | None = None,
+        progress: Progress | None = None,
         users: UserService | None = None,
     ) -> ImportReport:
         """Import XP totals from MEE6's leaderboard JSON ({"players": [{"id", "xp", ...}]}).
@@ -357,11 +360,11 @@ class XpService:
         bad player). `mode` is one of IMPORT_MODES; the default, max, never lowers anyone's
         XP, and replace and max are idempotent. With `users`, a player's `username` makes
         (or refreshes) their profile in the guild. `dry_run` reports exactly what the import
-        would change and writes nothing. `on_progress(done, total)` counts players.
+        would change and writes nothing. `progress(done, total)` counts players.
         """
         if mode not in IMPORT_MODES:
             raise InvalidInput(f"mode must be one of {', '.join(IMPORT_MODES)}, not {mode!r}")
-        scope = scope_key(check_id(guild_id, "guild id"))
+        scope = Scope.of(check_id(guild_id, "guild id"))
         players = _mee6_players(data)
         rows = [(user_id, xp) for user_id, xp, _, _ in players]
         lowered = 0
@@ -386,14 +389,14 @@ class XpService:
                 batch = rows[start : start + _IMPORT_BATCH]
                 changed += self._repo.set_many(scope, batch, self._clock.now(), mode=mode)
                 self._mark_imported(scope, batch)
-                if on_progress is not None:
-                    on_progress(start + len(batch), len(rows))
+                if progress is not None:
+                    progress(start + len(batch), len(rows))
             self._events.record(
                 "xp_import",
                 {"guild_id": guild_id, "players": len(rows), "changed": changed, "mode": mode},
             )
-        elif on_progress is not None:
-            on_progress(len(rows), len(rows))
+        elif progress is not None:
+            progress(len(rows), len(rows))
         return ImportReport(
             guild_id,
             len(rows),
@@ -405,7 +408,7 @@ class XpService:
             profiles_created=profiles,
         )
 
-    def _mark_imported(self, scope: str, batch: list[tuple[str, int]]) -> None:
+    def _mark_imported(self, scope: Scope, batch: list[tuple[str, int]]) -> None:
         # An import does not say whose level moved: with rewards set, everyone it leaves at
         # or above the first reward level is reconciled by the bot; without, nobody needs it.
         rules, curve = self._rules(scope)

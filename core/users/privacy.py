@@ -204,7 +204,9 @@ class MemberData:
                 {
                     "guild_id": guild_of(s),
                     "balance": v,
-                    "ledger": [asdict(e) for e in self._bank.history(user_id, s, 10**9)],
+                    "ledger": [
+                        asdict(e) for e in self._bank.history(user_id, Scope.from_key(s), 10**9)
+                    ],
                 }
                 for s, v in balances
             ],
@@ -306,7 +308,9 @@ class MemberData:
                 sessions=len(sessions),
                 messages=sum(r.turns for r in sessions),
                 xp_records=sum(1 for s, _ in self._xp.member_totals(user_id) if s in wanted),
-                ledger_rows=sum(len(self._bank.history(user_id, s, 10**9)) for s in scopes),
+                ledger_rows=sum(
+                    len(self._bank.history(user_id, Scope.from_key(s), 10**9)) for s in scopes
+                ),
                 profiles=sum(
                     1 for p in self._users.member_profiles(user_id) if (p.guild_id or "") in wanted
                 ),

@@ -62,7 +62,7 @@ def test_cleanup_progress_counts_files_checked_then_deleted(backend, context: Ap
 def test_import_progress_counts_records(context: AppContext) -> None:
     data = {"players": [{"id": str(i), "xp": i} for i in range(7)]}
     seen: list[tuple[int, int]] = []
-    context.xp.import_mee6(data, guild_id="g", on_progress=lambda d, t: seen.append((d, t)))
+    context.xp.import_mee6(data, guild_id="g", progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (7, 7)
 
 

@@ -11,6 +11,7 @@ from bson.int64 import Int64
 from core.db.mongo import MongoDatabase
 from core.db.sqlite import SqliteDatabase
 from core.economy import _mongo_bank, _sqlite_bank
+from core.scope import Scope
 
 
 def test_a_first_release_sqlite_bank_gains_the_leaderboard_index(tmp_path: Path) -> None:
@@ -24,7 +25,7 @@ def test_a_first_release_sqlite_bank_gains_the_leaderboard_index(tmp_path: Path)
     old.close()
     db = SqliteDatabase(tmp_path / "abby.db")
     repo = _sqlite_bank.SqliteBankRepository(db)
-    assert repo.top("g", 10) == [("b", 50), ("a", 5)]
+    assert repo.top(Scope.of("g"), 10) == [("b", 50), ("a", 5)]
     plan = " ".join(
         str(row[3])
         for row in db.connection().execute(
@@ -60,7 +61,7 @@ def test_a_version_one_mongo_bank_gains_the_leaderboard_index(mongo_uri: str) ->
         repo = _mongo_bank.MongoBankRepository(db)
         assert "scope_balance" in db.db[_mongo_bank.ACCOUNTS].index_information()
         assert db.schema_versions()["bank"] == _mongo_bank.SCHEMA_VERSION
-        assert repo.top("g", 10) == [("b", 50), ("a", 5)]
+        assert repo.top(Scope.of("g"), 10) == [("b", 50), ("a", 5)]
     finally:
         db.client.drop_database(name)
         db.close()
