@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -78,13 +78,14 @@ def ingest(
     with output.progress(
         "embedding", unit="chunks", second="reading files", second_unit="files"
     ) as meter:
-
-        def progress(step: Any) -> None:
-            meter(step.chunks_done, step.chunks_total)
-            meter.second(step.files_done, step.files_total)
-
         report = service.ingest_paths(
-            paths, guild_id=guild, user_id=user, tags=tags, prune=prune, progress=progress
+            paths,
+            guild_id=guild,
+            user_id=user,
+            tags=tags,
+            prune=prune,
+            progress=meter,
+            files=meter.second,
         )
     if runtime.state.json:
         output.show(report)

@@ -360,7 +360,7 @@ class AppContext:
             embedding_settings=self.settings.embeddings,
             chroma_path=self.settings.chroma_path,
             clock=self.clock,
-            events=self.events,
+            events=self.governance,
             model_cache=self.settings.data_dir / "models",
             private_paths=self.private_paths(),
         )

@@ -10,17 +10,21 @@ from pymongo import ReplaceOne
 from pymongo.database import Database
 
 from core.db._mongo_records import export_tables, import_tables
+from core.db.codec import MONGO
 from core.db.mongo import MongoDatabase, ascending
 from core.db.records import ImportReport, Records, RecordStream
-from core.ids import guild_of
 from core.rag.repository import (
+    EVERY,
     PENDING,
     READY,
     DocumentRecord,
     DocumentRepository,
     PassageIndex,
     State,
+    scope_keys,
+    stored_key,
 )
+from core.scope import Scope
 
 SCHEMA_VERSION = 2  # 2: the rag_lines index
 COLLECTION = "rag_documents"
@@ -42,44 +46,22 @@ def _setup(db: Database) -> None:
     db[LINES_COLLECTION].create_index(ascending("scope"), name="scope")
 
 
-def _record(doc: dict[str, Any]) -> DocumentRecord:
-    return DocumentRecord(
-        doc_id=doc["_id"],
-        guild_id=guild_of(doc["scope"]),
-        title=doc["title"],
-        source=doc["source"],
-        user_id=doc.get("user_id"),
-        tags=tuple(doc.get("tags") or ()),
-        content_hash=doc["content_hash"],
-        chunk_count=doc["chunk_count"],
-        ingested_at=doc["ingested_at"],
-        embedding_model=doc["embedding_model"],
-        state=doc["state"],
-    )
+def _record(doc: Mapping[str, Any]) -> DocumentRecord:
+    return MONGO.decode(DocumentRecord, doc, doc_id=doc["_id"], tags=tuple(doc.get("tags") or ()))
 
 
 def _document(record: DocumentRecord) -> dict[str, Any]:
-    return {
-        "_id": record.doc_id,
-        "scope": record.scope,
-        "title": record.title,
-        "source": record.source,
-        "user_id": record.user_id,
-        "tags": list(record.tags),
-        "content_hash": record.content_hash,
-        "chunk_count": record.chunk_count,
-        "ingested_at": record.ingested_at,
-        "embedding_model": record.embedding_model,
-        "state": PENDING,
-    }
+    doc = MONGO.encode(record, exclude=("doc_id",))
+    doc.update(_id=record.doc_id, tags=list(record.tags), state=PENDING)
+    return doc
 
 
 class MongoDocumentRepository(DocumentRepository):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
         self._passage_index: PassageIndex | None = None
-        self._docs = db.collection(COLLECTION)
-        self._lines = db.collection(LINES_COLLECTION)
+        self._docs = db.table(COLLECTION)
+        self._lines = db.table(LINES_COLLECTION)
         db.ensure("rag", SCHEMA_VERSION, _setup)
 
     # --- moving data between backends (core.db.records) ----------------------------------
@@ -91,87 +73,64 @@ class MongoDocumentRepository(DocumentRepository):
         return import_tables(self._db, self.TABLES, records)
 
     def get(self, doc_id: str) -> DocumentRecord | None:
-        with self._db.errors():
-            doc = self._docs.find_one({"_id": doc_id})
+        doc = self._docs.find_one({"_id": doc_id})
         return None if doc is None else _record(doc)
-
-    def get_many(self, doc_ids: Iterable[str]) -> dict[str, DocumentRecord]:
-        ids = list(dict.fromkeys(doc_ids))
-        if not ids:
-            return {}
-        found: dict[str, DocumentRecord] = {}
-        with self._db.errors():
-            for batch in _batches(ids):
-                for doc in self._docs.find({"_id": {"$in": batch}}):
-                    found[doc["_id"]] = _record(doc)
-        return found
 
     def find(
         self,
         *,
-        scopes: Sequence[str] | None = None,
+        scopes: Iterable[Scope | str] = EVERY,
         user_id: str | None = None,
         source_prefix: str | None = None,
         state: State | None = None,
     ) -> list[DocumentRecord]:
         query: dict[str, Any] = {}
-        if scopes is not None:
-            query["scope"] = {"$in": list(scopes)}
+        keys = scope_keys(scopes)
+        if keys is not None:
+            query["scope"] = {"$in": keys}
         if user_id is not None:
             query["user_id"] = user_id
         if source_prefix is not None:
             query["source"] = {"$regex": "^" + re.escape(source_prefix)}
         if state is not None:
             query["state"] = state
-        with self._db.errors():
-            docs = list(self._docs.find(query))
+        docs = self._docs.find(query)
         return sorted((_record(doc) for doc in docs), key=lambda r: (r.source, r.doc_id))
 
     def put_pending(self, records: Sequence[DocumentRecord]) -> None:
-        if not records:
-            return
-        with self._db.errors():
+        if records:
             self._docs.bulk_write(
                 [ReplaceOne({"_id": r.doc_id}, _document(r), upsert=True) for r in records],
                 ordered=True,
             )
 
     def mark_ready(self, doc_ids: Sequence[str]) -> int:
-        if not doc_ids:
-            return 0
-        changed = 0
-        with self._db.errors():
-            for batch in _batches(doc_ids):
-                changed += self._docs.update_many(
-                    {"_id": {"$in": batch}}, {"$set": {"state": READY}}
-                ).matched_count
-        return changed
+        return sum(
+            self._docs.update_many(
+                {"_id": {"$in": batch}}, {"$set": {"state": READY}}
+            ).matched_count
+            for batch in _batches(doc_ids)
+        )
 
     def set_model(self, embedding_model: str) -> int:
-        with self._db.errors():
-            return self._docs.update_many(
-                {}, {"$set": {"embedding_model": embedding_model}}
-            ).matched_count
+        result = self._docs.update_many({}, {"$set": {"embedding_model": embedding_model}})
+        return int(result.matched_count)
 
     def delete(self, doc_ids: Sequence[str]) -> int:
-        if not doc_ids:
-            return 0
         deleted = 0
-        with self._db.errors():
-            for batch in _batches(doc_ids):
-                deleted += self._docs.delete_many({"_id": {"$in": batch}}).deleted_count
-                self._lines.delete_many({"_id": {"$in": batch}})
+        for batch in _batches(doc_ids):
+            deleted += self._docs.delete_many({"_id": {"$in": batch}}).deleted_count
+            self._lines.delete_many({"_id": {"$in": batch}})
         return deleted
 
-    def put_lines(self, scope: str, lines: Mapping[str, Collection[str]]) -> None:
-        if not lines:
-            return
-        with self._db.errors():
+    def put_lines(self, scope: Scope | str, lines: Mapping[str, Collection[str]]) -> None:
+        key = stored_key(scope)
+        if lines:
             self._lines.bulk_write(
                 [
                     ReplaceOne(
                         {"_id": doc_id},
-                        {"_id": doc_id, "scope": scope, "lines": sorted(set(keys))},
+                        {"_id": doc_id, "scope": key, "lines": sorted(set(keys))},
                         upsert=True,
                     )
                     for doc_id, keys in lines.items()
@@ -179,20 +138,18 @@ class MongoDocumentRepository(DocumentRepository):
                 ordered=False,
             )
 
-    def template_lines(self, scope: str, *, document_key: str, threshold: int) -> set[str]:
+    def template_lines(self, scope: Scope | str, *, document_key: str, threshold: int) -> set[str]:
         pipeline: list[dict[str, Any]] = [
-            {"$match": {"scope": scope}},
+            {"$match": {"scope": stored_key(scope)}},
             {"$unwind": "$lines"},
             {"$match": {"lines": {"$ne": document_key}}},
             {"$group": {"_id": "$lines", "n": {"$sum": 1}}},
             {"$match": {"n": {"$gte": threshold}}},
         ]
-        with self._db.errors():
-            return {str(doc["_id"]) for doc in self._lines.aggregate(pipeline)}
+        return {str(doc["_id"]) for doc in self._lines.aggregate(pipeline)}
 
-    def line_documents(self, scope: str, *, document_key: str) -> int:
-        with self._db.errors():
-            return int(self._lines.count_documents({"scope": scope, "lines": document_key}))
+    def line_documents(self, scope: Scope | str, *, document_key: str) -> int:
+        return int(self._lines.count_documents({"scope": stored_key(scope), "lines": document_key}))
 
     def passages(self) -> PassageIndex:
         from core.rag._mongo_passages import MongoPassageIndex
@@ -204,10 +161,9 @@ class MongoDocumentRepository(DocumentRepository):
     def counts(self) -> dict[str, int]:
         documents = pending = chunks = 0
         scopes: set[str] = set()
-        with self._db.errors():
-            for doc in self._docs.find({}, {"scope": 1, "state": 1, "chunk_count": 1}):
-                documents += 1
-                pending += doc.get("state") == PENDING
-                chunks += int(doc.get("chunk_count") or 0)
-                scopes.add(doc.get("scope", ""))
+        for doc in self._docs.find({}, {"scope": 1, "state": 1, "chunk_count": 1}):
+            documents += 1
+            pending += doc.get("state") == PENDING
+            chunks += int(doc.get("chunk_count") or 0)
+            scopes.add(str(doc.get("scope")))
         return {"documents": documents, "pending": pending, "chunks": chunks, "scopes": len(scopes)}

@@ -10,13 +10,15 @@ and a guild's query asks for two scopes, its own and the global one.)
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pymongo import DeleteMany, ReplaceOne
 from pymongo.database import Database
 
 from core.db.mongo import MongoDatabase, ascending
 from core.rag.lexical import LexicalQuery
-from core.rag.repository import LexicalHit, Passage, PassageIndex
+from core.rag.repository import LexicalHit, Passage, PassageIndex, scope_keys
+from core.scope import Scope
 
 SCHEMA_VERSION = 1
 COLLECTION = "rag_passages"
@@ -43,13 +45,11 @@ def _batches(ids: Sequence[str]) -> Iterable[list[str]]:
 class MongoPassageIndex(PassageIndex):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
-        self._passages = db.collection(COLLECTION)
+        self._passages = db.table(COLLECTION)
         db.ensure("rag_passages", SCHEMA_VERSION, _setup)
 
     def put(self, passages: Sequence[Passage]) -> None:
-        if not passages:
-            return
-        with self._db.errors():
+        if passages:
             self._passages.bulk_write(
                 [
                     ReplaceOne(
@@ -76,33 +76,34 @@ class MongoPassageIndex(PassageIndex):
         self._delete("_id", chunk_ids)
 
     def _delete(self, field: str, values: Sequence[str]) -> None:
-        if not values:
-            return
-        with self._db.errors():
+        if values:
             self._passages.bulk_write(
                 [DeleteMany({field: {"$in": batch}}) for batch in _batches(values)],
                 ordered=False,
             )
 
-    def search(self, query: LexicalQuery, *, scopes: Sequence[str], limit: int) -> list[LexicalHit]:
+    def search(
+        self, query: LexicalQuery, *, scopes: Iterable[Scope | str], limit: int
+    ) -> list[LexicalHit]:
         searches = query.text_searches()
-        if not searches or not scopes:
+        keys = scope_keys(scopes)
+        if not searches or keys == []:
             return []
         docs: dict[str, str] = {}
         # Sorted by textScore without projecting it (MongoDB 4.4+): fusion needs the order
         # only. No projection at all: with $text, the test stand-in returns only _id for
         # any projection; a few hundred passages of text cost little.
-        with self._db.errors():
-            for search in searches:
-                cursor = (
-                    self._passages.find(
-                        {"$text": {"$search": search}, "scope": {"$in": list(scopes)}}
-                    )
-                    .sort([("score", {"$meta": "textScore"}), ("_id", 1)])  # ties: stable
-                    .limit(limit)
-                )
-                for doc in cursor:
-                    docs.setdefault(doc["_id"], doc["doc_id"])
+        for search in searches:
+            where: dict[str, Any] = {"$text": {"$search": search}}
+            if keys is not None:
+                where["scope"] = {"$in": keys}
+            cursor = (
+                self._passages.find(where)
+                .sort([("score", {"$meta": "textScore"}), ("_id", 1)])  # ties: stable
+                .limit(limit)
+            )
+            for doc in cursor:
+                docs.setdefault(doc["_id"], doc["doc_id"])
         found = list(docs.items())[:limit]
         return [
             LexicalHit(chunk_id, doc_id, float(len(found) - rank))
@@ -111,9 +112,7 @@ class MongoPassageIndex(PassageIndex):
 
     def counts(self) -> dict[str, int]:
         pipeline = [{"$group": {"_id": "$doc_id", "n": {"$sum": 1}}}]
-        with self._db.errors():
-            return {doc["_id"]: int(doc["n"]) for doc in self._passages.aggregate(pipeline)}
+        return {doc["_id"]: int(doc["n"]) for doc in self._passages.aggregate(pipeline)}
 
     def empty(self) -> bool:
-        with self._db.errors():
-            return self._passages.find_one({}, {"_id": 1}) is None
+        return self._passages.find_one({}, {"_id": 1}) is None

@@ -8,11 +8,12 @@ filter sits in the same statement as the MATCH, before ORDER BY and LIMIT.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from core.db.sqlite import Migration, SqliteDatabase
 from core.rag.lexical import LexicalQuery
-from core.rag.repository import LexicalHit, Passage, PassageIndex
+from core.rag.repository import LexicalHit, Passage, PassageIndex, scope_keys
+from core.scope import Scope
 
 MIGRATIONS = (
     Migration(
@@ -89,29 +90,25 @@ class SqlitePassageIndex(PassageIndex):
                     batch,
                 )
 
-    def search(self, query: LexicalQuery, *, scopes: Sequence[str], limit: int) -> list[LexicalHit]:
-        if not query or not scopes:
+    def search(
+        self, query: LexicalQuery, *, scopes: Iterable[Scope | str], limit: int
+    ) -> list[LexicalHit]:
+        keys = scope_keys(scopes)
+        if not query or keys == []:
             return []
-        marks = ",".join("?" * len(scopes))
-        with self._db.errors():
-            rows = self._db.connection().execute(
-                "SELECT p.chunk_id, p.doc_id, bm25(rag_passages_fts, ?, ?, ?) AS rank"
-                " FROM rag_passages_fts JOIN rag_passages p ON p.id = rag_passages_fts.rowid"
-                f" WHERE rag_passages_fts MATCH ? AND p.scope IN ({marks})"
-                " ORDER BY rank LIMIT ?",
-                (*_WEIGHTS, query.fts5(), *scopes, limit),
-            )
-            # bm25() is lower-is-better (negative); flip it so higher is better.
-            return [LexicalHit(row[0], row[1], -float(row[2])) for row in rows]
+        in_scopes = "" if keys is None else f" AND p.scope IN ({','.join('?' * len(keys))})"
+        rows = self._db.all(
+            "SELECT p.chunk_id, p.doc_id, bm25(rag_passages_fts, ?, ?, ?) AS rank"
+            " FROM rag_passages_fts JOIN rag_passages p ON p.id = rag_passages_fts.rowid"
+            f" WHERE rag_passages_fts MATCH ?{in_scopes} ORDER BY rank LIMIT ?",
+            (*_WEIGHTS, query.fts5(), *(keys or ()), limit),
+        )
+        # bm25() is lower-is-better (negative); flip it so higher is better.
+        return [LexicalHit(row[0], row[1], -float(row[2])) for row in rows]
 
     def counts(self) -> dict[str, int]:
-        with self._db.errors():
-            rows = self._db.connection().execute(
-                "SELECT doc_id, COUNT(*) FROM rag_passages GROUP BY doc_id"
-            )
-            return {row[0]: int(row[1]) for row in rows}
+        rows = self._db.all("SELECT doc_id, COUNT(*) FROM rag_passages GROUP BY doc_id")
+        return {row[0]: int(row[1]) for row in rows}
 
     def empty(self) -> bool:
-        with self._db.errors():
-            row = self._db.connection().execute("SELECT 1 FROM rag_passages LIMIT 1").fetchone()
-        return row is None
+        return self._db.one("SELECT 1 FROM rag_passages LIMIT 1") is None

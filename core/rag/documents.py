@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from core.ids import GLOBAL_SCOPE
+
 if TYPE_CHECKING:
     from core.rag.store import Hit, VectorStore
 
@@ -29,7 +31,8 @@ DOCUMENT_WEIGHT = 0.3
 
 
 def document_vectors(
-    embeddings: Sequence[Sequence[float]] | Any, metadatas: Sequence[Mapping[str, Any]]
+    embeddings: Sequence[Sequence[float]] | Any,  # noqa: ANN401 - lists or a numpy matrix
+    metadatas: Sequence[Mapping[str, Any]],
 ) -> tuple[list[str], list[list[float]], list[dict[str, Any]]]:
     """(doc ids, unit mean vectors, metadata) of the documents whose chunks these are."""
     import numpy as np
@@ -52,13 +55,13 @@ def document_vectors(
         ids.append(doc_id)
         vectors.append((mean / length).tolist())
         first = metadatas[indexes[0]]
-        metas.append({"doc_id": doc_id, "scope": str(first.get("scope", ""))})
+        metas.append({"doc_id": doc_id, "scope": str(first.get("scope", GLOBAL_SCOPE))})
     return ids, vectors, metas
 
 
 def put_document_vectors(
     store: VectorStore,
-    embeddings: Sequence[Sequence[float]] | Any,
+    embeddings: Sequence[Sequence[float]] | Any,  # noqa: ANN401 - lists or a numpy matrix
     metadatas: Sequence[Mapping[str, Any]],
 ) -> None:
     """Write (replacing) the document vectors of the documents of these chunks."""

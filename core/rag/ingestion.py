@@ -27,20 +27,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import core.rag.boilerplate as boilerplate
+import core.rag.loaders as loaders
 from core.errors import InvalidInput, NotFound
-from core.rag import boilerplate, loaders
 from core.rag.chunking import Chunk, chunk_document, embedding_text
-from core.rag.repository import READY, DocumentRecord
+from core.rag.parts import Parts
+from core.rag.repository import READY, DocumentRecord, DocumentRepository
+from core.rag.versions import content_hash, index_status
+from core.scope import Scope
 
 if TYPE_CHECKING:
+    from core.config import RagSettings
+    from core.progress import Progress
     from core.rag.embedding import Embedder
-    from core.rag.service import RagService
 
 log = logging.getLogger(__name__)
 
-# 2: context prefix with a lead, template lines and repeated chunks dropped (issue #12).
-# 3: a document vector beside the chunks (core.rag.documents), built by the next ingest.
-CHUNKER_VERSION = "3"
 # Parsed text held before chunking, so boilerplate is judged with this run's documents
 # counted; a larger corpus is judged one window at a time (the table keeps growing).
 WINDOW_CHARS = 32 * 1024 * 1024
@@ -50,19 +52,6 @@ BATCH_CHUNKS = 1024
 EMBED_STEP = 128
 
 Status = Literal["added", "updated", "unchanged"]
-ProgressCallback = Callable[["IngestProgress"], None]
-
-
-@dataclass(frozen=True)
-class IngestProgress:
-    """Where an ingest stands. Chunks measure the work (embedding is most of it):
-    `chunks_total` counts the chunks of every file read so far, so it grows while files are
-    read and is final once `files_done == files_total`."""
-
-    files_done: int
-    files_total: int
-    chunks_done: int
-    chunks_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -128,47 +117,44 @@ class _Run:
     )
 
 
-def doc_id_for(scope: str, source: str) -> str:
+def doc_id_for(scope: Scope, source: str) -> str:
     """The stable id of a source within a scope."""
-    return hashlib.sha256(f"{scope}\0{source}".encode()).hexdigest()[:32]
-
-
-def content_hash(data: bytes, *, chunk_tokens: int, overlap_tokens: int, title: str = "") -> str:
-    """`c<chunker version>-<digest of the parameters, title and bytes>`: the prefix says which
-    chunker cut the document (core.rag.migration), the digest whether its content changed."""
-    digest = hashlib.sha256(f"{chunk_tokens}:{overlap_tokens}:".encode())
-    digest.update(title.encode())
-    digest.update(b"\0")
-    digest.update(data)
-    return f"c{CHUNKER_VERSION}-{digest.hexdigest()}"
+    return hashlib.sha256(f"{scope.key}\0{source}".encode()).hexdigest()[:32]
 
 
 class Ingestor:
-    """One ingest run for a service: collects documents and writes them in batches."""
+    """One ingest run: collects documents and writes them in batches.
+
+    `progress(done, total)` counts chunks, the work (embedding is most of it): `total`
+    counts the chunks of every file read so far, so it grows while files are read and is
+    final once every file is; `files(done, total)` counts the files read.
+    """
 
     def __init__(
         self,
-        service: RagService,
+        parts: Parts,
         *,
-        scope: str,
+        scope: Scope,
         user_id: str | None,
         tags: tuple[str, ...],
-        progress: ProgressCallback | None = None,
+        progress: Progress | None = None,
+        files: Progress | None = None,
     ) -> None:
-        self.service = service
+        self.parts = parts
         self.scope = scope
         self.user_id = user_id
         self.tags = tags
         self.progress = progress
+        self.files = files
         self.run = _Run()
         self._batch: list[_Prepared] = []
         self._batch_chunks = 0
         self._parsed: list[_Parsed] = []
         self._parsed_chars = 0
-        self._now: datetime = service.clock.now()
+        self._now: datetime = parts.clock.now()
         self._existing: dict[str, DocumentRecord] = {}
         self._lost: set[str] = set()  # ready records whose vectors are not in the store
-        settings = service.settings
+        settings = parts.settings
         self._pdf_budget = loaders.PdfBudget(
             max_pages=settings.max_pdf_pages,
             seconds=settings.pdf_timeout_seconds,
@@ -183,7 +169,7 @@ class Ingestor:
         files: list[tuple[loaders.Boundary, Path]] = []
         skipped: list[Skipped] = []
         for root in roots:
-            boundary = loaders.Boundary.of(root, self.service.private_paths)
+            boundary = loaders.Boundary.of(root, self.parts.private_paths)
             if boundary.is_private(boundary.root):
                 raise InvalidInput(f"{root} holds {loaders.PRIVATE_REASON}")
             for path in loaders.walk(root, boundary) if root.is_dir() else [root]:
@@ -198,7 +184,7 @@ class Ingestor:
                     reason = f"unsupported type {path.suffix or '(no extension)'}"
                     skipped.append(Skipped(str(path), reason))
         self.run.files_total = len(files)
-        self._existing = {r.source: r for r in self.service.repo.find(scopes=[self.scope])}
+        self._existing = {r.source: r for r in self.parts.repo.find(scopes=[self.scope])}
         self._find_lost_vectors([str(path) for _, path in files])
         seen: set[str] = set()
         for boundary, path in files:
@@ -228,19 +214,17 @@ class Ingestor:
         )
 
     def _reindex_needed(self) -> str:
-        from core.rag.migration import index_status
-
-        status = index_status(self.service)
+        status = index_status(self.parts.repo, self.parts.model_name())
         return "" if status.current else f"{status.reason}: run 'abby rag reindex'"
 
     def ingest_text(self, source: str, title: str, text: str) -> IngestedDocument:
         self.run.files_total = 1
         doc_id = doc_id_for(self.scope, source)
-        existing = self.service.repo.get(doc_id)
+        existing = self.parts.repo.get(doc_id)
         if existing is not None:
             self._existing = {source: existing}
             self._find_lost_vectors([source])
-        settings = self.service.settings
+        settings = self.parts.settings
         digest = content_hash(
             text.encode("utf-8", "surrogatepass"),
             chunk_tokens=settings.chunk_tokens,
@@ -281,7 +265,7 @@ class Ingestor:
         ]
         if not ready:
             return
-        have = self.service.store.chunk_counts([r.doc_id for r in ready])
+        have = self.parts.store.chunk_counts([r.doc_id for r in ready])
         self._lost = {r.doc_id for r in ready if have[r.doc_id] != r.chunk_count}
         if self._lost:
             log.warning(
@@ -290,7 +274,7 @@ class Ingestor:
             )
 
     def _file(self, path: Path, source: str, boundary: loaders.Boundary) -> None:
-        settings = self.service.settings
+        settings = self.parts.settings
         data = loaders.read_bytes(path, settings.max_file_bytes, boundary)
         digest = content_hash(
             data,
@@ -307,7 +291,7 @@ class Ingestor:
     def _consider(self, source: str, digest: str, load: Callable[[], tuple[str, str]]) -> Status:
         """Skip an unchanged document; else chunk it and queue it for the next batch."""
         old = self._existing.get(source)
-        model = self.service.embedder_name
+        model = self.parts.model_name()
         same_content = (
             old is not None
             and old.content_hash == digest
@@ -331,7 +315,7 @@ class Ingestor:
         status: Status = "added" if old is None else "updated"
         record = DocumentRecord(
             doc_id=doc_id_for(self.scope, source),
-            guild_id=None if self.scope == "" else self.scope,
+            guild_id=self.scope.guild_id,
             title=title,
             source=source,
             user_id=self.user_id,
@@ -354,12 +338,14 @@ class Ingestor:
         if not parsed:
             return
         template = update_template(
-            self.service,
+            self.parts.repo,
             self.scope,
             {p.record.doc_id: (p.title, p.text) for p in parsed},
         )
         for item in parsed:
-            chunks = document_chunks(self.service, item.title, item.text, template)
+            chunks = document_chunks(
+                self.parts.settings, self.parts.embedder, item.title, item.text, template
+            )
             record = replace(item.record, chunk_count=len(chunks))
             self._queue(_Prepared(record, chunks, item.status, item.replaces))
 
@@ -381,7 +367,7 @@ class Ingestor:
         batch, self._batch, self._batch_chunks = self._batch, [], 0
         if not batch:
             return
-        service = self.service
+        parts = self.parts
         texts: list[str] = []
         ids: list[str] = []
         metadatas: list[dict[str, object]] = []
@@ -409,35 +395,32 @@ class Ingestor:
                 )
         vectors = self._embed(embedded, lengths)
         # Nothing has changed yet; from here on, a crash leaves pending records behind.
-        hook = service.crash_hook or (lambda point: None)
-        service.repo.put_pending([item.record for item in batch])
+        hook = parts.crash_hook or (lambda point: None)
+        parts.repo.put_pending([item.record for item in batch])
         stale = [item.record.doc_id for item in batch if item.replaces]
         if stale:
-            service.store.delete_documents(stale)
+            parts.store.delete_documents(stale)
         hook("before_vectors")
-        service.store.add(ids, vectors, texts, metadatas)
+        parts.store.add(ids, vectors, texts, metadatas)
         hook("after_vectors")
-        service.repo.mark_ready([item.record.doc_id for item in batch])
+        parts.repo.mark_ready([item.record.doc_id for item in batch])
         for item in batch:
             self.run.counts[item.status] += 1
 
     def _embed(self, texts: list[str], lengths: list[int]) -> list[list[float]]:
-        def counted(done: int) -> None:
-            self.run.chunks_done += done
+        start = self.run.chunks_done
+
+        def counted(done: int, total: int) -> None:
+            self.run.chunks_done = start + done
             self._report()
 
-        return embed_sorted(self.service.embedder, texts, lengths, progress=counted)
+        return embed_sorted(self.parts.embedder, texts, lengths, progress=counted)
 
     def _report(self) -> None:
+        if self.files is not None:
+            self.files(self.run.files_done, self.run.files_total)
         if self.progress is not None:
-            self.progress(
-                IngestProgress(
-                    self.run.files_done,
-                    self.run.files_total,
-                    self.run.chunks_done,
-                    self.run.chunks_queued,
-                )
-            )
+            self.progress(self.run.chunks_done, self.run.chunks_queued)
 
     def _prune(self, roots: Iterable[Path], seen: set[str]) -> int:
         gone: list[DocumentRecord] = []
@@ -447,12 +430,20 @@ class Ingestor:
             prefix = str(root).rstrip("/") + "/"
             gone.extend(
                 r
-                for r in self.service.repo.find(scopes=[self.scope], source_prefix=prefix)
+                for r in self.parts.repo.find(scopes=[self.scope], source_prefix=prefix)
                 if r.source not in seen
             )
-        if gone:
-            self.service.remove_records(gone)
+        remove_records(self.parts, gone)
         return len(gone)
+
+
+def remove_records(parts: Parts, records: Sequence[DocumentRecord]) -> None:
+    """Remove documents: mark pending, drop their vectors, then drop the records."""
+    if not records:
+        return
+    parts.repo.put_pending([replace(r, state="pending") for r in records])
+    parts.store.delete_documents([r.doc_id for r in records])
+    parts.repo.delete([r.doc_id for r in records])
 
 
 def embed_sorted(
@@ -460,13 +451,13 @@ def embed_sorted(
     texts: Sequence[str],
     lengths: Sequence[int],
     *,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[list[float]]:
     """Vectors for texts (in their order), each distinct text embedded once.
 
     Texts go to the model in ascending token length across the whole call, EMBED_STEP at a
-    time, so the embedder's own batches hold similar lengths; `progress(n)` after each step
-    counts the texts it covered (repeats included, so the total is len(texts)).
+    time, so the embedder's own batches hold similar lengths; `progress(done, len(texts))`
+    after each step counts the texts covered so far (repeats included).
     """
     slot: dict[str, int] = {}
     order = [slot.setdefault(text, len(slot)) for text in texts]
@@ -478,21 +469,22 @@ def embed_sorted(
         copies[index] += 1
     ranked = sorted(range(len(distinct)), key=lambda i: width[i])
     vectors: list[list[float]] = [[] for _ in distinct]
+    done = 0
     for start in range(0, len(ranked), EMBED_STEP):
         step = ranked[start : start + EMBED_STEP]
         for index, vector in zip(step, embedder.embed([distinct[i] for i in step]), strict=True):
             vectors[index] = vector
+        done += sum(copies[i] for i in step)
         if progress is not None:
-            progress(sum(copies[i] for i in step))
+            progress(done, len(texts))
     return [vectors[index] for index in order]
 
 
 def update_template(
-    service: RagService, scope: str, documents: Mapping[str, tuple[str, str]]
+    repo: DocumentRepository, scope: Scope, documents: Mapping[str, tuple[str, str]]
 ) -> set[str]:
     """Store these documents' line keys (doc id -> (title, text)); return the scope's
     template keys, counting them."""
-    repo = service.repo
     repo.put_lines(
         scope, {doc_id: boilerplate.document_keys(*pair) for doc_id, pair in documents.items()}
     )
@@ -502,13 +494,14 @@ def update_template(
     )
 
 
-def document_chunks(service: RagService, title: str, text: str, template: set[str]) -> list[Chunk]:
+def document_chunks(
+    settings: RagSettings, embedder: Embedder, title: str, text: str, template: set[str]
+) -> list[Chunk]:
     """A document's chunks without template lines or repeated chunks, numbered from 0.
 
     A document made only of template lines keeps them: it is findable, not dropped.
     """
-    settings = service.settings
-    count = service.embedder.count_tokens
+    count = embedder.count_tokens
     chunks: list[Chunk] = []
     for body in (boilerplate.strip_template(title, text, template), text):
         chunks = chunk_document(
@@ -532,7 +525,7 @@ def document_chunks(service: RagService, title: str, text: str, template: set[st
 
 
 def _nothing_ingested(
-    roots: list[Path], files: list[tuple[Path, Path]], skipped: list[Skipped]
+    roots: list[Path], files: list[tuple[loaders.Boundary, Path]], skipped: list[Skipped]
 ) -> str:
     where = ", ".join(str(r) for r in roots)
     if not files:

@@ -23,10 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import InvalidInput, NotFound, Refused
 from core.input_files import read_input_file
-from core.rag.repository import PENDING, READY
+from core.rag.ingestion import remove_records
+from core.rag.parts import Parts
+from core.rag.repository import PENDING, READY, DocumentRecord
 
 if TYPE_CHECKING:
-    from core.rag.service import RagService
+    from core.progress import Progress
+    from core.rag.service import QueryResult
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ class EvalReport:
 
 
 def verify(
-    service: RagService, *, repair: bool = False, force: bool = False, dry_run: bool = False
+    parts: Parts, *, repair: bool = False, force: bool = False, dry_run: bool = False
 ) -> VerifyReport:
     """Compare records with Chroma's chunks; with repair, fix what can be fixed.
 
@@ -71,20 +74,20 @@ def verify(
     Raises Refused, before changing anything, when the repair would delete more than half
     of the vectors or of the ready documents, unless force (see _check_repair_size).
     """
-    records = {r.doc_id: r for r in service.repo.find()}
+    records = {r.doc_id: r for r in parts.repo.find()}
     counts: dict[str, int] = {}
     hashes: dict[str, set[str]] = {}
     vectors = 0
     # A deleted chroma/ is reported, not recreated empty by a command that only checks.
-    missing = service.store_missing()
-    for row in [] if missing else service.store.scan():
+    missing = parts.store_missing()
+    for row in [] if missing else parts.store.scan():
         vectors += 1
         doc_id = str(row["metadata"].get("doc_id", ""))
         counts[doc_id] = counts.get(doc_id, 0) + 1
         hashes.setdefault(doc_id, set()).add(str(row["metadata"].get("content_hash", "")))
     problems: list[Problem] = []
     complete: list[str] = []
-    broken = []
+    broken: list[DocumentRecord] = []
     for doc_id, record in records.items():
         have = counts.get(doc_id, 0)
         intact = have == record.chunk_count and hashes.get(doc_id, {record.content_hash}) == {
@@ -122,7 +125,7 @@ def verify(
         for doc_id in orphans
     )
     lexical = (
-        [] if missing else _lexical_problems(service, records, counts, {r.doc_id for r in broken})
+        [] if missing else _lexical_problems(parts, records, counts, {r.doc_id for r in broken})
     )
     problems.extend(lexical)
     ready = sum(1 for r in records.values() if r.state == READY)
@@ -146,18 +149,19 @@ def verify(
             doomed_ready=sum(1 for r in broken if r.state == READY),
         )
     if repair and problems and not dry_run:
-        service.repo.mark_ready(complete)
-        service.remove_records(broken)
-        service.store.delete_documents(orphans)
-        _repair_lexical(service, lexical)
+        parts.repo.mark_ready(complete)
+        remove_records(parts, broken)
+        parts.store.delete_documents(orphans)
+        _repair_lexical(parts, lexical)
         log.info(
             "rag repair: %d completed, %d removed, %d orphan documents' chunks removed",
             len(complete),
             len(broken),
             len(orphans),
         )
-        service._event(
-            "rag_repair", completed=len(complete), removed=len(broken), orphans=len(orphans)
+        parts.events.emit(
+            "rag_repair",
+            {"completed": len(complete), "removed": len(broken), "orphans": len(orphans)},
         )
     elif not (repair and dry_run):
         problems = [replace(p, action=None) for p in problems]
@@ -171,8 +175,8 @@ def verify(
 
 
 def _lexical_problems(
-    service: RagService,
-    records: Mapping[str, Any],
+    parts: Parts,
+    records: Mapping[str, DocumentRecord],
     counts: Mapping[str, int],
     removed: set[str],
 ) -> list[Problem]:
@@ -181,7 +185,7 @@ def _lexical_problems(
     Derived data, so a repair never loses anything here: it rebuilds a document's passages
     from its chunks in the vector store, or drops passages that belong to no document.
     """
-    have = service.repo.passages().counts()
+    have = parts.repo.passages().counts()
     if not have and counts:
         return [
             Problem(
@@ -210,16 +214,16 @@ def _lexical_problems(
     return problems
 
 
-def _repair_lexical(service: RagService, problems: list[Problem]) -> None:
+def _repair_lexical(parts: Parts, problems: list[Problem]) -> None:
     from core.rag.search import rebuild_passages
 
-    index = service.repo.passages()
+    index = parts.repo.passages()
     if any(p.kind == "lexical_missing" for p in problems):
-        rebuild_passages(service.store.vectors, index)
+        rebuild_passages(parts.store.vectors, index)
         return
     stale = {p.doc_id for p in problems if p.kind == "lexical_mismatch"}
     if stale:
-        rebuild_passages(service.store.vectors, index, stale)
+        rebuild_passages(parts.store.vectors, index, stale)
     index.delete_documents([p.doc_id for p in problems if p.kind == "lexical_orphan"])
 
 
@@ -240,9 +244,9 @@ def _check_repair_size(*, vectors: int, doomed_vectors: int, ready: int, doomed_
 
 
 def reindex(
-    service: RagService,
+    parts: Parts,
     *,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     dry_run: bool = False,
 ) -> dict[str, Any]:
     """Re-chunk and re-embed every document with the current chunker and configured model
@@ -255,31 +259,33 @@ def reindex(
     total)` counts the old store's chunks.
     """
     from core.rag.documents import DOCUMENT_SUFFIX
-    from core.rag.migration import index_status, rebuild
+    from core.rag.migration import rebuild
     from core.rag.search import rebuild_passages
+    from core.rag.versions import index_status
 
-    name = service.settings.collection
-    target = service.embedder
-    old = service.open_store(name, check_model=False)
-    temp = service.open_store(name + REINDEX_SUFFIX, check_model=False)
-    old_documents = service.open_store(name + DOCUMENT_SUFFIX, check_model=False)
-    temp_documents = service.open_store(name + REINDEX_SUFFIX + DOCUMENT_SUFFIX, check_model=False)
+    name = parts.settings.collection
+    target = parts.embedder
+    repo = parts.repo
+    old = parts.open_collection(name)
+    temp = parts.open_collection(name + REINDEX_SUFFIX)
+    old_documents = parts.open_collection(name + DOCUMENT_SUFFIX)
+    temp_documents = parts.open_collection(name + REINDEX_SUFFIX + DOCUMENT_SUFFIX)
     if not old.exists():
         if temp.exists():  # a crash between dropping the old and renaming the new one
             if temp_documents.exists() and not old_documents.exists():
                 temp_documents.rename_to(name + DOCUMENT_SUFFIX)
             temp.rename_to(name)
-            service.close()
-            rebuild_passages(service.store.vectors, service.repo.passages())
+            parts.close_store()
+            rebuild_passages(parts.store.vectors, repo.passages())
             return {"chunks": 0, "from_model": None, "to_model": target.model_name}
         raise NotFound("there is no knowledge base to reindex yet; run 'abby rag ingest' first")
     from_model, _ = old.stored_model()
-    status = index_status(service)
+    status = index_status(repo, parts.model_name())
     if dry_run:
         return {
             "dry_run": True,
             "chunks": old.count(),
-            "documents": len(service.repo.find()),
+            "documents": len(repo.find()),
             "from_model": from_model,
             "to_model": target.model_name,
             "reason": status.reason,
@@ -288,12 +294,12 @@ def reindex(
         if leftover.exists():
             leftover.drop()
     before = old.count()
-    records = rebuild(service, old, temp, progress=progress, document_store=temp_documents)
+    records = rebuild(parts, old, temp, progress=progress, document_store=temp_documents)
     kept = {r.doc_id for r in records}
-    empty = [r for r in service.repo.find() if r.doc_id not in kept]
-    service.repo.put_pending(records)
-    service.repo.mark_ready([r.doc_id for r in records])
-    service.repo.delete([r.doc_id for r in empty])  # no text left to index
+    empty = [r for r in repo.find() if r.doc_id not in kept]
+    repo.put_pending(records)
+    repo.mark_ready([r.doc_id for r in records])
+    repo.delete([r.doc_id for r in empty])  # no text left to index
     # The old document vectors go first: a crash after this ranks by best chunk alone,
     # never by another model's document vectors.
     if old_documents.exists():
@@ -301,10 +307,10 @@ def reindex(
     old.drop()
     temp.rename_to(name)
     temp_documents.rename_to(name + DOCUMENT_SUFFIX)
-    service.close()  # the service's handle pointed at the dropped collection
-    index = service.repo.passages()
+    parts.close_store()  # the service's handle pointed at the dropped collection
+    index = repo.passages()
     index.delete_documents([r.doc_id for r in records])
-    rebuild_passages(service.store.vectors, index)
+    rebuild_passages(parts.store.vectors, index)
     chunks = sum(r.chunk_count for r in records)
     log.info(
         "rag reindex: %d documents, %d chunks (were %d) from %s to %s",
@@ -314,7 +320,9 @@ def reindex(
         from_model,
         target.model_name,
     )
-    service._event("rag_reindex", chunks=chunks, documents=len(records), model=target.model_name)
+    parts.events.emit(
+        "rag_reindex", {"chunks": chunks, "documents": len(records), "model": target.model_name}
+    )
     return {
         "dry_run": False,
         "chunks": chunks,
@@ -371,14 +379,14 @@ def _text(value: object) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
-def _relevant(case: Mapping[str, Any]) -> tuple[Callable[[Any], str | None], int]:
+def _relevant(case: Mapping[str, Any]) -> tuple[Callable[[QueryResult], str | None], int]:
     """A function naming the relevant document a result is (None if not), and how many exist."""
     if "source" in case:
         names = {str(name).casefold() for name in case["source"]}
         return (lambda r: n if (n := Path(r.source).name.casefold()) in names else None), len(names)
     expected = str(case["expected"]).casefold()
 
-    def match(r: Any) -> str | None:
+    def match(r: QueryResult) -> str | None:
         hit = expected in r.source.casefold() or expected in r.title.casefold()
         return r.doc_id if hit else None
 
@@ -386,12 +394,12 @@ def _relevant(case: Mapping[str, Any]) -> tuple[Callable[[Any], str | None], int
 
 
 def evaluate(
-    service: RagService,
+    query: Callable[..., list[QueryResult]],
     cases: Iterable[Mapping[str, Any]],
     *,
     guild_id: str | None = None,
     k: int = 5,
-    **query_options: Any,
+    **query_options: Any,  # noqa: ANN401 - RagService.query's options, passed through
 ) -> EvalReport:
     """Recall@k, MRR and nDCG@k of the first k results (query_options go to query()).
 
@@ -407,9 +415,9 @@ def evaluate(
     for case in cases:
         n += 1
         relevant, total = _relevant(case)
-        results = service.query(
-            case["query"], guild_id=guild_id, top_k=k, min_score=-1.0, **query_options
-        )[:k]
+        results = query(case["query"], guild_id=guild_id, top_k=k, min_score=-1.0, **query_options)[
+            :k
+        ]
         found: dict[str, int] = {}
         for rank, result in enumerate(results, 1):
             name = relevant(result)

@@ -1,8 +1,7 @@
 """Migrating a store built by an older chunker or another variant of the local model.
 
-A record's content hash names the chunker that cut it (`c2-...`; a bare hex digest is
-chunker 1) and its embedding model is on the record, so `index_status` says, without
-opening the vector store, how many documents a reindex would rebuild and why.
+`core.rag.versions.index_status` says, without opening the vector store, how many
+documents a reindex would rebuild and why.
 
 `rebuild` re-chunks and re-embeds every document into a new collection, which the caller
 swaps in at the end: until then the old vectors answer queries (a variant of the local
@@ -16,25 +15,28 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.rag import loaders
+import core.rag.loaders as loaders
 from core.rag.chunking import HEADING_JOINER
 from core.rag.documents import put_document_vectors
-from core.rag.ingestion import (
-    CHUNKER_VERSION,
-    content_hash,
-    document_chunks,
-    embed_sorted,
-    update_template,
-)
+from core.rag.ingestion import document_chunks, embed_sorted, update_template
+from core.rag.parts import Parts
 from core.rag.repository import DocumentRecord
+from core.rag.versions import (
+    CHUNKER_VERSION,
+    IndexStatus,
+    chunker_of,
+    content_hash,
+    index_status,
+)
+from core.scope import Scope
 
 if TYPE_CHECKING:
-    from core.rag.service import RagService
+    from core.progress import Progress
     from core.rag.store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -44,51 +46,12 @@ DOCUMENTS_PER_STEP = 64
 MAX_OVERLAP_CHARS = 2000
 
 
-@dataclass(frozen=True)
-class IndexStatus:
-    """Whether the knowledge base is built the way the current code and settings would."""
-
-    current: bool
-    chunker: str
-    model: str
-    outdated_chunker: int  # documents cut by another chunker version
-    outdated_model: int  # documents embedded by another model
-
-    @property
-    def reason(self) -> str:
-        parts = []
-        if self.outdated_chunker:
-            parts.append(f"{self.outdated_chunker:,} documents were cut by an older chunker")
-        if self.outdated_model:
-            parts.append(f"{self.outdated_model:,} documents were embedded by another model")
-        return "; ".join(parts)
-
-
-def chunker_of(record: DocumentRecord) -> str:
-    """The chunker version a record's hash names ("1" for the bare digests of version 1)."""
-    prefix, dash, _ = record.content_hash.partition("-")
-    return prefix[1:] if dash and prefix.startswith("c") else "1"
-
-
-def index_status(service: RagService) -> IndexStatus:
-    records = service.repo.find()
-    model = service.embedder_name
-    status = IndexStatus(
-        current=True,
-        chunker=CHUNKER_VERSION,
-        model=model,
-        outdated_chunker=sum(1 for r in records if chunker_of(r) != CHUNKER_VERSION),
-        outdated_model=sum(1 for r in records if r.embedding_model != model),
-    )
-    return replace(status, current=not (status.outdated_chunker or status.outdated_model))
-
-
 def rebuild(
-    service: RagService,
+    parts: Parts,
     old: VectorStore,
     temp: VectorStore,
     *,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     document_store: VectorStore | None = None,
 ) -> list[DocumentRecord]:
     """Write every document, re-chunked and re-embedded, into temp (and its document
@@ -96,17 +59,18 @@ def rebuild(
 
     progress(done, total) counts the old store's chunks as their documents are rebuilt.
     """
-    records = service.repo.find()
+    repo = parts.repo
+    records = repo.find()
     total = old.count()
     done = 0
     rebuilt: list[DocumentRecord] = []
-    embedder = service.embedder
+    embedder = parts.embedder
     for step in _steps(records):
         stored = old.chunks_of([r.doc_id for r in step])
         by_scope: dict[str, dict[str, tuple[str, str]]] = {}
         hashes: dict[str, str] = {}
         for record in step:
-            text, digest = _source_text(service, record, stored[record.doc_id])
+            text, digest = _source_text(parts, record, stored[record.doc_id])
             if text.strip():
                 by_scope.setdefault(record.scope, {})[record.doc_id] = (record.title, text)
                 hashes[record.doc_id] = digest
@@ -116,12 +80,12 @@ def rebuild(
         lengths: list[int] = []
         metadatas: list[dict[str, Any]] = []
         for scope, documents in by_scope.items():
-            template = update_template(service, scope, documents)
+            template = update_template(repo, Scope.from_key(scope), documents)
             for record in step:
                 if record.doc_id not in documents:
                     continue
                 title, text = documents[record.doc_id]
-                chunks = document_chunks(service, title, text, template)
+                chunks = document_chunks(parts.settings, embedder, title, text, template)
                 digest = hashes[record.doc_id]
                 for chunk in chunks:
                     ids.append(f"{record.doc_id}:{chunk.index}")
@@ -163,30 +127,28 @@ def _steps(records: Sequence[DocumentRecord]) -> Iterator[Sequence[DocumentRecor
 
 
 def _source_text(
-    service: RagService, record: DocumentRecord, rows: Sequence[Mapping[str, Any]]
+    parts: Parts, record: DocumentRecord, rows: Sequence[Mapping[str, Any]]
 ) -> tuple[str, str]:
     """(text, content hash) of a document: its unchanged file's, else its chunks'."""
-    from_file = _verified_file(service, record)
+    from_file = _verified_file(parts, record)
     if from_file is not None:
         return from_file
     return reconstruct(rows), record.content_hash
 
 
-def _verified_file(service: RagService, record: DocumentRecord) -> tuple[str, str] | None:
+def _verified_file(parts: Parts, record: DocumentRecord) -> tuple[str, str] | None:
     """The file's text and new hash when it holds the very bytes the record hashed."""
     path = Path(record.source)
     if not path.is_absolute() or not loaders.is_supported(path):
         return None
-    settings = service.settings
+    settings = parts.settings
     try:
         data = loaders.read_bytes(path, settings.max_file_bytes)
     except (loaders.Skip, OSError):
         return None
-    params = {
-        "chunk_tokens": settings.chunk_tokens,
-        "overlap_tokens": settings.chunk_overlap_tokens,
-    }
-    if record.content_hash not in (content_hash(data, **params), _hash_v1(data, **params)):
+    tokens, overlap = settings.chunk_tokens, settings.chunk_overlap_tokens
+    digest = content_hash(data, chunk_tokens=tokens, overlap_tokens=overlap)
+    if record.content_hash not in (digest, _hash_v1(data, tokens, overlap)):
         return None
     try:
         loaded = loaders.parse(
@@ -200,10 +162,10 @@ def _verified_file(service: RagService, record: DocumentRecord) -> tuple[str, st
         )
     except loaders.Skip:
         return None
-    return loaded.text, content_hash(data, **params)
+    return loaded.text, digest
 
 
-def _hash_v1(data: bytes, *, chunk_tokens: int, overlap_tokens: int) -> str:
+def _hash_v1(data: bytes, chunk_tokens: int, overlap_tokens: int) -> str:
     # Chunker 1's hash of a file (title ""), to recognise an unchanged file in an old store.
     digest = hashlib.sha256(f"v1:{chunk_tokens}:{overlap_tokens}:".encode())
     digest.update(b"\0")
@@ -243,3 +205,13 @@ def _overlap(previous: str, text: str) -> int:
             if previous.endswith(text[:end]):
                 best = end
     return best
+
+
+__all__ = [
+    "CHUNKER_VERSION",
+    "IndexStatus",
+    "chunker_of",
+    "index_status",
+    "rebuild",
+    "reconstruct",
+]

@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from core.db.records import Field, Portable, Table
+from core.ids import GLOBAL_SCOPE
+from core.scope import Scope
 
 if TYPE_CHECKING:
     from core.rag.lexical import LexicalQuery
@@ -22,6 +24,27 @@ if TYPE_CHECKING:
 State = Literal["pending", "ready"]
 PENDING: State = "pending"
 READY: State = "ready"
+# Every scope: the default of a read that does not filter by scope.
+EVERY: tuple[Scope, ...] = (Scope.EVERY,)
+
+
+def scope_keys(scopes: Iterable[Scope | str]) -> list[str] | None:
+    """The stored keys of these scopes (Scope values or keys), each once, in order; None
+    (no filter) when one of them is Scope.EVERY."""
+    keys: list[str] = []
+    for scope in scopes:
+        if isinstance(scope, Scope):
+            if scope.is_every:
+                return None
+            scope = scope.key
+        if scope not in keys:
+            keys.append(scope)
+    return keys
+
+
+def stored_key(scope: Scope | str) -> str:
+    """The stored key of one scope (a Scope value, or already a key)."""
+    return scope.key if isinstance(scope, Scope) else scope
 
 
 @dataclass(frozen=True)
@@ -40,8 +63,8 @@ class DocumentRecord:
 
     @property
     def scope(self) -> str:
-        """The stored scope key ("" for global), as core.ids.scope_key gives it."""
-        return "" if self.guild_id is None else self.guild_id
+        """The stored scope key (GLOBAL_SCOPE for global), as Scope.of(guild_id).key."""
+        return GLOBAL_SCOPE if self.guild_id is None else self.guild_id
 
 
 class DocumentRepository(Portable, ABC):
@@ -78,19 +101,16 @@ class DocumentRepository(Portable, ABC):
     def get(self, doc_id: str) -> DocumentRecord | None: ...
 
     @abstractmethod
-    def get_many(self, doc_ids: Iterable[str]) -> dict[str, DocumentRecord]:
-        """The records among doc_ids that exist, by doc id (one round trip)."""
-
-    @abstractmethod
     def find(
         self,
         *,
-        scopes: Sequence[str] | None = None,
+        scopes: Iterable[Scope | str] = EVERY,
         user_id: str | None = None,
         source_prefix: str | None = None,
         state: State | None = None,
     ) -> list[DocumentRecord]:
-        """Records matching every given filter, ordered by source then doc id."""
+        """Records of any of these scopes matching every other filter given, ordered by
+        source then doc id."""
 
     @abstractmethod
     def put_pending(self, records: Sequence[DocumentRecord]) -> None:
@@ -109,15 +129,15 @@ class DocumentRepository(Portable, ABC):
         """Delete these records (and their line keys); return how many records existed."""
 
     @abstractmethod
-    def put_lines(self, scope: str, lines: Mapping[str, Collection[str]]) -> None:
+    def put_lines(self, scope: Scope | str, lines: Mapping[str, Collection[str]]) -> None:
         """Replace the line keys of these documents (doc id -> keys; core.rag.boilerplate)."""
 
     @abstractmethod
-    def template_lines(self, scope: str, *, document_key: str, threshold: int) -> set[str]:
+    def template_lines(self, scope: Scope | str, *, document_key: str, threshold: int) -> set[str]:
         """Keys that at least threshold of the scope's documents hold, document_key aside."""
 
     @abstractmethod
-    def line_documents(self, scope: str, *, document_key: str) -> int:
+    def line_documents(self, scope: Scope | str, *, document_key: str) -> int:
         """How many of the scope's documents have line keys (those holding document_key)."""
 
     @abstractmethod
@@ -168,8 +188,10 @@ class PassageIndex(ABC):
         """Remove these passages."""
 
     @abstractmethod
-    def search(self, query: LexicalQuery, *, scopes: Sequence[str], limit: int) -> list[LexicalHit]:
-        """The best limit passages of these scopes for the query, best first.
+    def search(
+        self, query: LexicalQuery, *, scopes: Iterable[Scope | str], limit: int
+    ) -> list[LexicalHit]:
+        """The best limit passages of these scopes (Scope values or keys), best first.
 
         The scope filter is part of the search, so another scope's passages can neither
         appear nor use up the limit.

@@ -20,13 +20,15 @@ them), bounded by MAX_FETCH.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.ids import GLOBAL_SCOPE
 from core.rag.documents import put_document_vectors, rerank
 from core.rag.lexical import LexicalQuery, fuse
 from core.rag.repository import Passage, PassageIndex
+from core.scope import Scope
 
 if TYPE_CHECKING:
     from core.rag.store import Hit, VectorStore
@@ -76,7 +78,7 @@ class IndexedStore:
     def add(
         self,
         ids: Sequence[str],
-        embeddings: Any,
+        embeddings: Any,  # noqa: ANN401 - lists or a numpy matrix
         documents: Sequence[str],
         metadatas: Sequence[Mapping[str, Any]],
     ) -> None:
@@ -92,7 +94,10 @@ class IndexedStore:
             self.documents.delete_ids(doc_ids)
 
     def document_hits(
-        self, vector: Any, doc_ids: Sequence[str], scopes: Sequence[str]
+        self,
+        vector: Any,  # noqa: ANN401 - a list or a numpy row
+        doc_ids: Sequence[str],
+        scopes: Collection[Scope | str],
     ) -> list[Hit]:
         """These documents' vectors scored against vector (those of these scopes only); []
         for a store without document vectors, which a read never creates. Fetched by id:
@@ -114,7 +119,7 @@ class IndexedStore:
         self.vectors.delete_ids(chunk_ids)
         self.passages.delete_ids(chunk_ids)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - the vector store's attribute
         # Everything else (query, scan, count, stored_model, drop ...) is the vector store's.
         return getattr(self.vectors, name)
 
@@ -126,7 +131,7 @@ def passages_of(
         Passage(
             chunk_id=chunk_id,
             doc_id=str(meta.get("doc_id", "")),
-            scope=str(meta.get("scope", "")),
+            scope=str(meta.get("scope", GLOBAL_SCOPE)),
             title=str(meta.get("title", "")),
             heading=str(meta.get("heading", "")),
             text=text,
@@ -173,17 +178,15 @@ def rebuild_passages(
 def candidates(
     store: IndexedStore | VectorStore,
     passages: PassageIndex | None,
-    vector: Any,
+    vector: Any,  # noqa: ANN401 - a list or a numpy row
     lexical: LexicalQuery,
     *,
-    scopes: Sequence[str],
+    scopes: Collection[Scope | str],
     ranking: Ranking,
 ) -> list[Hit]:
-    """Dense hits, fused with lexical ones when hybrid (each with its cosine score)."""
-    where: dict[str, Any] = (
-        {"scope": {"$in": list(scopes)}} if len(scopes) > 1 else {"scope": scopes[0]}
-    )
-    dense = store.query(vector, where=where, top_k=ranking.depth)
+    """Dense hits of these scopes, fused with lexical ones when hybrid (each with its cosine
+    score); the stores filter by scope inside each search."""
+    dense = store.query(vector, scopes=scopes, top_k=ranking.depth)
     if not ranking.hybrid and ranking.per_document is not None:
         if isinstance(store, IndexedStore):  # documents by their chunks and their whole
             doc_ids = list(dict.fromkeys(str(h.metadata.get("doc_id", "")) for h in dense))

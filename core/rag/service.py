@@ -13,50 +13,38 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.clock import Clock
 from core.errors import ConfigError, InvalidInput, UnknownDocument
-from core.ids import GLOBAL_SCOPE, check_id, scope_key
+from core.ids import check_id
 from core.rag.ingestion import (
     IngestedDocument,
     Ingestor,
     IngestReport,
-    ProgressCallback,
     clean_tags,
+    remove_records,
 )
+from core.rag.parts import Parts
 from core.rag.repository import DocumentRecord, DocumentRepository, PassageIndex
+from core.rag.results import QueryResult
 from core.scope import Scope
+from core.telemetry.governance import Governance
 
 if TYPE_CHECKING:
     from core.config import EmbeddingSettings, RagSettings
+    from core.progress import Progress
     from core.rag.embedding import Embedder
     from core.rag.maintenance import EvalReport, VerifyReport
-    from core.rag.migration import IndexStatus
     from core.rag.search import IndexedStore
     from core.rag.store import VectorStore
-    from core.telemetry.events import EventLog
+    from core.rag.versions import IndexStatus
 
 log = logging.getLogger(__name__)
 
 MAX_SOURCE_CHARS = 1000
 MAX_TITLE_CHARS = 300
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    """One retrieved chunk; score is cosine similarity in [-1, 1], higher is closer."""
-
-    text: str
-    score: float
-    doc_id: str
-    title: str
-    source: str
-    chunk: int
-    guild_id: str | None
-    heading: str
 
 
 class RagService:
@@ -68,7 +56,7 @@ class RagService:
         embedding_settings: EmbeddingSettings,
         chroma_path: Path,
         clock: Clock,
-        events: EventLog | None = None,
+        events: Governance | None = None,
         embedder: Embedder | None = None,
         model_cache: Path | None = None,
         private_paths: Sequence[Path] = (),
@@ -80,7 +68,7 @@ class RagService:
         self.embedding_settings = embedding_settings
         self.chroma_path = chroma_path
         self.clock = clock
-        self.events = events
+        self.events = events or Governance()
         self._embedder = embedder
         self.model_cache = model_cache
         # Never ingested, even inside a folder given: the store, the models, Abby's own files.
@@ -96,7 +84,7 @@ class RagService:
     def with_embedder(self, embedder: Embedder) -> RagService:
         """The same service with another embedder (tests wrap the real one to count calls)."""
         return RagService(
-            repo=self._repo or self._repo_factory,  # type: ignore[arg-type]
+            repo=self._repo or self._open_repo,
             settings=self.settings,
             embedding_settings=self.embedding_settings,
             chroma_path=self.chroma_path,
@@ -109,13 +97,33 @@ class RagService:
 
     # --- lazily opened parts --------------------------------------------------------------
 
-    @property
-    def repo(self) -> DocumentRepository:
+    def _open_repo(self) -> DocumentRepository:
         with self._lock:
             if self._repo is None:
                 assert self._repo_factory is not None
                 self._repo = self._repo_factory()
             return self._repo
+
+    @property
+    def repo(self) -> DocumentRepository:
+        return self._open_repo()
+
+    def _parts(self) -> Parts:
+        """The collaborators of one ingest, repair or reindex (core.rag.parts)."""
+        return Parts(
+            settings=self.settings,
+            clock=self.clock,
+            events=self.events,
+            open_repo=self._open_repo,
+            open_store=lambda: self.store,
+            open_embedder=lambda: self.embedder,
+            model_name=lambda: self.embedder_name,
+            open_collection=lambda name: self.open_store(name, check_model=False),
+            close_store=self.close,
+            store_missing=self.store_missing,
+            private_paths=self.private_paths,
+            crash_hook=self.crash_hook,
+        )
 
     @property
     def embedder(self) -> Embedder:
@@ -181,22 +189,25 @@ class RagService:
         user_id: str | None = None,
         tags: Iterable[str] | str | None = None,
         prune: bool = False,
-        progress: ProgressCallback | None = None,
+        progress: Progress | None = None,
+        files: Progress | None = None,
     ) -> IngestReport:
         """Ingest files and folders (recursively); unchanged documents are skipped.
 
         Raises NotFound when a path does not exist (before anything is written). Files that
         cannot be ingested are listed in `skipped` with the reason. With prune, documents of
         this scope whose file disappeared under a given folder are removed.
+        `progress(done, total)` counts the chunks embedded, `files(done, total)` the files.
         """
         if not paths:
             raise InvalidInput("give at least one file or folder to ingest")
         ingestor = Ingestor(
-            self,
-            scope=scope_key(guild_id),
+            self._parts(),
+            scope=Scope.of(guild_id),
             user_id=_user(user_id),
             tags=clean_tags(tags),
             progress=progress,
+            files=files,
         )
         report = ingestor.ingest_paths([Path(p) for p in paths], prune=prune)
         log.info(
@@ -211,15 +222,17 @@ class RagService:
             len(report.skipped),
             report.seconds,
         )
-        self._event(
+        self.events.emit(
             "rag_ingest",
-            guild_id=guild_id,
-            documents=report.documents,
-            added=report.added,
-            updated=report.updated,
-            removed=report.removed,
-            chunks=report.chunks,
-            skipped=len(report.skipped),
+            {
+                "guild_id": guild_id,
+                "documents": report.documents,
+                "added": report.added,
+                "updated": report.updated,
+                "removed": report.removed,
+                "chunks": report.chunks,
+                "skipped": len(report.skipped),
+            },
         )
         return report
 
@@ -239,7 +252,7 @@ class RagService:
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput("text must be non-empty")
         ingestor = Ingestor(
-            self, scope=scope_key(guild_id), user_id=_user(user_id), tags=clean_tags(tags)
+            self._parts(), scope=Scope.of(guild_id), user_id=_user(user_id), tags=clean_tags(tags)
         )
         return ingestor.ingest_text(source, title, text.strip())
 
@@ -286,7 +299,7 @@ class RagService:
             raise InvalidInput(
                 f"per_document must be an integer from 1 to 100, not {per_document!r}"
             )
-        scope = scope_key(guild_id)
+        scope = Scope.of(guild_id)
         if user_id is not None:
             _user(user_id)
         lexical = parse_query(text)
@@ -302,22 +315,13 @@ class RagService:
             index,
             vector,
             lexical,
-            scopes=[scope, ""] if scope else [""],
+            scopes=_visible(scope),
             ranking=ranking,
         )
         if not hits:
             self._check_vectors_present()
         return [
-            QueryResult(
-                text=hit.text,
-                score=round(hit.score, 6),
-                doc_id=str(hit.metadata.get("doc_id", "")),
-                title=str(hit.metadata.get("title", "")),
-                source=str(hit.metadata.get("source", "")),
-                chunk=int(hit.metadata.get("chunk", 0)),
-                guild_id=str(hit.metadata["scope"]) if hit.metadata.get("scope") else None,
-                heading=str(hit.metadata.get("heading", "")),
-            )
+            QueryResult.of(hit)
             for hit in select([h for h in hits if h.score >= min_score], ranking)
         ]
 
@@ -341,7 +345,7 @@ class RagService:
                     self._passages_checked = True
         return index
 
-    def _embed_query(self, text: str) -> Any:
+    def _embed_query(self, text: str) -> list[float]:
         embedder = self.embedder
         if self._store is not None:
             return embedder.embed([text])[0]
@@ -395,14 +399,13 @@ class RagService:
         self, scope: Scope = Scope.GLOBAL, *, user_id: str | None = None
     ) -> list[DocumentRecord]:
         """Documents a scope can see: a guild its own and the global ones; Scope.EVERY all."""
-        scopes = None if scope.is_every else sorted({scope.key, GLOBAL_SCOPE})
-        return self.repo.find(scopes=scopes, user_id=_user(user_id))
+        return self.repo.find(scopes=_visible(scope), user_id=_user(user_id))
 
     def get(self, doc_id: str, *, guild_id: str | None = None) -> DocumentRecord:
         """The document, or UnknownDocument (also when it belongs to another scope)."""
         doc_id = check_id(doc_id, "document id")
         record = self.repo.get(doc_id)
-        if record is None or (guild_id is not None and record.scope != scope_key(guild_id)):
+        if record is None or (guild_id is not None and record.scope != Scope.of(guild_id).key):
             where = f" in guild {guild_id}" if guild_id is not None else ""
             raise UnknownDocument(f"no document {doc_id}{where}")
         return record
@@ -410,20 +413,10 @@ class RagService:
     def delete(self, doc_id: str, *, guild_id: str | None = None) -> DocumentRecord:
         """Delete a document and its chunks. With guild_id, only that guild's own documents."""
         record = self.get(doc_id, guild_id=guild_id)
-        self.remove_records([record])
+        remove_records(self._parts(), [record])
         log.info("rag: deleted document %s (%d chunks)", record.doc_id, record.chunk_count)
-        self._event("rag_delete", guild_id=record.guild_id, doc_id=record.doc_id)
+        self.events.emit("rag_delete", {"guild_id": record.guild_id, "doc_id": record.doc_id})
         return record
-
-    def remove_records(self, records: Sequence[DocumentRecord]) -> None:
-        """Remove documents: mark pending, drop their vectors, then drop the records."""
-        if not records:
-            return
-        from dataclasses import replace
-
-        self.repo.put_pending([replace(r, state="pending") for r in records])
-        self.store.delete_documents([r.doc_id for r in records])
-        self.repo.delete([r.doc_id for r in records])
 
     def stats(self) -> dict[str, Any]:
         """Document and chunk counts, the model and where the vectors live."""
@@ -445,9 +438,9 @@ class RagService:
 
     def index_status(self) -> IndexStatus:
         """Whether documents were cut by an older chunker or embedded by another model."""
-        from core.rag.migration import index_status
+        from core.rag.versions import index_status
 
-        return index_status(self)
+        return index_status(self.repo, self.embedder_name)
 
     # --- maintenance (core.rag.maintenance) ----------------------------------------------
 
@@ -462,16 +455,14 @@ class RagService:
         """
         from core.rag.maintenance import verify
 
-        return verify(self, repair=repair, force=force, dry_run=dry_run)
+        return verify(self._parts(), repair=repair, force=force, dry_run=dry_run)
 
-    def reindex(
-        self, *, progress: Callable[[int, int], None] | None = None, dry_run: bool = False
-    ) -> dict[str, Any]:
+    def reindex(self, *, progress: Progress | None = None, dry_run: bool = False) -> dict[str, Any]:
         """Rebuild every chunk's vector under the configured embedding model (dry_run: say
         how many chunks and which models, change nothing)."""
         from core.rag.maintenance import reindex
 
-        return reindex(self, progress=progress, dry_run=dry_run)
+        return reindex(self._parts(), progress=progress, dry_run=dry_run)
 
     def evaluate(
         self,
@@ -479,18 +470,19 @@ class RagService:
         *,
         guild_id: str | None = None,
         k: int = 5,
-        **query_options: Any,
+        **query_options: Any,  # noqa: ANN401 - query()'s keyword options, passed through
     ) -> EvalReport:
         """Recall@k, MRR and nDCG@k of the given cases (see maintenance.read_eval_file)."""
         from core.rag.maintenance import evaluate
 
         if not 1 <= k <= 100:
             raise InvalidInput(f"k must be from 1 to 100, not {k}")
-        return evaluate(self, cases, guild_id=guild_id, k=k, **query_options)
+        return evaluate(self.query, cases, guild_id=guild_id, k=k, **query_options)
 
-    def _event(self, event_type: str, **payload: object) -> None:
-        if self.events is not None:
-            self.events.emit(event_type, payload)
+
+def _visible(scope: Scope) -> tuple[Scope, ...]:
+    """The scopes a scope reads: a guild its own and the global one; every scope all."""
+    return (scope,) if scope.is_every or scope.is_global else (scope, Scope.GLOBAL)
 
 
 def _user(user_id: str | None) -> str | None:

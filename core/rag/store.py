@@ -23,7 +23,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +31,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core.errors import ConfigError, ServiceUnavailable
+from core.ids import GLOBAL_SCOPE
+from core.rag.repository import scope_keys
+from core.scope import Scope
 
 log = logging.getLogger(__name__)
+
+# The embedded store reopens by clearing chromadb's per-path system cache, a private part
+# of chromadb (see _refresh); these are the releases it was checked against.
+SUPPORTED_CHROMADB = ">=1.0,<2"
 
 # One per process on purpose: Chroma keeps one shared "system" per path per process, and a
 # reopen replaces it under every handle at once.
@@ -90,7 +97,7 @@ class VectorStore:
     def add(
         self,
         ids: Sequence[str],
-        embeddings: Sequence[Sequence[float]] | Any,
+        embeddings: Sequence[Sequence[float]] | Any,  # noqa: ANN401 - lists or a numpy matrix
         documents: Sequence[str],
         metadatas: Sequence[Mapping[str, Any]],
     ) -> None:
@@ -125,14 +132,26 @@ class VectorStore:
                 collection.delete(ids=list(chunk_ids[start : start + step]))
 
     def query(
-        self, embedding: Sequence[float] | Any, *, where: Mapping[str, Any], top_k: int
+        self,
+        embedding: Sequence[float] | Any,  # noqa: ANN401 - a list or a numpy row
+        *,
+        scopes: Iterable[Scope | str],
+        top_k: int,
     ) -> list[Hit]:
-        """The top_k chunks closest to embedding among those matching `where`."""
+        """The top_k chunks closest to embedding among those of these scopes (Scope values
+        or stored keys; Scope.EVERY for all). The scope is the `where` of the vector query
+        itself, so another scope's chunks can neither appear nor use up the top_k."""
+        keys = scope_keys(scopes)
+        if keys == []:
+            return []
+        where: dict[str, Any] | None = None
+        if keys is not None:
+            where = {"scope": {"$in": keys}} if len(keys) > 1 else {"scope": keys[0]}
         with self._reading() as collection:
             result = collection.query(
                 query_embeddings=[embedding],
                 n_results=top_k,
-                where=dict(where),
+                where=where,
                 include=["documents", "metadatas", "distances"],
             )
         ids = result["ids"][0]
@@ -148,10 +167,10 @@ class VectorStore:
 
     def score_ids(
         self,
-        embedding: Sequence[float] | Any,
+        embedding: Sequence[float] | Any,  # noqa: ANN401 - a list or a numpy row
         chunk_ids: Sequence[str],
         *,
-        scopes: Sequence[str],
+        scopes: Iterable[Scope | str],
     ) -> list[Hit]:
         """These chunks, those of the given scopes only, scored by cosine similarity.
 
@@ -169,11 +188,11 @@ class VectorStore:
             page = collection.get(
                 ids=list(chunk_ids), include=["embeddings", "documents", "metadatas"]
             )
-        allowed = set(scopes)
+        keys = scope_keys(scopes)
         rows = [
             i
             for i, meta in enumerate(page["metadatas"])
-            if meta is not None and str(meta.get("scope", "")) in allowed
+            if meta is not None and (keys is None or str(meta.get("scope", GLOBAL_SCOPE)) in keys)
         ]
         if not rows:
             return []
@@ -351,8 +370,7 @@ class VectorStore:
             if self._client is None:
                 self._client = self._connect()
             return
-        from chromadb.api.shared_system_client import SharedSystemClient
-
+        SharedSystemClient = _shared_system_client()
         generation = self._generation()
         identifier = str(self.path)
         if self._client is not None and generation != self._seen_generation:
@@ -373,7 +391,7 @@ class VectorStore:
             self._collection = None
         self._seen_generation = generation
 
-    def _connect(self) -> Any:
+    def _connect(self) -> Any:  # noqa: ANN401 - a chromadb client (untyped factories)
         import chromadb
 
         settings = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
@@ -396,7 +414,7 @@ class VectorStore:
             settings=settings,
         )
 
-    def _open_collection(self) -> Any:
+    def _open_collection(self) -> Any:  # noqa: ANN401 - a chromadb Collection
         if self._collection is not None:
             return self._collection
         collection = self._client.get_or_create_collection(
@@ -434,9 +452,32 @@ class VectorStore:
             raise translated from exc
 
 
+def _shared_system_client() -> Any:  # noqa: ANN401 - chromadb's private class
+    """chromadb's per-path system cache, or one clear ConfigError on a release without it."""
+    found: object = None
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        found = SharedSystemClient
+    except ImportError:
+        pass
+    if not all(
+        isinstance(getattr(found, name, None), dict)
+        for name in ("_identifier_to_system", "_identifier_to_refcount")
+    ):
+        import chromadb
+
+        raise ConfigError(
+            f"chromadb {getattr(chromadb, '__version__', '?')} is not supported: Abby's "
+            f"embedded vector store needs chromadb{SUPPORTED_CHROMADB} "
+            f"(pip install 'chromadb{SUPPORTED_CHROMADB}')"
+        )
+    return found
+
+
 def _interchangeable(built: tuple[Any, Any], wanted: tuple[str, int]) -> bool:
     """Two variants of the local model: the store answers (and says it wants a reindex)."""
-    from core.rag.embedding import LOCAL_MODEL_FAMILY
+    from core.rag.embedding_models import LOCAL_MODEL_FAMILY
 
     return built[1] == wanted[1] and {built[0], wanted[0]} <= LOCAL_MODEL_FAMILY
 

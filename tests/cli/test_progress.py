@@ -26,16 +26,20 @@ def test_ingest_progress_counts_chunks_embedded_with_files_as_a_second_line(
     for i in range(4):
         paragraphs = "\n\n".join(f"Paragraph {j} of file {i}: " + "words " * 60 for j in range(6))
         (docs / f"f{i}.md").write_text(f"# File {i}\n\n{paragraphs}")
-    steps = []
-    report = context.rag.ingest_paths([docs], progress=steps.append)
+    steps: list[tuple[int, int]] = []
+    files: list[tuple[int, int]] = []
+    report = context.rag.ingest_paths(
+        [docs],
+        progress=lambda d, t: steps.append((d, t)),
+        files=lambda d, t: files.append((d, t)),
+    )
     assert report.chunks > 4  # several chunks per file: chunks, not files, are the unit
-    last = steps[-1]
-    assert (last.chunks_done, last.chunks_total) == (report.chunks, report.chunks)
-    assert (last.files_done, last.files_total) == (4, 4)
-    done = [s.chunks_done for s in steps]
-    totals = [s.chunks_total for s in steps]
+    assert steps[-1] == (report.chunks, report.chunks)
+    assert files[-1] == (4, 4)
+    done = [d for d, _ in steps]
+    totals = [t for _, t in steps]
     assert done == sorted(done) and totals == sorted(totals)
-    assert all(s.chunks_done <= s.chunks_total for s in steps)
+    assert all(d <= t for d, t in steps)
 
 
 def test_cleanup_progress_counts_files_checked_then_deleted(backend, context: AppContext) -> None:  # noqa: ANN001
