@@ -7,13 +7,16 @@ first and nothing is asked of the model without one).
 
 from __future__ import annotations
 
-import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from abby_cli import output, runtime
 from abby_cli.options import GuildOpt, JsonOpt, UserOpt
+
+if TYPE_CHECKING:
+    from core.context import AppContext
+    from core.llm.assistant import Answer
 
 
 def ask(
@@ -38,43 +41,34 @@ def ask(
     """Ask the LLM; with --rag, answer from the ingested documents of the guild."""
     import asyncio
 
-    from core.llm.assistant import Answer
+    from abby_cli import render
 
     context = runtime.context()
+    where = {"user_id": user, "guild_id": guild, "channel_id": channel}
+    asked = {**where, "use_docs": rag, "system_prompt": system, "top_k": top_k}
+    streamed = stream and output.streams()
+    answer = asyncio.run(_answer(context, prompt, asked, streamed=streamed))
+    output.show(render.Reply(answer, context.settings.llm.model, user, streamed))
+
+
+async def _answer(
+    context: AppContext, prompt: str, asked: dict[str, Any], *, streamed: bool
+) -> Answer:
+    """The assistant's answer; with `streamed`, its text goes to stdout as it arrives."""
+    from core.llm.assistant import Answer
+
     assistant = context.assistant
-    options = {
-        "user_id": user,
-        "guild_id": guild,
-        "channel_id": channel,
-        "use_docs": rag,
-        "system_prompt": system,
-        "top_k": top_k,
-    }
-
-    async def run():  # noqa: ANN202 - an Answer
-        try:
-            if not stream or runtime.state.json:
-                return await assistant.answer(prompt, **options)
-            answer = None
-            async for item in assistant.stream(prompt, **options):
-                if isinstance(item, str):
-                    sys.stdout.write(item)
-                    sys.stdout.flush()
-                elif isinstance(item, Answer):  # not the Opening of a new conversation
-                    answer = item
-            sys.stdout.write("\n")
-            return answer
-        finally:
-            await context.llm.aclose()
-
-    answer = asyncio.run(run())
-    sources = [s.to_dict() for s in answer.sources]
-    if runtime.state.json:
-        document = {"reply": answer.reply, "model": context.settings.llm.model, "sources": sources}
-        if user is not None:
-            document["session_id"] = answer.session_id
-        output.show(document)
-        return
-    if not stream:
-        output.lines([answer.reply])
-    output.lines(f"  source: {s['title'] or s['source']} ({s['score']:.2f})" for s in sources)
+    try:
+        if not streamed:
+            return await assistant.answer(prompt, **asked)
+        answer = None
+        async for item in assistant.stream(prompt, **asked):
+            if isinstance(item, str):
+                output.write(item)
+            elif isinstance(item, Answer):  # not the Opening of a new conversation
+                answer = item
+        output.write("\n")
+        assert answer is not None  # a stream always ends with its Answer
+        return answer
+    finally:
+        await context.llm.aclose()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -42,7 +39,7 @@ def backup(
     if include_keys:
         output.warn("--include-keys: this archive can decrypt every session; guard it as the keys")
     target = out or Path(f"abby-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.tar")
-    with _bar("backing up") as meter:
+    with output.progress("backing up") as meter:
         report = create_backup(
             runtime.context(),
             target,
@@ -68,7 +65,7 @@ def restore(
     """
     from core.backup import restore_backup
 
-    with _bar("verifying") as meter:
+    with output.progress("verifying") as meter:
         report = restore_backup(
             runtime.settings(),
             archive,
@@ -77,39 +74,4 @@ def restore(
             progress=meter,
             on_phase=meter.describe,
         )
-    if report.keys.startswith("WARNING"):
-        output.warn(report.keys.removeprefix("WARNING: "))
     output.show(report)
-    if report.audit_ok is False:
-        from core.errors import AuditFailed
-
-        raise AuditFailed("the restored books do not balance: run `abby bank audit`")
-
-
-class _Meter:
-    """The core's progress protocol, `meter(done, total)` plus `describe(phase)`, on a bar."""
-
-    def __init__(self, bar: Any = None, task: Any = None) -> None:
-        self._bar, self._task = bar, task
-
-    def __call__(self, done: int, total: int | None = None) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, completed=done, total=total)
-
-    def describe(self, phase: str) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, description=phase, completed=0, total=None)
-
-
-@contextmanager
-def _bar(description: str) -> Iterator[_Meter]:
-    """A transient bar on stderr, only for a person watching (not --json, -q or a pipe)."""
-    if runtime.state.json or runtime.state.verbosity < 0 or not sys.stderr.isatty():
-        yield _Meter()
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        yield _Meter(bar, bar.add_task(description, total=None))

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from abby_cli import options, output, runtime
-from abby_cli.options import MAX_SECONDS, DryRunOpt, GuildOpt, JsonOpt, LimitOpt
-from abby_cli.xp import parse_amount
+from abby_cli.options import MAX_SECONDS, DryRunOpt, GuildOpt, JsonOpt, LimitOpt, parse_amount
 
 app = typer.Typer(help="The bank: balances, transfers, ledger, audit.", no_args_is_help=True)
 
@@ -37,10 +36,10 @@ def add(
     json_out: JsonOpt = False,
 ) -> None:
     """Mint (or, negative, burn) currency on an account; a burn never goes below zero."""
-    movement = runtime.context().bank.add(
-        user_id, parse_amount(amount), reason=reason, guild_id=guild, idempotency_key=key
+    bank = runtime.context().bank
+    output.show(
+        bank.add(user_id, parse_amount(amount), reason=reason, guild_id=guild, idempotency_key=key)
     )
-    output.show(movement)
 
 
 @app.command(context_settings=_AMOUNT_CMD)
@@ -65,10 +64,7 @@ def transfer(
         idempotency_key=key,
         reason=reason,
     )
-    output.show(
-        movement,
-        columns=["transfer_id", "from_user", "to_user", "amount", "status", "replayed"],
-    )
+    output.show(movement)
 
 
 @app.command()
@@ -81,11 +77,7 @@ def history(
 ) -> None:
     """USER_ID's ledger, newest first (negative amounts left the account)."""
     entries = runtime.context().bank.history(user_id, guild_id=guild, limit=limit, offset=offset)
-    output.show(
-        entries,
-        columns=["at", "transfer_id", "amount", "balance_after", "counterparty", "reason"],
-        empty="No movements on this account.",
-    )
+    output.show(entries, kind="list[LedgerEntry]")
 
 
 @app.command()
@@ -103,14 +95,12 @@ def top(
     json_out: JsonOpt = False,
 ) -> None:
     """The balance leaderboard of a guild (accounts holding more than 0; ties by user id)."""
+    from abby_cli import render
+
     context = runtime.context()
     rows = context.bank.leaderboard(guild, limit=limit, offset=offset)
     names = context.users.names([row.user_id for row in rows], guild_id=guild)
-    output.show(
-        [{**output.to_jsonable(row), "name": names.get(row.user_id)} for row in rows],
-        columns=["rank", "user_id", "name", "balance"],
-        empty="No balances in this scope yet.",
-    )
+    output.show(render.BankRanking(rows, names))
 
 
 @app.command()
@@ -122,28 +112,7 @@ def audit(
 ) -> None:
     """Prove the books: balances = minted - burned, none negative, every ledger pair
     complete. Exit 4 when a check fails."""
-    bank = runtime.context().bank
-    report = bank.audit(options.scope_option(guild, every=True))
-    if runtime.state.json:
-        output.show(report)
-    else:
-        output.show(
-            report.scopes,
-            columns=[
-                "guild_id",
-                "accounts",
-                "total_balance",
-                "minted",
-                "burned",
-                "transfers",
-                "ok",
-            ],
-            empty="No accounts yet.",
-        )
-        output.lines(f"problem: {p}" for p in report.problems)
-        output.message("audit ok" if report.ok else "audit FAILED")
-    if not report.ok:
-        raise typer.Exit(4)
+    output.show(runtime.context().bank.audit(options.scope_option(guild, every=True)))
 
 
 @app.command()
@@ -165,8 +134,6 @@ def recover(
     --dry-run lists each movement with what a recovery would do to it, and changes nothing
     (not even the recovery that opening the bank runs)."""
     context = runtime.context()
-    if dry_run:
-        report = context.bank_as_found.recover(older_than_seconds=older_than, dry_run=True)
-        output.show(report, title="Recovery (dry run)")
-        return
-    output.show(context.bank.recover(older_than_seconds=older_than))
+    # A dry run must not run the recovery that opening the bank does: the bank as found.
+    bank = context.bank_as_found if dry_run else context.bank
+    output.show(bank.recover(older_than_seconds=older_than, dry_run=dry_run))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from abby_cli import output, runtime
+from abby_cli import options, output, runtime
 from abby_cli.options import JsonOpt
 
 app = typer.Typer(help="Run the bundled Discord bot.", no_args_is_help=True)
@@ -35,9 +35,9 @@ def run(
     from bot import app as bot_app
 
     if dry_run:
-        output.show(bot_app.dry_run(context), title="abby bot run --dry-run")
-        return
-    bot_app.run(context)
+        output.show(bot_app.dry_run(context))
+    else:
+        bot_app.run(context)
 
 
 # --- per-guild bot settings (the permission model of the moderation commands) -------------
@@ -60,16 +60,14 @@ def settings(
     Stored in the database, over discord.admin_role_ids / discord.moderator_role_ids of the
     config; Manage Server always counts as admin.
     """
-    from core.errors import InvalidInput
     from core.moderation.service import parse_setting
 
+    options.require_value(key, value, unset="use the config's")
     service = runtime.context().moderation
-    if key is None:
+    if key is None or value is None:
         output.show(service.access(guild))
-        return
-    if value is None:
-        raise InvalidInput(f"give a VALUE for {key} (or 'default' to use the config's)")
-    output.show(service.update_access({key: parse_setting(key, value)}, guild_id=guild))
+    else:
+        output.show(service.update_access({key: parse_setting(key, value)}, guild_id=guild))
 
 
 @app.command()
@@ -84,7 +82,7 @@ def sync(
     context = runtime.context()
     from bot import app as bot_app
 
-    output.show(bot_app.sync(context, guild), title="slash commands", empty="No commands.")
+    output.show(bot_app.sync(context, guild), kind="list[CommandChange]")
 
 
 @app.command("invite-url")

@@ -7,13 +7,18 @@ session with a summary the model writes, and prints it.
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from abby_cli import output, runtime
 from abby_cli.options import GuildOpt, JsonOpt
+
+if TYPE_CHECKING:
+    from core.context import AppContext
+    from core.llm.assistant import Assistant, Closed
 
 EXIT = "/exit"
 
@@ -30,58 +35,58 @@ def chat(
     json_out: JsonOpt = False,
 ) -> None:
     """Talk with the persona; /exit closes the conversation and prints its summary."""
-    import asyncio
-
-    from core.llm.assistant import Answer
+    from abby_cli import render
 
     context = runtime.context()
-    assistant = context.assistant
-    assistant.check_ready()  # no LLM: one line and exit 78 before the first prompt
+    context.assistant.check_ready()  # no LLM: one line and exit 78 before the first prompt
     where = {"user_id": user, "guild_id": guild, "channel_id": channel}
-    human = not runtime.state.json
     turns: list[dict[str, Any]] = []
+    closed = asyncio.run(_converse(context, where, turns, rag=rag, human=output.streams()))
+    output.show(render.Conversation(turns, closed))
 
-    async def run():  # noqa: ANN202 - the Closed conversation, or None
-        try:
-            while True:
-                if human and sys.stdin.isatty():
-                    sys.stderr.write("you> ")
-                    sys.stderr.flush()
-                line = await asyncio.to_thread(sys.stdin.readline)
-                if not line or line.strip() == EXIT:
-                    break
-                question = line.strip()
-                if not question:
-                    continue
-                answer = None
-                async for item in assistant.stream(question, use_docs=rag, **where):
-                    if isinstance(item, str):
-                        if human:
-                            sys.stdout.write(item)
-                            sys.stdout.flush()
-                    elif isinstance(item, Answer):
-                        answer = item
-                    elif human and item.greeting:  # an Opening: greet before the answer
-                        sys.stdout.write(item.greeting + "\n")
-                if human:
-                    sys.stdout.write("\n")
-                    for source in answer.sources:
-                        sys.stdout.write(f"  source: {source.title}\n")
-                    sys.stdout.flush()
-                turns.append({"question": question, **answer.to_dict()})
-            return await assistant.close(**where)
-        finally:
-            await context.llm.aclose()
 
-    closed = asyncio.run(run())
-    summary = closed.summary if closed else None
-    if runtime.state.json:
-        output.show(
-            {
-                "session_id": closed.session_id if closed else None,
-                "turns": turns,
-                "summary": summary,
-            }
-        )
-    elif closed is not None:
-        output.lines([f"summary: {summary or '(none)'}", closed.line])
+async def _converse(
+    context: AppContext,
+    where: dict[str, Any],
+    turns: list[dict[str, Any]],
+    *,
+    rag: bool,
+    human: bool,
+) -> Closed | None:
+    """Answer each line of stdin until /exit or its end, then close the conversation."""
+    assistant = context.assistant
+    try:
+        while True:
+            if human and sys.stdin.isatty():
+                sys.stderr.write("you> ")
+                sys.stderr.flush()
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line or line.strip() == EXIT:
+                break
+            question = line.strip()
+            if question:
+                turns.append(await _turn(assistant, question, where, rag=rag, human=human))
+        return await assistant.close(**where)
+    finally:
+        await context.llm.aclose()
+
+
+async def _turn(
+    assistant: Assistant, question: str, where: dict[str, Any], *, rag: bool, human: bool
+) -> dict[str, Any]:
+    """One question streamed (to people), with its sources; the turn as --json records it."""
+    from core.llm.assistant import Answer
+
+    answer = None
+    async for item in assistant.stream(question, use_docs=rag, **where):
+        if isinstance(item, str):
+            if human:
+                output.write(item)
+        elif isinstance(item, Answer):
+            answer = item
+        elif human and item.greeting:  # an Opening: greet before the answer
+            output.write(item.greeting + "\n")
+    assert answer is not None  # a stream always ends with its Answer
+    if human:
+        output.write("\n" + "".join(f"  source: {s.title}\n" for s in answer.sources))
+    return {"question": question, **answer.to_dict()}

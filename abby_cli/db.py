@@ -16,24 +16,19 @@ app = typer.Typer(help="Initialise and inspect the document database.", no_args_
 @app.command()
 def init(json_out: JsonOpt = False) -> None:
     """Create every table or index (idempotent; also done on first use)."""
+    from abby_cli import render
+
     context = runtime.context()
     context.init_schema()
-    output.show(context.status(), columns=["backend", "location", "schema"])
+    output.show(render.DbStatus(context.status()))
 
 
 @app.command()
 def status(json_out: JsonOpt = False) -> None:
     """Show backend, location, schema versions and record counts."""
-    context = runtime.context()
-    report = context.status()
-    if runtime.state.json:
-        output.show(report)
-        return
-    output.show({k: report[k] for k in ("backend", "location", "schema")})
-    output.show(
-        [{"table": name, "records": count} for name, count in report["tables"].items()],
-        empty="No tables yet (run 'abby db init').",
-    )
+    from abby_cli import render
+
+    output.show(render.DbStatus(runtime.context().status()))
 
 
 @app.command()
@@ -64,22 +59,7 @@ def copy(
     """
     from core.mobility import copy_database
 
-    if to == "-":
-        to = sys.stdin.readline(4096).strip()
-    context = runtime.context()
+    target = sys.stdin.readline(4096).strip() if to == "-" else to
     with output.progress("copying", unit="records") as meter:
-        report = copy_database(context, to, merge=merge, progress=meter)
-    if runtime.state.json:
-        output.show(report.to_dict())
-    else:
-        summary = report.to_dict()
-        output.show(
-            [d.to_dict() for d in report.domains],
-            columns=["domain", "source_records", "target_records", "inserted", "unchanged",
-                     "conflicts"],
-        )  # fmt: skip
-        output.show({k: summary[k] for k in ("source", "target", "records", "seconds", "audit")})
-    if report.conflicts:
-        output.warn(f"{report.conflicts} record(s) differ on the target and were left as they are")
-    if not report.ok:
-        raise typer.Exit(4)
+        report = copy_database(runtime.context(), target, merge=merge, progress=meter)
+    output.show(report)

@@ -20,7 +20,4 @@ def doctor(
     """Check that Abby can run here; exit 1 when a required check fails."""
     from core.doctor import run_checks
 
-    checks = run_checks(runtime.settings(), runtime.context, fix=fix)
-    output.show(checks, columns=["name", "status", "detail"])
-    if any(check.status == "fail" for check in checks):
-        raise typer.Exit(1)
+    output.show(run_checks(runtime.settings(), runtime.context, fix=fix), kind="list[Check]")

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from abby_cli import output, runtime
 from abby_cli.options import MAX_LEVEL, GuildOpt, JsonOpt, output_path_option
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from abby_cli.render import StoredImage
+    from core.context import AppContext
+    from core.images.generation import GenerationResult, Requester
 
 app = typer.Typer(help="Generate, edit and upscale images (Stability AI).", no_args_is_help=True)
 
@@ -27,7 +34,7 @@ OutOpt = Annotated[
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="0-4294967294; omit for random.")]
 
 
-def _requester(user: str, guild: str | None, roles: str | None, level: int):  # noqa: ANN202
+def _requester(user: str, guild: str | None, roles: str | None, level: int) -> Requester:
     from core.images.generation import requester
 
     return requester(user, guild, (roles or "").split(","), level)
@@ -39,24 +46,28 @@ def _read_image(path: Path, limit: int) -> bytes:
     return read_image_file(path, limit)
 
 
-def _finish(result: Any, out: Path | None) -> None:
-    from dataclasses import asdict
+def _copied(result: GenerationResult, out: Path | None) -> StoredImage:
+    """The stored image, with a copy written to `out` (-o) when one was asked for."""
+    from abby_cli import render
 
-    data = asdict(result)
-    data.pop("content_type", None)
     if out is not None:
         from core.errors import InvalidInput
 
-        image = Path(result.path).read_bytes()
         try:
-            out.write_bytes(image)
+            out.write_bytes(Path(result.path).read_bytes())
         except OSError as exc:
             raise InvalidInput(f"cannot write {out}: {exc.strerror}") from None
-        data["output"] = str(out)
-    output.show(data, title="Image stored")
+    return render.StoredImage(result, out)
 
 
-def _run(coroutine: Any) -> Any:
+def _image_or_stored(context: AppContext, image: str) -> tuple[bytes, str | None]:
+    """IMAGE read from a file, or from storage when it names no file and looks like a file id."""
+    if not Path(image).exists() and len(image) == 32 and os.sep not in image:
+        return context.storage.read(image), image
+    return _read_image(Path(image), context.settings.storage.max_image_bytes), None
+
+
+def _run(coroutine: Coroutine[object, object, GenerationResult]) -> GenerationResult:
     import asyncio
 
     with output.progress("waiting for Stability"):
@@ -95,7 +106,7 @@ def generate(
             negative_prompt=negative,
         )
     )
-    _finish(result, out)
+    output.show(_copied(result, out))
 
 
 @app.command()
@@ -127,7 +138,7 @@ def edit(
             seed=seed,
         )
     )
-    _finish(result, out)
+    output.show(_copied(result, out))
 
 
 @app.command()
@@ -149,13 +160,7 @@ def upscale(
 ) -> None:
     """Upscale IMAGE (a file, or the id of a stored image) for a user."""
     context = runtime.context()
-    source = Path(image)
-    file_id = None
-    if not source.exists() and len(image) == 32 and os.sep not in image:
-        file_id = image
-        data = context.storage.read(image)
-    else:
-        data = _read_image(source, context.settings.storage.max_image_bytes)
+    data, file_id = _image_or_stored(context, image)
     result = _run(
         context.images.upscale(
             _requester(user, guild, roles, level),
@@ -166,4 +171,4 @@ def upscale(
             source_file_id=file_id,
         )
     )
-    _finish(result, out)
+    output.show(_copied(result, out))

@@ -69,28 +69,14 @@ def init(
     from core.config import user_data_dir
     from core.setup import STEPS, SetupRequest, default_config_path, run_setup
 
-    config_path = default_config_path(runtime.state.config_file, os.environ)
-    if data_dir is None:
-        data_dir = Path(os.environ.get("ABBY_DATA_DIR") or user_data_dir())
-    if not no_prompt:
-        # Prompts on stderr: stdout carries only the result (one document with --json).
-        data_dir = Path(typer.prompt("Data directory", default=str(data_dir), err=True))
-        mongodb_uri = typer.prompt(
-            "MongoDB URI (empty for the embedded SQLite store)",
-            default=mongodb_uri or "",
-            show_default=False,
-            err=True,
-        )
-        if not discord_token:
-            discord_token = typer.prompt(
-                "Discord bot token (empty to set ABBY_DISCORD__TOKEN later)",
-                default="",
-                show_default=False,
-                hide_input=True,
-                err=True,
-            )
+    data_dir = data_dir or Path(os.environ.get("ABBY_DATA_DIR") or user_data_dir())
+    data_dir, mongodb_uri, discord_token = (
+        (data_dir, mongodb_uri, discord_token)
+        if no_prompt
+        else _ask(data_dir, mongodb_uri, discord_token)
+    )
     request = SetupRequest(
-        config_path=config_path,
+        config_path=default_config_path(runtime.state.config_file, os.environ),
         data_dir=data_dir,
         mongodb_uri=mongodb_uri,
         database_name=database_name,
@@ -101,29 +87,32 @@ def init(
         force=force,
     )
     with output.progress("setting up", unit="steps") as meter:
+        result = run_setup(
+            request,
+            abby=abby_command(),
+            environ=os.environ,
+            on_step=lambda index, name: meter.step(index, len(STEPS), name),
+        )
+    output.show(result)
 
-        def step(index: int, name: str) -> None:
-            meter.describe(name)
-            meter(index, len(STEPS))
 
-        result = run_setup(request, abby=abby_command(), environ=os.environ, on_step=step)
-    if runtime.state.json:
-        output.show(result)
-        return
-    output.show(
-        {
-            "config_file": result.config_file,
-            "data_dir": result.data_dir,
-            "backend": result.backend,
-            "key_file": result.key_file or "ABBY_ENCRYPTION_KEYS",
-            "key_created": result.key_created,
-            "model": result.model or "not built",
-        },
-        title="Abby is set up",
+def _ask(
+    data_dir: Path, mongodb_uri: str | None, discord_token: str | None
+) -> tuple[Path, str | None, str | None]:
+    """The basics, asked on stderr: stdout carries only the result (one document with --json)."""
+    data_dir = Path(typer.prompt("Data directory", default=str(data_dir), err=True))
+    mongodb_uri = typer.prompt(
+        "MongoDB URI (empty for the embedded SQLite store)",
+        default=mongodb_uri or "",
+        show_default=False,
+        err=True,
     )
-    output.write(
-        "\n# crontab -e (these lines use this config, whatever cron's environment):\n"
-        + "".join(f"{line}\n" for line in result.cron)
-        + "\n# ~/.config/systemd/user/abby.service, then: systemctl --user enable --now abby\n"
-        + result.systemd_unit
-    )
+    if not discord_token:
+        discord_token = typer.prompt(
+            "Discord bot token (empty to set ABBY_DISCORD__TOKEN later)",
+            default="",
+            show_default=False,
+            hide_input=True,
+            err=True,
+        )
+    return data_dir, mongodb_uri, discord_token

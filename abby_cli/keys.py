@@ -11,19 +11,9 @@ from typing import Annotated
 import typer
 
 from abby_cli import output, runtime
-from abby_cli.options import DryRunOpt, JsonOpt, YesOpt
+from abby_cli.options import DryRunOpt, JsonOpt, YesOpt, actor
 
 app = typer.Typer(help="Encryption keys: generate, status, rotate, retire.", no_args_is_help=True)
-
-
-def actor() -> str:
-    """Who runs this command, for governance events (the OS user)."""
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 @app.command()
@@ -43,47 +33,16 @@ def generate(
         raise InvalidInput(
             "--json never carries key material: use --write, or drop --json to print the key"
         )
-    generated = runtime.context().keys.generate(write=write, actor=actor())
-    if generated.written_to is None:
-        # The one place a key is shown: the operator asked for it, on stdout only.
-        typer.echo(generated.key.line)
-        output.warn("this line is a secret: put it in the key file (mode 0600) or the env")
-        return
-    output.show({"id": generated.id, "primary": True, "key_file": generated.written_to})
-    output.warn("new records use this key now; run `abby keys rotate` to re-encrypt older ones")
+    output.show(runtime.context().keys.generate(write=write, actor=actor()))
 
 
 @app.command()
 def status(json_out: JsonOpt = False) -> None:
     """Key ids (primary first) and how many records each still protects. Never key material."""
-    ctx = runtime.context()
-    rows = ctx.keys.status()
-    if runtime.state.json:
-        output.show(
-            {
-                "source": ctx.keys.source.description,
-                "keys": [
-                    {"id": r.id, "primary": r.primary, "records": r.records, "in_ring": r.in_ring}
-                    for r in rows
-                ],
-            }
-        )
-        return
-    output.show(
-        [
-            {
-                "id": r.id,
-                "primary": "yes" if r.primary else "",
-                "records": r.records,
-                "state": "in ring" if r.in_ring else "UNKNOWN (not in the ring)",
-            }
-            for r in rows
-        ],
-        title=f"Keys from {ctx.keys.source.description}",
-        empty="No keys configured; create one with `abby keys generate --write`.",
-    )
-    if any(not r.in_ring for r in rows):
-        output.warn("some records name a key that is not in the ring: they cannot be decrypted")
+    from abby_cli import render
+
+    keys = runtime.context().keys
+    output.show(render.KeyState(keys.source.description, keys.status()))
 
 
 @app.command()
@@ -108,17 +67,6 @@ def rotate(
     with output.progress("counting" if dry_run else "re-encrypting", unit="messages") as meter:
         report = keys.rotate(batch_size=batch_size, dry_run=dry_run, progress=meter, actor=actor())
     output.show(report)
-    if dry_run:
-        output.message(
-            f"dry run: would re-encrypt {report.would_rotate} record(s) under key {primary};"
-            " nothing was changed"
-        )
-    if report.unknown_key or report.undecryptable:
-        output.warn(
-            f"{report.unknown_key} record(s) under keys not in the ring and "
-            f"{report.undecryptable} that did not decrypt were left unchanged"
-        )
-        raise typer.Exit(4)
 
 
 @app.command()

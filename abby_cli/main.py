@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from abby_cli import (
     ask,
@@ -21,6 +21,7 @@ from abby_cli import (
     bank,
     bot,
     chat,
+    clicklib,
     config,
     db,
     doctor,
@@ -38,6 +39,9 @@ from abby_cli import (
     user,
     xp,
 )
+
+if TYPE_CHECKING:
+    from core.errors import AbbyError
 
 # Each group's Click command is built only when that group is invoked or completed: Typer
 # introspects every command's signature to build it, ~57 ms for all groups, most of a
@@ -60,31 +64,32 @@ GROUPS: dict[str, typer.Typer] = {
 
 
 class _LazyGroups(TyperGroup):
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    def list_commands(self, ctx: clicklib.Context) -> list[str]:
         return [*self.commands, *(name for name in GROUPS if name not in self.commands)]
 
-    def get_command(self, ctx: typer.Context, cmd_name: str):  # noqa: ANN201 - a Click command
+    def get_command(self, ctx: clicklib.Context, cmd_name: str) -> clicklib.Command | None:
         if cmd_name not in self.commands and cmd_name in GROUPS:
             group = typer.main.get_group(GROUPS[cmd_name])
             group.name = cmd_name
             for command in (group, *group.commands.values()):
-                command.rich_markup_mode = None  # the same plain, fast help as the root
+                if isinstance(command, (TyperGroup, TyperCommand)):
+                    command.rich_markup_mode = None  # the same plain, fast help as the root
             self.commands[cmd_name] = group
         found = self.commands.get(cmd_name)
         if found is not None:
             options.add_shared_options(found)  # --plain beside --json, on every command
         return found
 
-    def format_commands(self, ctx: typer.Context, formatter) -> None:  # noqa: ANN001
-        from typer._click.utils import make_default_short_help
-
+    def format_commands(self, ctx: clicklib.Context, formatter: clicklib.HelpFormatter) -> None:
         limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
         rows = []
         for name in self.list_commands(ctx):
             if name in self.commands:
                 rows.append((name, self.commands[name].get_short_help_str(limit)))
             else:
-                rows.append((name, make_default_short_help(GROUPS[name].info.help or "", limit)))
+                rows.append(
+                    (name, clicklib.make_default_short_help(GROUPS[name].info.help or "", limit))
+                )
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -175,7 +180,7 @@ _SQLITE_STORAGE_MESSAGES = (
 )
 
 
-def _storage_failure(exc: BaseException) -> Exception | None:
+def _storage_failure(exc: BaseException) -> AbbyError | None:
     """The typed disk-full / read-only error behind an unexpected exception, if there is one.
 
     The last line of defence: the core classifies what it writes, but an OSError or a
@@ -213,8 +218,7 @@ def _storage_failure(exc: BaseException) -> Exception | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn every failure into an exit code."""
-    from typer._click.exceptions import ClickException, NoArgsIsHelpError
-
+    from abby_cli.clicklib import ClickException, NoArgsIsHelpError
     from core.errors import AbbyError, ExitCode
 
     args = sys.argv[1:] if argv is None else list(argv)
@@ -230,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         result = command.main(args=args, prog_name="abby", standalone_mode=False)
         code = result if isinstance(result, int) else ExitCode.OK
     except AbbyError as exc:
-        output.error(exc.code, str(exc))
+        output.error(exc.code, str(exc), shown=exc is runtime.state.reported)
         code = exc.exit_code
     except NoArgsIsHelpError as exc:
         sys.stderr.write(exc.format_message() + "\n")

@@ -155,3 +155,62 @@ def scope_option(guild: str | None, *, every: bool = False) -> Scope:
     if guild is None:
         return Scope.EVERY if every else Scope.GLOBAL
     return Scope.GLOBAL if guild == "global" else Scope.of(guild)
+
+
+_INT = re.compile(r"[+-]?[0-9]{1,30}")
+
+
+def parse_amount(text: str, *, positive: bool = False) -> int:
+    """The CLI reads amounts itself, so every bad spelling gets the same one-line error."""
+    from core.economy import check_amount
+    from core.errors import InvalidAmount
+
+    cleaned = text.strip().replace("_", "")
+    if not _INT.fullmatch(cleaned):
+        raise InvalidAmount(f"amount {text[:40]!r} is not a whole number (digits only, e.g. 250)")
+    value = check_amount(int(cleaned))
+    if positive and value <= 0:
+        raise InvalidAmount(f"amount must be a positive whole number, not {value}")
+    return value
+
+
+def parse_ids(text: str | None) -> list[str]:
+    """A comma-separated list of ids (`--roles 1,2`); empty items dropped."""
+    return [item for item in (text or "").split(",") if item.strip()]
+
+
+def read_json_file(path: Path, *, max_bytes: int, what: str) -> object:
+    """A JSON input file: exit 3 when missing, 2 when unreadable or not JSON."""
+    import json
+
+    from core.errors import InvalidInput, UnknownFile
+    from core.input_files import read_input_file
+
+    try:
+        text = read_input_file(path, max_bytes=max_bytes, what=what).decode()
+    except FileNotFoundError:
+        raise UnknownFile(f"no such file: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{path} is not JSON (line {exc.lineno}: {exc.msg})") from None
+
+
+def require_value(key: str | None, value: str | None, *, unset: str) -> None:
+    """A `KEY VALUE` pair of a settings command: a KEY without VALUE is a usage error."""
+    from core.errors import InvalidInput
+
+    if key is not None and value is None:
+        raise InvalidInput(f"give a VALUE for {key} (or 'default' to {unset})")
+
+
+def actor() -> str:
+    """Who runs this command, for governance events (the OS user)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abby_cli import runtime
 from core.jsonable import to_jsonable  # also `output.to_jsonable` for the commands
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 
 @contextmanager
@@ -39,14 +43,14 @@ def write(text: str) -> None:
         sys.stdout.write(text)
 
 
-def _console(stderr: bool = False):  # noqa: ANN202 - rich is imported lazily
+def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     # stderr lines (errors, warnings) never wrap: one error is one line, even in a log file.
     return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     from rich.markup import escape
 
     value = to_jsonable(value)
@@ -57,26 +61,68 @@ def _cell(value: Any) -> str:
     return escape(str(value))
 
 
-def show(
-    data: Any,
-    *,
-    title: str | None = None,
-    columns: Sequence[str] | None = None,
-    empty: str = "Nothing to show.",
-) -> None:
-    """Render a result: a record as a key/value table, a list of records as a table."""
-    payload = to_jsonable(data)
+def show(result: object, *, kind: object = None) -> None:
+    """Render a result by its type (abby_cli.render): one JSON document with --json, TSV with
+    --plain, else its tables and lines; then raise its verdict (a refusal) if it has one.
+
+    `kind` names the view of a list (`"list[SessionRecord]"`), which an empty list cannot
+    tell. A refusal's error object joins the report's JSON document (one document, always).
+    """
+    from abby_cli import render
+
+    view = render.lookup(result, kind)
+    verdict = view.verdict(result) if view.verdict is not None else None
+    for text in view.warnings(result) if view.warnings is not None else ():
+        warn(text)
     if runtime.state.json:
-        write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
-        return
-    if runtime.state.plain:
-        write(plain_text(payload, columns=columns))
-        return
-    with _stdout():
-        _show_table(payload, title=title, columns=columns, empty=empty)
+        document = view.json(result)
+        if isinstance(document, render.Raw):
+            write(document.text)
+        else:
+            if not isinstance(verdict, (int, type(None))) and isinstance(document, dict):
+                document = {**document, "error": _error_object(verdict.code, str(verdict))}
+                runtime.state.reported = verdict
+            write(json.dumps(to_jsonable(document), ensure_ascii=False, indent=2) + "\n")
+    else:
+        for part in view.human(result):
+            _part(part)
+    if isinstance(verdict, int):
+        import typer
+
+        raise typer.Exit(verdict)
+    if verdict is not None:
+        raise verdict
 
 
-def _plain_cell(value: Any) -> str:
+def _part(part: object) -> None:
+    from abby_cli import render
+
+    state = runtime.state
+    if isinstance(part, render.Table):
+        payload = to_jsonable(part.payload)
+        if state.plain:
+            write(plain_text(payload, columns=part.columns))
+        else:
+            with _stdout():
+                _show_table(payload, title=part.title, columns=part.columns, empty=part.empty)
+    elif isinstance(part, render.Warning):
+        warn(part.text)
+    elif isinstance(part, render.Raw):
+        write(part.text)
+    elif isinstance(part, render.Lines) and state.plain:
+        write("".join(f"{item}\n" for item in part.items))
+    elif isinstance(part, (render.Lines, render.Message)):
+        # A message is for people: not with --plain, nor -q.
+        if isinstance(part, render.Lines) or (not state.plain and state.verbosity >= 0):
+            items = part.items if isinstance(part, render.Lines) else [part.text]
+            with _stdout():
+                for item in items:
+                    _console().print(item, markup=False)
+    else:
+        raise render.UnknownResult(f"no way to print a {type(part).__name__}")
+
+
+def _plain_cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, dict)):
@@ -85,7 +131,7 @@ def _plain_cell(value: Any) -> str:
     return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
-def plain_text(payload: Any, *, columns: Sequence[str] | None = None) -> str:
+def plain_text(payload: object, *, columns: Sequence[str] | None = None) -> str:
     """--plain: tab-separated, never truncated; a header line, then one line per record
     (a single record is `key<TAB>value` lines). Nothing for an empty list."""
     if isinstance(payload, list):
@@ -108,7 +154,7 @@ def is_id_column(name: str) -> bool:
 
 
 def _show_table(
-    payload: Any, *, title: str | None, columns: Sequence[str] | None, empty: str
+    payload: object, *, title: str | None, columns: Sequence[str] | None, empty: str
 ) -> None:
     from rich.table import Table
 
@@ -142,7 +188,7 @@ def _show_table(
         console.print(_cell(payload))
 
 
-def stream(record: Any, *, columns: Sequence[str]) -> None:
+def stream(record: object, *, columns: Sequence[str]) -> None:
     """One record as one line, flushed at once: a JSON line with --json (for --follow)."""
     payload = to_jsonable(record)
     if runtime.state.json:
@@ -159,11 +205,9 @@ def stream(record: Any, *, columns: Sequence[str]) -> None:
         )
 
 
-def message(text: str) -> None:
-    """A one-line human message on stdout (not with --json or --plain: data only)."""
-    if not (runtime.state.json or runtime.state.plain) and runtime.state.verbosity >= 0:
-        with _stdout():
-            _console().print(text, markup=False)
+def streams() -> bool:
+    """Whether text may go to stdout as it arrives (an answer streamed): not with --json."""
+    return not runtime.state.json
 
 
 def warn(text: str) -> None:
@@ -171,19 +215,27 @@ def warn(text: str) -> None:
         _console(stderr=True).print(f"warning: {text}", style="yellow", markup=False)
 
 
-def error(code: str, text: str) -> None:
-    """Report a failure: the JSON error object on stdout with --json, one line on stderr."""
+def _error_object(code: str, text: str) -> dict[str, str]:
     from core.urls import mask_urls
 
-    text = mask_urls(text)  # an unexpected error may quote a URL with its credentials
-    if runtime.state.json and not runtime.state.stdout_lost:
+    # An unexpected error may quote a URL with its credentials.
+    return {"code": code, "message": mask_urls(text)}
+
+
+def error(code: str, text: str, *, shown: bool = False) -> None:
+    """Report a failure: the JSON error object on stdout with --json, one line on stderr.
+    `shown`: its error object is already in the document a view printed (only the line)."""
+    body = _error_object(code, text)
+    text = body["message"]
+    if runtime.state.json and not runtime.state.stdout_lost and not shown:
         try:
-            sys.stdout.write(json.dumps({"error": {"code": code, "message": text}}) + "\n")
+            sys.stdout.write(json.dumps({"error": body}) + "\n")
             sys.stdout.flush()
             return
         except OSError:
             discard_stdout()  # stdout is what failed: say so on stderr instead
-    _console(stderr=True).print(f"error: {text}", style="red", markup=False)
+    if not (runtime.state.json and shown):
+        _console(stderr=True).print(f"error: {text}", style="red", markup=False)
 
 
 def discard_stdout() -> None:
@@ -208,7 +260,9 @@ class Meter:
     is an optional second line (ingest's files), `describe()` renames the phase.
     """
 
-    def __init__(self, bar: Any, task: Any, second_task: Any = None) -> None:
+    def __init__(
+        self, bar: Progress | None, task: TaskID | None, second_task: TaskID | None = None
+    ) -> None:
         self._bar = bar
         self._task = task
         self._second_task = second_task
@@ -220,12 +274,18 @@ class Meter:
         if self._second_task is not None:
             self._update(self._second_task, done, total)
 
-    def describe(self, description: str) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, description=description)
+    def step(self, index: int, total: int, name: str) -> None:
+        """Step `index` of `total`, named (a set-up's steps)."""
+        self.describe(name)
+        self(index, total)
 
-    def _update(self, task: Any, done: int, total: int | None) -> None:
-        if self._bar is None:
+    def describe(self, description: str) -> None:
+        """A new phase: its name, and a fresh count."""
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, description=description, completed=0, total=None)
+
+    def _update(self, task: TaskID | None, done: int, total: int | None) -> None:
+        if self._bar is None or task is None:
             return
         fields: dict[str, Any] = {"completed": done}
         if total is not None:
@@ -292,13 +352,3 @@ def confirm(action: str, *, yes: bool, dry_run: bool = False) -> None:
         agreed = False  # Ctrl-D at the prompt is a no
     if not agreed:
         raise Cancelled(f"cancelled: nothing was changed (did not {action})")
-
-
-def lines(items: Iterable[str]) -> None:
-    if runtime.state.plain:
-        write("".join(f"{item}\n" for item in items))
-    elif not runtime.state.json:
-        console = _console()
-        with _stdout():
-            for item in items:
-                console.print(item, markup=False)

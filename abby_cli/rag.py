@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from abby_cli import output, runtime
+from abby_cli import options, output, runtime
 from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, UserOpt, YesOpt
-from core.scope import Scope
 
 app = typer.Typer(
     help="The knowledge base: ingest documents, search them, keep the index consistent.",
     no_args_is_help=True,
 )
-
-SNIPPET_CHARS = 160
 
 PerDocumentOpt = Annotated[
     int | None,
@@ -28,25 +24,6 @@ PerDocumentOpt = Annotated[
 PassagesOpt = Annotated[
     bool, typer.Option("--passages", help="Rank raw passages, several of one document allowed.")
 ]
-
-
-def _shown(source: str) -> str:
-    """A source path relative to the current directory when it lies inside it."""
-    if source.startswith("/"):
-        try:
-            relative = os.path.relpath(source)
-        except ValueError:
-            return source
-        if not relative.startswith(".."):
-            return relative
-    return source
-
-
-def _snippet(text: str, full: bool = False) -> str:
-    flat = " ".join(text.split())
-    if full or len(flat) <= SNIPPET_CHARS:
-        return flat
-    return flat[: SNIPPET_CHARS - 1] + "…"
 
 
 FullOpt = Annotated[
@@ -87,18 +64,7 @@ def ingest(
             progress=meter,
             files=meter.second,
         )
-    if runtime.state.json:
-        output.show(report)
-        return
-    output.show(
-        {k: v for k, v in output.to_jsonable(report).items() if k != "skipped"},
-        columns=["documents", "added", "updated", "unchanged", "removed", "chunks", "seconds"],
-    )
-    if report.skipped:
-        output.show(
-            [{"skipped": _shown(s.path), "reason": s.reason} for s in report.skipped],
-        )
-        output.warn(f"{len(report.skipped)} file(s) skipped, each with its reason above")
+    output.show(report)
 
 
 @app.command()
@@ -123,6 +89,8 @@ def query(
     one document; --passages ranks raw passages). Hits whose cosine similarity is below
     the calibrated floor (core.rag.relevance, 0.3) are marked weak: probably not an answer.
     """
+    from abby_cli import render
+
     results = runtime.context().rag.query(
         text,
         guild_id=guild,
@@ -131,30 +99,7 @@ def query(
         per_document=per_document,
         passages=passages,
     )
-    from core.rag.relevance import WEAK_BELOW, is_weak
-
-    if runtime.state.json:
-        output.show([{**output.to_jsonable(r), "weak": is_weak(r.score)} for r in results])
-        return
-    output.show(
-        [
-            {
-                "#": rank,
-                "score": f"{r.score:.3f}" + (" weak" if is_weak(r.score) else ""),
-                "title": r.title + (f" › {r.heading}" if r.heading else ""),
-                "source": _shown(r.source),
-                "snippet": _snippet(r.text, full),
-            }
-            for rank, r in enumerate(results, 1)
-        ],
-        empty="No results. Ingest documents first (abby rag ingest PATH), or lower --min-score.",
-    )
-    weak = sum(is_weak(r.score) for r in results)
-    if weak:
-        output.warn(
-            f"{weak} of {len(results)} hit(s) score below {WEAK_BELOW} (marked weak): probably"
-            " not an answer; the knowledge base may not cover this question"
-        )
+    output.show(render.Hits(results, full=full))
 
 
 @app.command("list")
@@ -167,27 +112,8 @@ def list_documents(
     json_out: JsonOpt = False,
 ) -> None:
     """List the documents a guild can see (its own and global ones)."""
-    records = runtime.context().rag.list(
-        Scope.EVERY if all_guilds else Scope.of(guild), user_id=user
-    )
-    if runtime.state.json:
-        output.show(records)
-        return
-    output.show(
-        [
-            {
-                "doc_id": r.doc_id,
-                "guild": r.guild_id or "(global)",
-                "title": r.title,
-                "source": _shown(r.source),
-                "chunks": r.chunk_count,
-                "state": r.state,
-                "ingested": r.ingested_at.strftime("%Y-%m-%d %H:%M"),
-            }
-            for r in records
-        ],
-        empty="No documents yet: abby rag ingest PATH",
-    )
+    scope = options.scope_option(None if all_guilds else guild, every=all_guilds)
+    output.show(runtime.context().rag.list(scope, user_id=user), kind="list[DocumentRecord]")
 
 
 @app.command()
@@ -199,17 +125,16 @@ def delete(
     json_out: JsonOpt = False,
 ) -> None:
     """Delete a document and its chunks (with --guild, only that guild's own documents)."""
+    from abby_cli import render
+
     service = runtime.context().rag
     record = service.get(doc_id, guild_id=guild)
     output.confirm(
         f"delete {record.title!r} ({record.chunk_count} chunks)", yes=yes, dry_run=dry_run
     )
-    if dry_run:
-        output.message(f"Would delete {record.title!r} ({record.chunk_count} chunks).")
-        output.show({"deleted": False, "dry_run": True, "document": record})
-        return
-    service.delete(doc_id, guild_id=guild)
-    output.show({"deleted": True, "dry_run": False, "document": record})
+    if not dry_run:
+        service.delete(doc_id, guild_id=guild)
+    output.show(render.Deletion(record, dry_run))
 
 
 @app.command()
@@ -243,23 +168,7 @@ def verify(
     if repair:
         output.confirm("repair the knowledge base (may delete records)", yes=yes, dry_run=dry_run)
     report = runtime.context().rag.verify(repair=repair, force=force, dry_run=dry_run)
-    if runtime.state.json:
-        output.show(report)
-    else:
-        output.show(
-            {
-                "ok": report.ok,
-                "documents": report.documents,
-                "vectors": report.vectors,
-                "problems": len(report.problems),
-            }
-        )
-        if report.problems:
-            output.show(report.problems)
-    if report.problems and not report.repaired:
-        if not runtime.state.json and not dry_run:
-            output.warn("run 'abby rag verify --repair' to fix these")
-        raise typer.Exit(4)
+    output.show(report)
 
 
 @app.command()
@@ -270,9 +179,8 @@ def reindex(dry_run: DryRunOpt = False, yes: YesOpt = False, json_out: JsonOpt =
     which, and changes nothing.
     """
     output.confirm("re-embed every chunk with the configured model", yes=yes, dry_run=dry_run)
-    service = runtime.context().rag
     with output.progress("re-embedding", unit="chunks") as meter:
-        result = service.reindex(progress=meter, dry_run=dry_run)
+        result = runtime.context().rag.reindex(progress=meter, dry_run=dry_run)
     output.show(result)
 
 
@@ -297,17 +205,4 @@ def evaluate(
     report = runtime.context().rag.evaluate(
         cases, guild_id=guild, k=k, per_document=per_document, passages=passages
     )
-    if runtime.state.json:
-        output.show(report)
-        return
-    output.show(
-        {
-            "recall_at_k": report.recall_at_k,
-            "mrr": report.mrr,
-            "ndcg_at_k": report.ndcg_at_k,
-            "k": report.k,
-            "n": report.n,
-        }
-    )
-    if report.misses:
-        output.show(report.misses, title="Misses")
+    output.show(report)

@@ -22,6 +22,8 @@ class Runtime:
     json: bool = False
     plain: bool = False  # --plain: tab-separated, untruncated (abby_cli.output.plain_text)
     stdout_lost: bool = False  # writing stdout failed (disk full): errors go to stderr
+    # The refusal whose error object a view already put in its --json document.
+    reported: BaseException | None = field(default=None, repr=False)
     _settings: Settings | None = field(default=None, repr=False)
     _context: AppContext | None = field(default=None, repr=False)
 
@@ -59,7 +61,7 @@ CREATES_STORE = frozenset(
 
 def _may_create_store() -> bool:
     """Whether the command being run is in CREATES_STORE (True outside a command)."""
-    from typer._click.globals import get_current_context
+    from abby_cli.clicklib import get_current_context
 
     ctx = get_current_context(silent=True)
     if ctx is None:
@@ -85,7 +87,7 @@ def context() -> AppContext:
 
         current_settings = settings()
         create_store = _may_create_store()
-        log_dir = current_settings.log_dir
+        log_dir: Path | None = current_settings.log_dir
         if not create_store and current_settings.logging.dir is None:
             # A reader where there is no store logs to the console only: the log file would
             # create the data dir. It exits 78 when it reaches the database (after its

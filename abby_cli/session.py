@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from abby_cli import options, output, runtime
-from abby_cli.keys import actor
 from abby_cli.options import (
     DryRunOpt,
     JsonOpt,
     LimitOpt,
     UserOpt,
     YesOpt,
+    actor,
     check_output_path,
     output_path_option,
     parse_duration,
@@ -33,16 +33,10 @@ app = typer.Typer(
     help="Conversation sessions: list, show, dump, close, purge.", no_args_is_help=True
 )
 
-_COLUMNS = ["session_id", "user_id", "guild_id", "channel_id", "status", "turns", "created_at"]
-
 
 class DumpFormat(StrEnum):
     json = "json"
     md = "md"
-
-
-def _row(record: Any) -> dict[str, Any]:
-    return output.to_jsonable(record)
 
 
 @app.command("list")
@@ -61,7 +55,7 @@ def list_sessions(
     """Sessions, newest first: metadata only, never content."""
     scope = options.scope_option(guild, every=True)
     rows = runtime.context().sessions.list(user_id=user, scope=scope, status=status, limit=limit)
-    output.show([_row(r) for r in rows], columns=_COLUMNS, empty="No sessions.")
+    output.show(rows, kind="list[SessionRecord]")
 
 
 @app.command()
@@ -87,10 +81,8 @@ def close(
     sessions = runtime.context().sessions
     record = sessions.close(session_id, summary, dry_run=True)  # unknown or closed: say so first
     output.confirm(f"close session {session_id}", yes=yes, dry_run=dry_run)
-    if dry_run:
-        output.show({"dry_run": True, "would_close": True, "session": record})
-        return
-    output.show(sessions.close(session_id, summary))
+    dry = {"dry_run": True, "would_close": True, "session": record}
+    output.show(dry if dry_run else sessions.close(session_id, summary))
 
 
 @app.command()
@@ -117,27 +109,22 @@ def dump(
     shown as [undecryptable: reason] with its seq, the rest is still shown, stored data is
     never changed, and a warning on stderr names the affected seqs; the exit code stays 0.
     """
+    from abby_cli import render
+
     transcript = runtime.context().sessions.transcript(session_id, actor=actor())
     chosen = fmt or (DumpFormat.json if runtime.state.json else DumpFormat.md)
     document = _as_json(transcript)
     text = _json_text(document) if chosen is DumpFormat.json else _as_markdown(transcript, document)
-    if out is None:
-        output.write(text)
-    else:
+    if out is not None:
         _write_private(out, text)
-        if runtime.state.json:
-            output.write(
-                _json_text(
-                    {
-                        "session_id": transcript.session.session_id,
-                        "written": str(out),
-                        "messages": len(transcript.messages),
-                        "undecryptable": transcript.undecryptable,
-                    }
-                )
-            )
-        else:
-            output.message(f"wrote {len(transcript.messages)} messages to {out}")
+    receipt = {
+        "session_id": transcript.session.session_id,
+        "written": str(out),
+        "messages": len(transcript.messages),
+        "undecryptable": transcript.undecryptable,
+    }
+    said = f"wrote {len(transcript.messages)} messages to {out}"
+    output.show(render.Written(text, out, receipt=receipt, said=said))
     bad = transcript.undecryptable
     if bad or transcript.summary_error:
         parts = [f"message seq {', '.join(map(str, bad))}"] if bad else []
@@ -163,9 +150,8 @@ def purge(
     Idle sessions are marked expired first. Suitable for cron: `abby session purge --yes`.
     """
     age = parse_duration(older_than) if older_than is not None else None
-    sessions = runtime.context().sessions
     output.confirm("delete ended sessions and their messages", yes=yes, dry_run=dry_run)
-    output.show(sessions.purge(age, dry_run=dry_run, actor=actor()))
+    output.show(runtime.context().sessions.purge(age, dry_run=dry_run, actor=actor()))
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -205,7 +191,7 @@ def _as_json(transcript: Transcript) -> dict[str, Any]:
     )
 
 
-def _json_text(document: Any) -> str:
+def _json_text(document: object) -> str:
     import json
 
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"

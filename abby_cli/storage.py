@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
-from abby_cli import output, runtime
+from abby_cli import options, output, runtime
 from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, LevelOpt, LimitOpt, YesOpt
-from core.scope import Scope
 
 app = typer.Typer(
     help="Stored images: quotas, listing, deletion, usage, cleanup.", no_args_is_help=True
@@ -17,7 +16,6 @@ app = typer.Typer(
 RolesOpt = Annotated[
     str | None, typer.Option("--roles", help="Comma-separated role ids of the member (digits).")
 ]
-MB = 1024 * 1024
 
 
 @app.command()
@@ -29,24 +27,8 @@ def quota(
     json_out: JsonOpt = False,
 ) -> None:
     """Show USER_ID's storage and daily generation quota."""
-    role_list = [r for r in (roles or "").split(",") if r.strip()]
-    status = runtime.context().quota.status(user_id, guild, role_list, level).as_dict()
-    if runtime.state.json:
-        output.show(status)  # the seed's shape
-        return
-    g, u, d = status["global"], status["user"], status["daily"]
-    output.show(
-        [
-            {"quota": "storage (all users)", "used": f"{g['used_mb']} MB",
-             "limit": f"{g['total_mb']} MB", "percent": g["percentage"], "status": g["status"]},
-            {"quota": f"storage ({user_id})", "used": f"{u['used_mb']} MB",
-             "limit": f"{u['limit_mb']} MB", "percent": u["percentage"], "status": u["status"]},
-            {"quota": "images today", "used": d["used"], "limit": d["limit"],
-             "percent": round(100 * d["used"] / d["limit"], 1) if d["limit"] else None,
-             "status": f"{d['remaining']} left, resets in {d['reset_hours']} h"},
-        ],
-        title=f"Quota of {user_id}",
-    )  # fmt: skip
+    quota = runtime.context().quota
+    output.show(quota.status(user_id, guild, options.parse_ids(roles), level))
 
 
 @app.command("list")
@@ -63,25 +45,12 @@ def list_files(
     json_out: JsonOpt = False,
 ) -> None:
     """List USER_ID's stored images, newest first (prompts are not shown)."""
+    from abby_cli import render
+
     storage = runtime.context().storage
-    scope = Scope.EVERY if all_guilds else Scope.of(guild)
-    listing = storage.kept_files if kept else storage.files
-    found = listing(user_id, scope, limit=limit)
-    rows = [
-        {
-            "file_id": r.file_id,
-            "guild_id": r.guild_id,
-            "bytes": r.bytes,
-            "kind": "kept" if r.kept else "temporary",
-            "created_at": r.created_at,
-            "model": r.metadata.get("model"),
-            "style": r.metadata.get("style"),
-            "seed": r.metadata.get("seed"),
-            "path": str(storage.real_root() / r.path),
-        }
-        for r in found
-    ]
-    output.show(rows, empty=f"No stored images for {user_id}.")
+    scope = options.scope_option(None if all_guilds else guild, every=all_guilds)
+    found = (storage.kept_files if kept else storage.files)(user_id, scope, limit=limit)
+    output.show(render.Files(found, storage.real_root(), user_id))
 
 
 @app.command()
@@ -89,20 +58,16 @@ def delete(
     file: str, yes: YesOpt = False, dry_run: DryRunOpt = False, json_out: JsonOpt = False
 ) -> None:
     """Delete FILE (a file id, or a path inside the storage root) and its record."""
+    from abby_cli import render
+
     storage = runtime.context().storage
     record, path = storage.locate(file)
-    target = {
-        "file_id": record.file_id if record else None,
-        "path": str(path),
-        "bytes": record.bytes if record else path.stat().st_size,
-        "dry_run": dry_run,
-    }
     output.confirm(f"delete {path}", yes=yes, dry_run=dry_run)
-    if dry_run:
-        output.show(target, title="Would delete")
-        return
-    deleted = storage.remove(file)
-    output.show({**target, "file_id": deleted.file_id, "bytes": deleted.bytes}, title="Deleted")
+    gone = record if dry_run else storage.remove(file)
+    size = path.stat().st_size if gone is None else gone.bytes
+    output.show(
+        render.FileDeletion(None if gone is None else gone.file_id, str(path), size, dry_run)
+    )
 
 
 @app.command()
@@ -118,12 +83,7 @@ def keep(
 
     The member's Keep button does the same. Exit 3 when the member has no such file.
     """
-    record = runtime.context().storage.keep(file_id, user, kept=not temporary)
-    output.show(
-        {"file_id": record.file_id, "user_id": record.user_id,
-         "kind": "kept" if record.kept else "temporary"},
-        title="Kept" if record.kept else "Temporary",
-    )  # fmt: skip
+    output.show(runtime.context().storage.keep(file_id, user, kept=not temporary))
 
 
 @app.command()
@@ -132,28 +92,10 @@ def usage(
     json_out: JsonOpt = False,
 ) -> None:
     """Show total storage use (from the records) and the biggest users."""
+    from abby_cli import render
+
     context = runtime.context()
-    found = context.storage.usage(top)
-    limit_mb = context.settings.quota.global_mb
-    total_mb = found.total_bytes / MB
-    report = {
-        "total_mb": round(total_mb, 3),
-        "total_files": found.total_files,
-        "global_limit_mb": limit_mb,
-        "percentage": round(100 * total_mb / limit_mb, 2),
-        "top_users": [
-            {"user_id": u.owner, "mb": round(u.bytes / MB, 3), "files": u.files}
-            for u in found.users
-        ],
-    }
-    if runtime.state.json:
-        output.show(report)
-        return
-    output.show(
-        {k: v for k, v in report.items() if k != "top_users"},
-        title="Storage usage",
-    )
-    output.show(report["top_users"], title="Biggest users", empty="No stored files yet.")
+    output.show(render.Usage(context.storage.usage(top), context.settings.quota.global_mb))
 
 
 @app.command()
@@ -168,6 +110,4 @@ def cleanup(dry_run: DryRunOpt = False, yes: YesOpt = False, json_out: JsonOpt =
     output.confirm("delete expired and orphaned images", yes=yes, dry_run=dry_run)
     with output.progress("cleaning storage", unit="files") as meter:
         report = storage.cleanup(dry_run=dry_run, progress=meter)
-    output.show(report, title="Cleanup (dry run)" if dry_run else "Cleanup")
-    if not (report.files_deleted or report.orphans_removed):
-        output.message("Nothing to clean up.")
+    output.show(report)

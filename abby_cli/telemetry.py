@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from abby_cli import output, runtime
 from abby_cli.options import JsonOpt
 
-app = typer.Typer(help="Read telemetry events.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from core.telemetry.events import EventLog
 
-COLUMNS = ["ts", "type", "id", "payload"]
+app = typer.Typer(help="Read telemetry events.", no_args_is_help=True)
 
 
 @app.command()
@@ -33,12 +34,17 @@ def tail(
     # "No events yet." read from the wrong data dir would mislead: say where it looked.
     runtime.require_data(runtime.settings().events_path)
     events = EventLog.from_settings(runtime.settings())
-    if not follow:
-        output.show(events.tail(n, event_type=event_type), columns=COLUMNS, empty="No events yet.")
-        return
-    # Following is a stream: one line per event (a JSON line each with --json).
+    if follow:  # a stream: one line per event (a JSON line each with --json), until Ctrl-C
+        _follow(events, n, event_type)
+    else:
+        output.show(events.tail(n, event_type=event_type), kind="Events")
+
+
+def _follow(events: EventLog, n: int, event_type: str | None) -> None:
+    from abby_cli import render
+
     try:
         for event in events.follow(last=n, event_type=event_type):
-            output.stream(event, columns=COLUMNS)
+            output.stream(event, columns=render.EVENT_COLUMNS.split())
     except KeyboardInterrupt:
         pass

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from abby_cli import options, output, runtime
-from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, YesOpt, output_path_option
+from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, YesOpt, actor, output_path_option
 
 app = typer.Typer(help="Show and edit user profiles.", no_args_is_help=True)
 
@@ -47,8 +47,9 @@ def set_field(
 
     if unset == (value is not None):
         raise InvalidInput("give either a VALUE or --unset, not both nor neither")
-    users = runtime.context().users
-    output.show(users.update(user_id, {field: value}, guild_id=guild, create=not unset))
+    output.show(
+        runtime.context().users.update(user_id, {field: value}, guild_id=guild, create=not unset)
+    )
 
 
 # --- a member's data (core.users.privacy) -------------------------------------------------
@@ -76,24 +77,23 @@ def export_member(
 
     Recorded as a governance event. Exit 3 when nothing is held about the member.
     """
-    import json
-
-    from abby_cli.keys import actor
+    from abby_cli import render
     from core.paths import atomic_write
     from core.users.privacy import export_json
 
-    document = runtime.context().privacy.export(
-        user_id, scope=options.scope_option(guild, every=True), actor=actor()
+    scope = options.scope_option(guild, every=True)
+    # The same file a member gets from the bot's /privacy export.
+    data = export_json(runtime.context().privacy.export(user_id, scope=scope, actor=actor()))
+    if out is not None:
+        atomic_write(out.expanduser(), data, mode=0o600)
+    output.show(
+        render.Written(
+            data.decode("utf-8"),
+            out,
+            receipt={"user_id": user_id, "written": str(out)},
+            said=f"wrote the data held about {user_id} to {out}",
+        )
     )
-    data = export_json(document)  # the same file a member gets from the bot's /privacy export
-    if out is None:
-        output.write(data.decode("utf-8"))
-        return
-    atomic_write(out.expanduser(), data, mode=0o600)
-    if runtime.state.json:
-        output.write(json.dumps({"user_id": user_id, "written": str(out)}) + "\n")
-    else:
-        output.message(f"wrote the data held about {user_id} to {out}")
 
 
 @app.command()
@@ -110,16 +110,10 @@ def forget(
     Safe to rerun: an erasure interrupted by a crash is finished by the next run. Recorded
     as a governance event without the id. Exit 3 when nothing is held about the member.
     """
-    from abby_cli.keys import actor
-
     where = f" in guild {guild}" if guild else ""
     if not dry_run:
         output.confirm(f"erase the data of member {user_id}{where}", yes=yes)
+    scope = options.scope_option(guild, every=True)
     output.show(
-        runtime.context().privacy.forget(
-            user_id,
-            scope=options.scope_option(guild, every=True),
-            dry_run=dry_run,
-            actor=actor(),
-        )
+        runtime.context().privacy.forget(user_id, scope=scope, dry_run=dry_run, actor=actor())
     )

@@ -2,38 +2,35 @@
 
 from __future__ import annotations
 
-import re
-from enum import StrEnum
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from abby_cli import output, runtime
-from abby_cli.options import DryRunOpt, GuildOpt, JsonOpt, LimitOpt, YesOpt
+from abby_cli.options import (
+    DryRunOpt,
+    GuildOpt,
+    JsonOpt,
+    LimitOpt,
+    YesOpt,
+    parse_amount,
+    read_json_file,
+    require_value,
+)
+
+if TYPE_CHECKING:
+    from core.context import AppContext
+    from core.economy.xp import ImportReport
 
 app = typer.Typer(help="XP and levels: show, grant, rank, configure, import.", no_args_is_help=True)
 
 # AMOUNT may be negative (a correction): let "-50" reach the argument instead of being read
 # as an unknown option.
 _AMOUNT_CMD = {"ignore_unknown_options": True}
-_INT = re.compile(r"[+-]?[0-9]{1,30}")
 # A leaderboard export of a million players is ~100 MB of JSON.
 MEE6_MAX_BYTES = 256 * 1024 * 1024
-
-
-def parse_amount(text: str, *, positive: bool = False) -> int:
-    """The CLI reads amounts itself, so every bad spelling gets the same one-line error."""
-    from core.economy._checks import check_amount
-    from core.errors import InvalidAmount
-
-    cleaned = text.strip().replace("_", "")
-    if not _INT.fullmatch(cleaned):
-        raise InvalidAmount(f"amount {text[:40]!r} is not a whole number (digits only, e.g. 250)")
-    value = check_amount(int(cleaned))
-    if positive and value <= 0:
-        raise InvalidAmount(f"amount must be a positive whole number, not {value}")
-    return value
 
 
 @app.command()
@@ -51,8 +48,9 @@ def add(
     json_out: JsonOpt = False,
 ) -> None:
     """Grant (or, negative, remove) XP; reports the level before and after."""
-    change = runtime.context().xp.add(user_id, parse_amount(amount), guild_id=guild, reason=reason)
-    output.show(change)
+    output.show(
+        runtime.context().xp.add(user_id, parse_amount(amount), guild_id=guild, reason=reason)
+    )
 
 
 @app.command()
@@ -62,14 +60,12 @@ def leaderboard(
     json_out: JsonOpt = False,
 ) -> None:
     """Top users by XP (ties broken by user id) with rank and level."""
+    from abby_cli import render
+
     context = runtime.context()
     rows = context.xp.leaderboard(guild_id=guild, limit=min(limit, 1_000))
     names = context.users.names([row.user_id for row in rows], guild_id=guild)
-    output.show(
-        [{**output.to_jsonable(row), "name": names.get(row.user_id)} for row in rows],
-        columns=["rank", "user_id", "name", "xp", "level", "xp_into_level", "xp_for_next"],
-        empty="No XP recorded in this scope yet.",
-    )
+    output.show(render.XpRanking(rows, names))
 
 
 @app.command()
@@ -85,18 +81,16 @@ def settings(
     """Show or change a guild's XP rules: min_grant, max_grant, cooldown_seconds, curve,
     power_base, power_exponent, ignored_channels, ignored_roles, announce_level_ups."""
     from core.economy.xp import parse_setting
-    from core.errors import InvalidInput
 
+    require_value(key, value, unset="remove the override")
     service = runtime.context().xp
-    if key is None:
+    if key is None or value is None:
         output.show(service.settings_for(guild))
-        return
-    if value is None:
-        raise InvalidInput(f"give a VALUE for {key} (or 'default' to remove the override)")
-    output.show(service.update_settings({key: parse_setting(key, value)}, guild_id=guild))
+    else:
+        output.show(service.update_settings({key: parse_setting(key, value)}, guild_id=guild))
 
 
-class ImportMode(StrEnum):
+class ImportMode(Enum):
     replace = "replace"
     max = "max"
     add = "add"
@@ -123,44 +117,39 @@ def import_mee6(
     --dry-run reports what would change (and whom replace would lower) and writes nothing.
     Re-importing the same file with max or replace changes nothing.
     """
-    import json
-
-    from core.errors import InvalidInput, UnknownFile
-    from core.input_files import read_input_file
-
-    try:
-        text = read_input_file(file, max_bytes=MEE6_MAX_BYTES, what="MEE6 export").decode()
-    except FileNotFoundError:
-        raise UnknownFile(f"no such file: {file}") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"cannot read {file}: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{file} is not JSON (line {exc.lineno}: {exc.msg})") from None
+    data = read_json_file(file, max_bytes=MEE6_MAX_BYTES, what="MEE6 export")
     context = runtime.context()
-    if dry_run or not yes or mode is ImportMode.replace:
-        # A read of every player: what the question (or the dry run) shows, and whom a
-        # replace lowers, which is never silent.
-        preview = context.xp.import_mee6(
-            data, guild_id=guild, mode=mode.value, dry_run=True, users=context.users
-        )
-        if preview.lowered:
-            output.warn(f"--mode replace lowers the XP of {preview.lowered} member(s)")
-        output.confirm(
-            f"import {preview.players} players into guild {guild} (mode {mode.value},"
-            f" {preview.changed} would change)",
-            yes=yes,
-            dry_run=dry_run,
-        )
-    if dry_run:
-        output.show(preview, title="Import (dry run): nothing was changed")
-        return
+    report = _preview(context, data, guild, mode, yes=yes, dry_run=dry_run)
+    if not dry_run:
+        report = _import(context, data, guild, mode)
+    output.show(report)
+
+
+def _preview(
+    context: AppContext, data: object, guild: str, mode: ImportMode, *, yes: bool, dry_run: bool
+) -> ImportReport | None:
+    """Ask before importing (or, dry run, report): whom a replace lowers is never silent."""
+    if not (dry_run or not yes or mode is ImportMode.replace):
+        return None
+    preview = context.xp.import_mee6(
+        data, guild_id=guild, mode=mode.value, dry_run=True, users=context.users
+    )
+    if preview.lowered:
+        output.warn(f"--mode replace lowers the XP of {preview.lowered} member(s)")
+    output.confirm(
+        f"import {preview.players} players into guild {guild} (mode {mode.value},"
+        f" {preview.changed} would change)",
+        yes=yes,
+        dry_run=dry_run,
+    )
+    return preview
+
+
+def _import(context: AppContext, data: object, guild: str, mode: ImportMode) -> ImportReport:
     with output.progress("importing", unit="records") as meter:
-        report = context.xp.import_mee6(
+        return context.xp.import_mee6(
             data, guild_id=guild, mode=mode.value, progress=meter, users=context.users
         )
-    output.show(report)
 
 
 rewards = typer.Typer(
@@ -174,22 +163,13 @@ _LevelArg = Annotated[
 _GuildReq = Annotated[str, typer.Option("--guild", "-g", help="Guild whose rewards these are.")]
 
 
-def _show_rewards(rules) -> None:  # noqa: ANN001 - XpGuildSettings
-    output.show(
-        [
-            {"level": level, "role_id": role, "blocked": role in rules.blocked_roles}
-            for level, role in rules.level_roles
-        ],
-        columns=["level", "role_id", "blocked"],
-        empty="No level rewards in this guild.",
-    )
-
-
 @rewards.command("list")
 def rewards_list(guild: _GuildReq, json_out: JsonOpt = False) -> None:
     """List the guild's rewards; "blocked" means Discord refused to hand the role out (it is
     above the bot's role): move the bot's role up, then add the reward again."""
-    _show_rewards(runtime.context().xp.rewards.rewards(guild))
+    from abby_cli import render
+
+    output.show(render.Rewards(runtime.context().xp.rewards.rewards(guild)))
 
 
 @rewards.command("add")
@@ -198,10 +178,14 @@ def rewards_add(
 ) -> None:
     """Give ROLE_ID to members reaching LEVEL (replaces that level's role); members already
     at that level get it from the running bot within seconds."""
-    _show_rewards(runtime.context().xp.rewards.add_reward(guild, level, role_id))
+    from abby_cli import render
+
+    output.show(render.Rewards(runtime.context().xp.rewards.add_reward(guild, level, role_id)))
 
 
 @rewards.command("remove")
 def rewards_remove(level: _LevelArg, guild: _GuildReq, json_out: JsonOpt = False) -> None:
     """Stop rewarding LEVEL (exit 3 when no reward is set there); roles already given stay."""
-    _show_rewards(runtime.context().xp.rewards.remove_reward(guild, level))
+    from abby_cli import render
+
+    output.show(render.Rewards(runtime.context().xp.rewards.remove_reward(guild, level)))

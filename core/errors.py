@@ -183,6 +183,24 @@ class CopyTargetNotEmpty(Refused):
     code = "copy_target_not_empty"
 
 
+class CopyIncomplete(Refused):
+    """`abby db copy` finished with records that differ on the target, or an audit failing."""
+
+    code = "copy_incomplete"
+
+
+class StoreInconsistent(Refused):
+    """`abby rag verify` found records and vectors that disagree (and did not repair them)."""
+
+    code = "store_inconsistent"
+
+
+class RotationIncomplete(Refused):
+    """`abby keys rotate` left records it could not re-encrypt (unknown key, undecryptable)."""
+
+    code = "rotation_incomplete"
+
+
 class ExternalRefusal(AbbyError):
     exit_code = ExitCode.EXTERNAL_REFUSAL
     code = "external_refusal"
