@@ -320,6 +320,10 @@ class AppContext:
 
             return MongoGuildSettingsRepository(db)
 
+        def last_heartbeat() -> str | None:
+            beats = self.events.tail(1, event_type="heartbeat")
+            return beats[0].get("ts") if beats else None
+
         return ModerationService(
             repo=self._pick(sqlite, mongo),
             settings=self.settings.discord,
@@ -327,8 +331,9 @@ class AppContext:
             xp=lambda: self.xp,
             bank=lambda: self.bank,
             rag=lambda: self.rag,
-            events=self.events,
+            events=self.governance,
             db_status=self.status,
+            last_heartbeat=last_heartbeat,
         )
 
     @cached_property

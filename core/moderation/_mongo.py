@@ -9,6 +9,7 @@ from typing import Any
 from pymongo.database import Database
 
 from core.db._mongo_records import export_tables, import_tables
+from core.db.codec import MONGO
 from core.db.mongo import MongoDatabase
 from core.db.records import ImportReport, Records, RecordStream
 from core.moderation.repository import GuildSettingsRepository
@@ -24,7 +25,7 @@ def _setup(db: Database) -> None:
 class MongoGuildSettingsRepository(GuildSettingsRepository):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
-        self._settings = db.collection(SETTINGS)
+        self._settings = db.table(SETTINGS)
         db.ensure("moderation", SCHEMA_VERSION, _setup)
 
     # --- moving data between backends (core.db.records) ----------------------------------
@@ -36,15 +37,15 @@ class MongoGuildSettingsRepository(GuildSettingsRepository):
         return import_tables(self._db, self.TABLES, records)
 
     def get(self, guild_id: str) -> dict[str, Any]:
-        with self._db.errors():
-            doc = self._settings.find_one({"_id": guild_id})
+        doc = self._settings.find_one({"_id": guild_id})
         return {} if doc is None else dict(doc.get("settings") or {})
 
     def put(self, guild_id: str, values: Mapping[str, Any], now: datetime) -> None:
-        with self._db.errors():
-            if values:
-                self._settings.replace_one(
-                    {"_id": guild_id}, {"settings": dict(values), "updated_at": now}, upsert=True
-                )
-            else:
-                self._settings.delete_one({"_id": guild_id})
+        if values:
+            self._settings.replace_one(
+                {"_id": guild_id},
+                {"settings": dict(values), "updated_at": MONGO.time(now)},
+                upsert=True,
+            )
+        else:
+            self._settings.delete_one({"_id": guild_id})

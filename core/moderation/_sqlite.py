@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from core.db._sqlite_records import export_tables, import_tables
+from core.db.codec import SQLITE, restamp
 from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.moderation.repository import GuildSettingsRepository
@@ -23,6 +24,8 @@ MIGRATIONS = (
         );
         """,
     ),
+    # updated_at was isoformat() text of any width; now fixed-width UTC (core.db.codec).
+    Migration("moderation_0002_utc_stamps", restamp("bot_guild_settings", "updated_at")),
 )
 
 _PUT = """
@@ -45,18 +48,13 @@ class SqliteGuildSettingsRepository(GuildSettingsRepository):
         return import_tables(self._db, self.TABLES, records)
 
     def get(self, guild_id: str) -> dict[str, Any]:
-        with self._db.errors():
-            row = (
-                self._db.connection()
-                .execute("SELECT settings FROM bot_guild_settings WHERE guild_id = ?", (guild_id,))
-                .fetchone()
-            )
-        return {} if row is None else json.loads(row[0])
+        text = self._db.value(
+            "SELECT settings FROM bot_guild_settings WHERE guild_id = ?", (guild_id,)
+        )
+        return {} if text is None else dict(json.loads(text))
 
     def put(self, guild_id: str, values: Mapping[str, Any], now: datetime) -> None:
-        with self._db.errors():
-            conn = self._db.connection()
-            if values:
-                conn.execute(_PUT, (guild_id, json.dumps(dict(values)), now.isoformat()))
-            else:
-                conn.execute("DELETE FROM bot_guild_settings WHERE guild_id = ?", (guild_id,))
+        if values:
+            self._db.run(_PUT, (guild_id, json.dumps(dict(values)), SQLITE.time(now)))
+        else:
+            self._db.run("DELETE FROM bot_guild_settings WHERE guild_id = ?", (guild_id,))

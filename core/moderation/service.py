@@ -13,6 +13,7 @@ import asyncio
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.clock import Clock
@@ -23,6 +24,7 @@ from core.moderation.access import Actor, GuildAccess, Level, require
 from core.moderation.repository import GuildSettingsRepository
 from core.moderation.uploads import PrivateDir, Upload, check_upload, download
 from core.scope import Scope
+from core.telemetry.governance import Governance
 
 if TYPE_CHECKING:
     from core.economy.bank import BankService
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
     from core.rag.ingestion import IngestedDocument
     from core.rag.repository import DocumentRecord
     from core.rag.service import RagService
-    from core.telemetry.events import EventLog
 
 SETTING_KEYS = ("admin_role_ids", "moderator_role_ids")
 MAX_ROLES = 250  # Discord's own cap on roles per guild
@@ -83,16 +84,19 @@ class ModerationService:
         xp: Callable[[], XpService],
         bank: Callable[[], BankService],
         rag: Callable[[], RagService],
-        events: EventLog | None = None,
+        events: Governance | None = None,
         db_status: Callable[[], Mapping[str, Any]] | None = None,
+        last_heartbeat: Callable[[], str | None] | None = None,
     ) -> None:
         # The other services open lazily: a permission refusal never opens Chroma or the bank.
         self._repo = repo
         self._settings = settings
         self._clock = clock
         self._xp, self._bank, self._rag = xp, bank, rag
-        self._events = events
+        self._events = events or Governance()
         self._db_status = db_status
+        # The ISO time of the last heartbeat event, read from the event log by the caller.
+        self._last_heartbeat = last_heartbeat
 
     # --- the permission model -------------------------------------------------------------
 
@@ -121,7 +125,7 @@ class ModerationService:
             else:
                 stored[key] = list(_role_ids(value, key))
         self._repo.put(guild_id, stored, self._clock.now())
-        self._emit("bot_settings_changed", {"guild_id": guild_id, "keys": sorted(changes)})
+        self._events.record("bot_settings_changed", {"guild_id": guild_id, "keys": sorted(changes)})
         return self.access(guild_id)
 
     def require(self, actor: Actor, need: Level) -> Level:
@@ -167,7 +171,7 @@ class ModerationService:
         if not changes:
             return current
         changed = service.update_settings(changes, guild_id=actor.guild_id)
-        self._emit(
+        self._events.record(
             "xp_settings_by",
             {"guild_id": actor.guild_id, "actor_id": actor.user_id, "keys": sorted(changes)},
         )
@@ -191,7 +195,7 @@ class ModerationService:
             rules = rewards.remove_reward(actor.guild_id, remove)
         else:
             return rewards.rewards(actor.guild_id)
-        self._emit(
+        self._events.record(
             "xp_rewards_by",
             {
                 "guild_id": actor.guild_id,
@@ -252,8 +256,8 @@ class ModerationService:
             await download(upload.url, path, max_bytes=max_bytes, timeout=timeout)
             return await asyncio.to_thread(self._ingest_file, actor, path, max_bytes)
 
-    def _ingest_file(self, actor: Actor, path: Any, max_bytes: int) -> IngestedDocument:
-        from core.rag import loaders
+    def _ingest_file(self, actor: Actor, path: Path, max_bytes: int) -> IngestedDocument:
+        import core.rag.loaders as loaders  # not the core.rag facade: it reaches core.context
 
         rag = self._rag()
         settings = rag.settings
@@ -274,7 +278,7 @@ class ModerationService:
             guild_id=actor.guild_id,
             tags=("discord",),
         )
-        self._emit(
+        self._events.record(
             "kb_ingest",
             {
                 "guild_id": actor.guild_id,
@@ -297,7 +301,7 @@ class ModerationService:
         """Delete one of the guild's own documents; another scope's is UnknownDocument."""
         self.require(actor, Level.MODERATOR)
         record = self._rag().delete(doc_id, guild_id=actor.guild_id)
-        self._emit(
+        self._events.record(
             "kb_delete",
             {"guild_id": actor.guild_id, "actor_id": actor.user_id, "doc_id": record.doc_id},
         )
@@ -309,10 +313,7 @@ class ModerationService:
         """Uptime, gateway latency, backend, schema, record counts and the last heartbeat."""
         self.require(actor, Level.MODERATOR)
         db = dict(self._db_status() if self._db_status else {})
-        last = None
-        if self._events is not None:
-            beats = self._events.tail(1, event_type="heartbeat")
-            last = beats[0].get("ts") if beats else None
+        last = self._last_heartbeat() if self._last_heartbeat else None
         return BotStatus(
             uptime_seconds=round(max(uptime_seconds, 0.0), 1),
             latency_ms=round(latency * 1000, 1) if math.isfinite(latency) else None,
@@ -321,7 +322,3 @@ class ModerationService:
             counts=dict(db.get("tables") or {}),
             last_heartbeat=last,
         )
-
-    def _emit(self, event_type: str, payload: dict[str, Any]) -> None:
-        if self._events is not None:
-            self._events.emit(f"governance.{event_type}", payload)
