@@ -72,7 +72,10 @@ def test_find_filters_by_scope_user_source_prefix_and_state(context: AppContext)
         ]
     )
     repo.mark_ready(["d1", "d5"])
-    ids = lambda records: [r.doc_id for r in records]  # noqa: E731
+
+    def ids(records: list[DocumentRecord]) -> list[str]:
+        return [r.doc_id for r in records]
+
     assert ids(repo.find(scopes=["g1"])) == ["d1", "d2", "d3"]
     assert ids(repo.find(scopes=["g1", ""])) == ["d1", "d2", "d3", "d5"]
     assert ids(repo.find(scopes=[""])) == ["d5"]

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.rag.chunking import WINDOW_TOKENS, chunk_document, embedding_text, graphemes
+from core.rag.chunking import WINDOW_TOKENS, Chunk, chunk_document, embedding_text, graphemes
 from core.rag.embedding import LocalEmbedder
 
 count = LocalEmbedder().count_tokens
 
 
-def _chunks(text: str, title: str = "Doc", tokens: int = 200, overlap: int = 32):
+def _chunks(text: str, title: str = "Doc", tokens: int = 200, overlap: int = 32) -> list[Chunk]:
     return chunk_document(
         title, text, count_tokens=count, chunk_tokens=tokens, overlap_tokens=overlap
     )

@@ -29,9 +29,9 @@ def _docs(root: Path) -> Path:
 
 
 def test_repair_refuses_to_delete_most_of_the_store_without_force(
-    cli,
+    cli,  # noqa: ANN001 - the CLI runner fixture
     backend_env: dict[str, str],
-    tmp_path: Path,  # noqa: ANN001
+    tmp_path: Path,
 ) -> None:
     """An emptied database makes every vector an orphan; repair must not delete them all."""
     from core.config import load_settings
