@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.economy._checks import check_amount
 from core.economy.bank import BankService
@@ -26,6 +26,9 @@ from core.economy.repository import (
     XpStatus,
 )
 from core.economy.xp import XpService
+
+if TYPE_CHECKING:
+    from core.context import AppContext
 
 __all__ = [
     "AuditReport",
@@ -51,7 +54,8 @@ __all__ = [
 ]
 
 
-def _ctx():  # noqa: ANN202 - imported lazily: core.context imports this package's services
+def _ctx() -> AppContext:
+    # Imported here: core.context imports this package's services.
     from core.context import current
 
     return current()

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.economy.repository import PendingLevel, XpGuildSettings
+from core.economy.repository import PendingLevel, XpGuildSettings, XpRepository
 from core.errors import InvalidInput
 from core.ids import check_id
 from core.scope import Scope
@@ -137,16 +137,16 @@ class PendingRoles:
 class RewardService:
     """Reward configuration and the pending level changes; reached as `context.xp.rewards`."""
 
-    def __init__(self, xp: XpService, *, events: Governance) -> None:
+    def __init__(self, xp: XpService, *, repo: XpRepository, events: Governance) -> None:
         self._xp = xp
-        self._repo = xp._repo
+        self._repo = repo
         self._events = events
 
     def rewards(self, guild_id: str) -> XpGuildSettings:
         """The guild's XP rules as stored now (not the settings cache: rewards are changed
         from several processes, and a change builds on what another just stored)."""
         scope = Scope.of(check_id(guild_id, "guild id"))
-        return self._xp._merge(scope, self._repo.get_settings(scope))
+        return self._xp.stored_rules(scope)
 
     def add_reward(self, guild_id: str, level: int, role_id: str) -> XpGuildSettings:
         """Give `role_id` at `level` (replacing that level's role); unblocks the role."""
@@ -164,7 +164,7 @@ class RewardService:
         """Mark every member already at `level` or above (a walk down the rank index), so
         the bot hands a new reward to those who earned it before it existed."""
         scope = Scope.of(guild_id)
-        floor = self._xp._rules(scope)[1].xp_for_level(level)
+        floor = self._xp.curve(scope).xp_for_level(level)
         at = time.time()
         offset = 0
         while True:

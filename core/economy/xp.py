@@ -126,13 +126,22 @@ class XpService:
         self._events = events
         self._cache: dict[Scope, tuple[float, XpGuildSettings, Curve]] = {}
         self._cache_lock = threading.Lock()
-        self.rewards = RewardService(self, events=events)
+        self.rewards = RewardService(self, repo=repo, events=events)
 
     # --- settings -----------------------------------------------------------------------
 
     def settings_for(self, guild_id: str | None = None) -> XpGuildSettings:
         """The XP rules of a scope: config defaults overlaid with the stored overrides."""
         return self._rules(Scope.of(guild_id))[0]
+
+    def stored_rules(self, scope: Scope) -> XpGuildSettings:
+        """A scope's rules as stored now, past the cache (rewards build on what another
+        process just stored)."""
+        return self._merge(scope, self._repo.get_settings(scope))
+
+    def curve(self, scope: Scope) -> Curve:
+        """The level curve of a scope (cached like its settings)."""
+        return self._rules(scope)[1]
 
     def _rules(self, scope: Scope) -> tuple[XpGuildSettings, Curve]:
         now = time.monotonic()
