@@ -33,18 +33,19 @@ if TYPE_CHECKING:
     from core.economy.bank import BankService
     from core.economy.xp import XpService
     from core.images.generation import GenerationService
-    from core.llm import ConversationManager, LLMClient
+    from core.llm.client import LLMClient
+    from core.llm.conversation import ConversationManager
     from core.llm.assistant import Assistant
     from core.moderation import ModerationService
     from core.rag.repository import DocumentRepository
     from core.rag.service import RagService
-    from core.security import KeyService
-    from core.sessions import SessionService
+    from core.security.service import KeyService
+    from core.sessions.service import SessionService
     from core.storage import QuotaManager, StorageManager
     from core.telemetry.events import EventLog
     from core.telemetry.governance import Governance
-    from core.users import UserService
     from core.users.privacy import MemberData
+    from core.users.service import UserService
 
 T = TypeVar("T")
 
@@ -151,7 +152,7 @@ class AppContext:
 
     @cached_property
     def users(self) -> UserService:
-        from core.users import UserService
+        from core.users.service import UserService
 
         def sqlite(db: Any) -> Any:
             from core.users._sqlite import SqliteUserRepository
@@ -217,7 +218,8 @@ class AppContext:
 
     @cached_property
     def keys(self) -> KeyService:
-        from core.security import KeyService, KeySource
+        from core.security.keyring import KeySource
+        from core.security.service import KeyService
 
         def fields() -> list[Any]:
             # Every domain that stores ciphertext lists its encrypted fields here, so that
@@ -227,12 +229,12 @@ class AppContext:
         return KeyService(
             source=KeySource(self.settings.security, self.settings.key_file),
             fields=fields,
-            events=self.events,
+            events=self.governance,
         )
 
     @cached_property
     def sessions(self) -> SessionService:
-        from core.sessions import SessionService
+        from core.sessions.service import SessionService
 
         def sqlite(db: Any) -> Any:
             from core.sessions._sqlite import SqliteSessionRepository
@@ -250,7 +252,7 @@ class AppContext:
             key_guard=lambda: self.keys.source.lock(shared=True),
             settings=self.settings.sessions,
             clock=self.clock,
-            events=self.events,
+            events=self.governance,
         )
 
     @cached_property
@@ -386,7 +388,7 @@ class AppContext:
             daily=self.quota._daily,
             documents=lambda: self.rag_documents,
             key=PseudonymKey(self.settings.data_dir / "pseudonym.key"),
-            events=self.events,
+            events=self.governance,
             now=self.clock.now,
             export_cooldown_seconds=self.settings.privacy.export_cooldown_seconds,
         )
@@ -400,13 +402,13 @@ class AppContext:
 
     @cached_property
     def llm(self) -> LLMClient:
-        from core.llm import LLMClient
+        from core.llm.client import LLMClient
 
         return LLMClient(settings=self.settings.llm)
 
     @cached_property
     def conversations(self) -> ConversationManager:
-        from core.llm import ConversationManager
+        from core.llm.conversation import ConversationManager
 
         return ConversationManager(
             sessions=self.sessions, max_history=self.settings.llm.max_history
@@ -416,7 +418,7 @@ class AppContext:
     def assistant(self) -> Assistant:
         """Answering members (core.llm.assistant): the CLI's ask and chat and the bot's."""
         from core.llm.assistant import Assistant
-        from core.persona import load_persona
+        from core.persona.persona import load_persona
 
         def persona(name: str | None) -> Any:
             return load_persona(name or self.settings.persona.name, self.settings.data_dir)

@@ -26,9 +26,9 @@ from core.llm.conversation import DIRECT_CHANNEL
 if TYPE_CHECKING:
     from core.config import ChatSettings
     from core.llm.client import LLMClient
-    from core.persona import PersonalityConfig
+    from core.persona.persona import PersonalityConfig
     from core.rag.service import QueryResult, RagService
-    from core.sessions import SessionService
+    from core.sessions.service import SessionService
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from core.config import LlmSettings
 from core.errors import (
@@ -33,8 +33,18 @@ from core.errors import (
 if TYPE_CHECKING:
     import httpx2
     import openai
+    from openai.types.chat import ChatCompletionMessageParam
 
 log = logging.getLogger(__name__)
+
+
+class _Options(TypedDict):
+    """The request options of every completion call (typed, so the SDK's overloads resolve)."""
+
+    model: str
+    temperature: float
+    max_tokens: int
+
 
 OLLAMA_URL = "http://localhost:11434/v1"
 OPENAI_URL = "https://api.openai.com/v1"
@@ -202,24 +212,28 @@ class LLMClient:
 
     def _messages(
         self, prompt: str, system_prompt: str | None, history: Sequence[dict[str, str]]
-    ) -> list[dict[str, str]]:
+    ) -> list[ChatCompletionMessageParam]:
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidInput("the prompt is empty")
         if len(prompt) > MAX_PROMPT_CHARS:
             raise InvalidInput(
                 f"the prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}"
             )
-        messages = [{"role": "system", "content": system_prompt or self.settings.system_prompt}]
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": system_prompt or self.settings.system_prompt}
+        ]
         for turn in history:
             if turn.get("role") not in ROLES:
                 raise InvalidInput(
                     f"history role {turn.get('role')!r} is not one of {sorted(ROLES)}"
                 )
-            messages.append({"role": turn["role"], "content": str(turn["content"])})
+            # The role is one of ROLES (checked above), which the SDK's message types name.
+            turn_message = {"role": turn["role"], "content": str(turn["content"])}
+            messages.append(cast("ChatCompletionMessageParam", turn_message))
         messages.append({"role": "user", "content": prompt})
         return messages
 
-    def _options(self, temperature: float | None, max_tokens: int | None) -> dict[str, Any]:
+    def _options(self, temperature: float | None, max_tokens: int | None) -> _Options:
         return {
             "model": self.settings.model,
             "temperature": self.settings.temperature if temperature is None else temperature,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from core.errors import SessionClosed
 
 if TYPE_CHECKING:
-    from core.sessions import SessionService
+    from core.sessions.service import SessionService
 
 DIRECT_CHANNEL = "direct"
 

@@ -1,15 +1,17 @@
-"""The seed's encrypt_data / decrypt_data: Fernet tokens as bytes, text in and text out.
+"""Encryption of text with a given key: Fernet tokens as bytes, text in and text out.
 
-With `key` omitted the configured key ring is used (primary encrypts, any key decrypts).
-`key` may be one Fernet key (str or bytes) or a KeyRing. Plaintext is UTF-8 text: bytes that
-are not valid UTF-8 are refused up front, since decrypt_data returns `str` and could not give
-them back.
+`key` is one Fernet key (str or bytes) or a KeyRing (primary encrypts, any key decrypts); the
+seed's shortcuts in `core.security` pass the configured ring when the caller gives none.
+Plaintext is UTF-8 text: bytes that are not valid UTF-8 are refused up front, since
+decrypt_data returns `str` and could not give them back.
 """
 
 from __future__ import annotations
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, Undecryptable
 from core.security.keyring import KeyRing, check_key
+
+KeyLike = str | bytes | KeyRing
 
 
 def to_plaintext(data: str | bytes, what: str = "data") -> bytes:
@@ -35,44 +37,43 @@ def to_plaintext(data: str | bytes, what: str = "data") -> bytes:
 
 
 def to_text(plaintext: bytes, what: str = "decrypted data") -> str:
-    from core.errors import Undecryptable
-
     try:
         return plaintext.decode("utf-8")
     except UnicodeDecodeError:
         raise Undecryptable(f"{what} is not UTF-8 text") from None
 
 
-def _ring(key: str | bytes | KeyRing | None) -> KeyRing:
+def ring_of(key: KeyLike) -> KeyRing:
+    """A ring of one key (InvalidInput when malformed), or the ring given."""
     if isinstance(key, KeyRing):
         return key
-    if key is None:
-        from core.context import current
-
-        return current().keys.ring()
     return KeyRing.from_keys([check_key(key)], source="the key argument")
 
 
-def encrypt_data(data: str | bytes, key: str | bytes | KeyRing | None = None) -> bytes:
-    """Encrypt UTF-8 text; return the Fernet token. Omit `key` to use the configured ring.
+def check_token(encrypted_data: object) -> str | bytes:
+    """The token as str or bytes; InvalidInput for any other type."""
+    if isinstance(encrypted_data, str):
+        return encrypted_data
+    if isinstance(encrypted_data, bytes | bytearray):
+        return bytes(encrypted_data)
+    raise InvalidInput(f"encrypted_data must be bytes or str, not {type(encrypted_data).__name__}")
 
-    Raises InvalidInput (a ValueError) for non-text data or a malformed key, MissingKey when
-    no key is given and none is configured.
+
+def encrypt_data(data: str | bytes, key: KeyLike) -> bytes:
+    """Encrypt UTF-8 text with `key`; return the Fernet token.
+
+    Raises InvalidInput (a ValueError) for non-text data or a malformed key.
     """
     plaintext = to_plaintext(data)
-    _, token = _ring(key).encrypt(plaintext)
+    _, token = ring_of(key).encrypt(plaintext)
     return token.encode("ascii")
 
 
-def decrypt_data(encrypted_data: str | bytes, key: str | bytes | KeyRing | None = None) -> str:
+def decrypt_data(encrypted_data: str | bytes, key: KeyLike) -> str:
     """Decrypt a Fernet token made by encrypt_data; return the text.
 
     Raises Undecryptable (a ValueError) for a tampered or foreign token, InvalidInput for a
-    malformed key, MissingKey when no key is given and none is configured.
+    malformed key.
     """
-    if not isinstance(encrypted_data, (str, bytes, bytearray)):
-        raise InvalidInput(
-            f"encrypted_data must be bytes or str, not {type(encrypted_data).__name__}"
-        )
-    token = bytes(encrypted_data) if not isinstance(encrypted_data, str) else encrypted_data
-    return to_text(_ring(key).decrypt(token))
+    token = check_token(encrypted_data)
+    return to_text(ring_of(key).decrypt(token))

@@ -56,13 +56,6 @@ class PasswordHasher:
             return False
 
 
-def hash_password(password: str) -> str:
-    """Hash with the configured cost (settings.security.bcrypt_rounds)."""
-    from core.context import current
-
-    return PasswordHasher(rounds=current().settings.security.bcrypt_rounds).hash(password)
-
-
 def verify_password(password: str, hashed: str | bytes) -> bool:
     """Check a password against a bcrypt hash; never raises."""
     return PasswordHasher().verify(password, hashed)

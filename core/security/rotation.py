@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import InvalidInput, Undecryptable, UnknownKey
+from core.progress import Progress
 from core.security.keyring import KeyRing
 
 DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SIZE = 100_000
 # How many undecryptable record references a report names (the count is always exact).
 MAX_NAMED_FAILURES = 20
-
-Progress = Callable[[int, int], None]  # (records done so far, total to do)
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class EncryptedField(ABC):
         """How many records each key id protects (one grouped query)."""
 
     @abstractmethod
-    def scan(self, key_id: str, after: Any, limit: int) -> list[EncryptedRecord]:
+    def scan(self, key_id: str, after: Any, limit: int) -> list[EncryptedRecord]:  # noqa: ANN401 - each field's own ref
         """Up to `limit` records under `key_id` whose ref sorts after `after` (None = start)."""
 
     @abstractmethod
@@ -171,7 +170,7 @@ def rotate(
     )
 
 
-def _show_ref(ref: Any) -> str:
+def _show_ref(ref: object) -> str:
     if isinstance(ref, tuple):
         return "/".join(str(part) for part in ref)
     return str(ref)

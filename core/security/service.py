@@ -10,20 +10,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from core.errors import KeyInUse, MissingKey
+from core.progress import Progress
 from core.security.keyring import Key, KeyRing, KeySource, generate_key, key_id_of
 from core.security.rotation import (
     DEFAULT_BATCH_SIZE,
     EncryptedField,
-    Progress,
     RotationReport,
     rotate,
 )
-
-if TYPE_CHECKING:
-    from core.telemetry.events import EventLog
+from core.telemetry.governance import Governance
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ class KeyService:
         *,
         source: KeySource,
         fields: Callable[[], Sequence[EncryptedField]],
-        events: EventLog | None = None,
+        events: Governance = Governance(),
     ) -> None:
         self.source = source
         self._fields = fields
@@ -77,11 +74,6 @@ class KeyService:
         with self.source.lock(shared=True):
             yield self.source.ring()
 
-    def _audit(self, action: str, actor: str | None, payload: dict[str, Any]) -> None:
-        if self._events is not None:
-            who = {"actor": actor or "unknown", "via": "cli" if actor else "api"}
-            self._events.emit(f"governance.keys.{action}", {**who, **payload})
-
     def generate(self, *, write: bool, actor: str | None = None) -> GeneratedKey:
         """Make a new key; with `write`, add it to the key file as the primary key."""
         material = generate_key()
@@ -89,7 +81,7 @@ class KeyService:
         if not write:
             return GeneratedKey(key.id, key, None)
         keys = self.source.add_primary(key)
-        self._audit("generate", actor, {"key_id": key.id, "keys": len(keys)})
+        self._events.record("keys.generate", {"key_id": key.id, "keys": len(keys)}, actor=actor)
         return GeneratedKey(key.id, key, self.source.key_file)
 
     def counts(self) -> dict[str, int]:
@@ -132,9 +124,8 @@ class KeyService:
             progress=progress,
             guard=self.writing,
         )
-        self._audit(
-            "rotate",
-            actor,
+        self._events.record(
+            "keys.rotate",
             {
                 "primary": report.primary,
                 "dry_run": dry_run,
@@ -144,6 +135,7 @@ class KeyService:
                 "unknown_key": report.unknown_key,
                 "undecryptable": report.undecryptable,
             },
+            actor=actor,
         )
         return report
 
@@ -161,7 +153,9 @@ class KeyService:
         )
         ids = tuple(k.id for k in remaining)
         if not dry_run:
-            self._audit("retire", actor, {"key_id": key_id, "keys_left": len(ids)})
+            self._events.record(
+                "keys.retire", {"key_id": key_id, "keys_left": len(ids)}, actor=actor
+            )
         return RetiredKey(key_id, ids, dry_run)
 
     def _refuse_in_use(self, key_id: str) -> None:

@@ -3,19 +3,22 @@
 An append is one BEGIN IMMEDIATE transaction: the guarded `UPDATE ... RETURNING turns` takes
 the seqs, and the inserts follow under the same write lock, so concurrent appends from two
 processes get distinct seqs and nothing is lost. Timestamps are stored as fixed-width UTC ISO
-strings, so comparing them as text compares the instants.
+strings (core.db.codec.stamp), so comparing them as text compares the instants.
 """
 
 from __future__ import annotations
 
+import builtins
+import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from core.db._sqlite_records import export_tables, import_tables
+from core.db.codec import SQLITE, STAMP_WIDTH, restamp, stamp, unstamp
 from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
-from core.ids import guild_of
+from core.scope import Scope
 from core.security.rotation import EncryptedField, EncryptedRecord
 from core.sessions.repository import (
     NewMessage,
@@ -24,6 +27,23 @@ from core.sessions.repository import (
     SessionRepository,
     StoredMessage,
 )
+
+
+def _utc_stamps(conn: sqlite3.Connection) -> None:
+    restamp("sessions", "created_at", "last_message_at", "closed_at")(conn)
+    # session_messages has no rowid (restamp's key): rewrite by its primary key.
+    rows = conn.execute(
+        "SELECT session_id, seq, at FROM session_messages"
+        " WHERE typeof(at) != 'text' OR length(at) != ? OR substr(at, -6) != '+00:00'",
+        (STAMP_WIDTH,),
+    ).fetchall()
+    updates = []
+    for session_id, seq, at in rows:
+        moment = unstamp(at)
+        if moment is not None:
+            updates.append((stamp(moment), session_id, seq))
+    conn.executemany("UPDATE session_messages SET at = ? WHERE session_id = ? AND seq = ?", updates)
+
 
 MIGRATIONS = (
     Migration(
@@ -79,6 +99,9 @@ MIGRATIONS = (
         ) WITHOUT ROWID;
         """,
     ),
+    # The service always wrote stamp() text, but a copy or restore wrote milliseconds: one
+    # fixed-width form, so text comparisons against the idle and purge cutoffs are exact.
+    Migration("sessions_0004_utc_stamps", _utc_stamps),
 )
 _TAKE_TURN = """
 INSERT INTO chat_turns (user_id, scope, minute, used) VALUES (?, ?, ?, 1)
@@ -116,39 +139,26 @@ ORDER BY m.seq
 
 
 def _insert_messages(
-    conn: Any, session_id: str, first: int, messages: Sequence[NewMessage], stamp: str
+    conn: sqlite3.Connection,
+    session_id: str,
+    first: int,
+    messages: Sequence[NewMessage],
+    at: str,
 ) -> None:
     """Multi-row INSERTs: one statement for a question and its answer, not one per row."""
-    rows = [
-        (session_id, first + i, m.role, m.token, m.key_id, stamp) for i, m in enumerate(messages)
-    ]
+    rows = [(session_id, first + i, m.role, m.token, m.key_id, at) for i, m in enumerate(messages)]
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         batch = rows[start : start + _ROWS_PER_INSERT]
         marks = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(batch))
         conn.execute(_INSERT_MESSAGES + marks, [value for row in batch for value in row])
 
 
-def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+def _record(row: sqlite3.Row) -> SessionRecord:
+    return SQLITE.decode(SessionRecord, row, has_summary=bool(row["summary"]))
 
 
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _record(row: Any) -> SessionRecord:
-    return SessionRecord(
-        session_id=row["session_id"],
-        user_id=row["user_id"],
-        guild_id=guild_of(row["scope"]),
-        channel_id=row["channel_id"],
-        status=row["status"],
-        turns=row["turns"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-        last_message_at=datetime.fromisoformat(row["last_message_at"]),
-        closed_at=_dt(row["closed_at"]),
-        has_summary=bool(row["summary"]),
-    )
+def _message(row: sqlite3.Row) -> StoredMessage:
+    return SQLITE.decode(StoredMessage, row, token=row["content"])
 
 
 _COLUMNS = (
@@ -174,86 +184,66 @@ class SqliteSessionRepository(SessionRepository):
         self,
         session_id: str,
         user_id: str,
-        scope: str,
+        scope: Scope,
         channel_id: str,
         now: datetime,
         messages: Sequence[NewMessage] = (),
     ) -> None:
-        stamp = _ts(now)
+        at = SQLITE.time(now)
         insert = (
             "INSERT INTO sessions (session_id, user_id, scope, channel_id, status, turns,"
             " created_at, last_message_at) VALUES (?, ?, ?, ?, 'active', ?, ?, ?)"
         )
-        values = (session_id, user_id, scope, channel_id, len(messages), stamp, stamp)
+        values = (session_id, user_id, scope.key, channel_id, len(messages), at, at)
         if not messages:
-            with self._db.errors():
-                self._db.connection().execute(insert, values)
+            self._db.run(insert, values)
             return
-        with self._db.errors(), self._db.transaction() as conn:
+        with self._db.transaction() as conn:
             conn.execute(insert, values)
-            _insert_messages(conn, session_id, 1, messages, stamp)
+            _insert_messages(conn, session_id, 1, messages, at)
 
-    def take_turn(self, user_id: str, scope: str, minute: str, limit: int) -> int | None:
+    def take_turn(self, user_id: str, scope: Scope, minute: str, limit: int) -> int | None:
         if limit <= 0:
             return None
-        with self._db.errors():
-            row = (
-                self._db.connection()
-                .execute(_TAKE_TURN, (user_id, scope, minute, limit))
-                .fetchone()
-            )
-        return None if row is None else int(row[0])
+        used = self._db.value(_TAKE_TURN, (user_id, scope.key, minute, limit))
+        return None if used is None else int(used)
 
     def active(
-        self, user_id: str, scope: str, channel_id: str, idle_cutoff: datetime, history: int
+        self, user_id: str, scope: Scope, channel_id: str, idle_cutoff: datetime, history: int
     ) -> tuple[SessionRecord, list[StoredMessage]] | None:
-        with self._db.errors():
-            rows = (
-                self._db.connection()
-                .execute(_ACTIVE, (user_id, scope, channel_id, _ts(idle_cutoff), max(0, history)))
-                .fetchall()
-            )
+        rows = self._db.all(
+            _ACTIVE, (user_id, scope.key, channel_id, SQLITE.time(idle_cutoff), max(0, history))
+        )
         if not rows:
             return None
-        messages = [
-            StoredMessage(r["seq"], r["role"], r["content"], r["key_id"], _dt(r["at"]))  # type: ignore[arg-type]
-            for r in rows
-            if r["seq"] is not None
-        ]
-        return _record(rows[0]), messages
+        return _record(rows[0]), [_message(r) for r in rows if r["seq"] is not None]
 
     def get(self, session_id: str) -> SessionRecord | None:
-        with self._db.errors():
-            row = (
-                self._db.connection()
-                .execute(f"SELECT {_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,))
-                .fetchone()
-            )
+        row = self._db.one(f"SELECT {_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,))
         return None if row is None else _record(row)
 
     def append(
         self, session_id: str, messages: Sequence[NewMessage], now: datetime, idle_cutoff: datetime
     ) -> int | None:
-        stamp = _ts(now)
-        with self._db.errors(), self._db.transaction() as conn:
+        at = SQLITE.time(now)
+        with self._db.transaction() as conn:
             row = conn.execute(
-                _APPEND_GUARD, (len(messages), stamp, session_id, _ts(idle_cutoff))
+                _APPEND_GUARD, (len(messages), at, session_id, SQLITE.time(idle_cutoff))
             ).fetchone()
             if row is None:
                 return None
             last = int(row[0])
-            _insert_messages(conn, session_id, last - len(messages) + 1, messages, stamp)
+            _insert_messages(conn, session_id, last - len(messages) + 1, messages, at)
         return last
 
     def close(self, session_id: str, summary: NewMessage | None, now: datetime) -> bool:
         token, key_id = (summary.token, summary.key_id) if summary else (None, None)
-        with self._db.errors():
-            cursor = self._db.connection().execute(
-                "UPDATE sessions SET status = 'closed', closed_at = ?, summary = ?,"
-                " summary_key_id = ? WHERE session_id = ? AND status != 'closed'",
-                (_ts(now), token, key_id, session_id),
-            )
-        return cursor.rowcount == 1
+        changed = self._db.run(
+            "UPDATE sessions SET status = 'closed', closed_at = ?, summary = ?,"
+            " summary_key_id = ? WHERE session_id = ? AND status != 'closed'",
+            (SQLITE.time(now), token, key_id, session_id),
+        )
+        return changed == 1
 
     def expire_idle(
         self, idle_cutoff: datetime, now: datetime, session_id: str | None = None
@@ -262,115 +252,95 @@ class SqliteSessionRepository(SessionRepository):
             "UPDATE sessions SET status = 'expired', closed_at = ?"
             " WHERE status = 'active' AND last_message_at <= ?"
         )
-        params: list[Any] = [_ts(now), _ts(idle_cutoff)]
+        params: list[Any] = [SQLITE.time(now), SQLITE.time(idle_cutoff)]
         if session_id is not None:
             sql += " AND session_id = ?"
             params.append(session_id)
-        with self._db.errors():
-            return self._db.connection().execute(sql, params).rowcount
+        return self._db.run(sql, params)
 
     def messages(self, session_id: str) -> list[StoredMessage]:
-        with self._db.errors():
-            rows = (
-                self._db.connection()
-                .execute(
-                    "SELECT seq, role, content, key_id, at FROM session_messages"
-                    " WHERE session_id = ? ORDER BY seq",
-                    (session_id,),
-                )
-                .fetchall()
-            )
-        return [
-            StoredMessage(r["seq"], r["role"], r["content"], r["key_id"], _dt(r["at"]))  # type: ignore[arg-type]
-            for r in rows
-        ]
+        rows = self._db.all(
+            "SELECT seq, role, content, key_id, at FROM session_messages"
+            " WHERE session_id = ? ORDER BY seq",
+            (session_id,),
+        )
+        return [_message(r) for r in rows]
 
     def summary(self, session_id: str) -> tuple[str, str] | None:
-        with self._db.errors():
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT summary, summary_key_id FROM sessions WHERE session_id = ?",
-                    (session_id,),
-                )
-                .fetchone()
-            )
+        row = self._db.one(
+            "SELECT summary, summary_key_id FROM sessions WHERE session_id = ?", (session_id,)
+        )
         if row is None or row["summary"] is None:
             return None
         return row["summary"], row["summary_key_id"]
 
     def list(
-        self, *, user_id: str | None, scope: str | None, status: str | None, limit: int
+        self, *, user_id: str | None, scope: Scope, status: str | None, limit: int
     ) -> list[SessionRecord]:
         where, params = [], []
-        for column, value in (("user_id", user_id), ("scope", scope), ("status", status)):
+        key = None if scope.is_every else scope.key
+        for column, value in (("user_id", user_id), ("scope", key), ("status", status)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        with self._db.errors():
-            rows = (
-                self._db.connection()
-                .execute(
-                    f"SELECT {_COLUMNS} FROM sessions{clause}"
-                    " ORDER BY created_at DESC, session_id LIMIT ?",
-                    (*params, limit),
-                )
-                .fetchall()
-            )
+        rows = self._db.all(
+            f"SELECT {_COLUMNS} FROM sessions{clause} ORDER BY created_at DESC, session_id LIMIT ?",
+            (*params, limit),
+        )
         return [_record(r) for r in rows]
 
     def purge(self, ended_before: datetime, *, dry_run: bool, batch_size: int) -> PurgeCounts:
-        cutoff = _ts(ended_before)
+        cutoff = SQLITE.time(ended_before)
         match = "status IN ('closed', 'expired') AND closed_at < ?"
-        conn = self._db.connection()
-        with self._db.errors():
-            if dry_run:
-                sessions = conn.execute(
-                    f"SELECT COUNT(*) FROM sessions WHERE {match}", (cutoff,)
-                ).fetchone()[0]
-                messages = conn.execute(
-                    "SELECT COUNT(*) FROM session_messages WHERE session_id IN"
-                    f" (SELECT session_id FROM sessions WHERE {match})",
-                    (cutoff,),
-                ).fetchone()[0]
-                return PurgeCounts(sessions, messages)
-            sessions = messages = 0
-            while True:
-                with self._db.transaction() as tx:
-                    ids = [
-                        r[0]
-                        for r in tx.execute(
-                            f"SELECT session_id FROM sessions WHERE {match} LIMIT ?",
-                            (cutoff, batch_size),
-                        )
-                    ]
-                    if not ids:
-                        break
-                    marks = ",".join("?" * len(ids))
-                    messages += tx.execute(
-                        f"DELETE FROM session_messages WHERE session_id IN ({marks})", ids
-                    ).rowcount
-                    sessions += tx.execute(
-                        f"DELETE FROM sessions WHERE session_id IN ({marks})", ids
-                    ).rowcount
+        if dry_run:
+            return PurgeCounts(
+                int(self._db.value(f"SELECT COUNT(*) FROM sessions WHERE {match}", (cutoff,))),
+                int(
+                    self._db.value(
+                        "SELECT COUNT(*) FROM session_messages WHERE session_id IN"
+                        f" (SELECT session_id FROM sessions WHERE {match})",
+                        (cutoff,),
+                    )
+                ),
+            )
+        sessions = messages = 0
+        while True:
+            with self._db.transaction() as tx:
+                ids = [
+                    r[0]
+                    for r in tx.execute(
+                        f"SELECT session_id FROM sessions WHERE {match} LIMIT ?",
+                        (cutoff, batch_size),
+                    )
+                ]
+                if not ids:
+                    break
+                marks = ",".join("?" * len(ids))
+                messages += tx.execute(
+                    f"DELETE FROM session_messages WHERE session_id IN ({marks})", ids
+                ).rowcount
+                sessions += tx.execute(
+                    f"DELETE FROM sessions WHERE session_id IN ({marks})", ids
+                ).rowcount
         return PurgeCounts(sessions, messages)
 
-    def encrypted_fields(self) -> list[EncryptedField]:
+    def encrypted_fields(self) -> builtins.list[EncryptedField]:
         return [_MessageContents(self._db), _Summaries(self._db)]
 
     # --- a member's data (core.users.privacy) ---------------------------------------------
 
-    def erase_member(self, user_id: str, scope: str) -> tuple[int, int]:
+    def erase_member(self, user_id: str, scope: Scope) -> tuple[int, int]:
         owned = "SELECT session_id FROM sessions WHERE user_id = ? AND scope = ?"
+        key = (user_id, scope.key)
         with self._db.transaction() as conn:
             messages = conn.execute(
-                f"DELETE FROM session_messages WHERE session_id IN ({owned})", (user_id, scope)
+                f"DELETE FROM session_messages WHERE session_id IN ({owned})", key
             ).rowcount
             sessions = conn.execute(
-                "DELETE FROM sessions WHERE user_id = ? AND scope = ?", (user_id, scope)
+                "DELETE FROM sessions WHERE user_id = ? AND scope = ?", key
             ).rowcount
-            conn.execute("DELETE FROM chat_turns WHERE user_id = ? AND scope = ?", (user_id, scope))
+            conn.execute("DELETE FROM chat_turns WHERE user_id = ? AND scope = ?", key)
         return sessions, messages
 
 
@@ -381,31 +351,26 @@ class _MessageContents(EncryptedField):
         self._db = db
 
     def count_by_key(self) -> dict[str, int]:
-        with self._db.errors():
-            rows = self._db.connection().execute(
-                "SELECT key_id, COUNT(*) FROM session_messages GROUP BY key_id"
-            )
-            return {r[0]: r[1] for r in rows}
+        rows = self._db.all("SELECT key_id, COUNT(*) FROM session_messages GROUP BY key_id")
+        return {r[0]: r[1] for r in rows}
 
-    def scan(self, key_id: str, after: Any, limit: int) -> list[EncryptedRecord]:
+    def scan(self, key_id: str, after: Any, limit: int) -> list[EncryptedRecord]:  # noqa: ANN401 - see EncryptedField
         session_id, seq = after if after is not None else ("", -1)
-        with self._db.errors():
-            rows = self._db.connection().execute(
-                "SELECT session_id, seq, content FROM session_messages"
-                " WHERE key_id = ? AND (session_id, seq) > (?, ?)"
-                " ORDER BY session_id, seq LIMIT ?",
-                (key_id, session_id, seq, limit),
-            )
-            return [EncryptedRecord((r[0], r[1]), key_id, r[2]) for r in rows]
+        rows = self._db.all(
+            "SELECT session_id, seq, content FROM session_messages"
+            " WHERE key_id = ? AND (session_id, seq) > (?, ?)"
+            " ORDER BY session_id, seq LIMIT ?",
+            (key_id, session_id, seq, limit),
+        )
+        return [EncryptedRecord((r[0], r[1]), key_id, r[2]) for r in rows]
 
     def replace(self, updates: Sequence[tuple[EncryptedRecord, str, str]]) -> int:
-        with self._db.errors(), self._db.transaction() as conn:
-            cursor = conn.executemany(
+        with self._db.transaction() as conn:
+            return conn.executemany(
                 "UPDATE session_messages SET content = ?, key_id = ?"
                 " WHERE session_id = ? AND seq = ? AND key_id = ?",
                 [(token, new_id, r.ref[0], r.ref[1], r.key_id) for r, new_id, token in updates],
-            )
-            return cursor.rowcount
+            ).rowcount
 
 
 class _Summaries(EncryptedField):
@@ -415,27 +380,24 @@ class _Summaries(EncryptedField):
         self._db = db
 
     def count_by_key(self) -> dict[str, int]:
-        with self._db.errors():
-            rows = self._db.connection().execute(
-                "SELECT summary_key_id, COUNT(*) FROM sessions"
-                " WHERE summary_key_id IS NOT NULL GROUP BY summary_key_id"
-            )
-            return {r[0]: r[1] for r in rows}
+        rows = self._db.all(
+            "SELECT summary_key_id, COUNT(*) FROM sessions"
+            " WHERE summary_key_id IS NOT NULL GROUP BY summary_key_id"
+        )
+        return {r[0]: r[1] for r in rows}
 
-    def scan(self, key_id: str, after: Any, limit: int) -> list[EncryptedRecord]:
-        with self._db.errors():
-            rows = self._db.connection().execute(
-                "SELECT session_id, summary FROM sessions"
-                " WHERE summary_key_id = ? AND session_id > ? ORDER BY session_id LIMIT ?",
-                (key_id, after or "", limit),
-            )
-            return [EncryptedRecord(r[0], key_id, r[1]) for r in rows]
+    def scan(self, key_id: str, after: Any, limit: int) -> list[EncryptedRecord]:  # noqa: ANN401 - see EncryptedField
+        rows = self._db.all(
+            "SELECT session_id, summary FROM sessions"
+            " WHERE summary_key_id = ? AND session_id > ? ORDER BY session_id LIMIT ?",
+            (key_id, after or "", limit),
+        )
+        return [EncryptedRecord(r[0], key_id, r[1]) for r in rows]
 
     def replace(self, updates: Sequence[tuple[EncryptedRecord, str, str]]) -> int:
-        with self._db.errors(), self._db.transaction() as conn:
-            cursor = conn.executemany(
+        with self._db.transaction() as conn:
+            return conn.executemany(
                 "UPDATE sessions SET summary = ?, summary_key_id = ?"
                 " WHERE session_id = ? AND summary_key_id = ?",
                 [(token, new_id, r.ref, r.key_id) for r, new_id, token in updates],
-            )
-            return cursor.rowcount
+            ).rowcount

@@ -8,12 +8,14 @@ The repository stores ciphertext only; encryption happens in the service.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from core.db.records import Field, Portable, Table
+from core.scope import Scope
 from core.security.rotation import EncryptedField
 
 STATUSES = ("active", "closed", "expired")
@@ -56,7 +58,7 @@ class PurgeCounts:
 
 
 class SessionRepository(Portable, ABC):
-    """Sessions keyed by session id; scopes come from core.ids.scope_key."""
+    """Sessions keyed by session id, each in one scope (a guild or the global scope)."""
 
     # Contents and summaries move as ciphertext with their key ids, never decrypted: the
     # target needs the same key ring.
@@ -94,7 +96,7 @@ class SessionRepository(Portable, ABC):
         self,
         session_id: str,
         user_id: str,
-        scope: str,
+        scope: Scope,
         channel_id: str,
         now: datetime,
         messages: Sequence[NewMessage] = (),
@@ -103,7 +105,7 @@ class SessionRepository(Portable, ABC):
 
     @abstractmethod
     def active(
-        self, user_id: str, scope: str, channel_id: str, idle_cutoff: datetime, history: int
+        self, user_id: str, scope: Scope, channel_id: str, idle_cutoff: datetime, history: int
     ) -> tuple[SessionRecord, list[StoredMessage]] | None:
         """The user's newest active session in that scope and channel with a message after
         `idle_cutoff`, with its last `history` messages (seq order), in one indexed lookup;
@@ -113,7 +115,7 @@ class SessionRepository(Portable, ABC):
     def get(self, session_id: str) -> SessionRecord | None: ...
 
     @abstractmethod
-    def take_turn(self, user_id: str, scope: str, minute: str, limit: int) -> int | None:
+    def take_turn(self, user_id: str, scope: Scope, minute: str, limit: int) -> int | None:
         """Count one question of the member in that UTC minute ("YYYY-MM-DDTHH:MM") if
         fewer than `limit` were asked in it; return the count, or None when the limit is
         reached. One atomic operation (the limit is in the write's guard); one row per
@@ -149,9 +151,9 @@ class SessionRepository(Portable, ABC):
 
     @abstractmethod
     def list(
-        self, *, user_id: str | None, scope: str | None, status: str | None, limit: int
+        self, *, user_id: str | None, scope: Scope, status: str | None, limit: int
     ) -> list[SessionRecord]:
-        """Newest first; None filters match everything."""
+        """Newest first; a None filter and Scope.EVERY match everything."""
 
     @abstractmethod
     def purge(self, ended_before: datetime, *, dry_run: bool, batch_size: int) -> PurgeCounts:
@@ -159,12 +161,12 @@ class SessionRepository(Portable, ABC):
         messages, in batches (messages first, so a crash leaves nothing orphaned)."""
 
     @abstractmethod
-    def encrypted_fields(self) -> list[EncryptedField]:
+    def encrypted_fields(self) -> builtins.list[EncryptedField]:
         """Message contents and summaries, for key status and rotation."""
 
     # --- a member's data (core.users.privacy) ---------------------------------------------
 
     @abstractmethod
-    def erase_member(self, user_id: str, scope: str) -> tuple[int, int]:
+    def erase_member(self, user_id: str, scope: Scope) -> tuple[int, int]:
         """Delete the user's sessions in one scope with their messages (messages first, so
         a crash leaves no orphan); return (sessions, messages) deleted, (0, 0) on a rerun."""

@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,10 +95,11 @@ class EventLog:
         """Append one event; return its id, or None when it could not be written."""
         if not self.enabled:
             return None
+        event_id = new_event_id()
         try:
             event = {
                 "schema": SCHEMA_VERSION,
-                "id": new_event_id(),
+                "id": event_id,
                 "type": str(event_type),
                 "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 "pid": os.getpid(),
@@ -118,7 +119,7 @@ class EventLog:
                     type(exc).__name__,
                 )
             return None
-        return event["id"]
+        return event_id
 
     def _clean(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         clean: dict[str, Any] = {}
@@ -260,7 +261,7 @@ class EventLog:
                 handle.close()
 
     @staticmethod
-    def _parse(lines: Any, event_type: str | None) -> Iterator[dict[str, Any]]:
+    def _parse(lines: Iterable[str], event_type: str | None) -> Iterator[dict[str, Any]]:
         for line in lines:
             event = _parse_line(line)
             if event is not None and (event_type is None or event.get("type") == event_type):

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from core.db._sqlite_records import export_tables, import_tables
+from core.db.codec import SQLITE, restamp
 from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
-from core.ids import guild_of
+from core.scope import Scope
 from core.users.repository import UserProfile, UserRepository
 
 MIGRATIONS = (
@@ -41,6 +42,10 @@ MIGRATIONS = (
         );
         """,
     ),
+    # Profiles were stamped with the clock's own isoformat() (any offset, any width): one
+    # fixed-width UTC form from here on. privacy_exports keeps REAL epoch seconds, which its
+    # guarded claim compares as numbers.
+    Migration("users_0003_utc_stamps", restamp("users", "created_at", "updated_at")),
 )
 
 # The guard is in the statement: two processes claiming at once, one row changes.
@@ -76,66 +81,50 @@ class SqliteUserRepository(UserRepository):
         return import_tables(self._db, self.TABLES, records)
 
     def upsert(
-        self, user_id: str, scope: str, username: str, discriminator: str | None, now: datetime
+        self, user_id: str, scope: Scope, username: str, discriminator: str | None, now: datetime
     ) -> None:
-        stamp = now.isoformat()
-        with self._db.errors():
-            self._db.connection().execute(
-                _UPSERT, (user_id, scope, username, discriminator, stamp, stamp)
-            )
+        stamp = SQLITE.time(now)
+        self._db.run(_UPSERT, (user_id, scope.key, username, discriminator, stamp, stamp))
 
-    def create(self, user_id: str, scope: str, username: str, now: datetime) -> bool:
-        stamp = now.isoformat()
-        with self._db.errors():
-            cursor = self._db.connection().execute(
+    def create(self, user_id: str, scope: Scope, username: str, now: datetime) -> bool:
+        stamp = SQLITE.time(now)
+        return (
+            self._db.run(
                 "INSERT INTO users (user_id, scope, username, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, scope) DO NOTHING",
-                (user_id, scope, username, stamp, stamp),
+                (user_id, scope.key, username, stamp, stamp),
             )
-        return cursor.rowcount == 1
+            == 1
+        )
 
-    def get(self, user_id: str, scope: str) -> UserProfile | None:
-        with self._db.errors():
-            row = (
-                self._db.connection()
-                .execute("SELECT * FROM users WHERE user_id = ? AND scope = ?", (user_id, scope))
-                .fetchone()
-            )
-        if row is None:
-            return None
-        return _profile(row)
+    def get(self, user_id: str, scope: Scope) -> UserProfile | None:
+        row = self._db.one(
+            "SELECT * FROM users WHERE user_id = ? AND scope = ?", (user_id, scope.key)
+        )
+        return None if row is None else SQLITE.decode(UserProfile, row)
 
-    def update(self, user_id: str, scope: str, fields: Mapping[str, Any], now: datetime) -> bool:
+    def update(self, user_id: str, scope: Scope, fields: Mapping[str, Any], now: datetime) -> bool:
         # Column names come from the service's whitelist, never from the caller directly.
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        with self._db.errors():
-            cursor = self._db.connection().execute(
-                f"UPDATE users SET {assignments}, updated_at = ? WHERE user_id = ? AND scope = ?",
-                (*fields.values(), now.isoformat(), user_id, scope),
-            )
-        return cursor.rowcount == 1
+        changed = self._db.run(
+            f"UPDATE users SET {assignments}, updated_at = ? WHERE user_id = ? AND scope = ?",
+            (*fields.values(), SQLITE.time(now), user_id, scope.key),
+        )
+        return changed == 1
 
     def count(self) -> int:
-        with self._db.errors():
-            return self._db.connection().execute("SELECT COUNT(*) FROM users").fetchone()[0]
+        return int(self._db.value("SELECT COUNT(*) FROM users"))
 
     # --- a member's data (core.users.privacy) ---------------------------------------------
 
     def member_profiles(self, user_id: str) -> list[UserProfile]:
-        with self._db.errors():
-            rows = (
-                self._db.connection()
-                .execute("SELECT * FROM users WHERE user_id = ? ORDER BY scope", (user_id,))
-                .fetchall()
-            )
-        return [_profile(row) for row in rows]
+        rows = self._db.all("SELECT * FROM users WHERE user_id = ? ORDER BY scope", (user_id,))
+        return [SQLITE.decode(UserProfile, row) for row in rows]
 
-    def erase_member(self, user_id: str, scope: str) -> int:
-        with self._db.errors():
-            cursor = self._db.connection().execute(
-                "DELETE FROM users WHERE user_id = ? AND scope = ?", (user_id, scope)
-            )
-        return cursor.rowcount
+    def erase_member(self, user_id: str, scope: Scope) -> int:
+        return self._db.run(
+            "DELETE FROM users WHERE user_id = ? AND scope = ?", (user_id, scope.key)
+        )
 
     def claim_export(self, user_id: str, now: float, not_before: float) -> float | None:
         with self._db.transaction() as conn:
@@ -147,24 +136,8 @@ class SqliteUserRepository(UserRepository):
         return now if row is None else float(row[0])
 
     def drop_export(self, user_id: str, at: float | None = None) -> int:
-        sql, args = "DELETE FROM privacy_exports WHERE user_id = ?", (user_id,)
+        sql = "DELETE FROM privacy_exports WHERE user_id = ?"
+        args: tuple[object, ...] = (user_id,)
         if at is not None:
             sql, args = sql + " AND exported_at = ?", (user_id, at)
-        with self._db.errors():
-            return self._db.connection().execute(sql, args).rowcount
-
-
-def _profile(row: Any) -> UserProfile:
-    return UserProfile(
-        user_id=row["user_id"],
-        guild_id=guild_of(row["scope"]),
-        username=row["username"],
-        discriminator=row["discriminator"],
-        display_name=row["display_name"],
-        bio=row["bio"],
-        timezone=row["timezone"],
-        locale=row["locale"],
-        pronouns=row["pronouns"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-        updated_at=datetime.fromisoformat(row["updated_at"]),
-    )
+        return self._db.run(sql, args)

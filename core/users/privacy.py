@@ -22,24 +22,24 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ExportOnCooldown, UnknownUser
-from core.ids import check_id, guild_of, scope_key
+from core.ids import check_id
 from core.jsonable import to_jsonable
 from core.scope import Scope
+from core.telemetry.governance import Governance
 
 if TYPE_CHECKING:
-    from core.economy.repository import BankRepository, XpRepository
+    from core.economy.repository import BankRepository, LedgerEntry, XpRepository
     from core.rag.repository import DocumentRepository
-    from core.sessions import SessionService
-    from core.sessions.repository import SessionRepository
+    from core.sessions.repository import SessionRecord, SessionRepository
+    from core.sessions.service import SessionService
     from core.storage import StorageManager
-    from core.storage.repository import DailyCounterRepository
-    from core.telemetry.events import EventLog
+    from core.storage.repository import DailyCounterRepository, FileRecord
     from core.users.repository import UserRepository
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class MemberData:
         daily: DailyCounterRepository,
         documents: Callable[[], DocumentRepository],
         key: PseudonymKey,
-        events: EventLog,
+        events: Governance = Governance(),
         now: Callable[[], datetime],
         export_cooldown_seconds: float = 0,
     ) -> None:
@@ -140,23 +140,25 @@ class MemberData:
 
     # --- what is held -----------------------------------------------------------------------
 
-    def _scopes(self, user_id: str, guild_id: str | None, all_scopes: bool) -> list[str]:
+    def _scopes(self, user_id: str, scope: Scope) -> list[str]:
         """The stored scope keys where the member has a profile, XP, an account, a session or
-        a file (only the asked one unless all_scopes)."""
-        found = {p.guild_id or "" for p in self._users.member_profiles(user_id)}
-        found |= {scope for scope, _ in self._xp.member_totals(user_id)}
-        found |= {scope for scope, _ in self._bank.member_balances(user_id)}
-        found |= {scope_key(r.guild_id) for r in self._session_list(user_id, None, True)}
-        found |= {scope_key(r.guild_id) for r in self._files(user_id)}
-        if not all_scopes:
-            found &= {scope_key(guild_id)}
+        a file (only the asked one unless `scope` is every scope)."""
+        found = {Scope.of(p.guild_id).key for p in self._users.member_profiles(user_id)}
+        found |= {key for key, _ in self._xp.member_totals(user_id)}
+        found |= {key for key, _ in self._bank.member_balances(user_id)}
+        found |= {Scope.of(r.guild_id).key for r in self._session_list(user_id, Scope.EVERY)}
+        found |= {Scope.of(r.guild_id).key for r in self._files(user_id)}
+        if not scope.is_every:
+            found &= {scope.key}
         return sorted(found)
 
-    def _session_list(self, user_id: str, guild_id: str | None, all_scopes: bool) -> list[Any]:
-        scope = Scope.EVERY if all_scopes else Scope.of(guild_id)
+    def _session_list(self, user_id: str, scope: Scope) -> list[SessionRecord]:
         return self._sessions.list(user_id=user_id, scope=scope, limit=10_000)
 
-    def _files(self, user_id: str) -> list[Any]:
+    def _ledger(self, user_id: str, key: str) -> list[LedgerEntry]:
+        return self._bank.history(user_id, Scope.from_key(key), 10**9)
+
+    def _files(self, user_id: str) -> list[FileRecord]:
         return self._storage.files(user_id, Scope.EVERY, limit=1_000_000)
 
     # --- export -----------------------------------------------------------------------------
@@ -173,22 +175,23 @@ class MemberData:
         Raises UnknownUser (exit 3) when nothing is held. Records a governance event.
         """
         user_id = check_id(user_id, "user id")
-        guild_id, all_scopes = _flags(scope)
-        scopes = self._scopes(user_id, guild_id, all_scopes)
+        scopes = self._scopes(user_id, scope)
         if not scopes:
-            raise UnknownUser(f"nothing is held about user {user_id}{_where(guild_id, all_scopes)}")
+            raise UnknownUser(f"nothing is held about user {user_id}{_where(scope)}")
         wanted = set(scopes)
-        profiles = [p for p in self._users.member_profiles(user_id) if (p.guild_id or "") in wanted]
+        profiles = [
+            p for p in self._users.member_profiles(user_id) if Scope.of(p.guild_id).key in wanted
+        ]
         xp = [(s, v) for s, v in self._xp.member_totals(user_id) if s in wanted]
         balances = [(s, v) for s, v in self._bank.member_balances(user_id) if s in wanted]
         sessions = []
-        for record in self._session_list(user_id, guild_id, all_scopes):
+        for record in self._session_list(user_id, scope):
             messages = self._sessions.history(record.session_id, limit=1_000_000)
             sessions.append({**asdict(record), "messages": [asdict(m) for m in messages]})
         files = [
             self._storage.to_dict(f)
             for f in self._files(user_id)
-            if scope_key(f.guild_id) in wanted
+            if Scope.of(f.guild_id).key in wanted
         ]
         documents = [
             asdict(d) for d in self._documents().find(user_id=user_id) if d.scope in wanted
@@ -197,16 +200,14 @@ class MemberData:
             "format": EXPORT_FORMAT,
             "user_id": user_id,
             "exported_at": self._now(),
-            "scopes": [guild_of(s) for s in scopes],
+            "scopes": [Scope.from_key(s).guild_id for s in scopes],
             "profiles": [asdict(p) for p in profiles],
-            "xp": [{"guild_id": guild_of(s), "xp": v} for s, v in xp],
+            "xp": [{"guild_id": Scope.from_key(s).guild_id, "xp": v} for s, v in xp],
             "bank": [
                 {
-                    "guild_id": guild_of(s),
+                    "guild_id": Scope.from_key(s).guild_id,
                     "balance": v,
-                    "ledger": [
-                        asdict(e) for e in self._bank.history(user_id, Scope.from_key(s), 10**9)
-                    ],
+                    "ledger": [asdict(e) for e in self._ledger(user_id, s)],
                 }
                 for s, v in balances
             ],
@@ -219,8 +220,8 @@ class MemberData:
                 "stored_files": len(files),
             },
         }
-        self._events.emit(
-            "governance.privacy.export",
+        self._events.record(
+            "privacy.export",
             {
                 "actor": actor or "unknown",
                 "pseudonym": self._key.pseudonym(user_id),
@@ -276,43 +277,40 @@ class MemberData:
         """
         user_id = check_id(user_id, "user id")
         pseudonym = self._key.pseudonym(user_id)
-        guild_id, all_scopes = _flags(scope)
-        scopes = self._scopes(user_id, guild_id, all_scopes)
-        base = {
-            "pseudonym": pseudonym,
-            "guild_id": guild_id,
-            "all_scopes": all_scopes,
-            "dry_run": dry_run,
-            "scopes": [guild_of(s) for s in scopes],
-        }
+        scopes = self._scopes(user_id, scope)
+        base = ForgetReport(
+            pseudonym=pseudonym,
+            guild_id=None if scope.is_every else scope.guild_id,
+            all_scopes=scope.is_every,
+            dry_run=dry_run,
+            scopes=[Scope.from_key(s).guild_id for s in scopes],
+        )
         if not scopes:
             if any(
-                s == scope_key(guild_id) or all_scopes
-                for s, _ in self._bank.member_balances(pseudonym)
+                scope.is_every or key == scope.key
+                for key, _ in self._bank.member_balances(pseudonym)
             ):
-                return ForgetReport(**base, already_forgotten=True)
-            raise UnknownUser(f"nothing is held about user {user_id}{_where(guild_id, all_scopes)}")
+                return replace(base, already_forgotten=True)
+            raise UnknownUser(f"nothing is held about user {user_id}{_where(scope)}")
         wanted = set(scopes)
-        files = [f for f in self._files(user_id) if scope_key(f.guild_id) in wanted]
+        files = [f for f in self._files(user_id) if Scope.of(f.guild_id).key in wanted]
         step = on_phase or (lambda _phase: None)
         if dry_run:
             sessions = [
-                r
-                for r in self._session_list(user_id, guild_id, all_scopes)
-                if scope_key(r.guild_id) in wanted
+                r for r in self._session_list(user_id, scope) if Scope.of(r.guild_id).key in wanted
             ]
-            return ForgetReport(
-                **base,
+            return replace(
+                base,
                 files=len(files),
                 file_bytes=sum(f.bytes for f in files),
                 sessions=len(sessions),
                 messages=sum(r.turns for r in sessions),
                 xp_records=sum(1 for s, _ in self._xp.member_totals(user_id) if s in wanted),
-                ledger_rows=sum(
-                    len(self._bank.history(user_id, Scope.from_key(s), 10**9)) for s in scopes
-                ),
+                ledger_rows=sum(len(self._ledger(user_id, s)) for s in scopes),
                 profiles=sum(
-                    1 for p in self._users.member_profiles(user_id) if (p.guild_id or "") in wanted
+                    1
+                    for p in self._users.member_profiles(user_id)
+                    if Scope.of(p.guild_id).key in wanted
                 ),
             )
         counts = dict.fromkeys(
@@ -328,37 +326,50 @@ class MemberData:
             0,
         )
         step("files")
-        for record in files:
+        for file in files:
             # Record first, then the file (StorageManager.remove): a crash between leaves an
             # unrecorded file, which `abby storage cleanup` removes as an orphan.
-            self._storage.remove(record.file_id)
+            self._storage.remove(file.file_id)
             counts["files"] += 1
-            counts["file_bytes"] += record.bytes
+            counts["file_bytes"] += file.bytes
         step("sessions")
-        for scope in scopes:
-            sessions, messages = self._session_repo.erase_member(user_id, scope)
-            counts["sessions"] += sessions
-            counts["messages"] += messages
+        # The xp and bank repositories take stored scope keys (their own interfaces); the
+        # users and sessions ones take a Scope.
+        for key in scopes:
+            erased_sessions, erased_messages = self._session_repo.erase_member(
+                user_id, Scope.from_key(key)
+            )
+            counts["sessions"] += erased_sessions
+            counts["messages"] += erased_messages
         step("xp")
-        for scope in scopes:
-            counts["xp_records"] += self._xp.erase_member(user_id, scope)
+        for key in scopes:
+            counts["xp_records"] += self._xp.erase_member(user_id, key)
         step("ledger")
-        for scope in scopes:
-            counts["ledger_rows"] += self._bank.pseudonymise_member(user_id, scope, pseudonym)
+        for key in scopes:
+            counts["ledger_rows"] += self._bank.pseudonymise_member(user_id, key, pseudonym)
         step("event")
-        self._events.emit(
-            "governance.privacy.forget",
+        self._events.record(
+            "privacy.forget",
             {"actor": actor or "unknown", "pseudonym": pseudonym, "scopes": len(scopes), **counts},
         )
         step("profile")
-        if all_scopes:
+        if scope.is_every:
             # When they last exported names them too; before the profiles, which a rerun
             # needs to find the member at all.
             self._users.drop_export(user_id)
-        for scope in scopes:
-            counts["profiles"] += self._users.erase_member(user_id, scope)
+        for key in scopes:
+            counts["profiles"] += self._users.erase_member(user_id, Scope.from_key(key))
         log.info("forgot a member in %d scope(s) as %s", len(scopes), pseudonym)
-        return ForgetReport(**base, **counts)
+        return replace(
+            base,
+            files=counts["files"],
+            file_bytes=counts["file_bytes"],
+            sessions=counts["sessions"],
+            messages=counts["messages"],
+            xp_records=counts["xp_records"],
+            ledger_rows=counts["ledger_rows"],
+            profiles=counts["profiles"],
+        )
 
 
 def export_json(document: dict[str, Any]) -> bytes:
@@ -378,12 +389,8 @@ def _span(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-def _flags(scope: Scope) -> tuple[str | None, bool]:
-    """(guild id, every scope) of a scope, as the reports show them."""
-    return (None, True) if scope.is_every else (scope.guild_id, False)
-
-
-def _where(guild_id: str | None, all_scopes: bool) -> str:
-    if all_scopes:
+def _where(scope: Scope) -> str:
+    """'', ' in the global scope' or ' in guild 123', as the messages read."""
+    if scope.is_every:
         return ""
-    return " in the global scope" if guild_id is None else f" in guild {guild_id}"
+    return f" in the {scope.display} scope" if scope.is_global else f" in {scope.display}"

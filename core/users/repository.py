@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.db.records import Field, Portable, Table
+from core.db.records import Field, Portable, Record, Table
+from core.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,15 @@ class UserProfile:
     updated_at: datetime
 
 
+def _mongo_id(record: Record) -> str:
+    # Imported here: core.db.mongo imports pymongo, which the SQLite backend never needs.
+    from core.db.mongo import scoped_id
+
+    return scoped_id(record["scope"], record["user_id"])
+
+
 class UserRepository(Portable, ABC):
-    """Profiles keyed by (user id, scope key). Scope keys come from core.ids.scope_key."""
+    """Profiles keyed by (user id, scope); a scope is one guild or the global scope."""
 
     TABLES = (
         Table(
@@ -40,25 +48,27 @@ class UserRepository(Portable, ABC):
                 Field("created_at", "time"),
                 Field("updated_at", "time"),
             ),
+            mongo_id=_mongo_id,
+            mongo_order=("user_id", "scope"),
         ),
     )
 
     @abstractmethod
     def upsert(
-        self, user_id: str, scope: str, username: str, discriminator: str | None, now: datetime
+        self, user_id: str, scope: Scope, username: str, discriminator: str | None, now: datetime
     ) -> None:
         """Create the profile, or refresh its username and discriminator, in one operation."""
 
     @abstractmethod
-    def create(self, user_id: str, scope: str, username: str, now: datetime) -> bool:
+    def create(self, user_id: str, scope: Scope, username: str, now: datetime) -> bool:
         """Create the profile unless it exists (then leave it as it is), in one operation;
         True when this call created it."""
 
     @abstractmethod
-    def get(self, user_id: str, scope: str) -> UserProfile | None: ...
+    def get(self, user_id: str, scope: Scope) -> UserProfile | None: ...
 
     @abstractmethod
-    def update(self, user_id: str, scope: str, fields: Mapping[str, Any], now: datetime) -> bool:
+    def update(self, user_id: str, scope: Scope, fields: Mapping[str, Any], now: datetime) -> bool:
         """Set the given (already validated) fields; False when the profile does not exist."""
 
     @abstractmethod
@@ -71,7 +81,7 @@ class UserRepository(Portable, ABC):
         """Every profile of one user, in every scope (ordered by scope)."""
 
     @abstractmethod
-    def erase_member(self, user_id: str, scope: str) -> int:
+    def erase_member(self, user_id: str, scope: Scope) -> int:
         """Delete the user's profile in one scope; return rows deleted (0 on a rerun)."""
 
     # --- a member's own exports (not portable: a cooldown, not data about the member) ------

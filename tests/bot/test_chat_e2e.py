@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from core.context import AppContext
+from core.scope import Scope
 from tests.bot.conftest import LiveBot
 from tests.core.security_support import add_key
 from tests.support.discord_standin import (
@@ -71,7 +72,9 @@ def _session_status(bot: LiveBot, user: str, channel: int) -> list[str]:
     try:
         return [
             s.status
-            for s in context.sessions._repo.list(user_id=user, scope=GUILD, status=None, limit=50)
+            for s in context.sessions._repo.list(
+                user_id=user, scope=Scope.of(GUILD), status=None, limit=50
+            )
             if s.channel_id == str(channel)
         ]
     finally:

@@ -90,8 +90,9 @@ def test_two_processes_asking_at_once_never_pass_the_limit_together(context, bac
     context.sessions._repo.get("none")  # opens the store and its schema before the workers
     code = (
         "from core.context import current\n"
+        "from core.scope import Scope\n"
         "repo = current().sessions._repo\n"
-        "won = sum(repo.take_turn('u1', 'g1', '2026-01-01T12:00', 25) is not None"
+        "won = sum(repo.take_turn('u1', Scope.of('g1'), '2026-01-01T12:00', 25) is not None"
         " for _ in range(30))\n"
         "print(won)\n"
     )

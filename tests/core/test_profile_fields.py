@@ -13,6 +13,7 @@ import pytest
 from core.clock import FrozenClock
 from core.context import AppContext
 from core.errors import InvalidInput
+from core.scope import Scope
 from core.users import UPDATABLE_FIELDS, UserService
 
 
@@ -98,9 +99,9 @@ def test_create_keeps_a_profile_that_exists_already(context: AppContext) -> None
 def test_the_repository_creates_a_profile_once(context: AppContext) -> None:
     repo = context.users._repo
     now = datetime(2026, 3, 1, tzinfo=UTC)
-    assert repo.create("47", "g1", "first", now) is True
-    assert repo.create("47", "g1", "second", now) is False
-    assert repo.get("47", "g1").username == "first"
+    assert repo.create("47", Scope.of("g1"), "first", now) is True
+    assert repo.create("47", Scope.of("g1"), "second", now) is False
+    assert repo.get("47", Scope.of("g1")).username == "first"
 
 
 def test_local_time_is_the_clock_in_the_members_zone(context: AppContext) -> None:
@@ -115,9 +116,10 @@ def test_local_time_is_the_clock_in_the_members_zone(context: AppContext) -> Non
 _CREATE_RACE = """
 from datetime import UTC, datetime
 from core.context import open_context
+from core.scope import Scope
 repo = open_context().users._repo
 now = datetime(2026, 3, 1, tzinfo=UTC)
-print(sum(repo.create(str(n), "g1", "p{who}", now) for n in range(100, 300)))
+print(sum(repo.create(str(n), Scope.of("g1"), "p{who}", now) for n in range(100, 300)))
 """
 
 
