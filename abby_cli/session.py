@@ -6,7 +6,6 @@ content, and it records a governance event saying who dumped which session.
 
 from __future__ import annotations
 
-import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -115,8 +114,10 @@ def dump(
     chosen = fmt or (DumpFormat.json if runtime.state.json else DumpFormat.md)
     document = _as_json(transcript)
     text = _json_text(document) if chosen is DumpFormat.json else _as_markdown(transcript, document)
-    if out is not None:
-        _write_private(out, text)
+    if out is not None:  # as sensitive as the keys: 0600, written whole or not at all
+        from core.paths import atomic_write
+
+        atomic_write(check_output_path(out.expanduser()), text.encode("utf-8"), mode=0o600)
     receipt = {
         "session_id": transcript.session.session_id,
         "written": str(out),
@@ -215,19 +216,3 @@ def _as_markdown(transcript: Transcript, document: dict[str, Any]) -> str:
         lines += [f"**{message['role']}** (#{message['seq']}, {message['at']})", ""]
         lines += [message["content"], ""]
     return "\n".join(lines)
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write atomically with mode 0600: a transcript is as sensitive as the keys."""
-    import tempfile
-
-    path = check_output_path(path.expanduser())  # the folder may have gone meanwhile
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
