@@ -16,7 +16,6 @@ from functools import partial
 from itertools import groupby
 from typing import Any
 
-from core.db.codec import stamp
 from core.db.records import (
     SCHEMA_VERSION,
     Field,
@@ -28,6 +27,7 @@ from core.db.records import (
     neutral,
     parse_time,
     route,
+    stamp_text,
 )
 from core.db.sqlite import SqliteDatabase
 from core.errors import InvalidInput
@@ -129,7 +129,7 @@ def _converter(table: Table, f: Field) -> Callable[[Any], Any] | None:
     if f.kind == "time" and f.sqlite == "epoch":
         return lambda v: _moment(v, where).timestamp()
     if f.kind == "time":
-        return lambda v: stamp(_moment(v, where))
+        return lambda v: stamp_text(v, where)
     if f.kind == "json":
         return lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False)
     if f.kind == "bool":

@@ -25,7 +25,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, ClassVar, Literal
 
-from core.db.codec import STAMP_WIDTH, unstamp
+from core.db.codec import STAMP_WIDTH, stamp, unstamp
 from core.errors import InvalidInput
 
 SCHEMA_VERSION = 1
@@ -161,6 +161,20 @@ def fast_time_text(value: Any) -> str | None:  # noqa: ANN401 - a stored column 
         if len(value) == 25:
             return value[:19] + ".000+00:00"
     return time_text(value)
+
+
+def stamp_text(text: object, where: str) -> str:
+    """A record's (non-null) timestamp in the codec's stored SQLite form (`stamp`); the
+    canonical millisecond text, the bulk of an import, is only checked and padded."""
+    if isinstance(text, str) and len(text) == 29 and text[19] == "." and text[23:] == "+00:00":
+        try:
+            datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise InvalidInput(f"{where}: {text!r} is not an ISO timestamp") from exc
+        return f"{text[:23]}000+00:00"
+    moment = parse_time(text, where)
+    assert moment is not None, where  # the writers convert only values that are not None
+    return stamp(moment)
 
 
 def parse_time(text: object, where: str) -> datetime | None:
