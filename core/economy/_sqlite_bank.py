@@ -156,7 +156,7 @@ class SqliteBankRepository(BankRepository):
         r = request
         at = SQLITE.time(r.now)
         refused = False
-        with self._db.errors(), self._db.transaction() as conn:
+        with self._db.transaction() as conn:
             if conn.execute(_TRANSFER, self._row(r, "done")).rowcount == 0:
                 row = conn.execute(
                     "SELECT * FROM bank_transfers WHERE transfer_id = ?", (r.transfer_id,)

@@ -158,7 +158,7 @@ class SqliteXpRepository(XpRepository):
         self, scope: Scope, rows: Sequence[tuple[str, int]], now: datetime, *, mode: str = "replace"
     ) -> int:
         at = now.timestamp()
-        with self._db.errors(), self._db.transaction() as conn:
+        with self._db.transaction() as conn:
             before = conn.total_changes
             conn.executemany(_SET_BY_MODE[mode], [(scope.key, u, xp, at) for u, xp in rows])
             return conn.total_changes - before
@@ -186,7 +186,7 @@ class SqliteXpRepository(XpRepository):
         if conn.in_transaction:  # the grant writer's batch: join it
             yield conn
             return
-        with self._db.errors(), self._db.transaction() as conn:
+        with self._db.transaction() as conn:
             yield conn
 
     def add_many(
