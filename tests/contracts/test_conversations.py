@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
+from core.clock import FrozenClock
 from core.config import Settings
+from core.context import AppContext
 from tests.core.security_support import keyed_context
 
 START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+Frozen = tuple[AppContext, FrozenClock]  # the context and its clock
 
 
 @pytest.fixture
-def frozen(settings: Settings):  # noqa: ANN201
+def frozen(settings: Settings) -> Iterator[Frozen]:
     """A context on a FrozenClock with a key configured."""
     with keyed_context(settings, START) as pair:
         yield pair
 
 
-def test_a_conversation_keeps_the_last_messages_in_order(frozen) -> None:
+def test_a_conversation_keeps_the_last_messages_in_order(frozen: Frozen) -> None:
     ctx, _ = frozen
     talk = ctx.conversations
     assert talk.get_conversation("u1") == []
@@ -39,7 +43,7 @@ def test_a_conversation_keeps_the_last_messages_in_order(frozen) -> None:
     assert not [e for e in ctx.events.tail(50) if e["type"] == "governance.sessions.dump"]
 
 
-def test_conversations_are_separate_per_user_guild_and_channel(frozen) -> None:
+def test_conversations_are_separate_per_user_guild_and_channel(frozen: Frozen) -> None:
     ctx, _ = frozen
     talk = ctx.conversations
     talk.append_message("u1", "user", "in guild A", guild_id="gA", channel_id="c1")
@@ -52,7 +56,7 @@ def test_conversations_are_separate_per_user_guild_and_channel(frozen) -> None:
     assert talk.get_conversation("u1") == []
 
 
-def test_an_idle_conversation_expires_and_the_next_message_starts_afresh(frozen) -> None:
+def test_an_idle_conversation_expires_and_the_next_message_starts_afresh(frozen: Frozen) -> None:
     ctx, clock = frozen
     talk = ctx.conversations
     talk.append_message("u1", "user", "old topic")

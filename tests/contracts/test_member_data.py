@@ -9,15 +9,18 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from core.config import Settings
 from core.context import AppContext
 from core.errors import UnknownUser
 from core.scope import Scope
 from core.users.privacy import PHASES, PSEUDONYM_PREFIX
+from tests.conftest import Backend
 from tests.core.security_support import keyed_context, run_python
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -25,7 +28,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture
-def ctx(settings):  # noqa: ANN201
+def ctx(settings: Settings) -> Iterator[AppContext]:
     with keyed_context(settings, START) as (context, _clock):
         yield context
 
@@ -159,7 +162,7 @@ ctx.privacy.forget("u1", on_phase=step)
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", PHASES)
 def test_a_forget_killed_at_each_phase_is_finished_by_a_rerun(
-    backend, phase: str, tmp_path: Path
+    backend: Backend, phase: str, tmp_path: Path
 ) -> None:
     with keyed_context(backend.settings(), START) as (context, _clock):
         made = populate(context)

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
+from core.clock import FrozenClock
 from core.config import Settings
+from core.context import AppContext
 from core.sessions._sqlite import _ACTIVE
+from tests.conftest import Backend
 from tests.core.security_support import keyed_context
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+Frozen = tuple[AppContext, FrozenClock]  # the context and its clock
 
 
 @pytest.fixture
-def frozen(settings: Settings):  # noqa: ANN201
+def frozen(settings: Settings) -> Iterator[Frozen]:
     with keyed_context(settings, START) as pair:
         yield pair
 
 
-def test_active_finds_the_live_session_of_that_member_guild_and_channel_only(frozen) -> None:
+def test_active_finds_the_live_session_of_that_member_guild_and_channel_only(
+    frozen: Frozen,
+) -> None:
     ctx, clock = frozen
     mine = ctx.sessions.create("u1", "c1", "g1")
     ctx.sessions.append_many(mine, [("user", "q1"), ("assistant", "a1"), ("user", "q2")])
@@ -36,7 +43,7 @@ def test_active_finds_the_live_session_of_that_member_guild_and_channel_only(fro
     assert ctx.sessions.active("u3", "c1", "g1") is None
 
 
-def test_an_idle_session_is_not_found_and_the_lookup_expires_nothing(frozen) -> None:
+def test_an_idle_session_is_not_found_and_the_lookup_expires_nothing(frozen: Frozen) -> None:
     ctx, clock = frozen
     sid = ctx.sessions.create("u1", "c1", "g1")
     clock.advance(31 * 60)
@@ -45,7 +52,7 @@ def test_an_idle_session_is_not_found_and_the_lookup_expires_nothing(frozen) -> 
     assert ctx.sessions._repo.get(sid).status == "active"
 
 
-def test_a_new_session_opened_with_its_messages_is_one_write(frozen) -> None:
+def test_a_new_session_opened_with_its_messages_is_one_write(frozen: Frozen) -> None:
     ctx, _ = frozen
     sid, new = ctx.sessions.record_exchange(
         None, "u1", "c1", "g1", [("user", "q"), ("assistant", "a")]
@@ -60,7 +67,7 @@ def test_a_new_session_opened_with_its_messages_is_one_write(frozen) -> None:
     assert [m.seq for m in ctx.sessions.transcript(sid).messages] == [1, 2, 3, 4]
 
 
-def test_the_sqlite_lookup_is_an_index_seek(frozen, backend) -> None:  # noqa: ANN001
+def test_the_sqlite_lookup_is_an_index_seek(frozen: Frozen, backend: Backend) -> None:
     if backend.name != "sqlite":
         pytest.skip("SQLite's query plan")
     ctx, _ = frozen
@@ -75,7 +82,7 @@ def test_the_sqlite_lookup_is_an_index_seek(frozen, backend) -> None:  # noqa: A
     assert "SCAN sessions" not in details, details
 
 
-def test_a_members_questions_are_counted_per_minute_and_scope(frozen) -> None:
+def test_a_members_questions_are_counted_per_minute_and_scope(frozen: Frozen) -> None:
     ctx, clock = frozen
     assert [ctx.sessions.take_turn("u1", "g1", 2) for _ in range(3)] == [True, True, False]
     assert ctx.sessions.take_turn("u1", "g2", 2)  # another server counts apart
@@ -85,7 +92,9 @@ def test_a_members_questions_are_counted_per_minute_and_scope(frozen) -> None:
     assert not ctx.sessions.take_turn("u3", None, 0)
 
 
-def test_two_processes_asking_at_once_never_pass_the_limit_together(context, backend) -> None:  # noqa: ANN001
+def test_two_processes_asking_at_once_never_pass_the_limit_together(
+    context: AppContext, backend: Backend
+) -> None:
     """The limit is in the write's guard: 2 x 30 attempts in one minute admit exactly 25."""
     context.sessions._repo.get("none")  # opens the store and its schema before the workers
     code = (

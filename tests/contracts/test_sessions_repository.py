@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core import database as seed_db
 from core import sessions as seed_sessions
+from core.clock import FrozenClock
 from core.config import Settings
 from core.context import AppContext
 from core.errors import InvalidInput, MissingKey, SessionClosed, UnknownSession
 from core.scope import Scope
+from tests.conftest import Backend
 from tests.core.security_support import add_key, keyed_context, run_python
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+Frozen = tuple[AppContext, FrozenClock]  # the context and its clock
 
 
 @pytest.fixture
-def frozen(settings: Settings):  # noqa: ANN201
+def frozen(settings: Settings) -> Iterator[Frozen]:
     """A context on a FrozenClock with a key configured."""
     with keyed_context(settings, START) as pair:
         yield pair
 
 
-def test_appended_messages_come_back_in_order_and_only_ciphertext_is_stored(frozen) -> None:
+def test_appended_messages_come_back_in_order_and_only_ciphertext_is_stored(frozen: Frozen) -> None:
     ctx, _ = frozen
     sid = ctx.sessions.create("u1", "c1", "g1")
     assert ctx.sessions.append(sid, "user", "secret hello") == 1
@@ -44,7 +48,7 @@ def test_appended_messages_come_back_in_order_and_only_ciphertext_is_stored(froz
     assert (record.status, record.turns, record.has_summary) == ("active", 3, False)
 
 
-def test_close_encrypts_the_summary_and_refuses_further_messages(frozen) -> None:
+def test_close_encrypts_the_summary_and_refuses_further_messages(frozen: Frozen) -> None:
     ctx, clock = frozen
     sid = ctx.sessions.create("u1", "c1", None)
     ctx.sessions.append(sid, "user", "q")
@@ -62,7 +66,7 @@ def test_close_encrypts_the_summary_and_refuses_further_messages(frozen) -> None
     assert ctx.sessions.require(sid).turns == 1
 
 
-def test_an_idle_session_expires_and_takes_no_more_messages(frozen) -> None:
+def test_an_idle_session_expires_and_takes_no_more_messages(frozen: Frozen) -> None:
     ctx, clock = frozen
     idle = ctx.settings.sessions.idle_minutes
     sid = ctx.sessions.create("u1", "c1", "g1")
@@ -78,7 +82,7 @@ def test_an_idle_session_expires_and_takes_no_more_messages(frozen) -> None:
     assert ctx.sessions.close(sid, "wrap-up").status == "closed"
 
 
-def test_listing_sweeps_idle_sessions_and_filters_by_user_guild_and_status(frozen) -> None:
+def test_listing_sweeps_idle_sessions_and_filters_by_user_guild_and_status(frozen: Frozen) -> None:
     ctx, clock = frozen
     old = ctx.sessions.create("u1", "c1", "g1")
     clock.advance(ctx.settings.sessions.idle_minutes * 60 + 5)
@@ -99,7 +103,7 @@ def test_listing_sweeps_idle_sessions_and_filters_by_user_guild_and_status(froze
         ctx.sessions.list(status="open")
 
 
-def test_purge_deletes_only_sessions_that_ended_before_the_cutoff(frozen) -> None:
+def test_purge_deletes_only_sessions_that_ended_before_the_cutoff(frozen: Frozen) -> None:
     ctx, clock = frozen
     ended = ctx.sessions.create("u1", "c1", "g1")
     ctx.sessions.append_many(ended, [("user", "a"), ("assistant", "b")])
@@ -124,7 +128,7 @@ def test_purge_deletes_only_sessions_that_ended_before_the_cutoff(frozen) -> Non
     assert ctx.sessions.purge().sessions == 0
 
 
-def test_unknown_session_and_bad_input_are_refused_without_writing(frozen) -> None:
+def test_unknown_session_and_bad_input_are_refused_without_writing(frozen: Frozen) -> None:
     ctx, _ = frozen
     sid = ctx.sessions.create("u1", "c1", "g1")
     with pytest.raises(UnknownSession):
@@ -147,7 +151,7 @@ def test_without_a_key_sessions_cannot_start_and_nothing_is_stored(context: AppC
     assert context.sessions.list() == []
 
 
-def test_seed_functions_work_from_core_sessions_and_core_db(frozen) -> None:
+def test_seed_functions_work_from_core_sessions_and_core_db(frozen: Frozen) -> None:
     ctx, _ = frozen
     sid = seed_sessions.create_session("u1", "c1", "g1")
     seed_sessions.append_session_message(sid, "user", "hello")
@@ -159,7 +163,9 @@ def test_seed_functions_work_from_core_sessions_and_core_db(frozen) -> None:
     assert isinstance(other, str) and other != sid
 
 
-def test_two_processes_appending_to_one_session_lose_nothing(context: AppContext, backend) -> None:
+def test_two_processes_appending_to_one_session_lose_nothing(
+    context: AppContext, backend: Backend
+) -> None:
     ctx = context  # real clock: the worker processes use one too
     add_key(ctx)
     sid = ctx.sessions.create("u1", "c1", "g1")
@@ -187,7 +193,7 @@ def test_two_processes_appending_to_one_session_lose_nothing(context: AppContext
 
 
 def test_seed_functions_work_in_a_fresh_process_with_only_the_data_dir(
-    context: AppContext, backend
+    context: AppContext, backend: Backend
 ) -> None:
     add_key(context)
     code = (

@@ -33,8 +33,11 @@ def llm_settings(backend, server: ChatServer) -> Settings:  # noqa: ANN001
     )
 
 
+Pair = tuple[AppContext, object]  # a keyed context and its clock
+
+
 @pytest.fixture
-def ctx(llm_settings: Settings) -> Iterator[tuple[AppContext, object]]:
+def ctx(llm_settings: Settings) -> Iterator[Pair]:
     with keyed_context(llm_settings, START) as pair:
         yield pair
 
@@ -59,7 +62,7 @@ def _stream(context: AppContext, question: str, **kwargs: object) -> list[object
     return asyncio.run(run())
 
 
-def test_answers_remember_the_conversation_in_one_session(ctx, server: ChatServer) -> None:
+def test_answers_remember_the_conversation_in_one_session(ctx: Pair, server: ChatServer) -> None:
     context, _ = ctx
     where = {"user_id": "u1", "guild_id": GUILD, "channel_id": "c1"}
     first = _ask(context, "what is XP?", user_name="Sam", **where)
@@ -122,7 +125,7 @@ def test_a_bad_question_is_refused_before_the_model(ctx, server, question: str) 
     assert server.requests == []
 
 
-def test_a_failed_model_call_stores_nothing(ctx, server: ChatServer) -> None:
+def test_a_failed_model_call_stores_nothing(ctx: Pair, server: ChatServer) -> None:
     context, _ = ctx
     server.failures.extend([(500, {"error": {"message": "down", "code": None}})] * 3)
     with pytest.raises(Exception, match="retry later"):
@@ -227,7 +230,7 @@ def test_an_answer_takes_at_most_five_statements_on_sqlite(backend, server) -> N
 
 
 def test_stream_says_a_conversation_opens_before_the_first_token_with_its_greeting(
-    ctx,
+    ctx: Pair,
     server,  # noqa: ANN001
 ) -> None:
     context, _ = ctx

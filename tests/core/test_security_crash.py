@@ -12,6 +12,7 @@ import signal
 import time
 
 from core.context import AppContext
+from tests.conftest import Backend
 from tests.core.security_support import add_key, ring_of, spawn_python
 
 PER_SESSION = 500
@@ -19,7 +20,7 @@ ROTATE = "from abby_cli.main import main; main(['keys', 'rotate', '--yes', '--ba
 
 
 def test_rotation_killed_halfway_finishes_on_the_next_run_without_loss_or_duplication(
-    context: AppContext, backend
+    context: AppContext, backend: Backend
 ) -> None:
     total = 400 if backend.name == "mongo" else 20_000
     per_session = min(PER_SESSION, total // 4)

@@ -9,14 +9,14 @@ and telemetry/, and every log record captured during the module, for all of them
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from core.context import AppContext
 from core.security import PasswordHasher
-from tests.conftest import run_abby
+from tests.conftest import CliResult, run_abby
 from tests.core.security_support import add_key, corrupt_message
 
 DATA_DIRS: list[Path] = []
@@ -51,7 +51,10 @@ def remember(data_dir: Path, *values: str) -> None:
                 SECRETS.add(line.split(":", 1)[1])
 
 
-def story(cli, context: AppContext, env: dict[str, str], tag: str) -> None:
+Cli = Callable[..., CliResult]  # the `cli` fixture: runs `abby ARGS` in this process
+
+
+def story(cli: Cli, context: AppContext, env: dict[str, str], tag: str) -> None:
     data_dir = Path(env["ABBY_DATA_DIR"])
     logging.getLogger().setLevel(logging.DEBUG)
     assert cli("-vv", "keys", "generate", "--write").exit_code == 0
@@ -85,12 +88,17 @@ def story(cli, context: AppContext, env: dict[str, str], tag: str) -> None:
     remember(data_dir, *contents, summary, password, f"{tag} bad bytes")
 
 
-def test_a_full_story_on_the_backend(cli, backend_env, context: AppContext) -> None:
+def test_a_full_story_on_the_backend(
+    cli: Cli, backend_env: dict[str, str], context: AppContext
+) -> None:
     story(cli, context, backend_env, "story")
 
 
 def test_keys_from_the_environment_stay_out_of_logs(
-    cli, backend_env, context: AppContext, monkeypatch: pytest.MonkeyPatch
+    cli: Cli,
+    backend_env: dict[str, str],
+    context: AppContext,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from core.security import generate_key
 
@@ -107,7 +115,7 @@ def test_keys_from_the_environment_stay_out_of_logs(
 
 
 def test_zz_no_secret_or_content_in_any_log_or_telemetry_file(
-    cli, backend_env, context: AppContext
+    cli: Cli, backend_env: dict[str, str], context: AppContext
 ) -> None:
     add_key(context)
     story(cli, context, backend_env, "final")
