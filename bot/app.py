@@ -15,9 +15,9 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import discord
 from discord import app_commands
@@ -28,10 +28,21 @@ from bot.limits import require_valid_tree
 from bot.render import NO_PINGS
 
 if TYPE_CHECKING:
+    from discord.gateway import DiscordWebSocket
+
     from core.context import AppContext
     from core.economy.grant_writer import GrantWriter
 
+    # What the type checker sees: the shared base is a Bot, so its methods and every cog
+    # typed against it see discord.py's API. At run time each concrete class brings its own
+    # Bot (plain or sharded) after it in the MRO.
+    _Bot = commands.Bot
+else:
+    _Bot = object
+
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Extensions loaded at start-up; each domain adds its cog here.
 COGS: tuple[str, ...] = (
@@ -61,8 +72,11 @@ _INBOX_PAUSE = 0.002
 _HANDLER_TASKS = ("discord.py: on_", "CommandTree-invoker", "discord-ui-view-dispatch")
 
 
-class _AbbyMixin:
-    """What both bot classes share; `AbbyBot` for one process, `ShardedAbbyBot` for shards."""
+class AbbyBotBase(_Bot):
+    """What both bot classes share; `AbbyBot` for one process, `ShardedAbbyBot` for shards.
+
+    Cogs are typed against it: `bot.context` (the open core), `bot.run_core` and `bot.write`.
+    """
 
     context: AppContext
 
@@ -76,21 +90,20 @@ class _AbbyMixin:
         # MESSAGE_CREATE frames wait in an inbox instead of being parsed where they arrive:
         # the gateway reader runs without yielding while its socket has data, so a burst of
         # messages parsed there would hold every slash command read after it.
-        parsers = self._connection.parsers  # type: ignore[attr-defined]
+        parsers = self._connection.parsers
         self._parse_message = parsers["MESSAGE_CREATE"]
         parsers["MESSAGE_CREATE"] = self._queue_message
         self._inbox: collections.deque[Any] = collections.deque()
         self._inbox_task: asyncio.Task[None] | None = None
-        self.tree.on_error = self.on_app_command_error  # type: ignore[attr-defined]
+        self.tree.error(self.on_app_command_error)
 
     async def setup_hook(self) -> None:
         if self.rest_only:  # `abby bot sync`: log in over REST, no stores, no gateway
             return
         await self.load_cogs()
         await self.sync_commands()
-        heartbeat = self.heartbeat  # type: ignore[attr-defined]
-        heartbeat.change_interval(seconds=self.context.settings.telemetry.heartbeat_seconds)
-        heartbeat.start()
+        self.heartbeat.change_interval(seconds=self.context.settings.telemetry.heartbeat_seconds)
+        self.heartbeat.start()
         self._lag_task = asyncio.create_task(self._watch_loop_lag(), name="abby-loop-lag")
 
     async def _watch_loop_lag(self) -> None:
@@ -105,11 +118,11 @@ class _AbbyMixin:
         # now in a worker thread, not on the event loop at a member's first command.
         await asyncio.to_thread(self.context.init_schema)
         for extension in COGS:
-            await self.load_extension(extension)  # type: ignore[attr-defined]
+            await self.load_extension(extension)
 
     async def sync_commands(self) -> None:
         """Sync the command tree; raise ConfigError first if Discord would refuse it."""
-        tree = self.tree  # type: ignore[attr-defined]
+        tree = self.tree
         guilds = self.context.settings.discord.sync_guilds
         if guilds:
             for guild_id in guilds:
@@ -123,10 +136,10 @@ class _AbbyMixin:
 
     @tasks.loop(seconds=60)
     async def heartbeat(self) -> None:
-        latency = self.latency  # type: ignore[attr-defined]
+        latency = self.latency
         payload: dict[str, Any] = {
             "uptime_seconds": round(time.monotonic() - self.started, 1),
-            "guilds": len(self.guilds),  # type: ignore[attr-defined]
+            "guilds": len(self.guilds),
             # Before the first heartbeat ACK discord.py reports inf/nan: no measurement yet.
             "latency_ms": round(latency * 1000, 1) if math.isfinite(latency) else None,
             **_lag_figures(self._lag_ms),
@@ -134,23 +147,27 @@ class _AbbyMixin:
         self._lag_ms.clear()
         await asyncio.to_thread(self.context.events.emit, "heartbeat", payload)
 
-    async def run_core(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+    async def run_core(self, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking core call in a worker thread (slash commands, buttons): never
         queued behind the message writes, which have their own thread."""
         return await asyncio.to_thread(function, *args, **kwargs)
 
-    async def write(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+    async def write(self, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a message-driven core write on the grant writer (batched with others)."""
-        return await asyncio.wrap_future(self.writer.submit(function, *args, **kwargs))
+        # The writer's futures are untyped (it runs any job); the job's own type is T.
+        result: T = await asyncio.wrap_future(self.writer.submit(function, *args, **kwargs))
+        return result
 
     @property
     def writer(self) -> GrantWriter:
         if self._writer is None:
+            from core.db.sqlite import SqliteDatabase
             from core.economy.grant_writer import GrantWriter
 
             # One transaction per batch on SQLite; MongoDB writes are single-document anyway.
-            sqlite = self.context.settings.database.backend == "sqlite"
-            self._writer = GrantWriter(self.context.database.transaction if sqlite else None)
+            database = self.context.database
+            sqlite = database.transaction if isinstance(database, SqliteDatabase) else None
+            self._writer = GrantWriter(sqlite)
         return self._writer
 
     def close_writer(self, timeout: float) -> None:
@@ -194,17 +211,17 @@ class _AbbyMixin:
     async def on_message(self, message: discord.Message) -> None:
         """No prefix commands: cogs' listeners do the work (no CommandNotFound noise)."""
 
-    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - any event's arguments, as discord.py's
         if self.draining and event_name in _INCOMING and not self._inbox_running():
             return
-        super().dispatch(event_name, *args, **kwargs)  # type: ignore[misc]
+        super().dispatch(event_name, *args, **kwargs)
 
     def _inbox_running(self) -> bool:
         # Messages received before shutdown are still handled while the inbox drains.
         current = asyncio.current_task()
         return current is not None and current is self._inbox_task
 
-    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - any event's arguments, as discord.py's
         """A listener raised: the traceback to the log and an ERROR event, with a reference."""
         import sys
 
@@ -223,8 +240,9 @@ class _AbbyMixin:
         """Stop taking events and wait (at most `grace` s) for running handlers; returns how
         many were still running when the wait ended."""
         self.draining = True
-        tree = self.tree  # type: ignore[attr-defined]
-        tree.interaction_check = _refuse_all  # interactions parsed after this are not run
+        # Interactions parsed after this are not run. discord.py's check is a method meant
+        # to be overridden in a subclass; this one tree instance refuses from now on.
+        self.tree.interaction_check = _refuse_all  # type: ignore[method-assign]
         current = asyncio.current_task()
         running = [
             task
@@ -260,10 +278,10 @@ def _intents() -> discord.Intents:
     return intents
 
 
-class AbbyBot(_AbbyMixin, commands.Bot):
+class AbbyBot(AbbyBotBase, commands.Bot):
     """One process, one gateway connection."""
 
-    def __init__(self, context: AppContext, **options: Any) -> None:  # noqa: ANN401
+    def __init__(self, context: AppContext, **options: Any) -> None:  # noqa: ANN401 - discord.py's Bot options
         settings = context.settings.discord
         super().__init__(
             command_prefix=commands.when_mentioned,  # unused: on_message runs no commands
@@ -277,17 +295,18 @@ class AbbyBot(_AbbyMixin, commands.Bot):
         self._setup(context)
 
 
-class ShardedAbbyBot(_AbbyMixin, commands.AutoShardedBot):
+class ShardedAbbyBot(AbbyBotBase, commands.AutoShardedBot):
     """Only when sharding is configured (`discord.shard_count`, optionally `shard_ids`)."""
 
-    def __init__(self, context: AppContext, **options: Any) -> None:  # noqa: ANN401
+    def __init__(self, context: AppContext, **options: Any) -> None:  # noqa: ANN401 - discord.py's Bot options
         settings = context.settings.discord
+        if settings.shard_ids:  # else discord.py picks every shard of shard_count
+            options["shard_ids"] = list(settings.shard_ids)
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
             intents=_intents(),
             shard_count=settings.shard_count,
-            shard_ids=list(settings.shard_ids) or None,
             owner_ids=set(settings.owner_ids) or None,
             allowed_mentions=NO_PINGS,
             **options,
@@ -295,7 +314,7 @@ class ShardedAbbyBot(_AbbyMixin, commands.AutoShardedBot):
         self._setup(context)
 
 
-def _yield_between_frames(socket_class: Any) -> None:  # noqa: ANN401 - DiscordWebSocket
+def _yield_between_frames(socket_class: type[DiscordWebSocket]) -> None:
     """Make the gateway reader yield to the event loop every few milliseconds.
 
     discord.py's reader loops on `receive()`, which does not suspend while the socket has
@@ -309,7 +328,7 @@ def _yield_between_frames(socket_class: Any) -> None:  # noqa: ANN401 - DiscordW
 
     last_yield = time.perf_counter()
 
-    async def poll_event(self: Any) -> None:  # noqa: ANN401
+    async def poll_event(self: DiscordWebSocket) -> None:
         nonlocal last_yield
         await original(self)
         # A short slice, not every frame: reading stays fast (an interaction behind a burst
@@ -318,8 +337,8 @@ def _yield_between_frames(socket_class: Any) -> None:  # noqa: ANN401 - DiscordW
             await asyncio.sleep(0)
             last_yield = time.perf_counter()
 
-    poll_event._abby_fair = True  # type: ignore[attr-defined]
-    socket_class.poll_event = poll_event
+    poll_event._abby_fair = True  # type: ignore[attr-defined]  # a marker on the function object
+    socket_class.poll_event = poll_event  # type: ignore[method-assign]  # the patch itself
 
 
 def build_bot(context: AppContext) -> AbbyBot | ShardedAbbyBot:
@@ -365,7 +384,7 @@ def dry_run(context: AppContext) -> DryRun:
     the persona, every cog and the command tree (validated as Discord would)."""
 
     async def boot() -> DryRun:
-        from core.persona import load_persona
+        from core.persona.persona import load_persona
 
         bot = build_bot(context)
         await bot.load_cogs()
@@ -486,6 +505,8 @@ def sync(context: AppContext, guild_id: int | None = None) -> list[CommandChange
             require_valid_tree(bot.tree, guild=guild)
             # Raw JSON both sides: Discord's copy as it returns it, ours as sync sends it.
             app_id = bot.application_id
+            if app_id is None:  # login reads it from Discord; without it nothing syncs
+                raise ConfigError("Discord did not say which application the token is for")
             if guild is None:
                 stored = await bot.http.get_global_commands(app_id)
             else:
@@ -502,10 +523,10 @@ def sync(context: AppContext, guild_id: int | None = None) -> list[CommandChange
 
 
 def _changes(
-    before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]
+    before: Mapping[str, Mapping[str, object]], after: Mapping[str, Mapping[str, object]]
 ) -> list[CommandChange]:
     # Discord adds ids, versions and defaults to what it stores: compare what we send.
-    def same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    def same(old: Mapping[str, object], new: Mapping[str, object]) -> bool:
         return all(
             old.get(key) == value
             for key, value in new.items()

@@ -49,8 +49,8 @@ def is_stale(error: BaseException) -> bool:
 
 def unwrap(error: BaseException) -> BaseException:
     """The exception a command or view raised, out of discord.py's CommandInvokeError."""
-    while isinstance(getattr(error, "original", None), BaseException):
-        error = error.original  # type: ignore[attr-defined]
+    while isinstance(original := getattr(error, "original", None), BaseException):
+        error = original
     return error
 
 

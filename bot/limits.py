@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
+from core.scope import Scope
 
 if TYPE_CHECKING:
     import discord
@@ -60,7 +61,7 @@ def require_valid_tree(
     problems = validate_tree(tree, guild=guild)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        scope = f"guild {guild.id}" if guild is not None else "global"
+        scope = Scope.of(guild.id if guild is not None else None).display
         raise ConfigError(
             f"refusing to sync the {scope} command tree, Discord would reject it: "
             f"{problems[0]}{more}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.where import guild_of
 from core.moderation import Actor
 
 
@@ -19,7 +20,7 @@ def actor(interaction: discord.Interaction) -> Actor:
     in_guild = interaction.guild_id is not None
     return Actor(
         user_id=str(user.id),
-        guild_id=str(interaction.guild_id) if in_guild else None,
+        guild_id=guild_of(interaction),
         # A User (a DM, or a member Discord sent without roles) has no roles attribute.
         role_ids=tuple(str(role.id) for role in getattr(user, "roles", ())),
         manage_guild=in_guild and bool(interaction.permissions.manage_guild),

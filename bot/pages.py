@@ -42,7 +42,9 @@ def not_yours(owner: discord.abc.User) -> str:
 class PageView(discord.ui.View):
     """Prev/Next over `fetch`; presses by anyone but `owner` get a private line."""
 
-    def __init__(self, owner: discord.abc.User, fetch: Fetch, page: Page, *, timeout: float):
+    def __init__(
+        self, owner: discord.abc.User, fetch: Fetch, page: Page, *, timeout: float
+    ) -> None:
         super().__init__(timeout=timeout)
         self.owner, self.fetch, self.page = owner, fetch, page
         self.index = 0

@@ -10,6 +10,7 @@ as text rather than as a ping attempt.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import discord
 
@@ -38,6 +39,15 @@ def defused(text: str) -> str:
 def error_text(exc: AbbyError) -> str:
     """The one line a member sees for a core error (see `member_text`)."""
     return member_text(exc)
+
+
+def opens_at(exc: AbbyError) -> str:
+    """When a refusal carrying `next_at` (a daily already claimed, an export on cooldown)
+    opens again, as Discord's relative time (`<t:...:R>`, shown in each member's own words)."""
+    when = exc.fields.get("next_at")
+    if not isinstance(when, datetime):
+        raise TypeError(f"{type(exc).__name__} carries no next_at time")
+    return discord.utils.format_dt(when, "R")
 
 
 # What a member reads for errors whose core text is written for operators.
@@ -127,14 +137,13 @@ def fit_embed(card: discord.Embed) -> discord.Embed:
     for name, value, inline in fields:
         card.add_field(name=name, value=value, inline=inline)
     while (excess := embed_size(card) - EMBED_TOTAL) > 0:
-        longest = max(
-            range(len(card.fields)), key=lambda i: len(card.fields[i].value), default=None
-        )
-        if longest is not None and len(card.fields[longest].value) > 40:
+        values = [field.value or "" for field in card.fields]  # all set just above
+        longest = max(range(len(values)), key=lambda i: len(values[i]), default=None)
+        if longest is not None and len(values[longest]) > 40:
             field = card.fields[longest]
-            keep = max(40, len(field.value) - excess)
+            keep = max(40, len(values[longest]) - excess)
             card.set_field_at(
-                longest, name=field.name, value=clip(field.value, keep), inline=field.inline
+                longest, name=field.name, value=clip(values[longest], keep), inline=field.inline
             )
         elif card.description and len(card.description) > 40:
             card.description = clip(card.description, max(40, len(card.description) - excess))

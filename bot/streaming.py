@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Protocol
 
 import discord
 
@@ -22,7 +22,14 @@ from bot.render import CONTENT_LIMIT, NO_PINGS, close_open_fence, defused, split
 EDIT_INTERVAL = 1.0  # seconds between two edits of the live message
 CURSOR = " …"  # on the live part while the answer is still arriving
 
-Post = Callable[[str], Awaitable[Any]]  # send a new message with this content; returns it
+
+class Editable(Protocol):
+    """A sent message the relay edits: a reply, an interaction's response, a follow-up."""
+
+    async def edit(self, *, content: str, allowed_mentions: discord.AllowedMentions) -> object: ...
+
+
+Post = Callable[[str], Awaitable[Editable]]  # send a new message with this content; returns it
 
 
 def sources_line(titles: Sequence[str]) -> str:
@@ -44,7 +51,7 @@ class StreamRelay:
         self._more = more  # each message after it
         self._interval = interval
         self._clock = clock
-        self._messages: list[Any] = []
+        self._messages: list[Editable] = []
         self._shown: list[str] = []
         self._text = ""
         self._lead = ""
@@ -86,7 +93,7 @@ class StreamRelay:
                 self._shown.append(part)
         self._last_edit = self._clock()
 
-    async def _edit(self, message: Any, content: str) -> None:  # noqa: ANN401 - any editable message
+    async def _edit(self, message: Editable, content: str) -> None:
         await message.edit(content=content, allowed_mentions=NO_PINGS)
 
     @property

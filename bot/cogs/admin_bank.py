@@ -6,6 +6,8 @@ again. The interaction id is the idempotency key, so a redelivered command moves
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -13,6 +15,9 @@ from discord.ext import commands
 from bot.limits import MAX_INTEGER
 from bot.moderation import actor
 from bot.render import NO_PINGS
+
+if TYPE_CHECKING:
+    from bot.app import AbbyBotBase
 
 REASON_CHARS = 200
 
@@ -24,7 +29,7 @@ class AdminBank(
     group_name="bank-admin",
     group_description="Admins: add currency to or remove it from a member's account.",
 ):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
 
     async def _adjust(
@@ -72,5 +77,5 @@ class AdminBank(
         await self._adjust(interaction, member, -amount, reason)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(AdminBank(bot))

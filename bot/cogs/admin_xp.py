@@ -6,6 +6,8 @@ and admin roles again in each handler (`bot.moderation`), `settings` needing adm
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -13,6 +15,10 @@ from discord.ext import commands
 from bot.limits import MAX_INTEGER
 from bot.moderation import actor
 from bot.render import NO_PINGS, defused, embed
+
+if TYPE_CHECKING:
+    from bot.app import AbbyBotBase
+    from core.economy.repository import XpGuildSettings
 
 # check_reason's limit: Discord then refuses a longer reason before it reaches the core.
 REASON_CHARS = 200
@@ -25,7 +31,7 @@ class AdminXp(
     group_name="xp-admin",
     group_description="Moderators: correct a member's XP or change the XP rules.",
 ):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
 
     async def _grant(
@@ -117,7 +123,7 @@ def _ids(**objects: discord.abc.Snowflake | None) -> dict[str, list[str]]:
     return {key: [str(obj.id)] for key, obj in objects.items() if obj is not None}
 
 
-def settings_embed(rules) -> discord.Embed:  # noqa: ANN001 - XpGuildSettings
+def settings_embed(rules: XpGuildSettings) -> discord.Embed:
     def listed(ids: tuple[str, ...], mark: str) -> str:
         shown = " ".join(f"<{mark}{i}>" for i in ids[:40])
         return (shown + (f" (+{len(ids) - 40} more)" if len(ids) > 40 else "")) or "none"
@@ -135,5 +141,5 @@ def settings_embed(rules) -> discord.Embed:  # noqa: ANN001 - XpGuildSettings
     )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(AdminXp(bot))

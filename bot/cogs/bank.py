@@ -3,25 +3,28 @@ limits, idempotency, once a day, no bots) is the core's."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.limits import MAX_INTEGER
 from bot.pages import Page, send_pages
-from bot.render import COLOR_OK, NO_PINGS, defused, fit_embed, pinging
+from bot.render import COLOR_OK, NO_PINGS, defused, fit_embed, opens_at, pinging
+from bot.where import guild_of
 from core.economy.repository import BalanceRow, LedgerEntry
 from core.errors import AlreadyClaimed
+
+if TYPE_CHECKING:
+    from bot.app import AbbyBotBase
+    from core.economy.bank import BankService
 
 # The bank holds up to 2**63-1, but Discord refuses an integer option beyond ±(2**53-1).
 MAX_AMOUNT = MAX_INTEGER
 
 
 PAGE_ROWS = 10
-
-
-def _guild(interaction: discord.Interaction) -> str | None:
-    return str(interaction.guild_id) if interaction.guild_id else None
 
 
 def _who(user_id: str | None, entry: LedgerEntry) -> str:
@@ -58,11 +61,11 @@ def top_line(row: BalanceRow, currency: str) -> str:
 
 
 class Bank(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
 
     @property
-    def bank(self):  # noqa: ANN201
+    def bank(self) -> BankService:
         return self.bot.context.bank
 
     @app_commands.command(name="balance", description="Show a member's balance.")
@@ -72,7 +75,7 @@ class Bank(commands.Cog):
     ) -> None:
         target = member or interaction.user
         result = await self.bot.run_core(
-            self.bank.balance, str(target.id), guild_id=_guild(interaction)
+            self.bank.balance, str(target.id), guild_id=guild_of(interaction)
         )
         currency = self.bot.context.settings.bank.currency_name
         await interaction.response.send_message(
@@ -96,7 +99,7 @@ class Bank(commands.Cog):
             str(interaction.user.id),
             str(member.id),
             amount,
-            guild_id=_guild(interaction),
+            guild_id=guild_of(interaction),
             idempotency_key=f"discord-{interaction.id}",
             reason=reason,
             payee_is_bot=member.bot,
@@ -114,12 +117,11 @@ class Bank(commands.Cog):
         currency = self.bot.context.settings.bank.currency_name
         try:
             claim = await self.bot.run_core(
-                self.bank.daily, str(interaction.user.id), guild_id=_guild(interaction)
+                self.bank.daily, str(interaction.user.id), guild_id=guild_of(interaction)
             )
         except AlreadyClaimed as exc:
-            opens = int(exc.fields["next_at"].timestamp())
             await interaction.followup.send(
-                f"⏳ You already claimed today's {currency}; the next daily opens <t:{opens}:R>.",
+                f"⏳ You already claimed today's {currency}; the next daily opens {opens_at(exc)}.",
                 ephemeral=True,
                 allowed_mentions=NO_PINGS,
             )
@@ -135,7 +137,7 @@ class Bank(commands.Cog):
 
     @app_commands.command(name="transactions", description="Your own ledger, newest first.")
     async def transactions(self, interaction: discord.Interaction) -> None:
-        user_id, guild_id = str(interaction.user.id), _guild(interaction)
+        user_id, guild_id = str(interaction.user.id), guild_of(interaction)
         currency = self.bot.context.settings.bank.currency_name
 
         async def fetch(index: int) -> Page:
@@ -156,7 +158,7 @@ class Bank(commands.Cog):
 
     @app_commands.command(name="baltop", description="The server's richest members.")
     async def baltop(self, interaction: discord.Interaction) -> None:
-        guild_id = _guild(interaction)
+        guild_id = guild_of(interaction)
         currency = self.bot.context.settings.bank.currency_name
 
         async def fetch(index: int) -> Page:
@@ -172,5 +174,5 @@ class Bank(commands.Cog):
         await send_pages(interaction, fetch)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(Bank(bot))

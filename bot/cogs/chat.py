@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import discord
 from discord import app_commands
@@ -20,32 +20,47 @@ from discord.ext import commands
 from bot.failures import record_unexpected
 from bot.render import NO_PINGS, defused, member_text
 from bot.streaming import StreamRelay, sources_line
+from bot.where import guild_of, message_guild
 from core.errors import AbbyError, ConfigError, OnCooldown
 
 if TYPE_CHECKING:
+    from bot.app import AbbyBotBase
     from core.llm.assistant import Answer, Assistant
-    from core.persona import PersonalityConfig
+    from core.persona.persona import PersonalityConfig
 
 log = logging.getLogger(__name__)
 
 
+class _Member(TypedDict):
+    """Who asks: the core's member keywords (`admit`)."""
+
+    user_id: str
+    guild_id: str | None
+
+
+class _Where(_Member):
+    """Who asks and in which channel: the keywords of `stream` and `dismiss`."""
+
+    channel_id: str
+
+
 class Chat(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
         self.persona: PersonalityConfig | None = None
 
     @property
     def assistant(self) -> Assistant:
-        return self.bot.context.assistant  # type: ignore[attr-defined]
+        return self.bot.context.assistant
 
     async def _loaded_persona(self) -> PersonalityConfig:
         # Loaded on first use, not at cog load: `abby bot sync` and `invite-url` load the cogs
         # to read the command tree and must work before `abby init` made a data dir.
         if self.persona is None:
-            from core.persona import load_persona
+            from core.persona.persona import load_persona
 
-            settings = self.bot.context.settings  # type: ignore[attr-defined]
-            self.persona = await self.bot.run_core(  # type: ignore[attr-defined]
+            settings = self.bot.context.settings
+            self.persona = await self.bot.run_core(
                 load_persona, settings.persona.name, settings.data_dir
             )
         return self.persona
@@ -70,9 +85,7 @@ class Chat(commands.Cog):
         persona = await self._loaded_persona()
         if persona.is_dismissal(message):
             self.assistant.check_ready()
-            closed = await self.bot.run_core(  # type: ignore[attr-defined]
-                self.assistant.dismiss, **_where_of(interaction)
-            )
+            closed = await self.bot.run_core(self.assistant.dismiss, **_where_of(interaction))
             line = closed.line if closed else persona.dismissal()
             await interaction.response.send_message(line, allowed_mentions=NO_PINGS)
             return
@@ -83,7 +96,7 @@ class Chat(commands.Cog):
     ) -> None:
         # Before the defer: with no LLM the member gets one private line and nothing is called.
         self.assistant.check_ready()
-        await self.bot.run_core(self.assistant.admit, **_member_of(interaction))  # type: ignore[attr-defined]
+        await self.bot.run_core(self.assistant.admit, **_member_of(interaction))
         await interaction.response.defer(thinking=True)
 
         async def first(content: str) -> discord.InteractionMessage:
@@ -112,21 +125,19 @@ class Chat(commands.Cog):
         question = self._addressed(message, persona)
         if question is None and not persona.is_dismissal(message.content):
             return  # not for the bot: the XP listener has it
-        where = {
+        where: _Where = {
             "user_id": str(message.author.id),
-            "guild_id": str(message.guild.id) if message.guild else None,
+            "guild_id": message_guild(message),
             "channel_id": str(message.channel.id),
         }
         try:
             if question is None or persona.is_dismissal(question):
-                closed = await self.bot.run_core(self.assistant.dismiss, **where)  # type: ignore[attr-defined]
+                closed = await self.bot.run_core(self.assistant.dismiss, **where)
                 if closed is not None:
                     await self._reply(message, closed.line)
                 return
             self.assistant.check_ready()
-            await self.bot.run_core(  # type: ignore[attr-defined]
-                self.assistant.admit, where["user_id"], where["guild_id"]
-            )
+            await self.bot.run_core(self.assistant.admit, where["user_id"], where["guild_id"])
             if not question.strip():  # "hey abby" alone: hello back, nothing to answer
                 await self._reply(message, persona.greeting(message.author.display_name))
                 return
@@ -157,7 +168,7 @@ class Chat(commands.Cog):
             # A message has no private reply: the member reads the short line in the channel.
             await self._reply(message, member_text(exc))
         except discord.HTTPException as exc:
-            await record_unexpected(self.bot.context, exc, "listener", "chat")  # type: ignore[attr-defined]
+            await record_unexpected(self.bot.context, exc, "listener", "chat")
 
     def _addressed(self, message: discord.Message, persona: PersonalityConfig) -> str | None:
         """The question when the message mentions the bot or starts with a summon
@@ -205,7 +216,7 @@ class Chat(commands.Cog):
 
     @property
     def _use_docs(self) -> bool:
-        return self.bot.context.settings.chat.use_docs  # type: ignore[attr-defined]
+        return self.bot.context.settings.chat.use_docs
 
 
 def _rendered(answer: Answer) -> str:
@@ -218,17 +229,14 @@ def _rendered(answer: Answer) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def _member_of(interaction: discord.Interaction) -> dict[str, str | None]:
-    return {
-        "user_id": str(interaction.user.id),
-        "guild_id": str(interaction.guild_id) if interaction.guild_id else None,
-    }
+def _member_of(interaction: discord.Interaction) -> _Member:
+    return {"user_id": str(interaction.user.id), "guild_id": guild_of(interaction)}
 
 
-def _where_of(interaction: discord.Interaction) -> dict[str, str | None]:
+def _where_of(interaction: discord.Interaction) -> _Where:
     channel = str(interaction.channel_id) if interaction.channel_id else "direct"
     return {**_member_of(interaction), "channel_id": channel}
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(Chat(bot))

@@ -4,6 +4,8 @@ are `bot.cogs.bank`."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -11,21 +13,22 @@ from discord.ext import commands
 from bot.cogs.levels import announce_level_up
 from bot.pages import Page, send_pages
 from bot.render import NO_PINGS, embed
+from bot.where import guild_of
 
-
-def _guild(interaction: discord.Interaction) -> str | None:
-    return str(interaction.guild_id) if interaction.guild_id else None
+if TYPE_CHECKING:
+    from bot.app import AbbyBotBase
+    from core.economy.xp import XpService
 
 
 class Economy(commands.Cog):
     # Level-up announcements are channel messages (slash replies need no permission).
     bot_permissions = discord.Permissions(send_messages=True)
 
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
 
     @property
-    def xp(self):  # noqa: ANN201
+    def xp(self) -> XpService:
         return self.bot.context.xp
 
     @commands.Cog.listener()
@@ -54,7 +57,9 @@ class Economy(commands.Cog):
         self, interaction: discord.Interaction, member: discord.Member | None = None
     ) -> None:
         target = member or interaction.user
-        status = await self.bot.run_core(self.xp.get, str(target.id), guild_id=_guild(interaction))
+        status = await self.bot.run_core(
+            self.xp.get, str(target.id), guild_id=guild_of(interaction)
+        )
         await interaction.response.send_message(
             embed=embed(
                 f"{target.display_name} — level {status.level}",
@@ -74,7 +79,7 @@ class Economy(commands.Cog):
     async def leaderboard(
         self, interaction: discord.Interaction, limit: app_commands.Range[int, 1, 25] = 10
     ) -> None:
-        guild_id = _guild(interaction)
+        guild_id = guild_of(interaction)
 
         async def page(index: int) -> Page:
             # One row more than shown says whether a next page exists (an index range).
@@ -101,5 +106,5 @@ def progress_bar(done: int, total: int, *, width: int = 12) -> str:
     return f"{bar} {done:,} / {total:,} XP ({done * 100 // total}%)"
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(Economy(bot))

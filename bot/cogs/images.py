@@ -20,14 +20,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.app import AbbyBotBase
 from bot.failures import answer_failure, defer, send_private
 from bot.render import NO_PINGS, defused, embed
+from bot.where import guild_of, scope_of
 from core.errors import UnknownFile
 from core.images.validation import ASPECT_RATIOS, STYLE_PRESETS, check_prompt
-from core.scope import Scope
 
 if TYPE_CHECKING:
-    from core.images.generation import GenerationResult, Requester
+    from core.images.generation import GenerationResult, GenerationService, Requester
     from core.storage.repository import FileRecord
 
 STYLE_CHOICES = [app_commands.Choice(name=s, value=s) for s in STYLE_PRESETS]
@@ -95,7 +96,8 @@ class ImageButton(
         return cls(match["action"], match["file_id"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        cog = interaction.client.get_cog("Images")
+        client = interaction.client
+        cog = client.get_cog("Images") if isinstance(client, AbbyBotBase) else None
         if isinstance(cog, Images):
             await cog.press(interaction, self.action, self.file_id)
 
@@ -109,7 +111,7 @@ def image_buttons(file_id: str, *, kept: bool = False) -> discord.ui.View:
 
 
 class Images(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
 
     async def cog_load(self) -> None:
@@ -120,13 +122,13 @@ class Images(commands.Cog):
         self.bot.remove_dynamic_items(ImageButton)
 
     @property
-    def images(self):  # noqa: ANN201
+    def images(self) -> GenerationService:
         return self.bot.context.images
 
     async def requester_for(self, interaction: discord.Interaction) -> Requester:
         from core.images.generation import requester
 
-        guild_id = str(interaction.guild_id) if interaction.guild_id else None
+        guild_id = guild_of(interaction)
         member = interaction.user
         roles = [str(r.id) for r in getattr(member, "roles", ()) if not r.is_default()]
         level = await self.bot.run_core(
@@ -226,7 +228,7 @@ class Images(commands.Cog):
 
         storage = self.bot.context.storage
         member = str(interaction.user.id)
-        scope = Scope.of(interaction.guild_id)
+        scope = scope_of(interaction)
         if show is not None:
             await defer(interaction, private=True)
             found = await self.bot.run_core(
@@ -303,5 +305,5 @@ async def _private(interaction: discord.Interaction, text: str) -> None:
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(Images(bot))

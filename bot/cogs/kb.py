@@ -7,6 +7,8 @@ fetched by the core with a size cap and a deadline; every reply is private.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -15,6 +17,10 @@ from bot.moderation import actor
 from bot.render import COLOR_OK, NO_PINGS, defused
 from core.moderation import Upload
 
+if TYPE_CHECKING:
+    from bot.app import AbbyBotBase
+    from core.rag.repository import DocumentRecord
+
 LIST_LINES = 30  # a description holds 4,096 characters: 30 lines of at most ~125
 STATUS_TEXT = {"added": "Added", "updated": "Updated", "unchanged": "Already up to date:"}
 
@@ -22,7 +28,7 @@ STATUS_TEXT = {"added": "Added", "updated": "Updated", "unchanged": "Already up 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_messages=True)
 class Kb(commands.GroupCog, group_name="kb", group_description="Moderators: this server's docs."):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
 
     @app_commands.command(name="ingest", description="Add a file (.md .txt .rst .html .pdf).")
@@ -67,7 +73,7 @@ class Kb(commands.GroupCog, group_name="kb", group_description="Moderators: this
         )
 
 
-def documents_embed(records: list) -> discord.Embed:  # noqa: ANN001 - DocumentRecord
+def documents_embed(records: list[DocumentRecord]) -> discord.Embed:
     lines = []
     for record in records[:LIST_LINES]:
         title = defused(" ".join(record.title.split()))
@@ -82,5 +88,5 @@ def documents_embed(records: list) -> discord.Embed:  # noqa: ANN001 - DocumentR
     )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(Kb(bot))

@@ -12,17 +12,22 @@ the core (an event and the `blocked` flag `/levels rewards` shows) and skipped f
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands, tasks
 
 from bot.render import pinging
 
+if TYPE_CHECKING:
+    from bot.app import AbbyBotBase
+    from core.economy.rewards import PendingRoles
+
 log = logging.getLogger(__name__)
 
 
 async def announce_level_up(
-    bot: commands.Bot,
+    bot: AbbyBotBase,
     guild: discord.Guild,
     member: discord.abc.User,
     level: int,
@@ -31,9 +36,9 @@ async def announce_level_up(
 ) -> None:
     """Post the guild's level-up line in its announcement channel (else where the member
     spoke); it pings that member only, never everyone or a role."""
-    rewards = bot.context.xp.rewards  # type: ignore[attr-defined]
+    rewards = bot.context.xp.rewards
     spoke_id = None if spoke_in is None else str(getattr(spoke_in, "id", "")) or None
-    found = await bot.run_core(  # type: ignore[attr-defined]
+    found = await bot.run_core(
         rewards.announcement,
         str(guild.id),
         member_mention=member.mention,
@@ -59,9 +64,9 @@ class Levels(commands.Cog):
     # Reward roles are handed out by the bot; announcements are channel messages.
     bot_permissions = discord.Permissions(manage_roles=True, send_messages=True)
 
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
-        self.reconcile.change_interval(seconds=bot.context.settings.xp.reward_poll_seconds)  # type: ignore[attr-defined]
+        self.reconcile.change_interval(seconds=bot.context.settings.xp.reward_poll_seconds)
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
@@ -86,18 +91,18 @@ class Levels(commands.Cog):
         guilds = {str(g.id): g for g in self.bot.guilds}
         if not guilds:
             return
-        rewards = self.bot.context.xp.rewards  # type: ignore[attr-defined]
-        items = await self.bot.run_core(rewards.pending, list(guilds), limit=100)  # type: ignore[attr-defined]
+        rewards = self.bot.context.xp.rewards
+        items = await self.bot.run_core(rewards.pending, list(guilds), limit=100)
         refused: set[str] = set()  # roles refused this tick: the items read before skip them too
         for item in items:
             if await self._apply(guilds[item.guild_id], item, refused):
-                await self.bot.run_core(rewards.done, item)  # type: ignore[attr-defined]
+                await self.bot.run_core(rewards.done, item)
 
     @reconcile.before_loop
     async def _ready(self) -> None:
         await self.bot.wait_until_ready()
 
-    async def _apply(self, guild: discord.Guild, item, refused: set[str]) -> bool:  # noqa: ANN001
+    async def _apply(self, guild: discord.Guild, item: PendingRoles, refused: set[str]) -> bool:
         """Bring one member's reward roles in line; False to keep the mark and retry."""
         from core.economy.rewards import plan
 
@@ -136,8 +141,8 @@ class Levels(commands.Cog):
         return True
 
     async def _blocked(self, guild: discord.Guild, role_id: str, reason: str) -> None:
-        rewards = self.bot.context.xp.rewards  # type: ignore[attr-defined]
-        first = await self.bot.run_core(rewards.block, str(guild.id), role_id, reason=reason)  # type: ignore[attr-defined]
+        rewards = self.bot.context.xp.rewards
+        first = await self.bot.run_core(rewards.block, str(guild.id), role_id, reason=reason)
         if first:  # once, not on every member: the role stays skipped until set again
             log.warning(
                 "guild %s: cannot hand out reward role %s (%s); move the bot's role above it "
@@ -145,5 +150,5 @@ class Levels(commands.Cog):
             )  # fmt: skip
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(Levels(bot))

@@ -7,12 +7,18 @@ roles again in each handler (`bot.moderation`). A reward role Discord refused to
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.moderation import actor
 from bot.render import NO_PINGS, defused, embed
+
+if TYPE_CHECKING:
+    from bot.app import AbbyBotBase
+    from core.economy.repository import XpGuildSettings
 
 TEMPLATE_CHARS = 300  # core.economy.rewards.MAX_TEMPLATE
 
@@ -24,12 +30,18 @@ class LevelsAdmin(
     group_name="levels",
     group_description="Admins: level role rewards and the level-up announcement.",
 ):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
 
-    async def _rewards(self, interaction: discord.Interaction, **change: object) -> None:
+    async def _rewards(
+        self,
+        interaction: discord.Interaction,
+        *,
+        add: tuple[int, str] | None = None,
+        remove: int | None = None,
+    ) -> None:
         rules = await self.bot.run_core(
-            self.bot.context.moderation.level_rewards, actor(interaction), **change
+            self.bot.context.moderation.level_rewards, actor(interaction), add=add, remove=remove
         )
         await interaction.response.send_message(
             embed=rewards_embed(rules), ephemeral=True, allowed_mentions=NO_PINGS
@@ -103,7 +115,7 @@ class LevelsAdmin(
         )
 
 
-def rewards_embed(rules) -> discord.Embed:  # noqa: ANN001 - XpGuildSettings
+def rewards_embed(rules: XpGuildSettings) -> discord.Embed:
     blocked = " ⚠️ blocked: I cannot hand it out (move my role above it, then add it again)"
     lines = [
         f"Level {level:,} → <@&{role}>" + (blocked if role in rules.blocked_roles else "")
@@ -124,5 +136,5 @@ def rewards_embed(rules) -> discord.Embed:  # noqa: ANN001 - XpGuildSettings
     )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(LevelsAdmin(bot))

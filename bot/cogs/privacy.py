@@ -19,16 +19,21 @@ import asyncio
 import gzip
 import logging
 from io import BytesIO
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.failures import answer_failure, defer
-from bot.render import NO_PINGS
+from bot.render import NO_PINGS, opens_at
 from core.errors import ExportOnCooldown
 from core.scope import Scope
 from core.users.privacy import export_json
+
+if TYPE_CHECKING:
+    from bot.app import AbbyBotBase
+    from core.users.privacy import ForgetReport, MemberData
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +66,7 @@ def export_file(data: bytes, user_id: str, limit: int) -> discord.File | None:
     return discord.File(BytesIO(data), filename=name)
 
 
-def forget_plan(report) -> str:  # noqa: ANN001 - a core ForgetReport (a dry run)
+def forget_plan(report: ForgetReport) -> str:
     held = [
         f"{report.profiles} profile(s)",
         f"{report.xp_records} XP record(s)",
@@ -80,7 +85,7 @@ def forget_plan(report) -> str:  # noqa: ANN001 - a core ForgetReport (a dry run
     )
 
 
-def forget_done(report) -> str:  # noqa: ANN001 - a core ForgetReport
+def forget_done(report: ForgetReport) -> str:
     if report.already_forgotten:
         return "There was nothing left to erase: your data was already forgotten."
     return (
@@ -154,11 +159,11 @@ class ForgetConfirmation(discord.ui.View):
 class Privacy(
     commands.GroupCog, group_name="privacy", group_description="Your data: get a copy or erase it."
 ):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
 
     @property
-    def privacy(self):  # noqa: ANN201
+    def privacy(self) -> MemberData:
         return self.bot.context.privacy
 
     @app_commands.command(name="export", description="Get a file with everything I hold about you.")
@@ -168,9 +173,8 @@ class Privacy(
         try:
             document = await self.bot.run_core(self.privacy.export_own, user_id, actor=ACTOR)
         except ExportOnCooldown as exc:
-            opens = int(exc.fields["next_at"].timestamp())
             await interaction.followup.send(
-                f"⏳ You exported your data recently; the next export opens <t:{opens}:R>.",
+                f"⏳ You exported your data recently; the next export opens {opens_at(exc)}.",
                 ephemeral=True,
                 allowed_mentions=NO_PINGS,
             )
@@ -213,5 +217,5 @@ class Privacy(
         )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(Privacy(bot))

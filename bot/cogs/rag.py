@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.render import COLOR_OK, NO_PINGS, defused, fit_embed
+from bot.where import guild_of
+
+if TYPE_CHECKING:
+    from bot.app import AbbyBotBase
+    from core.rag.results import QueryResult
 
 # Discord limits: 25 fields, 256-character field names, 1,024-character field values.
 SNIPPET_CHARS = 300
 
 
-def results_embed(query: str, results: list) -> discord.Embed:  # noqa: ANN001 - QueryResult
+def results_embed(query: str, results: list[QueryResult]) -> discord.Embed:
     """An embed with one field per result: title, score, source and a snippet."""
     query = defused(query)
     title = f"🔎 {query}" if len(query) <= 240 else f"🔎 {query[:239]}…"
@@ -40,7 +46,7 @@ def results_embed(query: str, results: list) -> discord.Embed:  # noqa: ANN001 -
 
 
 class Rag(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
 
     @app_commands.command(name="search", description="Search the knowledge base.")
@@ -51,7 +57,7 @@ class Rag(commands.Cog):
         query: app_commands.Range[str, 1, 500],
         results: app_commands.Range[int, 1, 10] = 3,
     ) -> None:
-        guild_id = str(interaction.guild_id) if interaction.guild_id else None
+        guild_id = guild_of(interaction)
         # Embedding and Chroma are blocking: defer so Discord waits for the worker thread.
         await interaction.response.defer(thinking=True)
         found = await self.bot.run_core(
@@ -66,5 +72,5 @@ class Rag(commands.Cog):
         )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(Rag(bot))

@@ -4,6 +4,7 @@ last heartbeat, privately to moderators (the core checks the guild's roles)."""
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -12,13 +13,17 @@ from discord.ext import commands
 from bot.moderation import actor
 from bot.render import NO_PINGS, embed
 
+if TYPE_CHECKING:
+    from bot.app import AbbyBotBase
+    from core.moderation import BotStatus
+
 COUNT_FIELDS = 12  # the embed keeps its 25 fields: six facts, then the largest tables
 
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_messages=True)
 class Status(commands.GroupCog, group_name="abby", group_description="About the bot itself."):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
 
     @app_commands.command(name="status", description="Uptime, latency, database and counts.")
@@ -41,7 +46,7 @@ def _duration(seconds: float) -> str:
     return f"{days}d {hours}h {minutes}m" if days else f"{hours}h {minutes}m {secs}s"
 
 
-def status_embed(report) -> discord.Embed:  # noqa: ANN001 - core.moderation.BotStatus
+def status_embed(report: BotStatus) -> discord.Embed:
     schema = ", ".join(f"{k} {v}" for k, v in sorted(report.schema.items()))
     fields: dict[str, object] = {
         "Uptime": _duration(report.uptime_seconds),
@@ -55,5 +60,5 @@ def status_embed(report) -> discord.Embed:  # noqa: ANN001 - core.moderation.Bot
     return embed("Abby status", fields)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(Status(bot))

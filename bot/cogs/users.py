@@ -10,15 +10,22 @@ client stops an over-long value before it is sent.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.render import NO_PINGS, defused, embed
+from bot.where import guild_of, message_guild
 from core.errors import InvalidInput
-from core.users import MEMBER_FIELDS, UPDATABLE_FIELDS, suggest_timezones
+from core.users.service import MEMBER_FIELDS, UPDATABLE_FIELDS, suggest_timezones
+
+if TYPE_CHECKING:
+    from bot.app import AbbyBotBase
+    from core.users.repository import UserProfile
+    from core.users.service import UserService
 
 BIO_CHARS = UPDATABLE_FIELDS["bio"]
 PRONOUN_CHARS = UPDATABLE_FIELDS["pronouns"]
@@ -26,13 +33,10 @@ ZONE_CHARS = UPDATABLE_FIELDS["timezone"]
 FIELD_CHOICES = [app_commands.Choice(name=name, value=name) for name in MEMBER_FIELDS]
 
 
-def _guild(interaction: discord.Interaction) -> str | None:
-    return str(interaction.guild_id) if interaction.guild_id else None
-
-
 def _clock_text(local: datetime) -> str:
     """14:05, Tue 1 Dec (UTC+01:00)"""
-    minutes = int(local.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
+    offset = local.utcoffset() or timedelta(0)  # the core's local time is always aware
+    minutes = int(offset.total_seconds() // 60)
     hours, rest = divmod(abs(minutes), 60)
     sign = "+" if minutes >= 0 else "-"
     return f"{local:%H:%M, %a} {local.day} {local:%b} (UTC{sign}{hours:02d}:{rest:02d})"
@@ -41,11 +45,11 @@ def _clock_text(local: datetime) -> str:
 class Users(commands.Cog):
     group = app_commands.Group(name="profile", description="Show or edit profiles.")
 
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
 
     @property
-    def users(self):  # noqa: ANN201
+    def users(self) -> UserService:
         return self.bot.context.users
 
     async def cog_load(self) -> None:
@@ -59,7 +63,7 @@ class Users(commands.Cog):
     ) -> None:
         target = member or interaction.user
         profile = await self.bot.run_core(
-            self.users.require, str(target.id), guild_id=_guild(interaction)
+            self.users.require, str(target.id), guild_id=guild_of(interaction)
         )
         await interaction.response.send_message(
             embed=self._card(profile), allowed_mentions=NO_PINGS
@@ -87,7 +91,7 @@ class Users(commands.Cog):
             self.users.update,
             str(interaction.user.id),
             updates,
-            guild_id=_guild(interaction),
+            guild_id=guild_of(interaction),
             create=True,
             name=interaction.user.name,
         )
@@ -109,7 +113,10 @@ class Users(commands.Cog):
     @app_commands.choices(field=FIELD_CHOICES)
     async def clear(self, interaction: discord.Interaction, field: str) -> None:
         profile = await self.bot.run_core(
-            self.users.update, str(interaction.user.id), {field: None}, guild_id=_guild(interaction)
+            self.users.update,
+            str(interaction.user.id),
+            {field: None},
+            guild_id=guild_of(interaction),
         )
         await interaction.response.send_message(
             f"Removed your {field}.",
@@ -118,7 +125,7 @@ class Users(commands.Cog):
             allowed_mentions=NO_PINGS,
         )
 
-    def _card(self, profile) -> discord.Embed:  # noqa: ANN001 - a core UserProfile
+    def _card(self, profile: UserProfile) -> discord.Embed:
         local = self.users.local_time(profile)
         fields: dict[str, object] = {
             "Pronouns": defused(profile.pronouns) if profile.pronouns else None,
@@ -137,7 +144,7 @@ class Users(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot:
             return
-        guild_id = str(message.guild.id) if message.guild else None
+        guild_id = message_guild(message)
         await self.bot.write(
             self.users.upsert,
             str(message.author.id),
@@ -147,5 +154,5 @@ class Users(commands.Cog):
         )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(Users(bot))

@@ -12,16 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands, tasks
 
 from bot.cogs.levels import announce_level_up
 
+if TYPE_CHECKING:
+    from bot.app import AbbyBotBase
+    from core.economy.repository import XpChange
+    from core.economy.voice import VoiceMember
+
 log = logging.getLogger(__name__)
 
 
-def _state(member: discord.Member, state: discord.VoiceState):  # noqa: ANN202 - VoiceMember
+def _state(member: discord.Member, state: discord.VoiceState) -> VoiceMember:
     from core.economy.voice import VoiceMember
 
     assert state.channel is not None
@@ -37,10 +43,10 @@ def _state(member: discord.Member, state: discord.VoiceState):  # noqa: ANN202 -
 
 
 class VoiceXp(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: AbbyBotBase) -> None:
         self.bot = bot
-        self.present: dict[int, dict[int, object]] = {}  # guild -> member -> VoiceMember
-        self.sweep.change_interval(seconds=bot.context.settings.xp.voice_sweep_seconds)  # type: ignore[attr-defined]
+        self.present: dict[int, dict[int, VoiceMember]] = {}  # guild -> member -> state
+        self.sweep.change_interval(seconds=bot.context.settings.xp.voice_sweep_seconds)
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
@@ -54,7 +60,7 @@ class VoiceXp(commands.Cog):
 
     @commands.Cog.listener()
     async def on_guild_available(self, guild: discord.Guild) -> None:
-        present: dict[int, object] = {}
+        present: dict[int, VoiceMember] = {}
         for channel in (*guild.voice_channels, *guild.stage_channels):
             for user_id, state in channel.voice_states.items():
                 member = guild.get_member(user_id)
@@ -87,8 +93,8 @@ class VoiceXp(commands.Cog):
             if guild is None or len(present) < 2:
                 continue
             afk = str(guild.afk_channel.id) if guild.afk_channel else None
-            changes = await self.bot.write(  # type: ignore[attr-defined]
-                self.bot.context.xp.grant_voice,  # type: ignore[attr-defined]
+            changes = await self.bot.write(
+                self.bot.context.xp.grant_voice,
                 str(guild_id),
                 list(present.values()),
                 afk_channel_id=afk,
@@ -97,19 +103,23 @@ class VoiceXp(commands.Cog):
                 if change.announce:
                     await self._announce(guild, change, present)
 
-    async def _announce(self, guild: discord.Guild, change, present) -> None:  # noqa: ANN001
+    async def _announce(
+        self, guild: discord.Guild, change: XpChange, present: dict[int, VoiceMember]
+    ) -> None:
         member = guild.get_member(int(change.user_id))
         state = present.get(int(change.user_id))
         channel = guild.get_channel(int(state.channel_id)) if state is not None else None
-        if member is not None:  # a voice channel's own text chat when none is configured
-            await announce_level_up(self.bot, guild, member, change.level, spoke_in=channel)
+        # A voice channel's own text chat when no announcement channel is configured.
+        spoke_in = channel if isinstance(channel, discord.abc.Messageable) else None
+        if member is not None:
+            await announce_level_up(self.bot, guild, member, change.level, spoke_in=spoke_in)
 
     @sweep.before_loop
     async def _ready(self) -> None:
         await self.bot.wait_until_ready()
         # The first sweep pays for a minute spent in voice, so it waits one.
-        await asyncio.sleep(self.bot.context.settings.xp.voice_sweep_seconds)  # type: ignore[attr-defined]
+        await asyncio.sleep(self.bot.context.settings.xp.voice_sweep_seconds)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: AbbyBotBase) -> None:
     await bot.add_cog(VoiceXp(bot))

@@ -25,7 +25,7 @@ def refusing_discord() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's API
+        def do_GET(self) -> None:  # http.server's name for it
             seen.append(self.path)
             body = json.dumps({"message": "401: Unauthorized", "code": 0}).encode()
             self.send_response(401)

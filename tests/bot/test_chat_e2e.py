@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -235,8 +235,8 @@ def test_asking_too_fast_is_one_private_line_and_no_model_call(live_bot: LiveBot
 
 @pytest.mark.parametrize("backend", ["sqlite", "mongo"])
 def test_chat_with_no_llm_configured_is_one_private_line_and_no_model_call(
-    start_bot, backend: str
-) -> None:  # noqa: ANN001
+    start_bot: Callable[..., LiveBot], backend: str
+) -> None:
     with ChatServer() as server:
         bot = start_bot(env={"ABBY_LLM__BASE_URL": server.base_url}, backend=backend)
         interaction = bot.standin.interact("chat", {"message": "hello"}, user=7701)

@@ -224,7 +224,7 @@ def _stored_path(bot: LiveBot, file_id: str) -> Path:
 
 def _age(bot: LiveBot, file_ids: list[str], *, days: int) -> None:
     """Move these records' creation back by `days`: cleanup judges age by the record."""
-    from core.storage._sqlite import stamp
+    from core.db.codec import stamp
 
     context = bot.context()
     try:

@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -187,8 +188,8 @@ def test_voice_xp_goes_only_to_eligible_members_and_levels_up_with_roles(bot: Ru
 
 @pytest.mark.parametrize("backend_name", ["sqlite", "mongo"])
 def test_a_grant_made_while_the_bot_is_down_is_applied_once_after_restart(
-    tmp_path, request: pytest.FixtureRequest, backend_name: str
-) -> None:  # noqa: ANN001
+    tmp_path: Path, request: pytest.FixtureRequest, backend_name: str
+) -> None:
     env = backend_env(backend_name, tmp_path / "data", request)
     env["ABBY_XP__REWARD_POLL_SECONDS"] = "0.5"
     _prepare(env)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import discord
 import discord.http
@@ -36,8 +36,8 @@ def stability() -> Iterator[StabilityServer]:
 
 
 def test_a_press_reaches_the_real_bots_view_and_its_edit_is_what_members_see(
-    start_bot,
-    stability: StabilityServer,  # noqa: ANN001
+    start_bot: Callable[..., LiveBot],
+    stability: StabilityServer,
 ) -> None:
     env = {"ABBY_IMAGES__BASE_URL": stability.url}
     env.update({f"ABBY_IMAGES__{k.upper()}": str(v) for k, v in FAST_IMAGES.items()})
