@@ -549,7 +549,7 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     return layer
 
 
-def _env_value(raw: str) -> Any:
+def _env_value(raw: str) -> Any:  # noqa: ANN401 - a YAML value, validated by the model
     # Lists and mappings may be given as YAML flow ("[1, 2]", "{a: 1}"); scalars stay strings
     # and pydantic coerces them, so "007" stays "007" for a string field.
     stripped = raw.strip()

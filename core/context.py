@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from core.clock import Clock, SystemClock
 from core.config import Settings, load_settings
@@ -27,16 +27,18 @@ from core.permissions import PRIVATE_DIR, restrict_umask
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from core.db import Database
     from core.db.mongo import MongoDatabase
     from core.db.records import Portable
     from core.db.sqlite import SqliteDatabase
     from core.economy.bank import BankService
     from core.economy.xp import XpService
     from core.images.generation import GenerationService
+    from core.llm.assistant import Assistant
     from core.llm.client import LLMClient
     from core.llm.conversation import ConversationManager
-    from core.llm.assistant import Assistant
     from core.moderation import ModerationService
+    from core.persona.persona import PersonalityConfig
     from core.rag.repository import DocumentRepository
     from core.rag.service import RagService
     from core.security.service import KeyService
@@ -46,8 +48,6 @@ if TYPE_CHECKING:
     from core.telemetry.governance import Governance
     from core.users.privacy import MemberData
     from core.users.service import UserService
-
-T = TypeVar("T")
 
 
 class AppContext:
@@ -131,9 +131,9 @@ class AppContext:
             )
         return self.database  # type: ignore[return-value]
 
-    def _pick(self, sqlite: Callable[[Any], T], mongo: Callable[[Any], T]) -> T:
-        db = self.database
-        return sqlite(db) if db.backend == "sqlite" else mongo(db)
+    def _repository(self, domain: str) -> Any:  # noqa: ANN401 - the domain's own interface
+        """The domain's repository on this context's database (see REPOSITORIES)."""
+        return open_repository(domain, self.database)
 
     # --- services -------------------------------------------------------------------------
 
@@ -154,34 +154,14 @@ class AppContext:
     def users(self) -> UserService:
         from core.users.service import UserService
 
-        def sqlite(db: Any) -> Any:
-            from core.users._sqlite import SqliteUserRepository
-
-            return SqliteUserRepository(db)
-
-        def mongo(db: Any) -> Any:
-            from core.users._mongo import MongoUserRepository
-
-            return MongoUserRepository(db)
-
-        return UserService(repo=self._pick(sqlite, mongo), clock=self.clock)
+        return UserService(repo=self._repository("users"), clock=self.clock)
 
     @cached_property
     def xp(self) -> XpService:
         from core.economy.xp import XpService
 
-        def sqlite(db: Any) -> Any:
-            from core.economy._sqlite_xp import SqliteXpRepository
-
-            return SqliteXpRepository(db)
-
-        def mongo(db: Any) -> Any:
-            from core.economy._mongo_xp import MongoXpRepository
-
-            return MongoXpRepository(db)
-
         return XpService(
-            repo=self._pick(sqlite, mongo),
+            repo=self._repository("xp"),
             settings=self.settings.xp,
             clock=self.clock,
             events=self.governance,
@@ -199,18 +179,8 @@ class AppContext:
         which must see (and leave) what a crash left behind."""
         from core.economy.bank import BankService
 
-        def sqlite(db: Any) -> Any:
-            from core.economy._sqlite_bank import SqliteBankRepository
-
-            return SqliteBankRepository(db)
-
-        def mongo(db: Any) -> Any:
-            from core.economy._mongo_bank import MongoBankRepository
-
-            return MongoBankRepository(db)
-
         return BankService(
-            repo=self._pick(sqlite, mongo),
+            repo=self._repository("bank"),
             settings=self.settings.bank,
             clock=self.clock,
             events=self.governance,
@@ -236,18 +206,8 @@ class AppContext:
     def sessions(self) -> SessionService:
         from core.sessions.service import SessionService
 
-        def sqlite(db: Any) -> Any:
-            from core.sessions._sqlite import SqliteSessionRepository
-
-            return SqliteSessionRepository(db)
-
-        def mongo(db: Any) -> Any:
-            from core.sessions._mongo import MongoSessionRepository
-
-            return MongoSessionRepository(db)
-
         return SessionService(
-            repo=self._pick(sqlite, mongo),
+            repo=self._repository("sessions"),
             keys=lambda: self.keys.ring(),
             key_guard=lambda: self.keys.source.lock(shared=True),
             settings=self.settings.sessions,
@@ -259,18 +219,8 @@ class AppContext:
     def storage(self) -> StorageManager:
         from core.storage.files import StorageManager
 
-        def sqlite(db: Any) -> Any:
-            from core.storage._sqlite import SqliteFileRepository
-
-            return SqliteFileRepository(db)
-
-        def mongo(db: Any) -> Any:
-            from core.storage._mongo import MongoFileRepository
-
-            return MongoFileRepository(db)
-
         return StorageManager(
-            repo=self._pick(sqlite, mongo),
+            repo=self._repository("storage"),
             settings=self.settings.storage,
             root=self.settings.storage_root,
             clock=self.clock,
@@ -282,19 +232,11 @@ class AppContext:
     def quota(self) -> QuotaManager:
         from core.storage.quota import QuotaManager
 
-        def sqlite(db: Any) -> Any:
-            from core.storage._sqlite import SqliteDailyCounterRepository, SqliteFileRepository
-
-            return SqliteFileRepository(db), SqliteDailyCounterRepository(db)
-
-        def mongo(db: Any) -> Any:
-            from core.storage._mongo import MongoDailyCounterRepository, MongoFileRepository
-
-            return MongoFileRepository(db), MongoDailyCounterRepository(db)
-
-        files, daily = self._pick(sqlite, mongo)
         return QuotaManager(
-            files=files, daily=daily, settings=self.settings.quota, clock=self.clock
+            files=self._repository("storage"),
+            daily=self._repository("quota"),
+            settings=self.settings.quota,
+            clock=self.clock,
         )
 
     @cached_property
@@ -312,22 +254,12 @@ class AppContext:
         """Admin and moderator operations from Discord, checked against each guild's roles."""
         from core.moderation import ModerationService
 
-        def sqlite(db: Any) -> Any:
-            from core.moderation._sqlite import SqliteGuildSettingsRepository
-
-            return SqliteGuildSettingsRepository(db)
-
-        def mongo(db: Any) -> Any:
-            from core.moderation._mongo import MongoGuildSettingsRepository
-
-            return MongoGuildSettingsRepository(db)
-
         def last_heartbeat() -> str | None:
             beats = self.events.tail(1, event_type="heartbeat")
             return beats[0].get("ts") if beats else None
 
         return ModerationService(
-            repo=self._pick(sqlite, mongo),
+            repo=self._repository("moderation"),
             settings=self.settings.discord,
             clock=self.clock,
             xp=lambda: self.xp,
@@ -351,18 +283,8 @@ class AppContext:
         if not self.create_store:  # a query opens Chroma and the model before the records
             require_existing_data(self.settings)
 
-        def sqlite(db: Any) -> Any:
-            from core.rag._sqlite import SqliteDocumentRepository
-
-            return SqliteDocumentRepository(db)
-
-        def mongo(db: Any) -> Any:
-            from core.rag._mongo import MongoDocumentRepository
-
-            return MongoDocumentRepository(db)
-
         return RagService(
-            repo=lambda: self._pick(sqlite, mongo),
+            repo=lambda: self._repository("rag_documents"),
             settings=self.settings.rag,
             embedding_settings=self.settings.embeddings,
             chroma_path=self.settings.chroma_path,
@@ -420,7 +342,7 @@ class AppContext:
         from core.llm.assistant import Assistant
         from core.persona.persona import load_persona
 
-        def persona(name: str | None) -> Any:
+        def persona(name: str | None) -> PersonalityConfig:
             return load_persona(name or self.settings.persona.name, self.settings.data_dir)
 
         return Assistant(
@@ -445,21 +367,11 @@ class AppContext:
 
     def status(self) -> dict[str, Any]:
         """Backend, location, schema versions and record counts, for `abby db status`."""
-        db = self.database
-        if db.backend == "sqlite":
-            applied = sorted(db.applied_migrations())
-            schema: dict[str, Any] = {}
-            for name in applied:
-                # "xp_0001_create", "rag_passages_0001_fts5": the domain, then a number.
-                domain, *rest = name.split("_")
-                number = next((int(part) for part in rest if part.isdigit()), 0)
-                schema[domain] = max(schema.get(domain, 0), number)
-        else:
-            schema = db.schema_versions()
+        db: Database = self.database
         return {
             "backend": db.backend,
             "location": db.location,
-            "schema": schema,
+            "schema": db.schema(),
             "tables": db.tables(),
         }
 
@@ -497,9 +409,10 @@ def require_existing_data(settings: Settings) -> None:
     )
 
 
-# Every domain's repositories (SQLite, MongoDB) as "module:class", in the order a copy moves
-# them: the bank's transfers before anything that refers to them.
-_PORTABLE: dict[str, tuple[str, str]] = {
+# Every domain's repository classes, (SQLite, MongoDB) as "module:class": the one table that
+# chooses a backend, in the order a copy moves them (the bank's transfers before anything that
+# refers to them). Each class takes the database alone and creates its schema on first open.
+REPOSITORIES: dict[str, tuple[str, str]] = {
     "users": ("core.users._sqlite:SqliteUserRepository", "core.users._mongo:MongoUserRepository"),
     "xp": (
         "core.economy._sqlite_xp:SqliteXpRepository",
@@ -532,15 +445,18 @@ _PORTABLE: dict[str, tuple[str, str]] = {
 }
 
 
-def repositories_of(database: SqliteDatabase | MongoDatabase) -> dict[str, Portable]:
-    """Open every domain's repository on a database (creating its schema if new)."""
+def open_repository(domain: str, database: SqliteDatabase | MongoDatabase) -> Any:  # noqa: ANN401 - the domain's interface
+    """One domain's repository on a database (its module is imported only now)."""
     import importlib
 
-    opened: dict[str, Portable] = {}
-    for domain, (sqlite, mongo) in _PORTABLE.items():
-        module, _, name = (sqlite if database.backend == "sqlite" else mongo).partition(":")
-        opened[domain] = getattr(importlib.import_module(module), name)(database)
-    return opened
+    sqlite, mongo = REPOSITORIES[domain]
+    module, _, name = (sqlite if database.backend == "sqlite" else mongo).partition(":")
+    return getattr(importlib.import_module(module), name)(database)
+
+
+def repositories_of(database: SqliteDatabase | MongoDatabase) -> dict[str, Portable]:
+    """Open every domain's repository on a database (creating its schema if new)."""
+    return {domain: open_repository(domain, database) for domain in REPOSITORIES}
 
 
 def open_database(

@@ -263,7 +263,9 @@ _STORAGE_ERRNOS: dict[int, tuple[type[StorageUnavailable], str]] = {
 }
 
 
-def storage_error(exc: BaseException, path: object = None) -> StorageUnavailable | None:
+def storage_error(
+    exc: BaseException, path: str | os.PathLike[str] | None = None
+) -> StorageUnavailable | None:
     """The typed error for an OSError that means disk full or read-only, else None.
 
     `path` names the file when the OSError does not (a failed write() carries no file name).
@@ -271,7 +273,9 @@ def storage_error(exc: BaseException, path: object = None) -> StorageUnavailable
     if not isinstance(exc, OSError) or exc.errno not in _STORAGE_ERRNOS:
         return None
     cls, what = _STORAGE_ERRNOS[exc.errno]
-    where = exc.filename if exc.filename is not None else path
+    where: str | bytes | os.PathLike[str] | None = (
+        exc.filename if exc.filename is not None else path
+    )
     if where is None:
         return cls(f"cannot write: {what}")
     shown = os.fsdecode(where)

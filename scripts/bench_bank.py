@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.config import load_settings  # noqa: E402
-from core.context import AppContext  # noqa: E402
-from core.errors import AlreadyClaimed  # noqa: E402
+from core.config import load_settings
+from core.context import AppContext
+from core.errors import AlreadyClaimed
 from core.scope import Scope
 
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.config import load_settings  # noqa: E402
-from core.context import AppContext  # noqa: E402
-from core.scope import Scope  # noqa: E402
+from core.config import load_settings
+from core.context import AppContext
+from core.scope import Scope
 
 
 def _rate(count: int, seconds: float) -> float:

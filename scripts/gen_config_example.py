@@ -18,7 +18,7 @@ from pydantic.fields import FieldInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.config import Settings  # noqa: E402
+from core.config import Settings
 
 TARGET = Path(__file__).resolve().parent.parent / "config.example.yaml"
 HEADER = """\

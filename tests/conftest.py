@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,8 +167,12 @@ class CliResult:
         return json.loads(self.stdout)
 
 
+# The `cli` fixture: run `abby ARGS` in this process and get what it printed and its exit code.
+Cli = Callable[..., CliResult]
+
+
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]):  # noqa: ANN201 - returns a runner function
+def cli(capsys: pytest.CaptureFixture[str]) -> Iterator[Cli]:
     """Run `abby ARGS` in this process (fresh CLI state each call); returns a CliResult."""
     from abby_cli import runtime
     from abby_cli.main import main

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import pymongo
 import pymongo.command_cursor
@@ -61,9 +61,11 @@ def translate(exc: mongo_errors.PyMongoError, where: str) -> Exception:
 
 
 class MongoDatabase:
-    backend = "mongo"
+    backend: Literal["mongo"] = "mongo"
 
-    def __init__(self, uri: str, *, name: str = "abby", server_selection_timeout_ms: int = 4000):
+    def __init__(
+        self, uri: str, *, name: str = "abby", server_selection_timeout_ms: int = 4000
+    ) -> None:
         self._where = redact_uri(uri)
         try:
             self.client: MongoClient = MongoClient(
@@ -140,6 +142,10 @@ class MongoDatabase:
     def schema_versions(self) -> dict[str, int]:
         with self.errors():
             return {doc["_id"]: doc.get("version", 0) for doc in self.db["schema_versions"].find()}
+
+    def schema(self) -> dict[str, int]:
+        """Each domain's schema version, as `ensure` recorded it."""
+        return dict(sorted(self.schema_versions().items()))
 
     def tables(self) -> dict[str, int]:
         with self.errors():

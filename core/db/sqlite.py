@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from core.errors import (
     ConfigError,
@@ -130,7 +130,7 @@ def _create_private(path: Path) -> None:
 class SqliteDatabase:
     """A handle on the SQLite file; cheap to share, opens connections per thread."""
 
-    backend = "sqlite"
+    backend: Literal["sqlite"] = "sqlite"
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
         self.path = Path(path)
@@ -349,6 +349,16 @@ class SqliteDatabase:
         if self._applied:
             self._mark_initialised()
         return done
+
+    def schema(self) -> dict[str, int]:
+        """Each domain's latest migration number ("xp_0003_utc_stamps" -> xp: 3)."""
+        versions: dict[str, int] = {}
+        for name in self.applied_migrations():
+            # "xp_0001_create", "rag_passages_0001_fts5": the domain, then a number.
+            domain, *rest = name.split("_")
+            number = next((int(part) for part in rest if part.isdigit()), 0)
+            versions[domain] = max(versions.get(domain, 0), number)
+        return dict(sorted(versions.items()))
 
     def tables(self) -> dict[str, int]:
         """Each table's row count (schema bookkeeping excluded)."""

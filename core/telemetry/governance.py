@@ -9,10 +9,18 @@ actor is the CLI's operator, none is an API call). A service built without one g
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol
 
-_NO_ACTOR: Any = object()
+
+class _Unset(enum.Enum):
+    NO_ACTOR = enum.auto()
+
+
+# "No actor argument" (the payload is left as it is), unlike actor=None ("unknown", via api).
+_NO_ACTOR: Final = _Unset.NO_ACTOR
+Actor = str | None | Literal[_Unset.NO_ACTOR]
 
 
 class EventSink(Protocol):
@@ -26,13 +34,13 @@ class Governance:
         self._sink = sink
 
     def record(
-        self, what: str, payload: Mapping[str, Any] | None = None, *, actor: Any = _NO_ACTOR
+        self, what: str, payload: Mapping[str, Any] | None = None, *, actor: Actor = _NO_ACTOR
     ) -> None:
         """Emit `governance.<what>`; never raises into the caller (the sink swallows)."""
         self.emit(f"governance.{what}", payload, actor=actor)
 
     def emit(
-        self, event_type: str, payload: Mapping[str, Any] | None = None, *, actor: Any = _NO_ACTOR
+        self, event_type: str, payload: Mapping[str, Any] | None = None, *, actor: Actor = _NO_ACTOR
     ) -> None:
         """Emit an event of another family (`rag_ingest`), with the same actor rule."""
         if self._sink is None:

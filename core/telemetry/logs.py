@@ -112,7 +112,7 @@ class _LogFileHandler(logging.handlers.RotatingFileHandler):
 
     _warned = False
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+    def handleError(self, record: logging.LogRecord) -> None:
         if self._warned:
             return
         self._warned = True
@@ -126,13 +126,13 @@ class _LogFileHandler(logging.handlers.RotatingFileHandler):
     def _open(self):  # noqa: ANN202 - logging.FileHandler's stream
         # 0600 for the first file and for each one a rollover starts.
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
-        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
 
 
 class _ConsoleHandler(logging.StreamHandler):
     """stderr itself failing (a closed pipe, a full disk behind a redirect) drops the line."""
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+    def handleError(self, record: logging.LogRecord) -> None:
         pass
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import Cli
 from tests.support.openai_server import ChatServer
 
 
@@ -19,7 +20,9 @@ def llm_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[ChatServer]: 
         yield server
 
 
-def test_ask_streams_the_reply_with_the_persona_system_prompt(cli, llm_env: ChatServer) -> None:
+def test_ask_streams_the_reply_with_the_persona_system_prompt(
+    cli: Cli, llm_env: ChatServer
+) -> None:
     result = cli("ask", "how do levels work?")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "echo: how do levels work?"
@@ -27,14 +30,14 @@ def test_ask_streams_the_reply_with_the_persona_system_prompt(cli, llm_env: Chat
     assert system.startswith("You are Abby")
 
 
-def test_ask_json_is_one_document(cli, llm_env: ChatServer) -> None:
+def test_ask_json_is_one_document(cli: Cli, llm_env: ChatServer) -> None:
     result = cli("ask", "hello", "--json")
     assert result.exit_code == 0, result.output
     assert result.json() == {"reply": "echo: hello", "model": "gpt-4o-mini", "sources": []}
     assert llm_env.requests[0]["body"].get("stream") in (None, False)
 
 
-def test_ask_rate_limited_is_exit_75_without_the_key(cli, llm_env: ChatServer) -> None:
+def test_ask_rate_limited_is_exit_75_without_the_key(cli: Cli, llm_env: ChatServer) -> None:
     llm_env.failures.extend([(429, {"error": {"message": "slow", "code": None}})] * 3)
     result = cli("ask", "hello", "--json")
     assert result.exit_code == 75, result.output

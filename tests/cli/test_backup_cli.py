@@ -5,12 +5,19 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from core.context import AppContext
+from tests.conftest import Cli
 from tests.contracts.test_member_data import populate
 
 
 def test_backup_then_restore_through_the_cli(
-    cli, backend_env, context: AppContext, tmp_path: Path, monkeypatch
+    cli: Cli,
+    backend_env: dict[str, str],
+    context: AppContext,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert cli("keys", "generate", "--write").exit_code == 0
     populate(context)

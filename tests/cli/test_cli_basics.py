@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_abby
+from tests.conftest import ROOT, Backend, Cli, CliResult, run_abby
 
 HEAVY = ("chromadb", "openai", "discord", "pymongo", "onnxruntime", "numpy", "httpx")
 
@@ -37,7 +37,7 @@ def test_help_and_config_show_import_nothing_heavy(argv: list[str], tmp_path: Pa
     assert "HEAVY=\n" in result.stderr, result.stderr
 
 
-def test_version_and_help(cli) -> None:
+def test_version_and_help(cli: Cli) -> None:
     result = cli("--version")
     assert result.exit_code == 0 and result.stdout.startswith("abby ")
     result = cli("--help")
@@ -46,26 +46,26 @@ def test_version_and_help(cli) -> None:
         assert group in result.stdout
 
 
-def test_no_arguments_shows_help_and_exits_2(cli) -> None:
+def test_no_arguments_shows_help_and_exits_2(cli: Cli) -> None:
     result = cli()
     assert result.exit_code == 2
     assert "Usage" in result.stderr
 
 
-def test_usage_error_is_exit_2_with_one_line(cli) -> None:
+def test_usage_error_is_exit_2_with_one_line(cli: Cli) -> None:
     result = cli("user", "show", "1", "--bogus")
     assert result.exit_code == 2, result.output
     assert "No such option" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_usage_error_with_json_is_an_error_document(cli) -> None:
+def test_usage_error_with_json_is_an_error_document(cli: Cli) -> None:
     result = cli("telemetry", "tail", "--json", "-n", "zero")
     assert result.exit_code == 2, result.output
     assert result.json()["error"]["code"] == "usage"
 
 
-def test_doctor_json_reports_each_check(cli, backend_env) -> None:
+def test_doctor_json_reports_each_check(cli: Cli, backend_env: dict[str, str]) -> None:
     assert cli("db", "init").exit_code == 0  # doctor checks a set-up; it never makes one
     result = cli("doctor", "--json")
     assert result.exit_code == 0, result.output
@@ -76,7 +76,7 @@ def test_doctor_json_reports_each_check(cli, backend_env) -> None:
     assert all(set(c) == {"name", "status", "detail"} for c in checks.values())
 
 
-def test_doctor_reports_an_unreachable_configured_service(cli, tmp_path: Path) -> None:
+def test_doctor_reports_an_unreachable_configured_service(cli: Cli, tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("rag:\n  chroma_url: http://127.0.0.1:9\n")
     assert cli("--config", str(config), "db", "init").exit_code == 0
@@ -86,7 +86,7 @@ def test_doctor_reports_an_unreachable_configured_service(cli, tmp_path: Path) -
     assert chroma["status"] == "warn" and "unreachable" in chroma["detail"]
 
 
-def test_user_set_and_show_round_trip(cli, backend_env) -> None:
+def test_user_set_and_show_round_trip(cli: Cli, backend_env: dict[str, str]) -> None:
     from core.context import current
 
     current().users.upsert("77", "kim", guild_id="g1")
@@ -97,7 +97,9 @@ def test_user_set_and_show_round_trip(cli, backend_env) -> None:
     assert (shown["user_id"], shown["guild_id"], shown["pronouns"]) == ("77", "g1", "she/her")
 
 
-def test_user_set_refuses_a_field_outside_the_whitelist(cli, backend_env) -> None:
+def test_user_set_refuses_a_field_outside_the_whitelist(
+    cli: Cli, backend_env: dict[str, str]
+) -> None:
     from core.context import current
 
     current().users.upsert("77", "kim")
@@ -107,7 +109,7 @@ def test_user_set_refuses_a_field_outside_the_whitelist(cli, backend_env) -> Non
     assert result.stderr.count("\n") == 1
 
 
-def test_unknown_user_is_exit_3_and_json_error(cli, backend_env) -> None:
+def test_unknown_user_is_exit_3_and_json_error(cli: Cli, backend_env: dict[str, str]) -> None:
     assert cli("db", "init").exit_code == 0
     result = cli("user", "show", "404", "--json")
     assert result.exit_code == 3
@@ -116,7 +118,9 @@ def test_unknown_user_is_exit_3_and_json_error(cli, backend_env) -> None:
     }
 
 
-def test_db_init_and_status_report_schema_and_counts(cli, backend_env, backend) -> None:
+def test_db_init_and_status_report_schema_and_counts(
+    cli: Cli, backend_env: dict[str, str], backend: Backend
+) -> None:
     assert cli("db", "init").exit_code == 0
     status = cli("db", "status", "--json").json()
     assert status["backend"] == backend.name
@@ -124,7 +128,7 @@ def test_db_init_and_status_report_schema_and_counts(cli, backend_env, backend) 
     assert "users" in status["tables"]
 
 
-def test_config_show_masks_secrets(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_show_masks_secrets(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ABBY_DISCORD__TOKEN", "very-secret-token-123")
     for args in (("config", "show"), ("config", "show", "--json")):
         result = cli(*args)
@@ -134,7 +138,7 @@ def test_config_show_masks_secrets(cli, monkeypatch: pytest.MonkeyPatch) -> None
     assert data["discord"]["token"] == "**********"
 
 
-def test_telemetry_tail_filters_by_type(cli, backend_env) -> None:
+def test_telemetry_tail_filters_by_type(cli: Cli, backend_env: dict[str, str]) -> None:
     from core.context import current
 
     events = current().events
@@ -183,7 +187,7 @@ def test_telemetry_follow_streams_new_events(tmp_path: Path) -> None:
 # --- bad input as a new user would try it: one line, the documented code, no traceback ------
 
 
-def _one_clear_line(result, code: int, needle: str) -> None:
+def _one_clear_line(result: CliResult, code: int, needle: str) -> None:
     assert result.exit_code == code, result.output
     assert needle in result.stderr, result.output
     assert "Traceback" not in result.stderr
@@ -229,8 +233,8 @@ def test_unwritable_log_dir_is_exit_78(tmp_path: Path) -> None:
 
 
 def test_unexpected_failure_shows_traceback_only_when_verbose(
-    cli, backend_env, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: ANN001
+    cli: Cli, backend_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A bug (not a typed error) inside a command: exit 1, one line, the traceback on -v.
     # (A corrupt abby.db used to be the example; it is a typed error now, exit 78.)
     assert cli("db", "init").exit_code == 0

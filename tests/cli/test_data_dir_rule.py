@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from abby_cli.runtime import CREATES_STORE
+from tests.conftest import Cli
 
 # Commands that only read or maintain, with the arguments they need to reach the store.
 READERS = [
@@ -44,7 +45,7 @@ def _files_under(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("args", READERS, ids=[" ".join(a[:2]) for a in READERS])
 def test_a_reader_with_no_data_exits_78_naming_the_user_data_dir_and_creates_nothing(
-    cli, tmp_path: Path, args: tuple[str, ...]
+    cli: Cli, tmp_path: Path, args: tuple[str, ...]
 ) -> None:
     before = _files_under(tmp_path)
     result = cli(*args, "--json")
@@ -59,7 +60,7 @@ def test_a_reader_with_no_data_exits_78_naming_the_user_data_dir_and_creates_not
 
 
 def test_the_no_data_line_names_abby_data_dir_when_the_environment_chose(
-    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ABBY_DATA_DIR", "relative/data")
     result = cli("bank", "audit")
@@ -70,7 +71,7 @@ def test_the_no_data_line_names_abby_data_dir_when_the_environment_chose(
 
 
 def test_the_config_files_data_dir_wins_over_abby_data_dir(
-    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Cron has no environment: a shell's ABBY_DATA_DIR must not send it somewhere else."""
     config = tmp_path / "etc" / "config.yaml"
@@ -85,7 +86,7 @@ def test_the_config_files_data_dir_wins_over_abby_data_dir(
 
 
 def test_a_writer_creates_the_store_in_the_user_data_dir_and_readers_then_find_it(
-    cli, tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
     assert cli("xp", "add", "u1", "40").exit_code == 0
     assert (_user_data(tmp_path) / "abby.db").is_file()
@@ -96,7 +97,9 @@ def test_a_writer_creates_the_store_in_the_user_data_dir_and_readers_then_find_i
     assert cli("bank", "audit", "--json").exit_code == 0
 
 
-def test_a_reader_on_an_existing_store_works_on_both_backends(cli, backend_env) -> None:
+def test_a_reader_on_an_existing_store_works_on_both_backends(
+    cli: Cli, backend_env: dict[str, str]
+) -> None:
     assert cli("db", "init").exit_code == 0
     result = cli("bank", "audit", "--json")
     assert result.exit_code == 0, result.output
@@ -104,7 +107,7 @@ def test_a_reader_on_an_existing_store_works_on_both_backends(cli, backend_env) 
 
 
 def test_a_reader_on_a_mongodb_database_never_set_up_exits_78_and_creates_it_not(
-    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mongo_uri: str
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mongo_uri: str
 ) -> None:
     import uuid
 
@@ -129,7 +132,7 @@ def test_a_reader_on_a_mongodb_database_never_set_up_exits_78_and_creates_it_not
 
 
 def test_the_config_file_rule_prefers_cwd_then_the_user_config_dir(
-    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user_config = tmp_path / "home" / ".config" / "abby" / "config.yaml"
     user_config.parent.mkdir(parents=True)
@@ -151,7 +154,7 @@ def test_the_config_file_rule_prefers_cwd_then_the_user_config_dir(
     assert cli("config", "show", "--json").json()["sources"]["config_file"] == "ABBY_CONFIG"
 
 
-def test_doctor_names_the_data_dir_and_config_in_use_and_why(cli, tmp_path: Path) -> None:
+def test_doctor_names_the_data_dir_and_config_in_use_and_why(cli: Cli, tmp_path: Path) -> None:
     config = tmp_path / "abby.yaml"
     config.write_text(f"data_dir: {tmp_path / 'd'}\n")
     missing = {c["name"]: c for c in cli("--config", str(config), "doctor", "--json").json()}
@@ -171,7 +174,7 @@ def test_doctor_names_the_data_dir_and_config_in_use_and_why(cli, tmp_path: Path
     "text", ["discord:\n  token: abc.def\n", "database:\n  uri: mongodb://u:pw@127.0.0.1:9/\n"]
 )
 def test_a_secret_in_a_config_file_others_can_read_is_refused_with_the_chmod(
-    cli, tmp_path: Path, text: str
+    cli: Cli, tmp_path: Path, text: str
 ) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(text)
@@ -184,7 +187,7 @@ def test_a_secret_in_a_config_file_others_can_read_is_refused_with_the_chmod(
     assert cli("config", "show").exit_code == 0
 
 
-def test_a_config_file_without_secrets_may_be_readable_by_others(cli, tmp_path: Path) -> None:
+def test_a_config_file_without_secrets_may_be_readable_by_others(cli: Cli, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("database:\n  uri: mongodb://127.0.0.1:9/\nrag:\n  top_k: 4\n")
     os.chmod(config, 0o644)
@@ -218,7 +221,7 @@ def test_the_list_of_commands_that_may_create_a_store_names_real_commands() -> N
 
 @pytest.mark.parametrize("with_config", [False, True], ids=["cwd", "beside-config"])
 def test_data_in_the_old_default_place_is_refused_not_silently_left_behind(
-    cli, tmp_path: Path, with_config: bool
+    cli: Cli, tmp_path: Path, with_config: bool
 ) -> None:
     """An upgrade must not start empty books in the user data dir beside the real ones."""
     args: list[str] = []

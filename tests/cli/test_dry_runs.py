@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from core.context import AppContext
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Cli
 from tests.support.stability_server import make_png
 
 # Written by every command (logs, events) or by reading (Chroma's own bookkeeping): never data.
@@ -70,7 +70,7 @@ def dry(cli, *argv: str) -> dict:  # noqa: ANN001
 
 
 def test_keys_rotate_dry_run_reports_what_it_would_rotate_and_rotates_nothing(
-    cli, store: AppContext
+    cli: Cli, store: AppContext
 ) -> None:
     old = store.keys.ring().primary_id
     assert cli("keys", "generate", "--write").exit_code == 0
@@ -83,7 +83,9 @@ def test_keys_rotate_dry_run_reports_what_it_would_rotate_and_rotates_nothing(
     assert "would re-encrypt 4 record(s)" in human.stdout and "rotated 4" not in human.stdout
 
 
-def test_keys_retire_dry_run_checks_like_a_retire_and_keeps_the_key(cli, store: AppContext) -> None:
+def test_keys_retire_dry_run_checks_like_a_retire_and_keeps_the_key(
+    cli: Cli, store: AppContext
+) -> None:
     old = store.keys.ring().primary_id
     assert cli("keys", "generate", "--write").exit_code == 0
     in_use = cli("keys", "retire", old, "--dry-run", "--json")
@@ -95,7 +97,7 @@ def test_keys_retire_dry_run_checks_like_a_retire_and_keeps_the_key(cli, store: 
     assert snapshot(store) == before and old in store.keys.ring().ids
 
 
-def test_session_purge_and_close_dry_runs_change_nothing(cli, store: AppContext) -> None:
+def test_session_purge_and_close_dry_runs_change_nothing(cli: Cli, store: AppContext) -> None:
     before = snapshot(store)
     purge = dry(cli, "session", "purge", "--older-than", "0s")
     assert purge, purge
@@ -106,7 +108,7 @@ def test_session_purge_and_close_dry_runs_change_nothing(cli, store: AppContext)
     assert len(store.sessions.list()) == 3
 
 
-def test_storage_cleanup_and_delete_dry_runs_change_nothing(cli, store: AppContext) -> None:
+def test_storage_cleanup_and_delete_dry_runs_change_nothing(cli: Cli, store: AppContext) -> None:
     records = [store.storage.save("u1", make_png(4, 4)) for _ in range(2)]
     stamp = (datetime.now(UTC) - timedelta(days=400)).timestamp()
     for record in records:
@@ -121,7 +123,7 @@ def test_storage_cleanup_and_delete_dry_runs_change_nothing(cli, store: AppConte
 
 
 def test_bank_recover_dry_run_lists_what_it_would_recover_and_recovers_nothing(
-    cli, store: AppContext
+    cli: Cli, store: AppContext
 ) -> None:
     from tests.contracts.test_economy_recovery import Budget, Crash, _crashing_repo, _service
 
@@ -151,7 +153,7 @@ def test_bank_recover_dry_run_lists_what_it_would_recover_and_recovers_nothing(
 
 
 def test_xp_import_dry_run_reports_the_changes_and_writes_nothing(
-    cli, store: AppContext, tmp_path: Path
+    cli: Cli, store: AppContext, tmp_path: Path
 ) -> None:
     store.xp.add("1", 5000, guild_id="g")
     store.users.count()  # its schema exists, as on any store where the bot has run
@@ -168,7 +170,7 @@ def test_xp_import_dry_run_reports_the_changes_and_writes_nothing(
 
 @pytest.mark.slow
 def test_rag_delete_repair_and_reindex_dry_runs_change_nothing(
-    cli, store: AppContext, tmp_path: Path
+    cli: Cli, store: AppContext, tmp_path: Path
 ) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()

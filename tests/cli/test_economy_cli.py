@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Cli
+
 
 @pytest.fixture
-def abby(cli, backend_env):  # noqa: ANN001, ANN201 - the CLI on the test's backend
+def abby(cli: Cli, backend_env: dict[str, str]) -> Cli:
     assert cli("db", "init").exit_code == 0  # readers need a set-up store (no new empty one)
     return cli
 
@@ -81,10 +83,10 @@ def test_mee6_import_reports_counts_and_is_idempotent(abby, tmp_path: Path) -> N
      ('{"players": [{"id": "1", "xp": "many"}]}', "player #1")],
 )  # fmt: skip
 def test_mee6_import_refuses_malformed_files_with_one_line(
-    abby,
+    abby: Cli,
     tmp_path: Path,
     content: str,
-    needle: str,  # noqa: ANN001
+    needle: str,
 ) -> None:
     export = tmp_path / "bad.json"
     export.write_text(content)
@@ -148,9 +150,9 @@ def test_insufficient_funds_exits_4_and_changes_nothing(abby) -> None:  # noqa: 
     ],
 )
 def test_bad_transfer_input_is_one_clear_line_exit_2_and_changes_nothing(
-    abby,
+    abby: Cli,
     args: list[str],
-    needle: str,  # noqa: ANN001
+    needle: str,
 ) -> None:
     abby("bank", "add", "a", "100", "--reason", "seed")
     result = abby("bank", "transfer", *args)

@@ -15,6 +15,7 @@ import pytest
 
 from core.context import AppContext
 from core.errors import ExitCode
+from tests.conftest import Cli
 from tests.support.stability_server import make_png
 
 OK, USAGE, NOT_FOUND, REFUSED = ExitCode.OK, ExitCode.USAGE, ExitCode.NOT_FOUND, ExitCode.REFUSED
@@ -201,8 +202,8 @@ def _where_json_goes(argv: list[str]) -> list[str]:
 
 @pytest.mark.slow
 def test_every_command_prints_one_json_document_and_exits_by_the_table(
-    cli, store: dict[str, str]
-) -> None:  # noqa: ANN001
+    cli: Cli, store: dict[str, str]
+) -> None:
     problems = []
     for name, (good, good_codes, _, _) in CASES.items():
         result = cli(*_where_json_goes(_argv(good, store)))
@@ -221,8 +222,8 @@ def test_every_command_prints_one_json_document_and_exits_by_the_table(
 
 @pytest.mark.slow
 def test_every_command_refuses_bad_input_with_the_code_of_the_table(
-    cli, store: dict[str, str]
-) -> None:  # noqa: ANN001
+    cli: Cli, store: dict[str, str]
+) -> None:
     problems = []
     for name, (_, _, bad, code) in CASES.items():
         result = cli(*_argv(bad, store))
@@ -255,8 +256,8 @@ def _command(name: str):  # noqa: ANN202 - a Click command
 
 @pytest.mark.slow
 def test_every_output_option_refuses_a_folder_that_does_not_exist(
-    cli, store: dict[str, str], tmp_path: Path
-) -> None:  # noqa: ANN001
+    cli: Cli, store: dict[str, str], tmp_path: Path
+) -> None:
     """-o into a missing folder is exit 3 and creates nothing, for every command with -o."""
     with_output = [
         name for name in CASES if any("--output" in param.opts for param in _command(name).params)

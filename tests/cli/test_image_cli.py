@@ -9,7 +9,7 @@ import pytest
 
 from core.context import AppContext
 from core.scope import Scope
-from tests.conftest import run_abby
+from tests.conftest import Cli, run_abby
 from tests.support import image_fixtures
 from tests.support.image_fixtures import image_env
 from tests.support.stability_server import (
@@ -45,11 +45,11 @@ def store(backend, env) -> AppContext:  # noqa: ANN001
 
 
 def test_generate_stores_charges_and_writes_a_copy(
-    cli,
-    env,
-    store,
+    cli: Cli,
+    env: dict[str, str],
+    store: AppContext,
     stability: StabilityServer,
-    tmp_path: Path,  # noqa: ANN001
+    tmp_path: Path,
 ) -> None:
     copy = tmp_path / "out.png"
     result = cli(
@@ -85,10 +85,10 @@ def test_generate_stores_charges_and_writes_a_copy(
 
 
 def test_the_api_key_never_reaches_output_or_logs(
-    cli,
-    env,
-    store,
-    stability: StabilityServer,  # noqa: ANN001
+    cli: Cli,
+    env: dict[str, str],
+    store: AppContext,
+    stability: StabilityServer,
 ) -> None:
     stability.queue(CORE, error_reply(500, "server_error", "x"))
     ok = cli("-vv", "image", "generate", "a cat", "--user", "u1", "--json")
@@ -111,13 +111,13 @@ def test_the_api_key_never_reaches_output_or_logs(
     ],
 )
 def test_an_uncharged_refusal_exits_with_its_code_and_gives_the_unit_back(
-    cli,
-    env,
-    store,
+    cli: Cli,
+    env: dict[str, str],
+    store: AppContext,
     stability: StabilityServer,
-    reply,
+    reply: object,
     exit_code: int,
-    code: str,  # noqa: ANN001
+    code: str,
 ) -> None:
     stability.queue(CORE, reply)
     result = cli("image", "generate", "a cat", "--user", "u1", "--json")
@@ -135,9 +135,9 @@ def test_service_errors_past_the_retries_exit_75(cli, env, store, stability) -> 
 
 
 def test_after_a_429_the_next_command_is_refused_without_a_request(
-    cli,
-    env,
-    store,
+    cli: Cli,
+    env: dict[str, str],
+    store: AppContext,
     stability,  # noqa: ANN001
 ) -> None:
     stability.queue(CORE, error_reply(429, "rate_limited", "slow"))
@@ -148,9 +148,9 @@ def test_after_a_429_the_next_command_is_refused_without_a_request(
 
 
 def test_a_content_filtered_image_is_charged_but_never_stored(
-    cli,
-    env,
-    store,
+    cli: Cli,
+    env: dict[str, str],
+    store: AppContext,
     stability,  # noqa: ANN001
 ) -> None:
     stability.queue(CORE, image_reply(finish_reason="CONTENT_FILTERED"))
@@ -162,11 +162,11 @@ def test_a_content_filtered_image_is_charged_but_never_stored(
 
 
 def test_bad_input_fails_before_any_request_and_costs_nothing(
-    cli,
-    env,
-    store,
-    stability,
-    tmp_path: Path,  # noqa: ANN001
+    cli: Cli,
+    env: dict[str, str],
+    store: AppContext,
+    stability: StabilityServer,
+    tmp_path: Path,
 ) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("just words\n")
@@ -207,11 +207,11 @@ def test_a_spent_daily_quota_is_refused_before_the_api(cli, env, store, stabilit
 
 
 def test_edit_and_upscale_store_new_images(
-    cli,
-    env,
-    store,
-    stability,
-    tmp_path: Path,  # noqa: ANN001
+    cli: Cli,
+    env: dict[str, str],
+    store: AppContext,
+    stability: StabilityServer,
+    tmp_path: Path,
 ) -> None:
     source = tmp_path / "in.png"
     source.write_bytes(make_png(8, 8))
@@ -245,8 +245,8 @@ def test_edit_and_upscale_store_new_images(
 
 
 def test_ten_simultaneous_processes_with_three_left_make_exactly_three_images(
-    env,
-    store,
+    env: dict[str, str],
+    store: AppContext,
     stability,  # noqa: ANN001
 ) -> None:
     store.quota.reserve("u1")

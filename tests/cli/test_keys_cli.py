@@ -10,6 +10,7 @@ import pytest
 
 from core.context import AppContext
 from core.security import generate_key, key_id_of
+from tests.conftest import Cli
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def test_generate_prints_a_key_line_and_writes_nothing(cli, data_dir: Path) -> None:
+def test_generate_prints_a_key_line_and_writes_nothing(cli: Cli, data_dir: Path) -> None:
     result = cli("keys", "generate")
     assert result.exit_code == 0, result.output
     key_id, key = result.stdout.strip().split(":")
@@ -28,7 +29,9 @@ def test_generate_prints_a_key_line_and_writes_nothing(cli, data_dir: Path) -> N
     assert not (data_dir / "keys").exists()
 
 
-def test_generate_json_without_write_refuses_to_print_key_material(cli, data_dir: Path) -> None:
+def test_generate_json_without_write_refuses_to_print_key_material(
+    cli: Cli, data_dir: Path
+) -> None:
     result = cli("keys", "generate", "--json")
     assert result.exit_code == 2, result.output
     assert result.json()["error"]["code"] == "invalid_input"
@@ -36,7 +39,7 @@ def test_generate_json_without_write_refuses_to_print_key_material(cli, data_dir
 
 
 def test_generate_write_creates_a_0600_file_newest_first_and_status_shows_ids_only(
-    cli, data_dir: Path
+    cli: Cli, data_dir: Path
 ) -> None:
     first = cli("keys", "generate", "--write", "--json").json()
     second = cli("keys", "generate", "--write", "--json").json()
@@ -53,7 +56,9 @@ def test_generate_write_creates_a_0600_file_newest_first_and_status_shows_ids_on
     assert all(m not in status.stdout for m in materials)
 
 
-def test_rotate_then_retire_through_the_cli(cli, backend_env, context: AppContext) -> None:
+def test_rotate_then_retire_through_the_cli(
+    cli: Cli, backend_env: dict[str, str], context: AppContext
+) -> None:
     data_dir = Path(backend_env["ABBY_DATA_DIR"])
     old = cli("keys", "generate", "--write", "--json").json()["id"]
     sid = context.sessions.create("u1", "c1", "g1")
@@ -85,7 +90,7 @@ def test_rotate_then_retire_through_the_cli(cli, backend_env, context: AppContex
 
 
 def test_keys_from_the_environment_cannot_be_edited_by_the_cli(
-    cli, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = generate_key().decode(), generate_key().decode()
     monkeypatch.setenv("ABBY_ENCRYPTION_KEYS", f"{a},{b}")
@@ -110,7 +115,7 @@ def test_keys_from_the_environment_cannot_be_edited_by_the_cli(
     ],
 )
 def test_bad_key_configuration_is_one_line_exit_78_and_changes_nothing(
-    cli, data_dir: Path, monkeypatch: pytest.MonkeyPatch, setup: str, expected: str
+    cli: Cli, data_dir: Path, monkeypatch: pytest.MonkeyPatch, setup: str, expected: str
 ) -> None:
     data_dir.mkdir(parents=True)
     assert cli("db", "init").exit_code == 0  # a set-up store whose keys are wrong

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.context import AppContext
+from tests.conftest import Cli
 
 
 @pytest.fixture
@@ -103,8 +104,8 @@ def test_user_add_set_unset_and_set_on_a_new_id(abby, context) -> None:  # noqa:
 
 
 def test_a_corrupt_database_is_a_failed_doctor_row_and_exit_78_elsewhere(
-    cli, tmp_path: Path, monkeypatch
-) -> None:  # noqa: ANN001
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
     (data / "abby.db").write_bytes(b"this is not a database, it is a text file" * 20)

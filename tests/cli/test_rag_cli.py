@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_abby
+from tests.conftest import ROOT, Cli, run_abby
 from tests.core.rag_support import blank_pdf, write
 
 
@@ -107,11 +107,11 @@ def test_prune_removes_vanished_files(cli, docs: Path) -> None:  # noqa: ANN001
     ],
 )
 def test_bad_input_gives_one_clear_line_and_the_exit_code(
-    cli,
+    cli: Cli,
     tmp_path: Path,
-    setup,
-    args,
-    code,
+    setup: dict[str, str | bytes] | None,
+    args: list[str],
+    code: int,
     message,  # noqa: ANN001
 ) -> None:
     root = tmp_path / "input"

@@ -13,17 +13,18 @@ from abby_cli import output, render, runtime
 from core.context import AppContext
 from core.errors import ExitCode
 from tests.cli.test_economy_cli import _tamper
+from tests.conftest import Cli
 
 
 @pytest.fixture
-def abby(cli, backend_env, context: AppContext):  # noqa: ANN001, ANN201 - a set-up store
+def abby(cli: Cli, backend_env: dict[str, str], context: AppContext) -> Cli:
     assert cli("db", "init").exit_code == 0  # readers never create a store
     return cli
 
 
 def test_a_failing_bank_audit_under_json_is_the_report_with_the_error_object(
-    abby, backend_env: dict[str, str]
-) -> None:  # noqa: ANN001
+    abby: Cli, backend_env: dict[str, str]
+) -> None:
     assert abby("bank", "add", "a", "100", "--reason", "seed", "--guild", "g").exit_code == 0
     _tamper(backend_env)
     broken = abby("bank", "audit", "--json")
@@ -38,8 +39,8 @@ def test_a_failing_bank_audit_under_json_is_the_report_with_the_error_object(
 
 
 def test_a_rotation_that_leaves_records_behind_is_refused_with_the_error_object(
-    cli, backend_env: dict[str, str], context: AppContext
-) -> None:  # noqa: ANN001
+    cli: Cli, backend_env: dict[str, str], context: AppContext
+) -> None:
     key_file = Path(backend_env["ABBY_DATA_DIR"]) / "keys"
     old = cli("keys", "generate", "--write", "--json").json()["id"]
     session = context.sessions.create("u1", "c1", "g1")
@@ -58,8 +59,8 @@ def test_a_rotation_that_leaves_records_behind_is_refused_with_the_error_object(
 
 
 def test_a_retire_refused_under_json_is_the_error_object(
-    cli, backend_env: dict[str, str], context: AppContext
-) -> None:  # noqa: ANN001
+    cli: Cli, backend_env: dict[str, str], context: AppContext
+) -> None:
     old = cli("keys", "generate", "--write", "--json").json()["id"]
     context.sessions.append_many(context.sessions.create("u1", "c1", "g1"), [("user", "a")])
     cli("keys", "generate", "--write")
@@ -69,8 +70,8 @@ def test_a_retire_refused_under_json_is_the_error_object(
 
 
 def test_a_copy_with_conflicts_under_json_is_the_report_with_the_error_object(
-    abby, context: AppContext, tmp_path: Path
-) -> None:  # noqa: ANN001
+    abby: Cli, context: AppContext, tmp_path: Path
+) -> None:
     context.bank.add("u1", 10, reason="seed", guild_id="g1")
     target = f"sqlite:///{tmp_path / 'copy' / 'abby.db'}"
     assert abby("db", "copy", "--to", target).exit_code == 0
@@ -92,8 +93,8 @@ def test_a_copy_with_conflicts_under_json_is_the_report_with_the_error_object(
 
 @pytest.mark.slow
 def test_a_failing_rag_verify_under_json_is_the_report_with_the_error_object(
-    abby, context: AppContext, tmp_path: Path
-) -> None:  # noqa: ANN001
+    abby: Cli, context: AppContext, tmp_path: Path
+) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.md").write_text("# Alpha\n\nRotate encryption keys with abby keys rotate.")
@@ -131,8 +132,8 @@ def test_a_result_type_without_a_view_is_an_internal_error_naming_it(json_mode: 
 
 
 def test_a_command_showing_an_unknown_type_exits_1_with_one_error_line(
-    cli, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: ANN001
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import abby_cli.config
 
     monkeypatch.setattr(abby_cli.config.runtime, "settings", lambda: _NewResult(1))

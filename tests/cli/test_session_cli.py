@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.context import AppContext
+from tests.conftest import Cli
 from tests.core.security_support import corrupt_message, stored_tokens
 
 DUMP_KEYS = {
@@ -24,18 +25,18 @@ DUMP_KEYS = {
 
 
 @pytest.fixture
-def keyed(cli, backend_env, context: AppContext) -> AppContext:
+def keyed(cli: Cli, backend_env: dict[str, str], context: AppContext) -> AppContext:
     result = cli("keys", "generate", "--write")
     assert result.exit_code == 0, result.output
     return context
 
 
-def events(backend_env) -> list[dict]:
+def events(backend_env: dict[str, str]) -> list[dict]:
     path = Path(backend_env["ABBY_DATA_DIR"]) / "telemetry" / "events.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_list_and_show_print_metadata_and_never_content(cli, keyed: AppContext) -> None:
+def test_list_and_show_print_metadata_and_never_content(cli: Cli, keyed: AppContext) -> None:
     sid = keyed.sessions.create("u1", "c1", "g1")
     keyed.sessions.append(sid, "user", "very private words")
     other = keyed.sessions.create("u2", "c1", None)
@@ -54,7 +55,7 @@ def test_list_and_show_print_metadata_and_never_content(cli, keyed: AppContext) 
 
 
 def test_dump_json_has_the_documented_shape_and_is_audited(
-    cli, keyed: AppContext, backend_env
+    cli: Cli, keyed: AppContext, backend_env: dict[str, str]
 ) -> None:
     sid = keyed.sessions.create("u1", "c1", "g1")
     keyed.sessions.append_many(sid, [("user", "hello"), ("assistant", "hi there")])
@@ -76,7 +77,7 @@ def test_dump_json_has_the_documented_shape_and_is_audited(
     assert "hello" not in json.dumps(event)
 
 
-def test_dump_markdown_to_a_private_file(cli, keyed: AppContext, tmp_path: Path) -> None:
+def test_dump_markdown_to_a_private_file(cli: Cli, keyed: AppContext, tmp_path: Path) -> None:
     sid = keyed.sessions.create("u1", "c1", "g1")
     keyed.sessions.append(sid, "user", "written to disk")
     target = tmp_path / "out" / "t.md"
@@ -93,7 +94,7 @@ def test_dump_markdown_to_a_private_file(cli, keyed: AppContext, tmp_path: Path)
 
 
 def test_dump_shows_the_rest_when_one_message_is_tampered_and_one_key_is_gone(
-    cli, keyed: AppContext
+    cli: Cli, keyed: AppContext
 ) -> None:
     key_a = keyed.keys.ring().keys[0]
     sid = keyed.sessions.create("u1", "c1", "g1")
@@ -132,7 +133,7 @@ def test_dump_shows_the_rest_when_one_message_is_tampered_and_one_key_is_gone(
     ],
 )
 def test_bad_session_commands_are_one_clear_error_with_the_documented_code(
-    cli, keyed: AppContext, argv: list[str], code: int
+    cli: Cli, keyed: AppContext, argv: list[str], code: int
 ) -> None:
     sid = keyed.sessions.create("u1", "c1", "g1")
     keyed.sessions.append(sid, "user", "keep me")
@@ -142,7 +143,9 @@ def test_bad_session_commands_are_one_clear_error_with_the_documented_code(
     assert keyed.sessions.require(sid).turns == 1
 
 
-def test_purge_from_cron_deletes_only_ended_sessions(cli, keyed: AppContext, backend_env) -> None:
+def test_purge_from_cron_deletes_only_ended_sessions(
+    cli: Cli, keyed: AppContext, backend_env: dict[str, str]
+) -> None:
     ended = keyed.sessions.create("u1", "c1", "g1")
     keyed.sessions.append(ended, "user", "old")
     keyed.sessions.close(ended)

@@ -8,17 +8,20 @@ from pathlib import Path
 import pytest
 
 from core.context import AppContext
+from tests.conftest import Cli
 from tests.contracts.test_member_data import populate
 
 
 @pytest.fixture
-def member(cli, backend_env, context: AppContext) -> AppContext:
+def member(cli: Cli, backend_env: dict[str, str], context: AppContext) -> AppContext:
     assert cli("keys", "generate", "--write").exit_code == 0
     populate(context)
     return context
 
 
-def test_export_prints_one_json_document_with_the_decrypted_session(cli, member) -> None:
+def test_export_prints_one_json_document_with_the_decrypted_session(
+    cli: Cli, member: AppContext
+) -> None:
     result = cli("user", "export", "u1")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -26,7 +29,7 @@ def test_export_prints_one_json_document_with_the_decrypted_session(cli, member)
     assert doc["sessions"][0]["messages"][0]["content"] == "my very private question"
 
 
-def test_export_to_a_file_is_owner_only(cli, member, tmp_path: Path) -> None:
+def test_export_to_a_file_is_owner_only(cli: Cli, member: AppContext, tmp_path: Path) -> None:
     target = tmp_path / "out" / "u1.json"
     target.parent.mkdir(exist_ok=True)
     target.parent.mkdir(exist_ok=True)  # -o never creates folders (exit 3)
@@ -47,7 +50,7 @@ def test_export_to_a_file_is_owner_only(cli, member, tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_is_one_line_with_its_exit_code_and_changes_nothing(
-    cli, member, args, code: int, needle: str
+    cli: Cli, member: AppContext, args: tuple[str, ...], code: int, needle: str
 ) -> None:
     result = cli(*args)
     assert result.exit_code == code, result.output
@@ -55,7 +58,7 @@ def test_bad_input_is_one_line_with_its_exit_code_and_changes_nothing(
     assert member.users.get("u1") is not None
 
 
-def test_forget_dry_run_then_forget_then_export_is_unknown(cli, member) -> None:
+def test_forget_dry_run_then_forget_then_export_is_unknown(cli: Cli, member: AppContext) -> None:
     planned = cli("user", "forget", "u1", "--dry-run", "--json")
     assert planned.exit_code == 0, planned.output
     assert planned.json()["dry_run"] is True and planned.json()["files"] == 1

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 
 from core.context import AppContext
+from tests.conftest import Cli
 
 
-def test_user_set_on_a_new_id_creates_the_profile(cli, backend_env, context: AppContext) -> None:
+def test_user_set_on_a_new_id_creates_the_profile(
+    cli: Cli, backend_env: dict[str, str], context: AppContext
+) -> None:
     result = cli("user", "set", "9001", "timezone", "Asia/Tokyo", "-g", "g1", "--json")
     assert result.exit_code == 0, result.output
     assert (result.json()["user_id"], result.json()["timezone"]) == ("9001", "Asia/Tokyo")
@@ -26,7 +29,7 @@ def test_user_set_on_a_new_id_creates_the_profile(cli, backend_env, context: App
     ids=["unknown-zone", "path-like-zone", "5000-character-bio", "escape-sequence"],
 )
 def test_user_set_refuses_bad_values_in_one_line_and_creates_nothing(
-    cli, backend_env, context: AppContext, field: str, value: str, needle: str
+    cli: Cli, backend_env: dict[str, str], context: AppContext, field: str, value: str, needle: str
 ) -> None:
     result = cli("user", "set", "9002", field, value, "-g", "g1")
     assert result.exit_code == 2, result.output

@@ -6,6 +6,7 @@ import pytest
 
 from core.config import load_settings
 from core.context import AppContext
+from tests.conftest import Cli
 
 G = "700000000000000001"
 
@@ -60,11 +61,11 @@ def test_adding_a_reward_marks_members_already_past_it(cli, backend_env) -> None
     ],
 )
 def test_bad_reward_input_is_one_line_and_changes_nothing(
-    cli,
-    backend_env,
+    cli: Cli,
+    backend_env: dict[str, str],
     args: list[str],
     code: int,
-    message: str,  # noqa: ANN001
+    message: str,
 ) -> None:
     result = cli("xp", *args)
     assert result.exit_code == code, result.output

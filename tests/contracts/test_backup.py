@@ -24,6 +24,7 @@ from core.backup.snapshot import vector_count
 from core.config import Settings
 from core.context import AppContext
 from core.errors import BackupInvalid, BackupTooNew, RestoreTargetNotEmpty
+from tests.conftest import Backend, Cli
 from tests.contracts.test_member_data import START, populate
 from tests.core.security_support import keyed_context, run_python, spawn_python
 
@@ -43,7 +44,7 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
-def target(backend, tmp_path: Path, name: str = "restored") -> Settings:
+def target(backend: Backend, tmp_path: Path, name: str = "restored") -> Settings:
     """Settings for an empty place to restore into: a new data dir (and a new database)."""
     env = {**backend.env, "ABBY_DATA_DIR": str(tmp_path / name)}
     if backend.name == "mongo":
@@ -66,7 +67,7 @@ def source(settings: Settings):  # noqa: ANN201
 
 @pytest.mark.slow
 def test_backup_then_restore_into_an_empty_dir_gives_identical_records_vectors_and_files(
-    source: AppContext, backend, tmp_path: Path
+    source: AppContext, backend: Backend, tmp_path: Path
 ) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -103,7 +104,7 @@ def test_backup_then_restore_into_an_empty_dir_gives_identical_records_vectors_a
 
 
 def test_a_backup_restores_into_the_other_backend(
-    source: AppContext, backend, tmp_path: Path, mongo_uri: str
+    source: AppContext, backend: Backend, tmp_path: Path, mongo_uri: str
 ) -> None:
     archive = tmp_path / "b.tar"
     create_backup(source, archive)
@@ -128,7 +129,7 @@ def test_a_backup_restores_into_the_other_backend(
 
 
 def test_without_keys_restore_says_whether_the_ring_decrypts_the_sessions(
-    source: AppContext, backend, tmp_path: Path
+    source: AppContext, backend: Backend, tmp_path: Path
 ) -> None:
     archive = tmp_path / "b.tar"
     create_backup(source, archive)
@@ -159,7 +160,7 @@ def archive(source: AppContext, tmp_path: Path) -> Path:
 
 
 def test_bad_archives_are_refused_before_anything_is_touched(
-    archive: Path, backend, tmp_path: Path, cli, monkeypatch
+    archive: Path, backend: Backend, tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     restored = target(backend, tmp_path)
     for name, value in (
@@ -196,7 +197,7 @@ def test_bad_archives_are_refused_before_anything_is_touched(
 
 
 def test_a_newer_schema_and_an_edit_raise_their_own_types(
-    archive: Path, backend, tmp_path: Path
+    archive: Path, backend: Backend, tmp_path: Path
 ) -> None:
     edited = tmp_path / "edited.tar"
     _rewrite(archive, edited, lambda n, d: d + b" " if n == "config.json" else d)
@@ -209,7 +210,7 @@ def test_a_newer_schema_and_an_edit_raise_their_own_types(
 
 
 def test_restore_onto_a_dir_with_data_needs_yes_and_keeps_the_old_one_aside(
-    archive: Path, source: AppContext, backend, tmp_path: Path
+    archive: Path, source: AppContext, backend: Backend, tmp_path: Path
 ) -> None:
     if backend.name == "mongo":
         pytest.skip("a MongoDB target must be an empty database (tested below)")
@@ -229,7 +230,7 @@ def test_restore_onto_a_dir_with_data_needs_yes_and_keeps_the_old_one_aside(
 
 
 def test_a_mongo_database_with_data_is_refused_even_with_yes(
-    archive: Path, source: AppContext, backend
+    archive: Path, source: AppContext, backend: Backend
 ) -> None:
     if backend.name != "mongo":
         pytest.skip("MongoDB target")
@@ -256,7 +257,7 @@ print("AUDIT", r.audit_ok, r.counts_match)
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", PHASES)
 def test_restore_killed_at_each_phase_leaves_the_original_and_a_rerun_completes(
-    archive: Path, source: AppContext, backend, phase: str
+    archive: Path, source: AppContext, backend: Backend, phase: str
 ) -> None:
     if backend.name == "mongo":
         pytest.skip("replacing needs the embedded backend (a MongoDB target must be empty)")
@@ -279,7 +280,7 @@ def test_restore_killed_at_each_phase_leaves_the_original_and_a_rerun_completes(
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", ["import", "complete", "swap"])
 def test_a_restore_into_mongodb_killed_midway_is_finished_by_a_rerun(
-    archive: Path, backend, tmp_path: Path, phase: str
+    archive: Path, backend: Backend, tmp_path: Path, phase: str
 ) -> None:
     if backend.name != "mongo":
         pytest.skip("the MongoDB import path (a SQLite target takes the database copy)")
@@ -302,7 +303,9 @@ def test_a_restore_into_mongodb_killed_midway_is_finished_by_a_rerun(
         ctx.close()
 
 
-def test_a_killed_backup_leaves_no_archive(source: AppContext, backend, tmp_path: Path) -> None:
+def test_a_killed_backup_leaves_no_archive(
+    source: AppContext, backend: Backend, tmp_path: Path
+) -> None:
     out = tmp_path / "killed.tar"
     code = (
         "import os, signal\nfrom pathlib import Path\nfrom core.context import open_context\n"
@@ -331,7 +334,7 @@ print(n)
 
 @pytest.mark.slow
 def test_a_backup_taken_while_four_processes_transfer_restores_to_balanced_books(
-    source: AppContext, backend, tmp_path: Path
+    source: AppContext, backend: Backend, tmp_path: Path
 ) -> None:
     if backend.name == "mongo":
         pytest.skip("the MongoDB stand-in serves one request at a time; SQLite carries the load")
@@ -373,7 +376,9 @@ def test_a_backup_taken_while_four_processes_transfer_restores_to_balanced_books
         ctx.close()
 
 
-def test_the_archive_holds_the_settings_with_secrets_masked(backend, tmp_path: Path) -> None:
+def test_the_archive_holds_the_settings_with_secrets_masked(
+    backend: Backend, tmp_path: Path
+) -> None:
     secret = "sk-bench-secret-value-0123456789"
     settings = _settings({**backend.env, "ABBY_LLM__API_KEY": secret})
     with keyed_context(settings, START) as (ctx, _clock):
@@ -390,7 +395,7 @@ def test_the_archive_holds_the_settings_with_secrets_masked(backend, tmp_path: P
 
 
 def test_backup_and_restore_report_progress_with_a_whole_number_total(
-    source: AppContext, backend, tmp_path: Path, mongo_uri: str
+    source: AppContext, backend: Backend, tmp_path: Path, mongo_uri: str
 ) -> None:
     """The one progress protocol (core.progress): every call is (done, total), both whole
     numbers, done within total, through every phase of a backup and of a restore into the

@@ -62,7 +62,7 @@ def _instant(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def _old_sqlite(path: Any) -> None:  # noqa: ANN401 - a Path
+def _old_sqlite(path: Any) -> None:
     """The schema as the old code left it (its applied migrations), then rows in its forms."""
     old = SqliteDatabase(path)
     old.migrate(USER_MIGRATIONS[:2])
@@ -85,7 +85,7 @@ def _old_sqlite(path: Any) -> None:  # noqa: ANN401 - a Path
 
 
 def test_sqlite_profiles_and_sessions_migrate_to_fixed_width_utc_and_keep_every_field(
-    tmp_path: Any,  # noqa: ANN401 - pytest's Path
+    tmp_path: Any,
 ) -> None:
     backend = Backend("sqlite", {"ABBY_DATA_DIR": str(tmp_path / "data")})
     settings = backend.settings()
@@ -154,7 +154,7 @@ def test_sqlite_profiles_and_sessions_migrate_to_fixed_width_utc_and_keep_every_
 # --- MongoDB ------------------------------------------------------------------------------
 
 
-def _old_mongo(db: Any) -> list[dict[str, Any]]:  # noqa: ANN401 - a pymongo Database
+def _old_mongo(db: Any) -> list[dict[str, Any]]:
     """Profiles as the old MongoDB code wrote them: an ObjectId `_id`, a unique index."""
     users = db["users"]
     users.create_index([("user_id", 1), ("scope", 1)], unique=True, name="user_scope")
@@ -217,7 +217,7 @@ def mongo_backend(backend: Backend) -> Backend:
     return backend
 
 
-def _database(backend: Backend) -> Any:  # noqa: ANN401 - a pymongo Database
+def _database(backend: Backend) -> Any:
     import pymongo
 
     client: Any = pymongo.MongoClient(backend.env["ABBY_DATABASE__URI"], tz_aware=True)

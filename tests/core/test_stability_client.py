@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -298,8 +299,8 @@ TWENTY_MIB = 20 * 1024 * 1024
 async def test_bad_input_is_one_clear_error_before_any_request(
     stability: StabilityServer,
     tmp_path: Path,
-    call,
-    text: str,  # noqa: ANN001
+    call: Callable[[StabilityClient], Awaitable[object]],
+    text: str,
 ) -> None:
     with pytest.raises(InvalidInput, match=text) as caught:
         await call(make_client(stability, tmp_path))

@@ -30,7 +30,7 @@ class AttachmentServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 server.fetched.append(self.path)
                 route = server.routes.get(self.path, Route(b"not found", 404))
                 self.send_response(route.status)

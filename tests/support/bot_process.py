@@ -25,7 +25,9 @@ TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.stand-in.token-not-a-secret"
 
 
 class BotProcess:
-    def __init__(self, standin: DiscordStandIn, env: dict[str, str], *, args: tuple[str, ...] = ()):
+    def __init__(
+        self, standin: DiscordStandIn, env: dict[str, str], *, args: tuple[str, ...] = ()
+    ) -> None:
         self.standin = standin
         data_dir = Path(env.get("ABBY_DATA_DIR") or ".")
         data_dir.mkdir(parents=True, exist_ok=True)

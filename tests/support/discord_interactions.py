@@ -200,12 +200,12 @@ class InteractionAnswers:
         }
         return 200, {"interaction": answer, "resource": resource}
 
-    def _webhook(  # noqa: C901
+    def _webhook(
         self,
         method: str,
         token: str,
         ref: str | None,
-        payload: Any,  # noqa: ANN401
+        payload: Any,
         files: list[File],
     ) -> tuple[int, Any, dict[str, str]]:
         record = self._by_token(token)

@@ -134,7 +134,7 @@ class SentMessage:
         return None
 
 
-def parse_body(content_type: str, body: bytes) -> tuple[Any, list[File]]:  # noqa: ANN401
+def parse_body(content_type: str, body: bytes) -> tuple[Any, list[File]]:
     """The JSON payload (a multipart upload's `payload_json`) and the uploaded files."""
     if not body:
         return None, []
@@ -201,7 +201,7 @@ def limits(message: dict[str, Any]) -> dict[str, Any] | None:
 SELECTS = (3, 5, 6, 7, 8)
 
 
-def _component_problems(rows: list[dict[str, Any]]) -> dict[str, str]:  # noqa: C901
+def _component_problems(rows: list[dict[str, Any]]) -> dict[str, str]:
     """Discord's rules for classic components: 5 action rows of 5 buttons or 1 select,
     custom ids of 1-100 characters unique in the message, 80-character labels, 25 options."""
     problems: dict[str, str] = {}

@@ -137,7 +137,7 @@ class DiscordStandIn(GuildState, InteractionAnswers):
         roles: dict[str, int] | None = None,
         voice: dict[int, int] | None = None,
         bot_permissions: int = BOT_PERMISSIONS,
-    ):
+    ) -> None:
         """`roles`: name -> id of extra guild roles (below the bot's own role); `voice`:
         member -> voice channel at connect time (in GUILD_CREATE's voice_states);
         `bot_permissions`: the bot's role permissions (without MANAGE_ROLES role edits 403)."""
@@ -225,7 +225,7 @@ class DiscordStandIn(GuildState, InteractionAnswers):
 
     # --- waiting -----------------------------------------------------------------------
 
-    def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:  # noqa: ANN401
+    def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -347,7 +347,7 @@ class DiscordStandIn(GuildState, InteractionAnswers):
             "flags": 0,
         }
 
-    def send_message(self, **kwargs: Any) -> dict[str, Any]:  # noqa: ANN401
+    def send_message(self, **kwargs: Any) -> dict[str, Any]:
         """MESSAGE_CREATE from a member (keywords of `message_event`)."""
         event = self.message_event(**kwargs)
         self.dispatch("MESSAGE_CREATE", event)
@@ -553,12 +553,12 @@ class DiscordStandIn(GuildState, InteractionAnswers):
                 return web.Response(body=item["data"])
         return web.Response(status=404)
 
-    def _answer(  # noqa: C901
+    def _answer(
         self,
         method: str,
         path: str,
         payload: Any,
-        files: list[File],  # noqa: ANN401
+        files: list[File],
     ) -> tuple[int, Any, dict[str, str]]:
         """(status, JSON body, headers); runs under the lock, as one step of Discord's state."""
         if files and (error := too_large(files)):
@@ -575,7 +575,7 @@ class DiscordStandIn(GuildState, InteractionAnswers):
             return 200, self._dm_channel(int((payload or {})["recipient_id"])), {}
         return (*self._answer_static(method, path, payload), {})
 
-    def _answer_static(self, method: str, path: str, payload: Any) -> tuple[int, Any]:  # noqa: ANN401
+    def _answer_static(self, method: str, path: str, payload: Any) -> tuple[int, Any]:
         if path in ("/gateway", "/gateway/bot"):
             return 200, {
                 "url": self.gateway_url,
@@ -687,7 +687,7 @@ class DiscordStandIn(GuildState, InteractionAnswers):
         method: str,
         channel_id: str,
         message_id: str | None,
-        payload: Any,  # noqa: ANN401
+        payload: Any,
         files: list[File],
     ) -> tuple[int, Any, dict[str, str]]:
         dm_users = {c: u for u, c in self._dm_channels.items()}

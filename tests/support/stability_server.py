@@ -116,10 +116,10 @@ class StabilityServer:
             def log_message(self, *args: object) -> None:  # keep test output clean
                 return
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 self._handle()
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self._handle()
 
             def _handle(self) -> None:
