@@ -22,6 +22,7 @@ from bot.render import NO_PINGS, defused, member_text
 from bot.streaming import StreamRelay, sources_line
 from bot.where import guild_of, message_guild
 from core.errors import AbbyError, ConfigError, OnCooldown
+from core.llm.conversation import DIRECT_CHANNEL
 
 if TYPE_CHECKING:
     from bot.app import AbbyBotBase
@@ -234,7 +235,7 @@ def _member_of(interaction: discord.Interaction) -> _Member:
 
 
 def _where_of(interaction: discord.Interaction) -> _Where:
-    channel = str(interaction.channel_id) if interaction.channel_id else "direct"
+    channel = str(interaction.channel_id) if interaction.channel_id else DIRECT_CHANNEL
     return {**_member_of(interaction), "channel_id": channel}
 
 
