@@ -75,7 +75,8 @@ def mark(path: Path, wanted: set[tuple[str, ...]]) -> list[str]:
     if inserts:
         text = "".join(lines)
         if not re.search(r"^import pytest$", text, re.M):
-            text = text.replace("\nimport ", "\nimport pytest\nimport ", 1)
+            future = "from __future__ import annotations\n"
+            text = text.replace(future, future + "\nimport pytest\n", 1)
         path.write_text(text, encoding="utf-8")
     return done
 

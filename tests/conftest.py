@@ -23,7 +23,10 @@ from core.config import Settings, load_settings
 from core.context import AppContext, use_context
 
 ROOT = Path(__file__).resolve().parent.parent
-BACKENDS = ["sqlite", "mongo"]
+# The MongoDB variant of a test is `slow`: the stand-in server costs about a second per test
+# (a fresh database, every domain's indexes), so the inner loop runs each contract on SQLite
+# and the full suite on both.
+BACKENDS = ["sqlite", pytest.param("mongo", marks=pytest.mark.slow)]
 # One reason for every skipped MongoDB test: mongoeco, the stand-in server, needs CPython 3.13.
 MONGO_SKIP_REASON = (
     "MongoDB tests need the mongoeco stand-in (CPython 3.13+) or a real server in "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import BACKENDS, ROOT
 
 PAGE = ROOT / "docs" / "python-api.md"
 BLOCK = re.compile(r"(?:<!-- backend: (\w+) -->\n)?```python\n(.*?)```", re.S)
@@ -60,7 +60,7 @@ def test_the_page_documents_every_function_of_the_seed_api() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", "mongo"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_every_python_block_of_the_page_runs_against_an_init_set_up(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -24,6 +24,7 @@ import pytest
 
 from core.config import load_settings
 from core.context import AppContext
+from tests.conftest import BACKENDS
 from tests.support.bot_process import BotProcess
 from tests.support.discord_standin import DiscordStandIn
 
@@ -60,7 +61,7 @@ def discord_standin() -> Iterator[DiscordStandIn]:
         yield running
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mongo"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def live_bot(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveBot]:

@@ -16,6 +16,7 @@ import pytest
 from core.config import load_settings
 from core.context import AppContext
 from tests.bot.conftest import backend_env
+from tests.conftest import BACKENDS
 from tests.support.bot_process import BotProcess
 from tests.support.discord_standin import GUILD_ID, MEMBER_PERMISSIONS, DiscordStandIn
 
@@ -35,7 +36,7 @@ class GuildWithRoles(DiscordStandIn):
         return guild
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mongo"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def bot(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[GuildWithRoles, dict[str, str]]]:

@@ -98,7 +98,7 @@ def _member(user_id: int) -> dict[str, Any]:
     }
 
 
-def interaction(bot: AbbyBot, user_id: int = MEMBER, **extra: Any) -> discord.Interaction:  # noqa: ANN401
+def interaction(bot: AbbyBot, user_id: int = MEMBER, **extra: Any) -> discord.Interaction:
     """A real Interaction as the gateway would deliver it, bound to the bot's state."""
     data = {
         "id": str(next(_ids)),

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.bot.conftest import LiveBot
+from tests.conftest import BACKENDS
 from tests.support.discord_standin import GUILD_ID, Interaction
 
 pytestmark = pytest.mark.slow
@@ -66,7 +67,7 @@ def test_pay_to_a_bot_is_a_private_line_and_nothing_moves(live_bot: LiveBot) -> 
     assert (_balance(live_bot, "7111"), _balance(live_bot, "7119")) == (30, 0)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "mongo"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_two_bot_processes_receiving_daily_for_one_member_pay_once(
     start_bot: Callable[..., LiveBot], backend: str
 ) -> None:

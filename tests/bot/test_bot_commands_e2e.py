@@ -72,6 +72,7 @@ def _private_line(interaction: Interaction) -> str:
 # --- what each command answers ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_profile_shows_the_members_profile(live_bot: LiveBot) -> None:
     reply = live_bot.standin.interact("profile", subcommand="view", user=6401).wait_reply()
     assert not reply.ephemeral and reply.embeds[0]["title"] == "ada"

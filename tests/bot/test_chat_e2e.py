@@ -17,6 +17,7 @@ import pytest
 from core.context import AppContext
 from core.scope import Scope
 from tests.bot.conftest import LiveBot
+from tests.conftest import BACKENDS
 from tests.core.security_support import add_key
 from tests.support.discord_standin import (
     APPLICATION_ID,
@@ -104,6 +105,7 @@ def _parts_of(interaction: Interaction, standin: DiscordStandIn) -> list[str]:
 # --- mentions, summons, dismissals --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_mention_starts_a_conversation_with_a_greeting(live_bot: LiveBot) -> None:
     channel = live_bot.standin.channel_ids[1]
     _mention(live_bot.standin, 7101, channel, "what is XP?")
@@ -197,6 +199,7 @@ def test_a_5000_character_answer_arrives_as_ordered_parts_with_no_broken_code_bl
     assert not any(r.ephemeral for r in interaction.replies if r.kind != "callback")
 
 
+@pytest.mark.slow
 def test_the_first_token_reaches_discord_within_1_1_s_and_edits_come_once_a_second(
     live_bot: LiveBot,
 ) -> None:
@@ -233,7 +236,8 @@ def test_asking_too_fast_is_one_private_line_and_no_model_call(live_bot: LiveBot
 # --- no LLM configured --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "mongo"])
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_chat_with_no_llm_configured_is_one_private_line_and_no_model_call(
     start_bot: Callable[..., LiveBot], backend: str
 ) -> None:
@@ -254,6 +258,7 @@ def test_chat_with_no_llm_configured_is_one_private_line_and_no_model_call(
         assert "a mention was not answered: config_error" in bot.process.stderr()
 
 
+@pytest.mark.slow
 def test_mentions_past_the_rate_limit_get_no_answer_and_no_model_call(live_bot: LiveBot) -> None:
     standin = live_bot.standin
     channel = standin.channel_ids[6]

@@ -46,11 +46,11 @@ def tree() -> app_commands.CommandTree:
     return app_commands.CommandTree(discord.Client(intents=discord.Intents.none()))
 
 
-def command(name: str = "bad", description: str = "A command.", **options: Any) -> dict:  # noqa: ANN401
+def command(name: str = "bad", description: str = "A command.", **options: Any) -> dict:
     return {"name": name, "description": description, "type": 1, "options": [], **options}
 
 
-def option(name: str = "value", kind: int = 3, **extra: Any) -> dict:  # noqa: ANN401
+def option(name: str = "value", kind: int = 3, **extra: Any) -> dict:
     return {"name": name, "description": "An option.", "type": kind, **extra}
 
 

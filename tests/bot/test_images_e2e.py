@@ -16,7 +16,7 @@ import pytest
 from bot.cogs.images import DELETED, KEPT, NOT_YOURS
 from core.errors import UnknownFile
 from tests.bot.conftest import LiveBot, backend_env
-from tests.conftest import run_abby
+from tests.conftest import BACKENDS, run_abby
 from tests.support.bot_process import BotProcess
 from tests.support.discord_standin import GUILD_ID, DiscordStandIn, Interaction
 from tests.support.image_fixtures import FAST_IMAGES
@@ -186,7 +186,8 @@ def test_a_kept_image_survives_storage_cleanup_past_temp_retention(live_bot: Liv
     assert not temp_path.exists() and _record(live_bot, temp_id) is None
 
 
-@pytest.mark.parametrize("backend_name", ["sqlite", "mongo"])
+@pytest.mark.slow
+@pytest.mark.parametrize("backend_name", BACKENDS)
 def test_buttons_keep_working_after_a_bot_restart(
     backend_name: str,
     stability: StabilityServer,

@@ -17,7 +17,7 @@ import pytest
 from core.config import load_settings
 from core.context import AppContext
 from tests.bot.conftest import backend_env
-from tests.conftest import run_abby
+from tests.conftest import BACKENDS, run_abby
 from tests.support.bot_process import BotProcess
 from tests.support.discord_standin import (
     CHANNEL_IDS,
@@ -76,7 +76,7 @@ def _prepare(env: dict[str, str]) -> None:
         context.close()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mongo"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def bot(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Running]:
@@ -97,6 +97,7 @@ def _announcements(standin: DiscordStandIn, user: int) -> list[dict]:
     ]
 
 
+@pytest.mark.slow
 def test_a_member_reaching_a_level_gets_the_role_and_the_announcement(bot: Running) -> None:
     bot.standin.send_message(user=7001, content="hello there", channel=CHANNEL_IDS[0])
     bot.standin.wait_for(lambda: ROLE_L1 in bot.standin.member_roles(7001), 15, "the role")
@@ -160,6 +161,7 @@ def test_a_role_above_the_bot_is_reported_once_and_not_retried(bot: Running) -> 
         context.close()
 
 
+@pytest.mark.slow
 def test_voice_xp_goes_only_to_eligible_members_and_levels_up_with_roles(bot: Running) -> None:
     vc0, vc1 = VOICE_CHANNEL_IDS[0], VOICE_CHANNEL_IDS[1]
     afk = bot.standin.afk_channel_id
@@ -186,7 +188,8 @@ def test_voice_xp_goes_only_to_eligible_members_and_levels_up_with_roles(bot: Ru
     assert bot.xp(7101) == settled
 
 
-@pytest.mark.parametrize("backend_name", ["sqlite", "mongo"])
+@pytest.mark.slow
+@pytest.mark.parametrize("backend_name", BACKENDS)
 def test_a_grant_made_while_the_bot_is_down_is_applied_once_after_restart(
     tmp_path: Path, request: pytest.FixtureRequest, backend_name: str
 ) -> None:
@@ -284,7 +287,7 @@ class ResolvingStandIn(DiscordStandIn):
         return wire, resolved
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mongo"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def admin_bot(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):  # noqa: ANN201
     env = backend_env(request.param, tmp_path_factory.mktemp("bot") / "data", request)
     env.update(
@@ -306,6 +309,7 @@ def _admin(standin: DiscordStandIn, subcommand: str, options: dict, user: int = 
     return standin.interact("levels", options, subcommand=subcommand, user=user, permissions=owner)
 
 
+@pytest.mark.slow
 def test_levels_admin_sets_a_reward_and_the_announcement_channel(admin_bot: Running) -> None:
     reply = _admin(admin_bot.standin, "reward-add", {"level": 1, "role": ROLE_L1}).wait_reply()
     assert reply.ephemeral and f"<@&{ROLE_L1}>" in reply.embeds[0]["description"], reply

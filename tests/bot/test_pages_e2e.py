@@ -151,6 +151,7 @@ async def test_a_press_by_another_member_is_refused_privately_and_the_page_stays
     assert running.fetched == [0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("running", [1.0], indirect=True)
 async def test_the_buttons_are_disabled_when_the_view_times_out(running: Running) -> None:
     command, message = await _open(running)
@@ -166,6 +167,7 @@ async def test_the_buttons_are_disabled_when_the_view_times_out(running: Running
         running.standin.press(message, NEXT, user=OWNER)
 
 
+@pytest.mark.slow
 async def test_a_slow_page_is_deferred_within_three_seconds_then_edited_in(
     running: Running,
 ) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.bot.conftest import LiveBot, backend_env
+from tests.conftest import BACKENDS
 from tests.support.bot_process import BotProcess
 from tests.support.discord_standin import DiscordStandIn
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.slow
 ARTIST, NAMESAKE = 880000000000000005, 880000000000000006
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mongo"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def live_bot(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveBot]:

@@ -64,6 +64,7 @@ def test_a_press_reaches_the_real_bots_view_and_its_edit_is_what_members_see(
         standin.press(reply.message_id, keep, user=OWNER)
 
 
+@pytest.mark.slow
 async def test_an_edit_over_the_channel_limit_is_waited_out_and_retried_by_discord_py(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

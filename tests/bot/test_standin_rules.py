@@ -120,7 +120,7 @@ def rest(standin: DiscordStandIn) -> Iterator[httpx.Client]:
         yield client
 
 
-def _post_buttons(rest: httpx.Client, channel: int = CHANNEL, **extra: Any) -> dict[str, Any]:  # noqa: ANN401
+def _post_buttons(rest: httpx.Client, channel: int = CHANNEL, **extra: Any) -> dict[str, Any]:
     response = rest.post(
         f"/channels/{channel}/messages", json={"content": "page 1", "components": BUTTONS, **extra}
     )

@@ -212,6 +212,7 @@ def test_wrong_type_is_exit_78(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_unreachable_mongodb_fails_within_5_seconds_with_exit_75() -> None:
     started = time.monotonic()
     result = run_abby("db", "status", env={"ABBY_DATABASE__URI": "mongodb://127.0.0.1:9/"})

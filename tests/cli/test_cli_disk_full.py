@@ -62,6 +62,7 @@ WRITES = [
 ]
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_exit_75_in_one_line_and_loses_nothing(tiny_fs: Path) -> None:
     env = {"ABBY_DATA_DIR": str(tiny_fs / "data")}
     before = _seed(env)
@@ -142,6 +143,7 @@ def test_a_crash_with_the_log_on_a_full_disk_prints_no_logging_traceback(
     assert len(lines) <= 2 and lines[-1].startswith("error: unexpected"), result.output
 
 
+@pytest.mark.slow
 def test_a_read_only_file_system_is_exit_75_in_one_line_and_loses_nothing(tiny_fs: Path) -> None:
     env = {"ABBY_DATA_DIR": str(tiny_fs / "data")}
     before = _seed(env)
@@ -166,6 +168,7 @@ def _with_file_size_limit(limit: int):  # noqa: ANN202 - a preexec_fn
     return apply
 
 
+@pytest.mark.slow
 def test_the_file_size_limit_is_exit_75_in_one_line_and_loses_nothing(tmp_path: Path) -> None:
     """RLIMIT_FSIZE: the same failure without mounting anything (works unprivileged)."""
     env = {"ABBY_DATA_DIR": str(tmp_path / "data")}

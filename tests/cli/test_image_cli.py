@@ -244,6 +244,7 @@ def test_edit_and_upscale_store_new_images(
     assert len(store.storage.files("u1")) == 3
 
 
+@pytest.mark.slow
 def test_ten_simultaneous_processes_with_three_left_make_exactly_three_images(
     env: dict[str, str],
     store: AppContext,

@@ -162,6 +162,7 @@ def test_a_mongodb_uri_is_checked_and_its_database_set_up(
         client.close()
 
 
+@pytest.mark.slow
 def test_an_unreachable_mongodb_is_exit_75_quickly_and_writes_nothing(
     home: Path, tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ def docs(tmp_path: Path) -> Path:
     )
 
 
+@pytest.mark.slow
 def test_ingest_query_list_delete_round_trip(cli, backend_env, docs: Path) -> None:  # noqa: ANN001
     result = cli("rag", "ingest", str(docs), "--guild", "g1", "--tags", "help,faq", "--json")
     assert result.exit_code == 0, result.output
@@ -164,6 +165,7 @@ def test_eval_reports_recall_and_mrr(cli, tmp_path: Path, docs: Path) -> None:  
     assert broken.exit_code == 2 and "bad.jsonl:1" in broken.stderr
 
 
+@pytest.mark.slow
 def test_the_docs_folder_answers_its_eval_questions(cli) -> None:  # noqa: ANN001
     """The quick start of the README: ingest ./docs, then its eval file finds its answers."""
     assert cli("rag", "ingest", str(ROOT / "docs")).exit_code == 0
@@ -172,6 +174,7 @@ def test_the_docs_folder_answers_its_eval_questions(cli) -> None:  # noqa: ANN00
     assert report["recall_at_k"] >= 0.9, report["misses"]
 
 
+@pytest.mark.slow
 def test_query_runs_as_a_separate_process(tmp_path: Path, docs: Path) -> None:
     env = {"ABBY_DATA_DIR": str(tmp_path / "data")}
     assert run_abby("rag", "ingest", str(docs), env=env).exit_code == 0

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_abby
 
 
+@pytest.mark.slow
 def test_ingest_and_query_leave_the_home_directory_untouched(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()

@@ -48,6 +48,7 @@ def test_list_shows_files_without_prompts(cli, seeded) -> None:  # noqa: ANN001
     assert human.exit_code == 0 and "No stored images" in human.stdout
 
 
+@pytest.mark.slow
 def test_delete_asks_first_and_dry_run_changes_nothing(cli, seeded) -> None:  # noqa: ANN001
     record = seeded.storage.save("u1", make_png())
     path = seeded.storage.absolute(record)

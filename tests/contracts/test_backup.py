@@ -128,6 +128,7 @@ def test_a_backup_restores_into_the_other_backend(
         ctx.close()
 
 
+@pytest.mark.slow
 def test_without_keys_restore_says_whether_the_ring_decrypts_the_sessions(
     source: AppContext, backend: Backend, tmp_path: Path
 ) -> None:
@@ -229,6 +230,7 @@ def test_restore_onto_a_dir_with_data_needs_yes_and_keeps_the_old_one_aside(
     assert "decrypt with the key ring" in result.keys and result.keys.startswith("3 of 3")
 
 
+@pytest.mark.slow
 def test_a_mongo_database_with_data_is_refused_even_with_yes(
     archive: Path, source: AppContext, backend: Backend
 ) -> None:

@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any
 
+import pytest
+
 from core.context import AppContext
 from tests.conftest import ROOT, Backend
 
@@ -22,6 +24,7 @@ def _spawn(backend: Backend, args: dict[str, Any]) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_four_processes_claiming_the_same_daily_pay_each_member_once(
     context: AppContext, backend: Backend
 ) -> None:

@@ -17,6 +17,8 @@ import time
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from core.context import AppContext
 from tests.conftest import ROOT, Backend
 
@@ -59,6 +61,7 @@ def _ledger_counts(context: AppContext, guild: str | None) -> tuple[Counter[str]
     return counts, lowest
 
 
+@pytest.mark.slow
 def test_four_processes_of_keyed_transfers_with_retries_keep_the_books(
     context: AppContext, backend: Backend
 ) -> None:
@@ -89,6 +92,7 @@ def test_four_processes_of_keyed_transfers_with_retries_keep_the_books(
     assert report.ok, report.problems
 
 
+@pytest.mark.slow
 def test_two_processes_granting_message_xp_inside_one_cooldown_pay_once(
     context: AppContext, backend: Backend
 ) -> None:
@@ -102,6 +106,7 @@ def test_two_processes_granting_message_xp_inside_one_cooldown_pay_once(
         assert 15 <= context.xp.get(user, guild_id="g").xp <= 25
 
 
+@pytest.mark.slow
 def test_fifty_concurrent_transfers_from_an_account_that_affords_one(
     context: AppContext, backend: Backend
 ) -> None:
@@ -117,6 +122,7 @@ def test_fifty_concurrent_transfers_from_an_account_that_affords_one(
     assert context.bank.audit().ok
 
 
+@pytest.mark.slow
 def test_a_transfer_loop_killed_with_sigkill_loses_and_creates_nothing(
     context: AppContext, backend: Backend
 ) -> None:

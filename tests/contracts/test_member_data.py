@@ -116,6 +116,7 @@ def test_forget_erases_everything_but_keeps_balanced_books_under_a_pseudonym(
     assert "u1" not in counterparts and report.pseudonym in counterparts
 
 
+@pytest.mark.slow
 def test_the_same_member_always_gets_the_same_pseudonym(ctx: AppContext) -> None:
     populate(ctx, guild="g1")
     populate(ctx, guild="g2")

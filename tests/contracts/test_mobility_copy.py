@@ -66,6 +66,7 @@ def mongo_target(mongo_uri: str) -> Iterator[str]:
         client.drop_database(name)
 
 
+@pytest.mark.slow
 def test_copy_to_sqlite_then_mongodb_reports_counts_and_a_balanced_audit(
     source: tuple[AppContext, dict[str, str]], tmp_path: Path, mongo_target: str
 ) -> None:
@@ -155,6 +156,7 @@ def test_the_source_itself_is_refused(source: tuple[AppContext, dict[str, str]])
     assert result.exit_code == 2 and "is the source database itself" in result.stderr
 
 
+@pytest.mark.slow
 def test_an_unreachable_target_is_exit_75_within_5_seconds(
     source: tuple[AppContext, dict[str, str]],
 ) -> None:
@@ -259,6 +261,7 @@ def test_two_copies_into_one_sqlite_target_at_once_write_every_ledger_row_once(
     _assert_same(ctx, uri, tmp_path)
 
 
+@pytest.mark.slow
 def test_copy_back_from_mongodb_to_sqlite_with_the_command(
     mongo_target: str, tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ import pytest
 from core.config import Settings, load_settings
 from core.context import AppContext, open_database, repositories_of
 from core.errors import InvalidInput
+from tests.conftest import BACKENDS
 from tests.support.mobility import populate, snapshot
 
 
@@ -53,6 +54,7 @@ def _copy(source: dict[str, list[dict]], target_db: object) -> dict[str, dict]:
     return {d: repos[d].import_(records).to_dict() for d, records in source.items()}
 
 
+@pytest.mark.slow
 def test_every_domain_round_trips_sqlite_to_mongodb_to_sqlite_identically(
     source: AppContext, mongo_target: object, tmp_path: Path
 ) -> None:
@@ -104,7 +106,8 @@ def test_the_copy_serves_the_app_with_balanced_books_and_readable_sessions(
     target.close()
 
 
-@pytest.mark.parametrize("backend_name", ["sqlite", "mongo"])
+@pytest.mark.slow
+@pytest.mark.parametrize("backend_name", BACKENDS)
 def test_reimport_changes_nothing_and_a_different_record_is_reported_not_overwritten(
     source: AppContext, tmp_path: Path, backend_name: str, request: pytest.FixtureRequest
 ) -> None:
@@ -163,7 +166,8 @@ def test_a_record_this_version_cannot_read_is_refused_and_nothing_is_written(
     db.close()
 
 
-@pytest.mark.parametrize("backend_name", ["sqlite", "mongo"])
+@pytest.mark.slow
+@pytest.mark.parametrize("backend_name", BACKENDS)
 def test_a_record_holding_another_records_unique_path_is_a_conflict_not_a_second_file(
     source: AppContext, tmp_path: Path, backend_name: str, request: pytest.FixtureRequest
 ) -> None:

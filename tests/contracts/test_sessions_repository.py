@@ -163,6 +163,7 @@ def test_seed_functions_work_from_core_sessions_and_core_db(frozen: Frozen) -> N
     assert isinstance(other, str) and other != sid
 
 
+@pytest.mark.slow
 def test_two_processes_appending_to_one_session_lose_nothing(
     context: AppContext, backend: Backend
 ) -> None:

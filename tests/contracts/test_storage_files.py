@@ -233,6 +233,7 @@ def _keep_saving(env: dict[str, str], count: int, ready) -> None:  # noqa: ANN00
         storage.save("writer", make_png(4, 4))
 
 
+@pytest.mark.slow
 def test_cleanup_running_beside_a_writer_process_takes_nothing_in_flight(
     context: AppContext, backend_env: dict[str, str]
 ) -> None:

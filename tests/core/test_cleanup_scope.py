@@ -157,6 +157,7 @@ def test_a_symlinked_root_that_leads_to_the_data_dir_is_refused(tmp_path: Path) 
         load_settings(environ=env)
 
 
+@pytest.mark.slow
 def test_cli_cleanup_with_the_root_on_the_data_dir_exits_78_and_deletes_nothing(
     tmp_path: Path,
 ) -> None:

@@ -60,6 +60,7 @@ def test_local_vectors_match_sentence_transformers_on_every_reference_sentence(
     assert min(cosines) >= 0.995, f"worst matches: {worst}"
 
 
+@pytest.mark.slow
 def test_the_fused_graph_matches_the_reference_and_the_packaged_export(
     local: LocalEmbedder, reference: list[dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -85,6 +86,7 @@ def test_local_vectors_have_384_dimensions_and_unit_length(local: LocalEmbedder)
     assert all(isinstance(x, float) for x in vectors[0])
 
 
+@pytest.mark.slow
 def test_local_embed_keeps_input_order_across_mixed_lengths_and_batches(
     local: LocalEmbedder, reference: list[dict[str, Any]]
 ) -> None:

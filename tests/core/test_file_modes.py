@@ -92,6 +92,7 @@ def test_every_file_the_cli_creates_under_umask_022_is_owner_only(
     assert readable_by_others(data) == []
 
 
+@pytest.mark.slow
 def test_doctor_names_loose_files_and_fix_makes_them_owner_only(tmp_path: Path) -> None:
     data = tmp_path / "data"
     env = {"ABBY_DATA_DIR": str(data)}

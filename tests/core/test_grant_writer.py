@@ -21,6 +21,7 @@ def _writer(context: AppContext) -> GrantWriter:
     return GrantWriter(context.database.transaction if sqlite else None)
 
 
+@pytest.mark.slow
 def test_a_burst_is_coalesced_and_each_grant_keeps_its_cooldown(context: AppContext) -> None:
     writer = _writer(context)
     gate = threading.Event()
@@ -47,6 +48,7 @@ def test_a_level_up_comes_back_through_the_future(context: AppContext) -> None:
     assert change.leveled_up and change.level == 1 and change.announce
 
 
+@pytest.mark.slow
 def test_one_bad_call_fails_alone_and_the_batch_commits(context: AppContext) -> None:
     writer = _writer(context)
     gate = threading.Event()
@@ -61,6 +63,7 @@ def test_one_bad_call_fails_alone_and_the_batch_commits(context: AppContext) -> 
     assert context.xp.get("ok1", guild_id="g").xp >= 15
 
 
+@pytest.mark.slow
 def test_a_failing_transaction_fails_every_write_of_its_batch(context: AppContext) -> None:
     if context.settings.database.backend != "sqlite":
         pytest.skip("MongoDB writes are single-document: there is no batch to roll back")

@@ -358,6 +358,7 @@ def one_line(result: CliResult) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_cli_ask_against_a_slowloris_exits_75_at_the_timeout(tmp_path: Path) -> None:
     answer = response_bytes(
         "200 OK", {"Content-Type": "application/json"}, json_bytes(chat_completion())
@@ -379,6 +380,7 @@ def test_cli_ask_against_a_slowloris_exits_75_at_the_timeout(tmp_path: Path) -> 
     assert elapsed < 8, elapsed  # interpreter start-up and imports included
 
 
+@pytest.mark.slow
 def test_cli_ask_stream_against_a_whole_reply_prints_it(tmp_path: Path) -> None:
     reply = fixed("200 OK", {"Content-Type": "application/json"}, json_bytes(chat_completion()))
     with HostileServer(reply) as server:

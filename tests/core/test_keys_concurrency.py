@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from core.config import load_settings
 from core.context import AppContext
 from core.errors import KeyInUse
@@ -41,6 +43,7 @@ def _documents(process: subprocess.Popen[str], timeout: float) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_concurrent_generate_rotate_retire_lose_no_key_and_every_message_decrypts(
     tmp_path: Path,
 ) -> None:
@@ -83,6 +86,7 @@ def test_concurrent_generate_rotate_retire_lose_no_key_and_every_message_decrypt
     context.close()
 
 
+@pytest.mark.slow
 def test_a_retire_waits_for_a_message_being_stored_under_the_key_it_removes(
     tmp_path: Path,
 ) -> None:

@@ -65,6 +65,7 @@ def _context(tmp_path: Path, url: str, collection: str) -> AppContext:
     )
 
 
+@pytest.mark.slow
 def test_ingest_query_and_delete_through_a_chroma_server(chroma_url: str, tmp_path: Path) -> None:
     context = _context(tmp_path, chroma_url, "server-test")
     rag = context.rag
@@ -80,6 +81,7 @@ def test_ingest_query_and_delete_through_a_chroma_server(chroma_url: str, tmp_pa
     context.close()
 
 
+@pytest.mark.slow
 def test_an_unreachable_chroma_server_is_a_temporary_failure(tmp_path: Path) -> None:
     context = _context(tmp_path, f"http://127.0.0.1:{_free_port()}", "nowhere")
     with pytest.raises(ServiceUnavailable, match="unreachable"):

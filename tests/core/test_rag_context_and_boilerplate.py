@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from core.rag.chunking import WINDOW_TOKENS, chunk_document, document_lead
 from core.rag.embedding import MAX_TOKENS, LocalEmbedder
 from core.rag.service import RagService
@@ -92,6 +94,7 @@ def test_chunks_fill_the_window_rather_than_stopping_short() -> None:
     assert min(sizes) >= 200 and max(sizes) <= WINDOW_TOKENS
 
 
+@pytest.mark.slow
 def test_template_lines_are_dropped_and_each_pages_own_text_kept(
     rag: RagService, tmp_path: Path
 ) -> None:
@@ -111,6 +114,7 @@ def test_template_lines_are_dropped_and_each_pages_own_text_kept(
     assert hit.title == "tool4"
 
 
+@pytest.mark.slow
 def test_the_line_table_is_outside_the_hash_so_unchanged_files_stay_unchanged(
     rag: RagService, embedder: CountingEmbedder, tmp_path: Path
 ) -> None:
@@ -133,6 +137,7 @@ def test_few_documents_keep_every_line(rag: RagService, tmp_path: Path) -> None:
     assert TEMPLATE[0] in joined
 
 
+@pytest.mark.slow
 def test_a_template_in_another_guild_does_not_strip_this_guilds_pages(
     rag: RagService, tmp_path: Path
 ) -> None:
@@ -143,6 +148,7 @@ def test_a_template_in_another_guild_does_not_strip_this_guilds_pages(
     assert TEMPLATE[0] in "\n".join(r["document"] for r in rows)
 
 
+@pytest.mark.slow
 def test_repeated_chunks_are_embedded_once_and_delete_and_prune_stay_per_document(
     rag: RagService, embedder: CountingEmbedder, tmp_path: Path
 ) -> None:

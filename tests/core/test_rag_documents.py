@@ -61,6 +61,7 @@ def test_each_document_has_the_mean_of_its_chunk_vectors(rag: RagService) -> Non
     assert max(len(_chunk_vectors(rag, d)) for d in stored) > 1  # a mean of several
 
 
+@pytest.mark.slow
 def test_reingest_replaces_and_delete_removes_the_document_vector(rag: RagService) -> None:
     _ingest(rag)
     doc_id = next(r.doc_id for r in rag.list(Scope.of("g1")) if r.title == "Timing")

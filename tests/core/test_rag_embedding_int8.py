@@ -51,6 +51,7 @@ def _alone_and_batched(embedder: LocalEmbedder, texts: list[str]) -> np.ndarray:
     return (together * alone).sum(axis=1)
 
 
+@pytest.mark.slow
 def test_the_row_model_gives_a_text_the_same_vector_alone_and_in_any_batch(
     cache: Path, texts: list[str]
 ) -> None:
@@ -59,12 +60,14 @@ def test_the_row_model_gives_a_text_the_same_vector_alone_and_in_any_batch(
     assert cosine.min() > 0.99999, cosine.min()
 
 
+@pytest.mark.slow
 def test_the_per_batch_model_does_move_with_its_batch(cache: Path, texts: list[str]) -> None:
     """What the row model fixes: the same check fails for int8pc, so it can fail."""
     per_batch = LocalEmbedder(model_name=LOCAL_INT8_MODEL_NAME, cache_dir=cache, batch_size=64)
     assert _alone_and_batched(per_batch, texts).min() < 0.9999
 
 
+@pytest.mark.slow
 def test_the_row_model_stays_close_to_fp32_and_to_sentence_transformers(
     cache: Path, texts: list[str]
 ) -> None:

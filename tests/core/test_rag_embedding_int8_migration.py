@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from core.context import AppContext
 from core.rag.embedding import LOCAL_DEFAULT_MODEL, LOCAL_INT8_MODEL_NAME
 from core.scope import Scope
@@ -20,6 +22,7 @@ PAGES = {
 }
 
 
+@pytest.mark.slow
 def test_an_int8pc_store_answers_then_reindexes_to_the_row_model(
     backend: Backend, tmp_path: Path
 ) -> None:

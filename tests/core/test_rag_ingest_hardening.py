@@ -188,6 +188,7 @@ def test_a_file_swapped_after_the_check_is_not_read(
 # --- finding 6: one bad file is skipped, under a budget ---------------------------------------
 
 
+@pytest.mark.slow
 def test_a_flate_bomb_is_skipped_and_the_good_file_is_ingested(
     rag: RagService, tmp_path: Path
 ) -> None:
@@ -208,6 +209,7 @@ def test_a_flate_bomb_is_skipped_and_the_good_file_is_ingested(
     assert "Owls deliver" in rag.query("who delivers the mail")[0].text
 
 
+@pytest.mark.slow
 def test_a_flate_bomb_costs_bounded_time_and_memory(tmp_path: Path) -> None:
     """Measured in a fresh process: its own peak and its PDF reader's peak stay small."""
     bomb = tmp_path / "bomb.pdf"

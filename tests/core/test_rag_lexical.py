@@ -40,6 +40,7 @@ def _passage(chunk: str, doc: str, scope: str, text: str, title: str = "T") -> P
     return Passage(chunk, doc, scope, title, "", text)
 
 
+@pytest.mark.slow
 def test_the_index_searches_inside_the_scope_and_forgets_deleted_passages(
     rag: RagService,
 ) -> None:
@@ -100,6 +101,7 @@ def _in_step(rag: RagService) -> dict[str, int]:
     return passages
 
 
+@pytest.mark.slow
 def test_the_index_follows_ingest_reingest_delete_and_prune(
     rag: RagService, tmp_path: Path
 ) -> None:
@@ -166,6 +168,7 @@ def test_an_exact_identifier_finds_its_definition(
     assert top[0].title == title, [r.title for r in top]
 
 
+@pytest.mark.slow
 def test_by_default_only_a_query_naming_something_exactly_uses_the_word_index(
     rag: RagService, tmp_path: Path
 ) -> None:
@@ -180,6 +183,7 @@ def test_by_default_only_a_query_naming_something_exactly_uses_the_word_index(
     assert rag.query(paraphrase, top_k=3) == rag.query(paraphrase, top_k=3, hybrid=False)
 
 
+@pytest.mark.slow
 def test_the_index_stays_in_step_through_a_reindex(rag: RagService, tmp_path: Path) -> None:
     rag.ingest_paths([_corpus(tmp_path / "docs")])
     before = _in_step(rag)

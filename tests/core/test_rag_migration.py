@@ -140,6 +140,7 @@ def test_a_store_built_by_the_previous_code_is_reindexed_while_it_keeps_answerin
         context.close()
 
 
+@pytest.mark.slow
 def test_switching_to_the_int8_model_keeps_answering_until_reindexed(
     backend: Backend, tmp_path: Path
 ) -> None:
@@ -174,6 +175,7 @@ def test_switching_to_the_int8_model_keeps_answering_until_reindexed(
         context.close()
 
 
+@pytest.mark.slow
 def test_another_model_family_is_still_refused_until_reindexed(
     backend: Backend, tmp_path: Path
 ) -> None:

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from core.context import AppContext
 from core.scope import Scope
 from tests.conftest import ROOT
@@ -33,6 +35,7 @@ def _ask(worker: subprocess.Popen[str], text: str) -> list[str]:
     return json.loads(worker.stdout.readline())
 
 
+@pytest.mark.slow
 def test_a_running_reader_sees_deletes_and_adds_made_by_another_process(
     context: AppContext, backend_env: dict[str, str]
 ) -> None:
@@ -58,6 +61,7 @@ def test_a_running_reader_sees_deletes_and_adds_made_by_another_process(
         worker.wait(timeout=60)
 
 
+@pytest.mark.slow
 def test_a_crash_after_the_vector_write_is_completed_by_repair(
     context: AppContext, backend_env: dict[str, str]
 ) -> None:
@@ -76,6 +80,7 @@ def test_a_crash_after_the_vector_write_is_completed_by_repair(
     assert rag.query("who delivers the mail", guild_id="g")[0].source == "crashed"
 
 
+@pytest.mark.slow
 def test_a_crash_before_the_vector_write_is_removed_by_repair_and_reingest_works(
     context: AppContext, backend_env: dict[str, str]
 ) -> None:
@@ -93,6 +98,7 @@ def test_a_crash_before_the_vector_write_is_removed_by_repair_and_reingest_works
     assert rag.query("the tale", guild_id="g")[0].text == "Version two of the tale."
 
 
+@pytest.mark.slow
 def test_an_interrupted_document_is_rewritten_by_the_next_ingest_without_repair(
     context: AppContext, backend_env: dict[str, str]
 ) -> None:

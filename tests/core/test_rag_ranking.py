@@ -51,12 +51,14 @@ def test_the_top_k_holds_the_best_passage_of_each_document(rag: RagService, hybr
     assert [r.score for r in raw] == sorted((r.score for r in raw), reverse=True) or hybrid
 
 
+@pytest.mark.slow
 def test_the_seed_query_ranks_by_source_by_default(rag: RagService) -> None:
     _crowded(rag, guild_id="1")
     results = rag.query("refund of coins after a failed purchase", guild_id="1", top_k=3)
     assert len({r.doc_id for r in results}) == len(results) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hybrid", [False, True])
 def test_another_guilds_adversarial_corpus_never_comes_in(rag: RagService, hybrid: bool) -> None:
     """Guild B holds exact copies of the question and its identifiers; A's top k ignores them."""
@@ -85,6 +87,7 @@ def test_another_guilds_adversarial_corpus_never_comes_in(rag: RagService, hybri
     assert [r.title for r in glob] == ["Rules"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hybrid", [False, True])
 @pytest.mark.parametrize(
     "question",

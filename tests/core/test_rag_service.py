@@ -44,6 +44,7 @@ def test_reingest_of_an_unchanged_folder_embeds_nothing(
     assert embedder.texts == embedded  # not one text embedded again
 
 
+@pytest.mark.slow
 def test_a_changed_file_replaces_its_chunks(
     rag: RagService, embedder: CountingEmbedder, tmp_path: Path
 ) -> None:
@@ -78,6 +79,7 @@ def test_prune_removes_documents_whose_files_vanished(rag: RagService, tmp_path:
     assert rag.verify().ok
 
 
+@pytest.mark.slow
 def test_a_guild_never_sees_another_guilds_better_matches(rag: RagService, tmp_path: Path) -> None:
     secret = "The launch code of project Falcon is seven blue herons."
     rag.ingest_text("a:falcon", "Project Falcon launch code", secret, guild_id="guild-a")
@@ -103,6 +105,7 @@ def test_a_guild_never_sees_another_guilds_better_matches(rag: RagService, tmp_p
     assert [r.guild_id for r in rag.query(question, top_k=50, min_score=-1.0)] == [None]
 
 
+@pytest.mark.slow
 def test_list_and_delete_respect_the_guild_boundary(rag: RagService) -> None:
     a = rag.ingest_text("a:1", "A doc", "Guild A text.", guild_id="ga", user_id="u1")
     rag.ingest_text("b:1", "B doc", "Guild B text.", guild_id="gb", user_id="u2")
@@ -127,6 +130,7 @@ def test_same_source_in_two_guilds_is_two_documents(rag: RagService) -> None:
     assert (again.doc_id, again.status) == (one.doc_id, "unchanged")
 
 
+@pytest.mark.slow
 def test_cjk_and_emoji_text_comes_back_intact(rag: RagService) -> None:
     chinese = "我们的服务器每周五晚上举行音乐会。🎵🎸 欢迎所有成员参加！"
     arabic = "مرحبا بكم في مجتمعنا 👋🏽 نلتقي كل يوم جمعة."
@@ -138,6 +142,7 @@ def test_cjk_and_emoji_text_comes_back_intact(rag: RagService) -> None:
     assert arabic in [r.text for r in rag.query("مرحبا بكم في مجتمعنا", guild_id="g", top_k=2)]
 
 
+@pytest.mark.slow
 def test_top_k_and_min_score_are_honoured(rag: RagService) -> None:
     for i in range(6):
         rag.ingest_text(f"s{i}", f"Doc {i}", f"Topic {i}: members trade coins at the market.")
@@ -206,6 +211,7 @@ def test_bad_paths_are_refused_and_bad_files_skipped_with_reasons(
     assert rag.verify().ok
 
 
+@pytest.mark.slow
 def test_seed_functions_return_plain_dicts(context: AppContext) -> None:
     added = seed_rag.ingest("note:1", "Note", "Dragons guard the treasure.", "u1", "g1", ["lore"])
     assert added["status"] == "added" and added["chunks"] == 1

@@ -28,6 +28,7 @@ def _docs(root: Path) -> Path:
     )
 
 
+@pytest.mark.slow
 def test_repair_refuses_to_delete_most_of_the_store_without_force(
     cli,  # noqa: ANN001 - the CLI runner fixture
     backend_env: dict[str, str],
@@ -70,6 +71,7 @@ def test_a_small_repair_still_runs_without_force(rag: RagService, tmp_path: Path
     assert rag.verify().ok and rag.stats()["vectors"] == 2
 
 
+@pytest.mark.slow
 def test_an_emptied_store_is_reported_refused_by_query_and_healed_by_reingest(
     rag: RagService, embedder: CountingEmbedder, tmp_path: Path
 ) -> None:
@@ -95,6 +97,7 @@ def test_an_emptied_store_is_reported_refused_by_query_and_healed_by_reingest(
     assert rag.query("who delivers the mail")[0].title == "Owls"
 
 
+@pytest.mark.slow
 def test_a_document_whose_vectors_vanished_alone_is_embedded_again(
     rag: RagService, tmp_path: Path
 ) -> None:

@@ -11,6 +11,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from core.context import AppContext
 from tests.conftest import Backend
 from tests.core.security_support import add_key, ring_of, spawn_python
@@ -19,6 +21,7 @@ PER_SESSION = 500
 ROTATE = "from abby_cli.main import main; main(['keys', 'rotate', '--yes', '--batch-size', '{n}'])"
 
 
+@pytest.mark.slow
 def test_rotation_killed_halfway_finishes_on_the_next_run_without_loss_or_duplication(
     context: AppContext, backend: Backend
 ) -> None:

@@ -88,6 +88,7 @@ def story(cli: Cli, context: AppContext, env: dict[str, str], tag: str) -> None:
     remember(data_dir, *contents, summary, password, f"{tag} bad bytes")
 
 
+@pytest.mark.slow
 def test_a_full_story_on_the_backend(
     cli: Cli, backend_env: dict[str, str], context: AppContext
 ) -> None:
@@ -114,6 +115,7 @@ def test_keys_from_the_environment_stay_out_of_logs(
     remember(Path(backend_env["ABBY_DATA_DIR"]), key, bad)
 
 
+@pytest.mark.slow
 def test_zz_no_secret_or_content_in_any_log_or_telemetry_file(
     cli: Cli, backend_env: dict[str, str], context: AppContext
 ) -> None:

@@ -31,6 +31,7 @@ def all_decrypt_under(context: AppContext, ring: KeyRing, written: dict[str, lis
         assert ring.decrypt(token, key_id).decode().startswith("summary ")
 
 
+@pytest.mark.slow
 def test_rotation_moves_everything_to_the_new_key_and_only_then_allows_retiring_the_old(
     context: AppContext,
 ) -> None:

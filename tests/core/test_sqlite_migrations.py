@@ -63,6 +63,7 @@ def test_processes_migrating_at_once_apply_each_step_once(tmp_path: Path) -> Non
     db.close()
 
 
+@pytest.mark.slow
 def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
     """Switching a new file to WAL takes an exclusive lock that SQLite does not wait for."""
     script = (
@@ -107,6 +108,7 @@ def test_a_schema_marker_is_written_beside_the_database_once_it_has_a_schema(
     older.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["emptied", "deleted"])
 def test_a_lost_database_is_an_error_naming_the_file_not_a_fresh_start(
     tmp_path: Path, damage: str

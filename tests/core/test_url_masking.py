@@ -103,6 +103,7 @@ def test_config_show_masks_url_credentials_in_text_and_json(cli, credentialed_en
     assert data["rag"]["chroma_url"].startswith("http://carol:***@127.0.0.1:")
 
 
+@pytest.mark.slow
 def test_an_unreachable_llm_error_masks_its_url_on_screen_and_in_the_log(
     cli,  # noqa: ANN001
     credentialed_env: str,
