@@ -19,7 +19,9 @@ from core.db.mongo import MongoDatabase, Translated
 from core.db.records import (
     SCHEMA_VERSION,
     ImportReport,
+    Portable,
     Record,
+    Records,
     RecordStream,
     Table,
     neutral,
@@ -165,3 +167,19 @@ def import_tables(
     if current is not None:
         importer.flush(current, batch)
     return report
+
+
+class MongoPortable(Portable):
+    """The export and import every MongoDB repository shares: its TABLES, through this module.
+
+    A repository lists it after its domain interface (`class X(XRepository, MongoPortable)`): the
+    interface's TABLES, these methods for the ones `Portable` asks for.
+    """
+
+    _db: MongoDatabase
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)

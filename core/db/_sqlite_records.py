@@ -20,7 +20,9 @@ from core.db.records import (
     SCHEMA_VERSION,
     Field,
     ImportReport,
+    Portable,
     Record,
+    Records,
     RecordStream,
     Table,
     fast_time_text,
@@ -356,3 +358,19 @@ def import_tables(
             batch = []
     importer.flush(batch)
     return report
+
+
+class SqlitePortable(Portable):
+    """The export and import every SQLite repository shares: its TABLES, through this module.
+
+    A repository lists it after its domain interface (`class X(XRepository, SqlitePortable)`):
+    the interface's TABLES, these methods for the ones `Portable` asks for.
+    """
+
+    _db: SqliteDatabase
+
+    def export(self) -> RecordStream:
+        return export_tables(self._db, self.TABLES)
+
+    def import_(self, records: Records) -> ImportReport:
+        return import_tables(self._db, self.TABLES, records)

@@ -30,10 +30,9 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from core.db._mongo_records import export_tables, import_tables
+from core.db._mongo_records import MongoPortable
 from core.db.codec import MONGO
 from core.db.mongo import MongoDatabase, scoped_id
-from core.db.records import ImportReport, Records, RecordStream
 from core.economy._audit import Books
 from core.economy.levels import MAX_INT64
 from core.economy.repository import (
@@ -88,21 +87,13 @@ class _OverCap(Exception):
     """Internal: the credit would pass 2^63-1."""
 
 
-class MongoBankRepository(BankRepository):
+class MongoBankRepository(BankRepository, MongoPortable):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
         self._accounts = db.table(ACCOUNTS)
         self._transfers = db.table(TRANSFERS)
         self._ledger = db.table(LEDGER)
         db.ensure("bank", SCHEMA_VERSION, _setup)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def balance(self, user_id: str, scope: Scope) -> int | None:
         doc = self._accounts.find_one({"_id": scoped_id(scope.key, user_id)}, {"balance": 1})

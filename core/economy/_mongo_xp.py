@@ -21,10 +21,9 @@ from pymongo import DESCENDING, ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from core.db._mongo_records import export_tables, import_tables
+from core.db._mongo_records import MongoPortable
 from core.db.codec import MONGO
 from core.db.mongo import MongoDatabase, scoped_id
-from core.db.records import ImportReport, Records, RecordStream
 from core.economy.levels import MAX_INT64
 from core.economy.repository import PendingLevel, XpRepository
 from core.scope import Scope
@@ -60,21 +59,13 @@ def _equal(value: int) -> dict[str, Int64]:
     return {"$gte": Int64(value), "$lte": Int64(value)}
 
 
-class MongoXpRepository(XpRepository):
+class MongoXpRepository(XpRepository, MongoPortable):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
         self._xp = db.table(XP)
         self._settings = db.table(SETTINGS)
         self._pending = db.table(PENDING)
         db.ensure("xp", SCHEMA_VERSION, _setup)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def get(self, user_id: str, scope: Scope) -> int | None:
         doc = self._xp.find_one({"_id": scoped_id(scope.key, user_id)}, {"xp": 1})

@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from core.db._sqlite_records import export_tables, import_tables
+from core.db._sqlite_records import SqlitePortable
 from core.db.codec import SQLITE, STAMP_WIDTH, restamp, stamp, unstamp
-from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.economy.levels import MAX_INT64
 from core.economy.repository import (
@@ -132,18 +131,10 @@ ON CONFLICT (transfer_id) DO NOTHING
 """
 
 
-class SqliteBankRepository(BankRepository):
+class SqliteBankRepository(BankRepository, SqlitePortable):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.migrate(MIGRATIONS)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def balance(self, user_id: str, scope: Scope) -> int | None:
         balance: int | None = self._db.value(

@@ -18,9 +18,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from core.db._sqlite_records import export_tables, import_tables
+from core.db._sqlite_records import SqlitePortable
 from core.db.codec import SQLITE, restamp
-from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.economy.levels import MAX_INT64
 from core.economy.repository import PendingLevel, XpRepository
@@ -121,18 +120,10 @@ SELECT (SELECT COUNT(*) FROM xp WHERE scope = :scope AND xp > :xp)
 """
 
 
-class SqliteXpRepository(XpRepository):
+class SqliteXpRepository(XpRepository, SqlitePortable):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.migrate(MIGRATIONS)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def get(self, user_id: str, scope: Scope) -> int | None:
         xp: int | None = self._db.value(

@@ -8,10 +8,9 @@ from typing import Any
 
 from pymongo.database import Database
 
-from core.db._mongo_records import export_tables, import_tables
+from core.db._mongo_records import MongoPortable
 from core.db.codec import MONGO
 from core.db.mongo import MongoDatabase
-from core.db.records import ImportReport, Records, RecordStream
 from core.moderation.repository import GuildSettingsRepository
 
 SCHEMA_VERSION = 1
@@ -22,19 +21,11 @@ def _setup(db: Database) -> None:
     """Nothing to index: every read is by `_id`. The version records that the shape exists."""
 
 
-class MongoGuildSettingsRepository(GuildSettingsRepository):
+class MongoGuildSettingsRepository(GuildSettingsRepository, MongoPortable):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
         self._settings = db.table(SETTINGS)
         db.ensure("moderation", SCHEMA_VERSION, _setup)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def get(self, guild_id: str) -> dict[str, Any]:
         doc = self._settings.find_one({"_id": guild_id})

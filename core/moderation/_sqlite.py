@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from core.db._sqlite_records import export_tables, import_tables
+from core.db._sqlite_records import SqlitePortable
 from core.db.codec import SQLITE, restamp
-from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.moderation.repository import GuildSettingsRepository
 
@@ -34,18 +33,10 @@ ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings, updated_at = 
 """
 
 
-class SqliteGuildSettingsRepository(GuildSettingsRepository):
+class SqliteGuildSettingsRepository(GuildSettingsRepository, SqlitePortable):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.migrate(MIGRATIONS)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def get(self, guild_id: str) -> dict[str, Any]:
         text = self._db.value(

@@ -9,10 +9,9 @@ from typing import Any
 from pymongo import ReplaceOne
 from pymongo.database import Database
 
-from core.db._mongo_records import export_tables, import_tables
+from core.db._mongo_records import MongoPortable
 from core.db.codec import MONGO
 from core.db.mongo import MongoDatabase, ascending
-from core.db.records import ImportReport, Records, RecordStream
 from core.rag.repository import (
     EVERY,
     PENDING,
@@ -56,21 +55,13 @@ def _document(record: DocumentRecord) -> dict[str, Any]:
     return doc
 
 
-class MongoDocumentRepository(DocumentRepository):
+class MongoDocumentRepository(DocumentRepository, MongoPortable):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
         self._passage_index: PassageIndex | None = None
         self._docs = db.table(COLLECTION)
         self._lines = db.table(LINES_COLLECTION)
         db.ensure("rag", SCHEMA_VERSION, _setup)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def get(self, doc_id: str) -> DocumentRecord | None:
         doc = self._docs.find_one({"_id": doc_id})

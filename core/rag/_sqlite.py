@@ -6,9 +6,8 @@ import json
 import sqlite3
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from core.db._sqlite_records import export_tables, import_tables
+from core.db._sqlite_records import SqlitePortable
 from core.db.codec import SQLITE, restamp
-from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.rag.repository import (
     EVERY,
@@ -93,19 +92,11 @@ def _marks(batch: Sequence[object]) -> str:
     return ",".join("?" * len(batch))
 
 
-class SqliteDocumentRepository(DocumentRepository):
+class SqliteDocumentRepository(DocumentRepository, SqlitePortable):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         self._passage_index: PassageIndex | None = None
         db.migrate(MIGRATIONS)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def get(self, doc_id: str) -> DocumentRecord | None:
         row = self._db.one(f"{_SELECT} WHERE doc_id = ?", (doc_id,))

@@ -19,10 +19,9 @@ from pymongo import ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from core.db._mongo_records import export_tables, import_tables
+from core.db._mongo_records import MongoPortable
 from core.db.codec import MONGO
 from core.db.mongo import MongoDatabase, Translated, ascending, scoped_id
-from core.db.records import ImportReport, Records, RecordStream
 from core.scope import Scope
 from core.security.rotation import EncryptedField, EncryptedRecord
 from core.sessions.repository import (
@@ -113,21 +112,13 @@ def _message(doc: dict[str, Any]) -> StoredMessage:
 _METADATA = {"summary": 0}
 
 
-class MongoSessionRepository(SessionRepository):
+class MongoSessionRepository(SessionRepository, MongoPortable):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
         self._sessions = db.table(SESSIONS)
         self._messages = db.table(MESSAGES)
         self._turns = db.table(TURNS)
         db.ensure("sessions", SCHEMA_VERSION, _setup)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def create(
         self,

@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from core.db._sqlite_records import export_tables, import_tables
+from core.db._sqlite_records import SqlitePortable
 from core.db.codec import SQLITE, STAMP_WIDTH, restamp, stamp, unstamp
-from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.scope import Scope
 from core.security.rotation import EncryptedField, EncryptedRecord
@@ -167,18 +166,10 @@ _COLUMNS = (
 )
 
 
-class SqliteSessionRepository(SessionRepository):
+class SqliteSessionRepository(SessionRepository, SqlitePortable):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.migrate(MIGRATIONS)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def create(
         self,

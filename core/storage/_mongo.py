@@ -16,10 +16,9 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from core.db._mongo_records import export_tables, import_tables
+from core.db._mongo_records import MongoPortable
 from core.db.codec import MONGO
 from core.db.mongo import MongoDatabase, ascending
-from core.db.records import ImportReport, Records, RecordStream
 from core.scope import Scope
 from core.storage.repository import (
     GLOBAL_OWNER,
@@ -73,19 +72,11 @@ def _of_user(user_id: str, scope: Scope, **more: Any) -> dict[str, Any]:  # noqa
     return query
 
 
-class MongoFileRepository(FileRepository):
+class MongoFileRepository(FileRepository, MongoPortable):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
         self._files = db.table(FILES)
         db.ensure("storage", SCHEMA_VERSION, _setup)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def insert(self, record: FileRecord) -> None:
         self._files.insert_one(_doc(record))
@@ -156,19 +147,11 @@ class MongoFileRepository(FileRepository):
         return int(self._files.count_documents({}))
 
 
-class MongoDailyCounterRepository(DailyCounterRepository):
+class MongoDailyCounterRepository(DailyCounterRepository, MongoPortable):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
         self._daily = db.table(DAILY)
         db.ensure("storage", SCHEMA_VERSION, _setup)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def reserve(self, user_id: str, day: str, limit: int) -> int | None:
         if limit <= 0:

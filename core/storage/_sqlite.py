@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from core.db._sqlite_records import export_tables, import_tables
+from core.db._sqlite_records import SqlitePortable
 from core.db.codec import SQLITE, restamp
-from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.scope import Scope
 from core.storage.repository import (
@@ -116,18 +115,10 @@ def _in_scope(sql: str, params: list[Any], scope: Scope) -> str:
     return sql + " AND scope = ?"
 
 
-class SqliteFileRepository(FileRepository):
+class SqliteFileRepository(FileRepository, SqlitePortable):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.migrate(MIGRATIONS)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def insert(self, record: FileRecord) -> None:
         # One statement: the triggers move the totals inside its implicit transaction.
@@ -214,18 +205,10 @@ class SqliteFileRepository(FileRepository):
         return int(self._db.value("SELECT COUNT(*) FROM storage_files"))
 
 
-class SqliteDailyCounterRepository(DailyCounterRepository):
+class SqliteDailyCounterRepository(DailyCounterRepository, SqlitePortable):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.migrate(MIGRATIONS)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def reserve(self, user_id: str, day: str, limit: int) -> int | None:
         if limit <= 0:

@@ -14,10 +14,9 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from core.db._mongo_records import export_tables, import_tables
+from core.db._mongo_records import MongoPortable
 from core.db.codec import MONGO
 from core.db.mongo import MongoDatabase, ascending, scoped_id
-from core.db.records import ImportReport, Records, RecordStream
 from core.scope import Scope
 from core.users.repository import UserProfile, UserRepository
 
@@ -60,20 +59,12 @@ def _profile(doc: Mapping[str, Any]) -> UserProfile:
     return MONGO.decode(UserProfile, {**_UNSET, **doc})
 
 
-class MongoUserRepository(UserRepository):
+class MongoUserRepository(UserRepository, MongoPortable):
     def __init__(self, db: MongoDatabase) -> None:
         self._db = db
         self._users = db.table(COLLECTION)
         self._exports = db.table(EXPORTS)
         db.ensure("users", SCHEMA_VERSION, _setup)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def upsert(
         self, user_id: str, scope: Scope, username: str, discriminator: str | None, now: datetime

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from core.db._sqlite_records import export_tables, import_tables
+from core.db._sqlite_records import SqlitePortable
 from core.db.codec import SQLITE, restamp
-from core.db.records import ImportReport, Records, RecordStream
 from core.db.sqlite import Migration, SqliteDatabase
 from core.scope import Scope
 from core.users.repository import UserProfile, UserRepository
@@ -67,18 +66,10 @@ WHERE username IS NOT excluded.username OR discriminator IS NOT excluded.discrim
 # ^ The bot refreshes a profile on every message: rewrite it only when the name changed.
 
 
-class SqliteUserRepository(UserRepository):
+class SqliteUserRepository(UserRepository, SqlitePortable):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
         db.migrate(MIGRATIONS)
-
-    # --- moving data between backends (core.db.records) ----------------------------------
-
-    def export(self) -> RecordStream:
-        return export_tables(self._db, self.TABLES)
-
-    def import_(self, records: Records) -> ImportReport:
-        return import_tables(self._db, self.TABLES, records)
 
     def upsert(
         self, user_id: str, scope: Scope, username: str, discriminator: str | None, now: datetime
