@@ -105,7 +105,7 @@ def _part(part: object) -> None:
         else:
             with _stdout():
                 _show_table(payload, title=part.title, columns=part.columns, empty=part.empty)
-    elif isinstance(part, render.Warning):
+    elif isinstance(part, render.Caution):
         warn(part.text)
     elif isinstance(part, render.Raw):
         write(part.text)

@@ -47,7 +47,7 @@ class Message:  # a line for people on stdout (not with --plain)
 
 
 @dataclass(frozen=True)
-class Warning:  # a warning line on stderr (a view's part, never raised)
+class Caution:  # a warning line on stderr (a view's part, never raised: not the builtin Warning)
     text: str
 
 
@@ -61,7 +61,7 @@ class Raw:  # text written as it is: a key line, a prepared JSON document, cron 
     text: str
 
 
-Part = Table | Message | Warning | Lines | Raw
+Part = Table | Message | Caution | Lines | Raw
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,7 @@ def _ingest(report: Result) -> list[Part]:
     if report.skipped:
         skipped = [{"skipped": shown_path(s.path), "reason": s.reason} for s in report.skipped]
         warning = f"{len(report.skipped)} file(s) skipped, each with its reason above"
-        parts += [Table(skipped), Warning(warning)]
+        parts += [Table(skipped), Caution(warning)]
     return parts
 
 
@@ -270,7 +270,7 @@ def _hits(hits: Hits) -> list[Part]:
         f"{weak} of {len(hits.results)} hit(s) score below {WEAK_BELOW} (marked weak): probably"
         " not an answer; the knowledge base may not cover this question"
     )
-    return [Table(rows, empty=empty), *([Warning(said)] if weak else [])]
+    return [Table(rows, empty=empty), *([Caution(said)] if weak else [])]
 
 
 add("Hits", _hits, json=_hits_json)
@@ -340,7 +340,7 @@ def _copy(report: Result) -> list[Part]:
     return [
         Table([d.to_dict() for d in report.domains], columns=columns),
         Table({k: summary[k] for k in ("source", "target", "records", "seconds", "audit")}),
-        *([Warning(differ)] if report.conflicts else []),
+        *([Caution(differ)] if report.conflicts else []),
     ]
 
 
@@ -361,9 +361,9 @@ def _generated_json(g: Result) -> dict[str, Any]:
 def _generated(g: Result) -> list[Part]:
     if g.written_to is None:  # the one place a key is shown: asked for, on stdout only
         said = "this line is a secret: put it in the key file (mode 0600) or the env"
-        return [Raw(g.key.line + "\n"), Warning(said)]
+        return [Raw(g.key.line + "\n"), Caution(said)]
     said = "new records use this key now; run `abby keys rotate` to re-encrypt older ones"
-    return [Table(_generated_json(g)), Warning(said)]
+    return [Table(_generated_json(g)), Caution(said)]
 
 
 add("GeneratedKey", _generated, json=_generated_json)
@@ -382,7 +382,7 @@ def _keys(k: KeyState) -> list[Part]:
     empty = "No keys configured; create one with `abby keys generate --write`."
     lost = "some records name a key that is not in the ring: they cannot be decrypted"
     table = Table(rows, title=f"Keys from {k.source}", empty=empty)
-    return [table, *([Warning(lost)] if any(not r.in_ring for r in k.keys) else [])]
+    return [table, *([Caution(lost)] if any(not r.in_ring for r in k.keys) else [])]
 
 
 add("KeyState", _keys, json=lambda k: {"source": k.source, "keys": [
