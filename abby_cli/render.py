@@ -28,6 +28,7 @@ from core.jsonable import to_jsonable
 
 if TYPE_CHECKING:
     from core.errors import AbbyError
+    from core.rag.results import QueryResult
 
 Result = Any  # the core's dataclasses and this module's; each view knows its own
 MB = 1024 * 1024
@@ -235,15 +236,13 @@ add("IngestReport", _ingest)
 
 
 @dataclass(frozen=True)
-class Hits:  # the passages a query found; `full` shows each whole (--full)
-    results: Sequence[Any]
+class Hits:  # the passages a query found (core.rag.results.QueryResult); `full`: --full
+    results: Sequence[QueryResult]
     full: bool = False
 
 
 def _hits_json(hits: Hits) -> list[dict[str, Any]]:
-    from core.rag.relevance import is_weak
-
-    return [{**to_jsonable(r), "weak": is_weak(r.score)} for r in hits.results]
+    return [{**to_jsonable(r), "weak": r.weak} for r in hits.results]
 
 
 def _snippet(text: str, full: bool, chars: int = 160) -> str:
@@ -252,12 +251,12 @@ def _snippet(text: str, full: bool, chars: int = 160) -> str:
 
 
 def _hits(hits: Hits) -> list[Part]:
-    from core.rag.relevance import WEAK_BELOW, is_weak
+    from core.rag.relevance import WEAK_BELOW
 
     rows = [
         {
             "#": rank,
-            "score": f"{r.score:.3f}" + (" weak" if is_weak(r.score) else ""),
+            "score": f"{r.score:.3f}" + (" weak" if r.weak else ""),
             "title": r.title + (f" › {r.heading}" if r.heading else ""),
             "source": shown_path(r.source),
             "snippet": _snippet(r.text, hits.full),
@@ -265,7 +264,7 @@ def _hits(hits: Hits) -> list[Part]:
         for rank, r in enumerate(hits.results, 1)
     ]
     empty = "No results. Ingest documents first (abby rag ingest PATH), or lower --min-score."
-    weak = sum(is_weak(r.score) for r in hits.results)
+    weak = sum(r.weak for r in hits.results)
     said = (
         f"{weak} of {len(hits.results)} hit(s) score below {WEAK_BELOW} (marked weak): probably"
         " not an answer; the knowledge base may not cover this question"
