@@ -7,7 +7,6 @@ session with a summary the model writes, and prints it.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -35,6 +34,8 @@ def chat(
     json_out: JsonOpt = False,
 ) -> None:
     """Talk with the persona; /exit closes the conversation and prints its summary."""
+    import asyncio  # here, not at the top: `abby --help` must not pay for it
+
     from abby_cli import render
 
     context = runtime.context()
@@ -54,6 +55,8 @@ async def _converse(
     human: bool,
 ) -> Closed | None:
     """Answer each line of stdin until /exit or its end, then close the conversation."""
+    import asyncio
+
     assistant = context.assistant
     try:
         while True:
