@@ -61,7 +61,8 @@ def require_valid_tree(
     problems = validate_tree(tree, guild=guild)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        scope = Scope.of(guild.id if guild is not None else None).display
+        where = Scope.of(guild.id if guild is not None else None)
+        scope = "global" if where.is_global else where.display  # "the global command tree"
         raise ConfigError(
             f"refusing to sync the {scope} command tree, Discord would reject it: "
             f"{problems[0]}{more}"

@@ -62,10 +62,10 @@ class Scope:
 
     @property
     def display(self) -> str:
-        """How operators and members see it: 'global', 'guild 123', 'every scope'."""
+        """How messages name it: 'the global scope', 'guild 123', 'every scope'."""
         if self._key is None:
             return "every scope"
-        return "global" if self._key == GLOBAL_SCOPE else f"guild {self._key}"
+        return "the global scope" if self._key == GLOBAL_SCOPE else f"guild {self._key}"
 
     def __str__(self) -> str:
         return self.display

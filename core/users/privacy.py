@@ -393,4 +393,4 @@ def _where(scope: Scope) -> str:
     """'', ' in the global scope' or ' in guild 123', as the messages read."""
     if scope.is_every:
         return ""
-    return f" in the {scope.display} scope" if scope.is_global else f" in {scope.display}"
+    return f" in {scope.display}"

@@ -137,7 +137,7 @@ class UserService:
 
 def _scope_name(scope: Scope) -> str:
     """'the global scope' or 'guild 123', as the messages read."""
-    return f"the {scope.display} scope" if scope.is_global else scope.display
+    return scope.display
 
 
 def _text(name: str, value: object, limit: int) -> str:

@@ -81,7 +81,7 @@ def test_scope_values_name_global_one_guild_and_every_scope() -> None:
     assert Scope.of(123) == Scope.from_key("123") and Scope.of("123").guild_id == "123"
     assert Scope.EVERY.keys() is None and Scope.of("9").keys() == ("9",)
     assert [str(s) for s in (Scope.GLOBAL, Scope.of("9"), Scope.EVERY)] == [
-        "global",
+        "the global scope",
         "guild 9",
         "every scope",
     ]
