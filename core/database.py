@@ -11,9 +11,23 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+# The session functions are the sessions facade's own: one definition of each.
+from core.sessions import append_session_message, close_session, create_session
+
 if TYPE_CHECKING:
     from pymongo import MongoClient
     from pymongo.collection import Collection
+
+__all__ = [
+    "append_session_message",
+    "close_session",
+    "connect_to_mongodb",
+    "create_session",
+    "get_collection",
+    "get_user_profile",
+    "update_user_profile",
+    "upsert_user",
+]
 
 
 def connect_to_mongodb() -> MongoClient[Any]:
@@ -60,24 +74,3 @@ def update_user_profile(user_id: str, updates: dict[str, Any], guild_id: str | N
     except UnknownUser:
         return False
     return True
-
-
-def create_session(user_id: str, channel_id: str, guild_id: str | None = None) -> str:
-    """Open a conversation session; return its id (as `core.sessions.create_session`)."""
-    from core.context import current
-
-    return current().sessions.create(user_id, channel_id, guild_id)
-
-
-def append_session_message(session_id: str, role: str, content: str) -> None:
-    """Append one encrypted message to an active session (role: user, assistant, system, tool)."""
-    from core.context import current
-
-    current().sessions.append(session_id, role, content)
-
-
-def close_session(session_id: str, summary: str | None = None) -> dict[str, Any]:
-    """Close a session with an optional encrypted summary; return its metadata as a dict."""
-    from core.context import current
-
-    return dataclasses.asdict(current().sessions.close(session_id, summary))
