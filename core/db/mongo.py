@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal
 
 import pymongo
@@ -60,6 +60,18 @@ def translate(exc: mongo_errors.PyMongoError, where: str) -> Exception:
     return exc
 
 
+@contextmanager
+def translated_errors(where: str) -> Iterator[None]:
+    """Raise a pymongo error from the block as Abby's (translate); others pass unchanged."""
+    try:
+        yield
+    except mongo_errors.PyMongoError as exc:
+        translated = translate(exc, where)
+        if translated is exc:
+            raise
+        raise translated from exc
+
+
 class MongoDatabase:
     backend: Literal["mongo"] = "mongo"
 
@@ -94,15 +106,9 @@ class MongoDatabase:
         """A collection whose every call (and every cursor it returns) raises Abby's errors."""
         return Translated(self.db[name], self._where)
 
-    @contextmanager
-    def errors(self) -> Iterator[None]:
-        try:
-            yield
-        except mongo_errors.PyMongoError as exc:
-            translated = translate(exc, self._where)
-            if translated is exc:
-                raise
-            raise translated from exc
+    def errors(self) -> AbstractContextManager[None]:
+        """Translate pymongo errors raised inside the block into Abby's vocabulary."""
+        return translated_errors(self._where)
 
     def ping(self) -> None:
         with self.errors():
@@ -185,13 +191,8 @@ class _Translating:
         self._where = where
 
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-        try:
+        with translated_errors(self._where):
             result = method(*args, **kwargs)
-        except mongo_errors.PyMongoError as exc:
-            translated = translate(exc, self._where)
-            if translated is exc:
-                raise
-            raise translated from exc
         if result is self._target:  # a cursor's sort()/limit()/skip(): keep it wrapped
             return self
         if isinstance(result, self._CURSORS):
@@ -225,12 +226,9 @@ class TranslatedCursor(_Translating):
     def __iter__(self) -> Iterator[Any]:
         iterator = iter(self._target)
         while True:
-            try:
-                yield next(iterator)
-            except StopIteration:
-                return
-            except mongo_errors.PyMongoError as exc:
-                translated = translate(exc, self._where)
-                if translated is exc:
-                    raise
-                raise translated from exc
+            with translated_errors(self._where):
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    return
+            yield item
